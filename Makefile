@@ -1,0 +1,77 @@
+# Hearth. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO        ?= go
+BIN       := bin
+TOOL      := $(GO) tool -modfile=tools/go.mod
+DATA_DIR  ?= ./data
+COMMANDS  := hearth distributor ingester querier
+# Packages whose tests run in `make test`: everything but the multi-process
+# suites behind build tags.
+TEST_PKGS := ./...
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## Build every binary into bin/.
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(COMMANDS))
+
+.PHONY: run
+run: build ## Build and start the all-in-one on an embedded store in ./data.
+	$(BIN)/hearth -storage.dir=$(DATA_DIR)
+
+.PHONY: test
+test: fmt-check vet ## Vet, check formatting, and run the unit and in-process integration tests with -race.
+	$(GO) test -race -count=1 -timeout=15m $(TEST_PKGS)
+	$(GO) test -count=1 -run='^$$' -bench=. -benchtime=1x $(TEST_PKGS) >/dev/null
+
+.PHONY: vet
+vet: ## Run go vet.
+	$(GO) vet ./...
+
+.PHONY: fmt
+fmt: ## Format the code.
+	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
+
+.PHONY: fmt-check
+fmt-check: ## Fail when gofmt would change a file.
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+.PHONY: test-e2e
+test-e2e: ## Run the multi-process tests in integration/ (builds the binaries).
+	$(GO) test -tags=integration -count=1 -timeout=20m ./integration/...
+
+.PHONY: bench
+bench: ## Run the Go benchmarks of the hot paths.
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./pkg/...
+
+.PHONY: proto
+proto: .cache/protoinc/gogoproto/gogo.proto ## Regenerate the gogo code from proto/ (installs buf and the plugin through go tool).
+	$(TOOL) buf generate proto
+
+.cache/protoinc/gogoproto/gogo.proto: tools/go.mod
+	@mkdir -p $(@D)
+	cp "$$(cd tools && $(GO) list -m -f '{{.Dir}}' github.com/gogo/protobuf)/gogoproto/gogo.proto" $@
+	chmod u+w $@
+
+.PHONY: check-proto
+check-proto: proto ## Regenerate the proto code and fail if it differs from what is committed.
+	git diff --exit-code -- proto/
+
+.PHONY: proto-lint
+proto-lint: .cache/protoinc/gogoproto/gogo.proto ## Lint the protos with buf.
+	$(TOOL) buf lint proto
+
+.PHONY: mod-check
+mod-check: ## Fail when go.mod or go.sum are not tidy.
+	$(GO) mod tidy && git diff --exit-code -- go.mod go.sum
+
+.PHONY: clean
+clean: ## Remove build outputs.
+	rm -rf $(BIN) .cache

@@ -1,0 +1,140 @@
+package limits
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/hearthmetrics/hearth/pkg/tenant"
+)
+
+// Limits are the per-tenant limits. The YAML key of each is its flag name
+// after the first dot, in snake case.
+type Limits struct {
+	// Validation, in the distributor.
+	MaxLabelNameLength      int            `yaml:"max_length_label_name"`
+	MaxLabelValueLength     int            `yaml:"max_length_label_value"`
+	MaxLabelNamesPerSeries  int            `yaml:"max_label_names_per_series"`
+	MaxMetadataLength       int            `yaml:"max_metadata_length"`
+	CreationGracePeriod     model.Duration `yaml:"creation_grace_period"`
+	RejectOldSamples        bool           `yaml:"reject_old_samples"`
+	RejectOldSamplesMaxAge  model.Duration `yaml:"reject_old_samples_max_age"`
+	MaxExemplarLabelsLength int            `yaml:"max_exemplar_labels_length"`
+
+	// Ingestion rate, in the distributor.
+	IngestionRate      float64 `yaml:"ingestion_rate_limit"`
+	IngestionBurstSize int     `yaml:"ingestion_burst_size"`
+
+	// In-memory limits, in the ingester.
+	MaxSeriesPerTenant       int            `yaml:"max_series_per_tenant"`
+	MaxSeriesPerMetric       int            `yaml:"max_series_per_metric"`
+	MaxGlobalSeriesPerTenant int            `yaml:"max_global_series_per_tenant"`
+	MaxGlobalSeriesPerMetric int            `yaml:"max_global_series_per_metric"`
+	MaxExemplars             int            `yaml:"max_exemplars"`
+	MaxMetadataPerTenant     int            `yaml:"max_metadata_per_tenant"`
+	MaxMetadataPerMetric     int            `yaml:"max_metadata_per_metric"`
+	OutOfOrderTimeWindow     model.Duration `yaml:"out_of_order_time_window"`
+
+	// Queries, in the querier and the ingester.
+	MaxQueryLength        model.Duration `yaml:"max_query_length"`
+	MaxSeriesPerQuery     int            `yaml:"max_series_per_query"`
+	MaxChunksPerQuery     int            `yaml:"max_chunks_per_query"`
+	MaxChunkBytesPerQuery int            `yaml:"max_chunk_bytes_per_query"`
+}
+
+// RegisterFlags registers the defaults' flags.
+func (l *Limits) RegisterFlags(f *flag.FlagSet) {
+	f.IntVar(&l.MaxLabelNameLength, "validation.max-length-label-name", 1024, "Maximum length of a label name, in bytes.")
+	f.IntVar(&l.MaxLabelValueLength, "validation.max-length-label-value", 2048, "Maximum length of a label value (including the metric name), in bytes.")
+	f.IntVar(&l.MaxLabelNamesPerSeries, "validation.max-label-names-per-series", 30, "Maximum number of labels per series, the metric name included.")
+	f.IntVar(&l.MaxMetadataLength, "validation.max-metadata-length", 1024, "Maximum length of a metadata field (metric family name, help, unit), in bytes.")
+	l.CreationGracePeriod = model.Duration(10 * time.Minute)
+	f.Var(&l.CreationGracePeriod, "validation.creation-grace-period", "How far in the future a sample's timestamp may be.")
+	f.BoolVar(&l.RejectOldSamples, "validation.reject-old-samples", false, "Reject samples older than -validation.reject-old-samples-max-age.")
+	l.RejectOldSamplesMaxAge = model.Duration(14 * 24 * time.Hour)
+	f.Var(&l.RejectOldSamplesMaxAge, "validation.reject-old-samples-max-age", "Maximum age of a sample when -validation.reject-old-samples is set.")
+	f.IntVar(&l.MaxExemplarLabelsLength, "validation.max-exemplar-labels-length", 128, "Maximum total length of an exemplar's label names and values, in UTF-8 characters (the OpenMetrics limit).")
+
+	f.Float64Var(&l.IngestionRate, "distributor.ingestion-rate-limit", 25000, "Per-tenant ingestion rate limit, in samples per second.")
+	f.IntVar(&l.IngestionBurstSize, "distributor.ingestion-burst-size", 50000, "Per-tenant ingestion burst size, in samples.")
+
+	f.IntVar(&l.MaxSeriesPerTenant, "ingester.max-series-per-tenant", 5000000, "Maximum in-memory series per tenant in one ingester. 0 disables.")
+	f.IntVar(&l.MaxSeriesPerMetric, "ingester.max-series-per-metric", 50000, "Maximum in-memory series per metric name per tenant in one ingester. 0 disables.")
+	f.IntVar(&l.MaxGlobalSeriesPerTenant, "ingester.max-global-series-per-tenant", 0, "Maximum in-memory series per tenant across the cluster; each ingester enforces it × replication factor ÷ ingesters. 0 disables.")
+	f.IntVar(&l.MaxGlobalSeriesPerMetric, "ingester.max-global-series-per-metric", 0, "Like -ingester.max-global-series-per-tenant, per metric name. 0 disables.")
+	f.IntVar(&l.MaxExemplars, "ingester.max-exemplars", 100000, "Maximum exemplars kept in memory per tenant in one ingester (a circular buffer). 0 disables exemplar storage.")
+	f.IntVar(&l.MaxMetadataPerTenant, "ingester.max-metadata-per-tenant", 8000, "Maximum metric metadata entries per tenant in one ingester. 0 disables.")
+	f.IntVar(&l.MaxMetadataPerMetric, "ingester.max-metadata-per-metric", 10, "Maximum metadata entries per metric name per tenant in one ingester. 0 disables.")
+	f.Var(&l.OutOfOrderTimeWindow, "ingester.out-of-order-time-window", "How far behind a series' newest sample an out-of-order sample is still accepted. 0 rejects every out-of-order sample, as Prometheus does by default.")
+
+	f.Var(&l.MaxQueryLength, "querier.max-query-length", "Maximum time range of a query. 0 disables.")
+	f.IntVar(&l.MaxSeriesPerQuery, "querier.max-series-per-query", 100000, "Maximum series one query may fetch from one ingester. 0 disables.")
+	f.IntVar(&l.MaxChunksPerQuery, "querier.max-chunks-per-query", 2000000, "Maximum chunks one query may fetch from one ingester. 0 disables.")
+	f.IntVar(&l.MaxChunkBytesPerQuery, "querier.max-chunk-bytes-per-query", 0, "Maximum chunk bytes one query may fetch from one ingester. 0 disables.")
+}
+
+// Validate reports every invalid limit.
+func (l *Limits) Validate() error {
+	var errs []error
+	nonNegative := map[string]int{
+		"max_length_label_name":        l.MaxLabelNameLength,
+		"max_length_label_value":       l.MaxLabelValueLength,
+		"max_label_names_per_series":   l.MaxLabelNamesPerSeries,
+		"ingestion_burst_size":         l.IngestionBurstSize,
+		"max_series_per_tenant":        l.MaxSeriesPerTenant,
+		"max_series_per_metric":        l.MaxSeriesPerMetric,
+		"max_global_series_per_tenant": l.MaxGlobalSeriesPerTenant,
+		"max_global_series_per_metric": l.MaxGlobalSeriesPerMetric,
+		"max_exemplars":                l.MaxExemplars,
+		"max_series_per_query":         l.MaxSeriesPerQuery,
+		"max_chunks_per_query":         l.MaxChunksPerQuery,
+	}
+	for name, v := range nonNegative {
+		if v < 0 {
+			errs = append(errs, fmt.Errorf("limit %s is %d, must not be negative", name, v))
+		}
+	}
+	if l.IngestionRate < 0 {
+		errs = append(errs, fmt.Errorf("limit ingestion_rate_limit is %g, must not be negative", l.IngestionRate))
+	}
+	return errors.Join(errs...)
+}
+
+// Overrides answers per-tenant limits: a tenant's own when it has some,
+// otherwise the defaults. It is safe for concurrent use; [Overrides.Set]
+// swaps the per-tenant table atomically.
+type Overrides struct {
+	defaults  Limits
+	perTenant atomic.Pointer[map[tenant.ID]*Limits]
+}
+
+// NewOverrides returns overrides with the given defaults and no per-tenant
+// values.
+func NewOverrides(defaults Limits) *Overrides {
+	o := &Overrides{defaults: defaults}
+	o.perTenant.Store(&map[tenant.ID]*Limits{})
+	return o
+}
+
+// Defaults returns the defaults.
+func (o *Overrides) Defaults() Limits { return o.defaults }
+
+// For returns the limits of t. The result must not be modified.
+func (o *Overrides) For(t tenant.ID) *Limits {
+	if l, ok := (*o.perTenant.Load())[t]; ok {
+		return l
+	}
+	return &o.defaults
+}
+
+// Set replaces every per-tenant value at once.
+func (o *Overrides) Set(perTenant map[tenant.ID]*Limits) {
+	o.perTenant.Store(&perTenant)
+}
+
+// All returns the per-tenant table. It must not be modified.
+func (o *Overrides) All() map[tenant.ID]*Limits { return *o.perTenant.Load() }
