@@ -20,6 +20,15 @@ import (
 // plain protobuf interoperate.
 const Name = "proto"
 
+// ZeroCopyUnmarshaler is implemented by messages with a hand-written decoder
+// whose strings and byte slices alias the input instead of copying it. The
+// codec prefers it: grpc-go hands a v1 codec a buffer of its own that it
+// never reuses, so the aliases stay valid for as long as the message is
+// referenced. A handler that keeps a string past the call must copy it.
+type ZeroCopyUnmarshaler interface {
+	UnmarshalZeroCopy([]byte) error
+}
+
 type gogoMessage interface {
 	Size() int
 	MarshalToSizedBuffer([]byte) (int, error)
@@ -51,6 +60,8 @@ func (Codec) Marshal(v any) ([]byte, error) {
 // does not reuse afterwards, so a decoder may keep references into data.
 func (Codec) Unmarshal(data []byte, v any) error {
 	switch m := v.(type) {
+	case ZeroCopyUnmarshaler:
+		return m.UnmarshalZeroCopy(data)
 	case gogoMessage:
 		return m.Unmarshal(data)
 	case proto.Message:
