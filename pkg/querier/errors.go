@@ -1,0 +1,84 @@
+package querier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/tsdb"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// This file is the one place where read errors are classified: ingester
+// errors become the querier's error types here, and [statusCode] maps those
+// to HTTP statuses. The Prometheus API code maps the rest (a bad expression
+// is 400 bad_data, a query over -querier.max-samples 422 execution, a query
+// past -querier.timeout 503 timeout).
+
+// QueryLimitError is an ingester refusing a query because it would exceed
+// a per-query limit (series, chunks or bytes). Its message is the
+// ingester's, naming the limit. The API answers it with 422 execution, as
+// Prometheus answers a query that loads too many samples.
+type QueryLimitError struct {
+	Message string
+}
+
+func (e *QueryLimitError) Error() string { return e.Message }
+
+// UnavailableError is a read that did not reach enough ingesters. It
+// matches [tsdb.ErrNotReady] under errors.Is, which the Prometheus API
+// reports as error type "unavailable"; [statusCode] makes that 503 so
+// clients and the query frontend retry.
+type UnavailableError struct {
+	Err error
+}
+
+func (e *UnavailableError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the cause and tsdb.ErrNotReady.
+func (e *UnavailableError) Unwrap() []error { return []error{e.Err, tsdb.ErrNotReady} }
+
+// ingesterError converts the error of one call to the ingester at addr.
+func ingesterError(addr string, err error) error {
+	if st, ok := status.FromError(err); ok {
+		switch st.Code() {
+		case codes.ResourceExhausted:
+			return &QueryLimitError{Message: st.Message()}
+		case codes.Canceled:
+			return fmt.Errorf("ingester %s: %w", addr, context.Canceled)
+		case codes.DeadlineExceeded:
+			return fmt.Errorf("ingester %s: %w", addr, context.DeadlineExceeded)
+		}
+	}
+	return fmt.Errorf("ingester %s: %w", addr, err)
+}
+
+// fanoutError converts the error of a read across the replication set,
+// given the context the read ran in.
+func fanoutError(ctx context.Context, op string, err error) error {
+	var limitErr *QueryLimitError
+	switch {
+	case errors.As(err, &limitErr):
+		return limitErr
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return promql.ErrQueryTimeout(op)
+	case errors.Is(ctx.Err(), context.Canceled):
+		return promql.ErrQueryCanceled(op)
+	}
+	return &UnavailableError{Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+// statusCode overrides the Prometheus API's HTTP status where Hearth
+// differs: a read that could not reach enough ingesters is 503, whatever
+// the endpoint (Prometheus reports storage errors of the labels and series
+// endpoints as 422). It is generic only because the API's error-number type
+// is unexported; it is used as a v1.OverrideErrorCode.
+func statusCode[N any](_ N, err error) (int, bool) {
+	if errors.Is(err, tsdb.ErrNotReady) {
+		return http.StatusServiceUnavailable, true
+	}
+	return 0, false
+}

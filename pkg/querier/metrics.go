@@ -1,0 +1,37 @@
+package querier
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	ingesterRequestDuration *prometheus.HistogramVec
+	fetchedSeries           prometheus.Counter
+	fetchedChunks           prometheus.Counter
+	fetchedChunkBytes       prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		ingesterRequestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:                        "hearth_querier_ingester_request_duration_seconds",
+			Help:                        "Time taken by one call from the querier to one ingester, by operation and gRPC status code.",
+			Buckets:                     prometheus.DefBuckets,
+			NativeHistogramBucketFactor: 1.1,
+		}, []string{"operation", "status_code"}),
+		fetchedSeries: f.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_querier_fetched_series_total",
+			Help: "Series fetched from ingesters, after merging replicas.",
+		}),
+		fetchedChunks: f.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_querier_fetched_chunks_total",
+			Help: "Chunks fetched from ingesters, replicas included.",
+		}),
+		fetchedChunkBytes: f.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_querier_fetched_chunk_bytes_total",
+			Help: "Bytes of chunks fetched from ingesters, replicas included.",
+		}),
+	}
+}

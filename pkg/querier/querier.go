@@ -1,0 +1,255 @@
+package querier
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"github.com/grafana/regexp"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/route"
+	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/promql/parser"
+	"github.com/prometheus/prometheus/scrape"
+	v1 "github.com/prometheus/prometheus/web/api/v1"
+
+	"github.com/hearthmetrics/hearth/pkg/services"
+)
+
+// Deps are the querier's dependencies.
+type Deps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Instances names the ingesters to read from (the ring).
+	Instances Instances
+	// Clients dials them (the client pool).
+	Clients Clients
+}
+
+// Querier is the read-path component: the ingester [Queryable], the PromQL
+// engine over it and the Prometheus HTTP API.
+type Querier struct {
+	cfg       Config
+	logger    *slog.Logger
+	queryable *Queryable
+	engine    *promql.Engine
+	handler   http.Handler
+}
+
+// New builds a querier. It registers the hearth_querier_* metrics, the
+// engine's prometheus_engine_* metrics and remote read's
+// prometheus_api_remote_read_* metrics with deps.Registerer, so one
+// registerer takes one querier.
+func New(cfg Config, deps Deps) (*Querier, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid querier config: %w", err)
+	}
+	if deps.Instances == nil || deps.Clients == nil {
+		return nil, errors.New("querier needs Instances and Clients")
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	q := &Querier{
+		cfg:    cfg,
+		logger: logger,
+		queryable: &Queryable{
+			instances: deps.Instances,
+			clients:   deps.Clients,
+			metrics:   newMetrics(deps.Registerer),
+		},
+	}
+	q.engine = promql.NewEngine(EngineOpts(cfg, logger, deps.Registerer))
+	q.handler = q.newHandler(deps.Registerer)
+	return q, nil
+}
+
+// EngineOpts returns the PromQL engine options for cfg: Prometheus 3's
+// defaults (the @ modifier, negative offsets, native histograms) with
+// cfg's timeout, sample limit, lookback delta and concurrency.
+func EngineOpts(cfg Config, logger *slog.Logger, reg prometheus.Registerer) promql.EngineOpts {
+	return promql.EngineOpts{
+		Logger:                   logger,
+		Reg:                      reg,
+		MaxSamples:               cfg.MaxSamples,
+		Timeout:                  cfg.Timeout,
+		ActiveQueryTracker:       newConcurrencyLimiter(cfg.MaxConcurrent),
+		LookbackDelta:            cfg.LookbackDelta,
+		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() }, // Prometheus's default evaluation interval.
+		EnableAtModifier:         true,
+		EnableNegativeOffset:     true,
+		Parser:                   parser.NewParser(parser.Options{}),
+	}
+}
+
+// Queryable returns the querier's [storage.SampleAndChunkQueryable] over the
+// ingesters, for the ruler and for merging with the chunk store.
+func (q *Querier) Queryable() *Queryable { return q.queryable }
+
+// Engine returns the querier's PromQL engine.
+func (q *Querier) Engine() *promql.Engine { return q.engine }
+
+// Handler returns the Prometheus HTTP API, routed under
+// [Config.HTTPPrefix]/api/v1/. It answers only for the tenant in the
+// request's context: wrap it with tenant middleware.
+func (q *Querier) Handler() http.Handler { return q.handler }
+
+// Service returns the querier's lifecycle: it has nothing to start, and
+// closes the engine when stopped.
+func (q *Querier) Service() *services.Service {
+	return services.New("querier", nil, func(ctx context.Context) error {
+		<-ctx.Done()
+		return nil
+	}, func(error) error {
+		return q.engine.Close()
+	})
+}
+
+// apiPaths are the Prometheus API endpoints Hearth serves, relative to
+// <prefix>/api/v1. The rest of Prometheus's API (targets, rules, TSDB admin,
+// remote write) has no meaning on a querier and answers 404.
+var apiPaths = []string{
+	"/query", "/query_range", "/query_exemplars", "/format_query", "/parse_query",
+	"/series", "/labels", "/label/{name}/values", "/status/buildinfo", "/read",
+}
+
+func (q *Querier) newHandler(reg prometheus.Registerer) http.Handler {
+	api := v1.NewAPI(
+		q.engine,
+		q.queryable,
+		nil, // No remote write here: the distributor takes writes.
+		q.queryable,
+		func(context.Context) v1.ScrapePoolsRetriever { return noTargets{} },
+		func(context.Context) v1.TargetRetriever { return noTargets{} },
+		func(context.Context) v1.AlertmanagerRetriever { return noTargets{} },
+		func() config.Config { return config.DefaultConfig },
+		map[string]string{},
+		v1.GlobalURLOptions{},
+		func(f http.HandlerFunc) http.HandlerFunc { return f },
+		nil, "", false, // No TSDB admin: Hearth has no local TSDB to administer.
+		false, 0, // No search API.
+		q.logger,
+		func(context.Context) v1.RulesRetriever { return nil },
+		// Remote read limits: Prometheus's defaults for
+		// --storage.remote.read-{sample-limit,concurrent-limit,max-bytes-in-frame}.
+		50_000_000, 10, 1<<20,
+		false,
+		regexp.MustCompile(`^$`), // No CORS: browsers reach Hearth through Grafana.
+		func() (v1.RuntimeInfo, error) { return v1.RuntimeInfo{}, errors.New("not available") },
+		buildInfo(),
+		nil, nil,
+		nil,
+		reg,
+		nil,
+		false, nil,
+		false, false, false,
+		q.cfg.LookbackDelta,
+		false, false,
+		statusCode,
+		nil,
+		v1.OpenAPIOptions{},
+		parser.NewParser(parser.Options{}),
+		false,
+		q.cfg.Timeout,
+	)
+	router := route.New()
+	apiPrefix := q.cfg.HTTPPrefix + "/api/v1"
+	api.Register(router.WithPrefix(apiPrefix))
+
+	mux := http.NewServeMux()
+	for _, p := range apiPaths {
+		mux.Handle(apiPrefix+p, router)
+	}
+	mux.Handle(apiPrefix+"/metadata", &metadataHandler{q: q.queryable, logger: q.logger})
+	return mux
+}
+
+// buildInfo reports the Prometheus version whose API and engine Hearth
+// embeds, so clients such as Grafana enable the matching features.
+func buildInfo() *v1.PrometheusVersion {
+	info := &v1.PrometheusVersion{Version: "3.0.0", GoVersion: runtime.Version()}
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return info
+	}
+	for _, dep := range bi.Deps {
+		// Prometheus 3.x.y is the Go module version v0.3xx.y.
+		if dep.Path == "github.com/prometheus/prometheus" && strings.HasPrefix(dep.Version, "v0.3") {
+			minorPatch := strings.TrimPrefix(dep.Version, "v0.3")
+			if minor, patch, ok := strings.Cut(minorPatch, "."); ok {
+				info.Version = "3." + strings.TrimLeft(minor, "0") + "." + patch
+				if strings.TrimLeft(minor, "0") == "" {
+					info.Version = "3.0." + patch
+				}
+			}
+		}
+	}
+	return info
+}
+
+// noTargets answers the target, scrape-pool and Alertmanager questions of
+// the Prometheus API: a querier has none.
+type noTargets struct{}
+
+func (noTargets) ScrapePools() []string { return nil }
+func (noTargets) ScrapePoolConfig(string) (*config.ScrapeConfig, error) {
+	return nil, errors.New("no scrape pools")
+}
+func (noTargets) TargetsActive() map[string][]*scrape.Target  { return nil }
+func (noTargets) TargetsDropped() map[string][]*scrape.Target { return nil }
+func (noTargets) TargetsDroppedCounts() map[string]int        { return nil }
+func (noTargets) Alertmanagers() []*url.URL                   { return nil }
+func (noTargets) DroppedAlertmanagers() []*url.URL            { return nil }
+
+// concurrencyLimiter bounds the queries the engine evaluates at once
+// (-querier.max-concurrent). It is the engine's query tracker, kept in
+// memory: Prometheus's own tracker needs a file.
+type concurrencyLimiter struct {
+	slots chan struct{}
+}
+
+var _ promql.QueryTracker = (*concurrencyLimiter)(nil)
+
+func newConcurrencyLimiter(n int) *concurrencyLimiter {
+	return &concurrencyLimiter{slots: make(chan struct{}, n)}
+}
+
+func (l *concurrencyLimiter) GetMaxConcurrent() int { return cap(l.slots) }
+
+// Insert waits for a free slot. It returns the engine's timeout or
+// cancellation error when ctx ends first, so the API reports 503 timeout or
+// 499 as for a query that ran out of time.
+func (l *concurrencyLimiter) Insert(ctx context.Context, _ string) (int, error) {
+	if err := queueErr(ctx); err != nil {
+		return 0, err
+	}
+	select {
+	case l.slots <- struct{}{}:
+		return 0, nil
+	case <-ctx.Done():
+		return 0, queueErr(ctx)
+	}
+}
+
+func queueErr(ctx context.Context) error {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return promql.ErrQueryTimeout("query queue")
+	case ctx.Err() != nil:
+		return promql.ErrQueryCanceled("query queue")
+	}
+	return nil
+}
+
+func (l *concurrencyLimiter) Delete(int) { <-l.slots }
+
+func (l *concurrencyLimiter) Close() error { return nil }
