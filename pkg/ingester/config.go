@@ -1,0 +1,79 @@
+package ingester
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Config is the ingester's configuration. Per-tenant limits (series,
+// exemplars, metadata, out-of-order window, per-query limits) are not here:
+// they live in limits.Limits.
+type Config struct {
+	// Dir holds one TSDB directory per tenant, named after the tenant.
+	Dir string `yaml:"dir"`
+	// BlockRange is how much time one compacted block covers; the head is
+	// compacted into blocks aligned on it.
+	BlockRange model.Duration `yaml:"block_range"`
+	// RetentionPeriod is how long a compacted block stays on local disk
+	// after its end, once it has been flushed to the chunk store.
+	RetentionPeriod model.Duration `yaml:"retention_period"`
+	// HeadCompactionInterval is how often every tenant's head is checked
+	// for a block range ready to be compacted.
+	HeadCompactionInterval model.Duration `yaml:"head_compaction_interval"`
+	// MetadataRetainPeriod is how long metric metadata is kept without
+	// being pushed again.
+	MetadataRetainPeriod model.Duration `yaml:"metadata_retain_period"`
+}
+
+// RegisterFlags registers the -ingester.* flags with their defaults.
+func (c *Config) RegisterFlags(f *flag.FlagSet) {
+	// The all-in-one binary passes <storage.dir>/ingester.
+	f.StringVar(&c.Dir, "ingester.dir", "./data/ingester", "Directory of the ingester's per-tenant TSDBs (head, WAL and compacted blocks), one sub-directory per tenant.")
+	// 2h, as Prometheus and Cortex: long enough for good chunk compression,
+	// short enough to keep the head small.
+	c.BlockRange = model.Duration(2 * time.Hour)
+	f.Var(&c.BlockRange, "ingester.block-range", "Time range covered by one block compacted from a tenant's head.")
+	// 13h: longer than the querier's 12h store cut-off, so recent data never
+	// falls between the ingesters and the store. See -querier.query-store-after.
+	c.RetentionPeriod = model.Duration(13 * time.Hour)
+	f.Var(&c.RetentionPeriod, "ingester.retention-period", "How long a compacted block is kept on local disk after its end time, once flushed to the chunk store. Keep it longer than -querier.query-store-after.")
+	// 1m, as Cortex: a block range is compacted at most a minute late.
+	c.HeadCompactionInterval = model.Duration(time.Minute)
+	f.Var(&c.HeadCompactionInterval, "ingester.head-compaction-interval", "How often every tenant's head is checked for data to compact into a block. See -ingester.block-range.")
+	// 10m, as Cortex: scrapes send metadata at least that often.
+	c.MetadataRetainPeriod = model.Duration(10 * time.Minute)
+	f.Var(&c.MetadataRetainPeriod, "ingester.metadata-retain-period", "How long metric metadata is kept in memory after it was last pushed.")
+}
+
+// Validate reports every invalid setting.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Dir == "" {
+		errs = append(errs, errors.New("ingester.dir must be set"))
+	}
+	positive := []struct {
+		name string
+		v    model.Duration
+	}{
+		{"ingester.block-range", c.BlockRange},
+		{"ingester.retention-period", c.RetentionPeriod},
+		{"ingester.head-compaction-interval", c.HeadCompactionInterval},
+		{"ingester.metadata-retain-period", c.MetadataRetainPeriod},
+	}
+	for _, p := range positive {
+		if p.v <= 0 {
+			errs = append(errs, fmt.Errorf("%s is %s, must be positive", p.name, p.v))
+		}
+	}
+	if c.BlockRange > 0 && time.Duration(c.BlockRange)%time.Minute != 0 {
+		errs = append(errs, fmt.Errorf("ingester.block-range is %s, must be a whole number of minutes", c.BlockRange))
+	}
+	if c.BlockRange > 0 && c.RetentionPeriod > 0 && c.RetentionPeriod < c.BlockRange {
+		errs = append(errs, fmt.Errorf("ingester.retention-period (%s) must not be shorter than ingester.block-range (%s)", c.RetentionPeriod, c.BlockRange))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,49 @@
+// Package ingester stores the recent series of every tenant and serves them
+// over gRPC ([ingesterpb.IngesterServer]).
+//
+// # Storage
+//
+// Each tenant gets its own Prometheus TSDB ([tsdb.DB]) in <dir>/<tenant>,
+// opened on the tenant's first push and, at startup, for every tenant
+// directory found, so that WALs replay before the [Ingester.Service] is
+// Running. A DB is a head (XOR chunks, postings, native histograms), a WAL,
+// an out-of-order window and exemplar storage, both sized from the tenant's
+// limits (re-applied when the overrides change), and the blocks the head is
+// compacted into. Each DB has its own metrics registry; a collector exposes
+// the useful figures as hearth_ingester_tsdb_* with a tenant label.
+//
+// # Write path
+//
+// [Ingester.Push] may receive strings that alias the gRPC receive buffer.
+// Labels are built in a reused [labels.ScratchBuilder]; the series is looked
+// up with GetRef, and only a new series gets its labels copied into owned
+// memory, because the head keeps the label set it is given. Exemplar labels
+// and metadata strings are copied too. Failures of single series (out of
+// order, too old, duplicate timestamp with another value, series limits,
+// invalid histograms, exemplars) do not fail the call: they are returned
+// grouped by reason in PushResponse.errors. Errors that may pass on retry
+// (not running, disk full) fail the call with gRPC Unavailable.
+//
+// Series limits (per tenant and per metric, local and global ÷ ingesters ×
+// replication factor through [RingInfo]) are checked by the head's series
+// creation hook, before a series exists. Metric metadata is kept in memory,
+// under its own limits, for -ingester.metadata-retain-period.
+//
+// # Read path
+//
+// [Ingester.QueryStream] streams compressed chunks in batches, enforcing the
+// per-query series, chunk and byte limits (ResourceExhausted). Label names,
+// values, series, metadata, exemplars and per-tenant stats are answered
+// from the same DBs.
+//
+// # Blocks and flushing
+//
+// The ingester compacts heads itself every -ingester.head-compaction-interval
+// ([Ingester.Compact]), one block per -ingester.block-range, never merging
+// blocks. A [Flusher] is told of every new block and decides, with
+// -ingester.retention-period, when a local block may go; [Ingester.Blocks]
+// lists a tenant's blocks.
+//
+// The ring lifecycler is a separate service: the ingester does not import
+// the ring.
+package ingester

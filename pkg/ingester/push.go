@@ -1,0 +1,376 @@
+package ingester
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/prometheus/model/exemplar"
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
+
+	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/proto/ingesterpb"
+)
+
+// pushAppender is what Push needs from a TSDB appender; tsdb.DB's
+// AppenderV2 provides all of it.
+type pushAppender interface {
+	storage.AppenderV2
+	storage.GetRef
+	AppendExemplars(ref storage.SeriesRef, ls labels.Labels, exemplars []exemplar.Exemplar) (storage.SeriesRef, error)
+}
+
+// pushScratch holds buffers reused from one push to the next.
+type pushScratch struct {
+	builder   labels.ScratchBuilder
+	lset      labels.Labels
+	exemplars []exemplar.Exemplar
+	errs      []ingesterpb.PushError
+}
+
+// pushCounts counts what one push stored.
+type pushCounts struct {
+	samples, histograms, exemplars int
+}
+
+// Push appends the request's series to the tenant's head. Series that
+// cannot be stored do not fail the call: they are reported in the response,
+// grouped by reason. The call fails, with Unavailable, only when the whole
+// push may succeed later (the ingester is not running, the disk is full).
+//
+// The request's strings may alias the gRPC receive buffer. Push builds each
+// series' labels in a reused buffer and copies them into owned memory only
+// when the series is new, because the head keeps the label set it is given.
+func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*ingesterpb.PushResponse, error) {
+	id, err := tenant.FromContext(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := i.checkRunning(); err != nil {
+		return nil, toStatus(err)
+	}
+	tdb, err := i.tenantForWrite(id)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := tdb.acquire(); err != nil {
+		return nil, toStatus(err)
+	}
+	defer tdb.mu.RUnlock()
+
+	s := i.pushPool.Get().(*pushScratch)
+	defer func() {
+		s.errs = s.errs[:0]
+		clear(s.exemplars)
+		s.exemplars = s.exemplars[:0]
+		i.pushPool.Put(s)
+	}()
+
+	app, ok := tdb.db.AppenderV2(ctx).(pushAppender)
+	if !ok {
+		return nil, toStatus(errors.New("TSDB appender lacks GetRef or AppendExemplars"))
+	}
+	var counts pushCounts
+	for k := range req.Timeseries {
+		pushSeries(app, s, &req.Timeseries[k], &counts)
+	}
+	now := i.now()
+	lim := i.overrides.For(id)
+	for k := range req.Metadata {
+		md := &req.Metadata[k]
+		if err := tdb.metadata.add(md, now, lim); err != nil {
+			var mle *metadataLimitError
+			reason := "metadata_invalid"
+			if errors.As(err, &mle) {
+				reason = mle.reason
+			}
+			s.record(reason, 1, func() string { return fmt.Sprintf("%v, metric %.200q", err, md.MetricFamilyName) })
+		}
+	}
+	if err := app.Commit(); err != nil {
+		return nil, toStatus(fmt.Errorf("committing push of tenant %s: %w", id, err))
+	}
+	tdb.lastPush.Store(now.UnixMilli())
+
+	t := string(id)
+	if counts.samples > 0 {
+		i.metrics.ingestedSamples.WithLabelValues(t).Add(float64(counts.samples))
+	}
+	if counts.histograms > 0 {
+		i.metrics.ingestedHistograms.WithLabelValues(t).Add(float64(counts.histograms))
+	}
+	if counts.exemplars > 0 {
+		i.metrics.ingestedExemplars.WithLabelValues(t).Add(float64(counts.exemplars))
+	}
+	if req.Source == ingesterpb.Source_SOURCE_RULE {
+		tdb.ruleRate.add(counts.samples + counts.histograms)
+	} else {
+		tdb.apiRate.add(counts.samples + counts.histograms)
+	}
+	if len(req.Metadata) > 0 {
+		i.metrics.memoryMetadata.WithLabelValues(t).Set(float64(tdb.metadata.len()))
+	}
+
+	resp := &ingesterpb.PushResponse{}
+	if len(s.errs) > 0 {
+		resp.Errors = slices.Clone(s.errs)
+		for _, e := range s.errs {
+			i.metrics.appendFailures.WithLabelValues(t, e.Reason).Add(float64(e.Samples))
+		}
+	}
+	return resp, nil
+}
+
+// pushSeries appends one series' samples, histograms and exemplars.
+func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, counts *pushCounts) {
+	s.builder.Reset()
+	for _, l := range ts.Labels {
+		if l.Value != "" { // An empty value is an absent label.
+			s.builder.Add(l.Name, l.Value)
+		}
+	}
+	s.builder.Sort()
+	s.builder.Overwrite(&s.lset)
+
+	ref, lset := app.GetRef(s.lset, s.lset.Hash())
+	if ref == 0 {
+		// A new series (or one just garbage collected): the head will keep
+		// these labels, so they must not alias the request or s.lset.
+		lset = ownedCopy(s.lset)
+	}
+
+	for k := range ts.Samples {
+		smp := &ts.Samples[k]
+		r, err := app.Append(ref, lset, 0, smp.TimestampMs, smp.Value, nil, nil, storage.AOptions{})
+		if err != nil {
+			if s.seriesFailed(err, lset, ts, k, 0) {
+				return
+			}
+			s.recordSample(err, smp.TimestampMs, lset)
+			continue
+		}
+		ref = r
+		counts.samples++
+	}
+	for k := range ts.Histograms {
+		ph := &ts.Histograms[k]
+		h, fh := toHistogram(ph)
+		r, err := app.Append(ref, lset, 0, ph.TimestampMs, 0, h, fh, storage.AOptions{})
+		if err != nil {
+			if s.seriesFailed(err, lset, ts, len(ts.Samples), k) {
+				return
+			}
+			s.recordSample(err, ph.TimestampMs, lset)
+			continue
+		}
+		ref = r
+		counts.histograms++
+	}
+	if len(ts.Exemplars) > 0 {
+		counts.exemplars += s.appendExemplars(app, ref, lset, ts.Exemplars)
+	}
+}
+
+// seriesFailed handles an error that fails the whole series (a series
+// limit): everything of the series from sample k and histogram h on is
+// reported as dropped. It reports whether err was such an error.
+func (s *pushScratch) seriesFailed(err error, lset labels.Labels, ts *ingesterpb.TimeSeries, k, h int) bool {
+	var sle *seriesLimitError
+	if !errors.As(err, &sle) {
+		return false
+	}
+	n := len(ts.Samples) - k + len(ts.Histograms) - h + len(ts.Exemplars)
+	s.record(sle.reason, n, func() string { return fmt.Sprintf("%v, series %.200q", err, lset.String()) })
+	return true
+}
+
+func (s *pushScratch) recordSample(err error, ts int64, lset labels.Labels) {
+	s.record(sampleReason(err), 1, func() string {
+		return fmt.Sprintf("%v, timestamp %d, series %.200q", err, ts, lset.String())
+	})
+}
+
+// appendExemplars appends a series' exemplars, sorted by timestamp, with
+// labels in owned memory (the exemplar storage keeps them). It returns how
+// many were accepted.
+func (s *pushScratch) appendExemplars(app pushAppender, ref storage.SeriesRef, lset labels.Labels, in []ingesterpb.Exemplar) int {
+	s.exemplars = s.exemplars[:0]
+	for k := range in {
+		e := &in[k]
+		s.builder.Reset()
+		for _, l := range e.Labels {
+			s.builder.Add(l.Name, l.Value)
+		}
+		s.builder.Sort()
+		s.exemplars = append(s.exemplars, exemplar.Exemplar{
+			Labels: ownedCopy(s.builder.Labels()),
+			Value:  e.Value,
+			Ts:     e.TimestampMs,
+			HasTs:  true,
+		})
+	}
+	slices.SortStableFunc(s.exemplars, func(a, b exemplar.Exemplar) int {
+		switch {
+		case a.Ts < b.Ts:
+			return -1
+		case a.Ts > b.Ts:
+			return 1
+		}
+		return 0
+	})
+	_, err := app.AppendExemplars(ref, lset, s.exemplars)
+	if err == nil {
+		return len(s.exemplars)
+	}
+	var partial *storage.AppendPartialError
+	if !errors.As(err, &partial) {
+		reason := "exemplar_invalid"
+		if errors.Is(err, storage.ErrNotFound) {
+			reason = "exemplar_series_missing"
+		}
+		s.record(reason, len(s.exemplars), func() string { return fmt.Sprintf("%v, series %.200q", err, lset.String()) })
+		return 0
+	}
+	for _, ee := range partial.ExemplarErrors {
+		e := s.exemplars[ee.Index]
+		s.record(exemplarReason(ee.Err), 1, func() string {
+			return fmt.Sprintf("%v, timestamp %d, series %.200q", ee.Err, e.Ts, lset.String())
+		})
+	}
+	return len(s.exemplars) - len(partial.ExemplarErrors)
+}
+
+// record counts n items dropped for reason; msg is called only for the
+// first failure of a reason.
+func (s *pushScratch) record(reason string, n int, msg func() string) {
+	for k := range s.errs {
+		if s.errs[k].Reason == reason {
+			s.errs[k].Samples += uint64(n)
+			return
+		}
+	}
+	s.errs = append(s.errs, ingesterpb.PushError{Reason: reason, Message: msg(), Samples: uint64(n)})
+}
+
+// sampleReason names why a sample or histogram was refused.
+func sampleReason(err error) string {
+	var herr histogram.Error
+	switch {
+	case errors.Is(err, storage.ErrOutOfOrderSample):
+		return "sample_out_of_order"
+	case errors.Is(err, storage.ErrTooOldSample):
+		return "sample_too_old"
+	case errors.Is(err, storage.ErrOutOfBounds):
+		return "sample_out_of_bounds"
+	case errors.Is(err, storage.ErrDuplicateSampleForTimestamp):
+		return "new_value_for_timestamp"
+	case errors.As(err, &herr):
+		return "invalid_native_histogram"
+	case errors.Is(err, tsdb.ErrInvalidSample):
+		return "invalid_series"
+	}
+	return "append_failed"
+}
+
+// exemplarReason names why an exemplar was refused.
+func exemplarReason(err error) string {
+	switch {
+	case errors.Is(err, storage.ErrOutOfOrderExemplar):
+		return "exemplar_out_of_order"
+	case errors.Is(err, storage.ErrExemplarLabelLength):
+		return "exemplar_labels_too_long"
+	}
+	return "exemplar_invalid"
+}
+
+// ownedCopy returns lset with every name and value copied into one new
+// allocation, sharing no memory with lset (whatever the labels build tag).
+func ownedCopy(lset labels.Labels) labels.Labels {
+	n := 0
+	lset.Range(func(l labels.Label) { n += len(l.Name) + len(l.Value) })
+	var sb strings.Builder
+	sb.Grow(n)
+	lset.Range(func(l labels.Label) {
+		sb.WriteString(l.Name)
+		sb.WriteString(l.Value)
+	})
+	all := sb.String()
+	b := labels.NewScratchBuilder(lset.Len())
+	off := 0
+	lset.Range(func(l labels.Label) {
+		name := all[off : off+len(l.Name)]
+		off += len(l.Name)
+		value := all[off : off+len(l.Value)]
+		off += len(l.Value)
+		b.Add(name, value)
+	})
+	return b.Labels()
+}
+
+// toHistogram converts a wire histogram into an integer histogram, or a
+// float one when its count is a float.
+func toHistogram(p *ingesterpb.Histogram) (*histogram.Histogram, *histogram.FloatHistogram) {
+	hint := toResetHint(p.ResetHint)
+	if c, ok := p.Count.(*ingesterpb.Histogram_CountFloat); ok {
+		fh := &histogram.FloatHistogram{
+			CounterResetHint: hint,
+			Schema:           p.Schema,
+			ZeroThreshold:    p.ZeroThreshold,
+			Count:            c.CountFloat,
+			Sum:              p.Sum,
+			PositiveSpans:    toSpans(p.PositiveSpans),
+			NegativeSpans:    toSpans(p.NegativeSpans),
+			PositiveBuckets:  p.PositiveCounts,
+			NegativeBuckets:  p.NegativeCounts,
+			CustomValues:     p.CustomValues,
+		}
+		if zc, ok := p.ZeroCount.(*ingesterpb.Histogram_ZeroCountFloat); ok {
+			fh.ZeroCount = zc.ZeroCountFloat
+		}
+		return nil, fh
+	}
+	h := &histogram.Histogram{
+		CounterResetHint: hint,
+		Schema:           p.Schema,
+		ZeroThreshold:    p.ZeroThreshold,
+		Count:            p.GetCountInt(),
+		Sum:              p.Sum,
+		PositiveSpans:    toSpans(p.PositiveSpans),
+		NegativeSpans:    toSpans(p.NegativeSpans),
+		PositiveBuckets:  p.PositiveDeltas,
+		NegativeBuckets:  p.NegativeDeltas,
+		CustomValues:     p.CustomValues,
+	}
+	if zc, ok := p.ZeroCount.(*ingesterpb.Histogram_ZeroCountInt); ok {
+		h.ZeroCount = zc.ZeroCountInt
+	}
+	return h, nil
+}
+
+func toSpans(in []ingesterpb.BucketSpan) []histogram.Span {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]histogram.Span, len(in))
+	for k, s := range in {
+		out[k] = histogram.Span{Offset: s.Offset, Length: s.Length}
+	}
+	return out
+}
+
+func toResetHint(h ingesterpb.Histogram_ResetHint) histogram.CounterResetHint {
+	switch h {
+	case ingesterpb.Histogram_RESET_HINT_YES:
+		return histogram.CounterReset
+	case ingesterpb.Histogram_RESET_HINT_NO:
+		return histogram.NotCounterReset
+	case ingesterpb.Histogram_RESET_HINT_GAUGE:
+		return histogram.GaugeType
+	}
+	return histogram.UnknownCounterReset
+}

@@ -1,0 +1,380 @@
+package ingester
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/prometheus/prometheus/tsdb/chunks"
+
+	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/proto/ingesterpb"
+)
+
+// queryStreamBatchSize is how many series one QueryStream message carries:
+// large enough to amortise a message, small enough to keep one well under
+// the gRPC message-size limit with long chunks.
+const queryStreamBatchSize = 128
+
+// QueryStream streams the tenant's series that match, in batches, with their
+// chunks as stored (compressed bytes, not decoded samples). The in-memory
+// head chunk is copied under the series lock, so appends may go on. The
+// per-query series, chunk and byte limits are enforced here; going over one
+// fails the stream with ResourceExhausted.
+func (i *Ingester) QueryStream(req *ingesterpb.QueryRequest, stream ingesterpb.Ingester_QueryStreamServer) error {
+	ctx := stream.Context()
+	id, tdb, err := i.readTenant(ctx)
+	if err != nil {
+		return toStatus(err)
+	}
+	if tdb == nil {
+		return nil
+	}
+	defer releaseRead(tdb)
+	series, chunkCount, err := i.queryStream(ctx, id, tdb, req, stream)
+	i.metrics.queriedSeries.Observe(float64(series))
+	i.metrics.queriedChunks.Observe(float64(chunkCount))
+	var qle *QueryLimitError
+	if asQueryLimit(err, &qle) {
+		i.metrics.queryLimitHits.WithLabelValues(string(id), qle.Flag).Inc()
+	}
+	return toStatus(err)
+}
+
+func asQueryLimit(err error, target **QueryLimitError) bool {
+	qle, ok := err.(*QueryLimitError) //nolint:errorlint // queryStream returns it unwrapped.
+	*target = qle
+	return ok
+}
+
+func (i *Ingester) queryStream(ctx context.Context, id tenant.ID, tdb *tenantDB, req *ingesterpb.QueryRequest, stream ingesterpb.Ingester_QueryStreamServer) (int, int, error) {
+	matchers, err := selectMatchers(req.Matchers)
+	if err != nil {
+		return 0, 0, err
+	}
+	q, err := tdb.db.ChunkQuerier(req.StartMs, req.EndMs)
+	if err != nil {
+		return 0, 0, fmt.Errorf("opening chunk querier: %w", err)
+	}
+	defer q.Close()
+
+	hints := &storage.SelectHints{Start: req.StartMs, End: req.EndMs}
+	if req.SkipChunks {
+		hints.Func = "series"
+	}
+	lim := i.overrides.For(id)
+	var (
+		nSeries, nChunks, nBytes int
+		it                       chunks.Iterator
+		batch                    = make([]ingesterpb.ChunkSeries, 0, queryStreamBatchSize)
+	)
+	ss := q.Select(ctx, false, hints, matchers...)
+	for ss.Next() {
+		nSeries++
+		if lim.MaxSeriesPerQuery > 0 && nSeries > lim.MaxSeriesPerQuery {
+			return nSeries, nChunks, &QueryLimitError{Flag: "querier.max-series-per-query", What: "series", Limit: lim.MaxSeriesPerQuery, Tenant: id}
+		}
+		s := ss.At()
+		cs := ingesterpb.ChunkSeries{Labels: toPairs(s.Labels())}
+		if !req.SkipChunks {
+			it = s.Iterator(it)
+			for it.Next() {
+				meta := it.At()
+				c, err := toChunk(meta)
+				if err != nil {
+					return nSeries, nChunks, err
+				}
+				nChunks++
+				nBytes += len(c.Data)
+				if lim.MaxChunksPerQuery > 0 && nChunks > lim.MaxChunksPerQuery {
+					return nSeries, nChunks, &QueryLimitError{Flag: "querier.max-chunks-per-query", What: "chunks", Limit: lim.MaxChunksPerQuery, Tenant: id}
+				}
+				if lim.MaxChunkBytesPerQuery > 0 && nBytes > lim.MaxChunkBytesPerQuery {
+					return nSeries, nChunks, &QueryLimitError{Flag: "querier.max-chunk-bytes-per-query", What: "chunk bytes", Limit: lim.MaxChunkBytesPerQuery, Tenant: id}
+				}
+				cs.Chunks = append(cs.Chunks, c)
+			}
+			if err := it.Err(); err != nil {
+				return nSeries, nChunks, fmt.Errorf("reading chunks: %w", err)
+			}
+			if len(cs.Chunks) == 0 {
+				nSeries-- // No chunk in range: not a result.
+				continue
+			}
+		}
+		batch = append(batch, cs)
+		if len(batch) == queryStreamBatchSize {
+			if err := stream.Send(&ingesterpb.QueryStreamResponse{Series: batch}); err != nil {
+				return nSeries, nChunks, fmt.Errorf("sending series: %w", err)
+			}
+			// gRPC may still hold the sent message: start a new batch.
+			batch = make([]ingesterpb.ChunkSeries, 0, queryStreamBatchSize)
+		}
+	}
+	if err := ss.Err(); err != nil {
+		return nSeries, nChunks, fmt.Errorf("selecting series: %w", err)
+	}
+	if len(batch) > 0 {
+		if err := stream.Send(&ingesterpb.QueryStreamResponse{Series: batch}); err != nil {
+			return nSeries, nChunks, fmt.Errorf("sending series: %w", err)
+		}
+	}
+	return nSeries, nChunks, nil
+}
+
+// toChunk converts a chunk into its wire form. Bytes of chunks on disk are
+// only valid while the querier is open, so they are copied.
+func toChunk(meta chunks.Meta) (ingesterpb.Chunk, error) {
+	var enc ingesterpb.Chunk_Encoding
+	switch meta.Chunk.Encoding() {
+	case chunkenc.EncXOR:
+		enc = ingesterpb.Chunk_ENCODING_XOR
+	case chunkenc.EncHistogram:
+		enc = ingesterpb.Chunk_ENCODING_HISTOGRAM
+	case chunkenc.EncFloatHistogram:
+		enc = ingesterpb.Chunk_ENCODING_FLOAT_HISTOGRAM
+	default:
+		return ingesterpb.Chunk{}, fmt.Errorf("chunk encoding %s has no wire form", meta.Chunk.Encoding())
+	}
+	return ingesterpb.Chunk{
+		MinTimeMs: meta.MinTime,
+		MaxTimeMs: meta.MaxTime,
+		Encoding:  enc,
+		Data:      slices.Clone(meta.Chunk.Bytes()),
+	}, nil
+}
+
+// LabelNames returns the tenant's label names in [start, end], restricted
+// to series that match, sorted, at most limit (0 = no limit).
+func (i *Ingester) LabelNames(ctx context.Context, req *ingesterpb.LabelNamesRequest) (*ingesterpb.LabelNamesResponse, error) {
+	_, tdb, err := i.readTenant(ctx)
+	if err != nil || tdb == nil {
+		return &ingesterpb.LabelNamesResponse{}, toStatus(err)
+	}
+	defer releaseRead(tdb)
+	matchers, err := toMatchers(req.Matchers)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	q, err := tdb.db.Querier(req.StartMs, req.EndMs)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("opening querier: %w", err))
+	}
+	defer q.Close()
+	names, _, err := q.LabelNames(ctx, &storage.LabelHints{Limit: int(req.Limit)}, matchers...)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("reading label names: %w", err))
+	}
+	return &ingesterpb.LabelNamesResponse{Names: truncate(names, req.Limit)}, nil
+}
+
+// LabelValues returns the values of one label name in [start, end],
+// restricted to series that match, sorted, at most limit (0 = no limit).
+func (i *Ingester) LabelValues(ctx context.Context, req *ingesterpb.LabelValuesRequest) (*ingesterpb.LabelValuesResponse, error) {
+	_, tdb, err := i.readTenant(ctx)
+	if err != nil || tdb == nil {
+		return &ingesterpb.LabelValuesResponse{}, toStatus(err)
+	}
+	defer releaseRead(tdb)
+	matchers, err := toMatchers(req.Matchers)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	q, err := tdb.db.Querier(req.StartMs, req.EndMs)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("opening querier: %w", err))
+	}
+	defer q.Close()
+	values, _, err := q.LabelValues(ctx, req.Name, &storage.LabelHints{Limit: int(req.Limit)}, matchers...)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("reading label values: %w", err))
+	}
+	return &ingesterpb.LabelValuesResponse{Values: truncate(values, req.Limit)}, nil
+}
+
+// Series returns the label sets of the series in [start, end] that match
+// any of the matcher sets, sorted, at most limit (0 = no limit).
+func (i *Ingester) Series(ctx context.Context, req *ingesterpb.SeriesRequest) (*ingesterpb.SeriesResponse, error) {
+	_, tdb, err := i.readTenant(ctx)
+	if err != nil || tdb == nil {
+		return &ingesterpb.SeriesResponse{}, toStatus(err)
+	}
+	defer releaseRead(tdb)
+	sets := make([][]*labels.Matcher, 0, len(req.MatcherSets))
+	for _, ms := range req.MatcherSets {
+		m, err := selectMatchers(ms.Matchers)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		sets = append(sets, m)
+	}
+	if len(sets) == 0 {
+		sets = append(sets, []*labels.Matcher{matchAll})
+	}
+	q, err := tdb.db.Querier(req.StartMs, req.EndMs)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("opening querier: %w", err))
+	}
+	defer q.Close()
+	hints := &storage.SelectHints{Start: req.StartMs, End: req.EndMs, Func: "series", Limit: int(req.Limit)}
+	var ss storage.SeriesSet
+	if len(sets) == 1 {
+		ss = q.Select(ctx, true, hints, sets[0]...)
+	} else {
+		selected := make([]storage.SeriesSet, 0, len(sets))
+		for _, ms := range sets {
+			selected = append(selected, q.Select(ctx, true, hints, ms...))
+		}
+		ss = storage.NewMergeSeriesSet(selected, 0, storage.ChainedSeriesMerge)
+	}
+	resp := &ingesterpb.SeriesResponse{}
+	for ss.Next() {
+		if req.Limit > 0 && int64(len(resp.Series)) >= req.Limit {
+			break
+		}
+		resp.Series = append(resp.Series, ingesterpb.LabelSet{Labels: toPairs(ss.At().Labels())})
+	}
+	if err := ss.Err(); err != nil {
+		return nil, toStatus(fmt.Errorf("selecting series: %w", err))
+	}
+	return resp, nil
+}
+
+// MetricMetadata returns the tenant's metric metadata.
+func (i *Ingester) MetricMetadata(ctx context.Context, req *ingesterpb.MetricMetadataRequest) (*ingesterpb.MetricMetadataResponse, error) {
+	_, tdb, err := i.readTenant(ctx)
+	if err != nil || tdb == nil {
+		return &ingesterpb.MetricMetadataResponse{}, toStatus(err)
+	}
+	defer releaseRead(tdb)
+	return &ingesterpb.MetricMetadataResponse{Metadata: tdb.metadata.list(req.Metric, int(req.Limit), int(req.LimitPerMetric))}, nil
+}
+
+// QueryExemplars returns the exemplars in [start, end] of the series that
+// match any of the matcher sets.
+func (i *Ingester) QueryExemplars(ctx context.Context, req *ingesterpb.ExemplarQueryRequest) (*ingesterpb.ExemplarQueryResponse, error) {
+	_, tdb, err := i.readTenant(ctx)
+	if err != nil || tdb == nil {
+		return &ingesterpb.ExemplarQueryResponse{}, toStatus(err)
+	}
+	defer releaseRead(tdb)
+	sets := make([][]*labels.Matcher, 0, len(req.MatcherSets))
+	for _, ms := range req.MatcherSets {
+		m, err := toMatchers(ms.Matchers)
+		if err != nil {
+			return nil, toStatus(err)
+		}
+		sets = append(sets, m)
+	}
+	eq, err := tdb.db.ExemplarQuerier(ctx)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("opening exemplar querier: %w", err))
+	}
+	results, err := eq.Select(req.StartMs, req.EndMs, sets...)
+	if err != nil {
+		return nil, toStatus(fmt.Errorf("selecting exemplars: %w", err))
+	}
+	resp := &ingesterpb.ExemplarQueryResponse{Series: make([]ingesterpb.ExemplarSeries, 0, len(results))}
+	for _, r := range results {
+		es := ingesterpb.ExemplarSeries{Labels: toPairs(r.SeriesLabels), Exemplars: make([]ingesterpb.Exemplar, 0, len(r.Exemplars))}
+		for _, e := range r.Exemplars {
+			es.Exemplars = append(es.Exemplars, ingesterpb.Exemplar{Labels: toPairs(e.Labels), Value: e.Value, TimestampMs: e.Ts})
+		}
+		resp.Series = append(resp.Series, es)
+	}
+	return resp, nil
+}
+
+// TenantStats reports the calling tenant's in-memory series and ingestion
+// rates.
+func (i *Ingester) TenantStats(ctx context.Context, _ *ingesterpb.TenantStatsRequest) (*ingesterpb.TenantStatsResponse, error) {
+	_, tdb, err := i.readTenant(ctx)
+	if err != nil || tdb == nil {
+		return &ingesterpb.TenantStatsResponse{}, toStatus(err)
+	}
+	defer releaseRead(tdb)
+	return &ingesterpb.TenantStatsResponse{Stats: tdb.stats()}, nil
+}
+
+// AllTenantStats reports every open tenant's stats, sorted by tenant. It
+// needs no tenant in the context.
+func (i *Ingester) AllTenantStats(context.Context, *ingesterpb.AllTenantStatsRequest) (*ingesterpb.AllTenantStatsResponse, error) {
+	if err := i.checkRunning(); err != nil {
+		return nil, toStatus(err)
+	}
+	tenants := i.snapshot()
+	resp := &ingesterpb.AllTenantStatsResponse{Tenants: make([]ingesterpb.TenantStatsEntry, 0, len(tenants))}
+	for _, t := range tenants {
+		resp.Tenants = append(resp.Tenants, ingesterpb.TenantStatsEntry{Tenant: string(t.id), Stats: t.stats()})
+	}
+	slices.SortFunc(resp.Tenants, func(a, b ingesterpb.TenantStatsEntry) int { return strings.Compare(a.Tenant, b.Tenant) })
+	return resp, nil
+}
+
+func (t *tenantDB) stats() ingesterpb.TenantStats {
+	api, rule := t.apiRate.value(), t.ruleRate.value()
+	return ingesterpb.TenantStats{
+		NumSeries:         uint64(max(t.limiter.series(), 0)),
+		IngestionRate:     api + rule,
+		ApiIngestionRate:  api,
+		RuleIngestionRate: rule,
+	}
+}
+
+// toMatchers converts wire matchers; a bad regexp is an invalid argument.
+func toMatchers(in []ingesterpb.LabelMatcher) ([]*labels.Matcher, error) {
+	out := make([]*labels.Matcher, 0, len(in))
+	for _, m := range in {
+		var t labels.MatchType
+		switch m.Type {
+		case ingesterpb.LabelMatcher_TYPE_EQ:
+			t = labels.MatchEqual
+		case ingesterpb.LabelMatcher_TYPE_NEQ:
+			t = labels.MatchNotEqual
+		case ingesterpb.LabelMatcher_TYPE_RE:
+			t = labels.MatchRegexp
+		case ingesterpb.LabelMatcher_TYPE_NRE:
+			t = labels.MatchNotRegexp
+		default:
+			return nil, invalidArgumentError{fmt.Errorf("unknown matcher type %d", m.Type)}
+		}
+		lm, err := labels.NewMatcher(t, m.Name, m.Value)
+		if err != nil {
+			return nil, invalidArgumentError{fmt.Errorf("matcher %s: %w", m.Name, err)}
+		}
+		out = append(out, lm)
+	}
+	return out, nil
+}
+
+// selectMatchers is toMatchers for Select, which needs at least one
+// matcher: none means every series.
+func selectMatchers(in []ingesterpb.LabelMatcher) ([]*labels.Matcher, error) {
+	out, err := toMatchers(in)
+	if err == nil && len(out) == 0 {
+		out = append(out, matchAll)
+	}
+	return out, err
+}
+
+// matchAll matches every series (every series has a name).
+var matchAll = labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")
+
+func toPairs(lset labels.Labels) []ingesterpb.LabelPair {
+	out := make([]ingesterpb.LabelPair, 0, lset.Len())
+	lset.Range(func(l labels.Label) {
+		out = append(out, ingesterpb.LabelPair{Name: l.Name, Value: l.Value})
+	})
+	return out
+}
+
+func truncate(s []string, limit int64) []string {
+	if limit > 0 && int64(len(s)) > limit {
+		return s[:limit]
+	}
+	return s
+}

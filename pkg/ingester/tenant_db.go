@@ -1,0 +1,212 @@
+package ingester
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/config"
+	"github.com/prometheus/prometheus/tsdb"
+
+	"github.com/hearthmetrics/hearth/pkg/tenant"
+)
+
+// tenantDB is one tenant's storage: a Prometheus TSDB (head, WAL, compacted
+// blocks, exemplars) with its own metrics registry, plus the tenant's
+// metadata, series counts and ingestion rates.
+type tenantDB struct {
+	id       tenant.ID
+	db       *tsdb.DB
+	reg      *prometheus.Registry
+	limiter  *seriesLimiter
+	metadata *metadataStore
+	apiRate  ewmaRate
+	ruleRate ewmaRate
+
+	// Touched only by the maintenance loop (and Compact), one at a time.
+	maintMu        sync.Mutex
+	knownBlocks    map[ulid.ULID]struct{}
+	appliedOOO     int64
+	appliedMaxExem int64
+
+	// mu guards closed: calls hold it for reading while they use db, Close
+	// takes it for writing.
+	mu     sync.RWMutex
+	closed bool
+
+	lastPush atomic.Int64 // unix ms
+}
+
+// openTenant opens (or creates) t's TSDB in <dir>/<t>, replaying its WAL.
+func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
+	lim := i.overrides.For(t)
+	tdb := &tenantDB{
+		id:          t,
+		reg:         prometheus.NewRegistry(),
+		limiter:     newSeriesLimiter(t, i.overrides, i.ring, i.metrics.memorySeries.WithLabelValues(string(t))),
+		metadata:    newMetadataStore(t),
+		knownBlocks: map[ulid.ULID]struct{}{},
+	}
+	blockRange := time.Duration(i.cfg.BlockRange).Milliseconds()
+	opts := tsdb.DefaultOptions()
+	opts.MinBlockDuration = blockRange
+	// Blocks are never merged locally: each one is one window for the
+	// flusher, written to the chunk store once.
+	opts.MaxBlockDuration = blockRange
+	opts.EnableOverlappingCompaction = false
+	opts.RetentionDuration = time.Duration(i.cfg.RetentionPeriod).Milliseconds()
+	opts.BlocksToDelete = i.blocksToDelete(t)
+	opts.OutOfOrderTimeWindow = time.Duration(lim.OutOfOrderTimeWindow).Milliseconds()
+	opts.EnableExemplarStorage = true
+	opts.MaxExemplars = int64(lim.MaxExemplars)
+	opts.SeriesLifecycleCallback = tdb.limiter
+	tdb.appliedOOO, tdb.appliedMaxExem = opts.OutOfOrderTimeWindow, opts.MaxExemplars
+
+	start := time.Now()
+	db, err := tsdb.Open(filepath.Join(i.cfg.Dir, string(t)), i.logger.With("tenant", t), tdb.reg, opts, nil)
+	if err != nil {
+		i.metrics.memorySeries.DeleteLabelValues(string(t))
+		return nil, fmt.Errorf("opening TSDB of tenant %s: %w", t, err)
+	}
+	// The ingester compacts on its own schedule, so it knows when a block
+	// appears (see maintain).
+	db.DisableCompactions()
+	tdb.db = db
+	tdb.limiter.enforcing.Store(true)
+	tdb.lastPush.Store(i.now().UnixMilli())
+	i.logger.Info("Opened tenant TSDB", "tenant", t, "series", tdb.limiter.series(), "duration", time.Since(start))
+	return tdb, nil
+}
+
+// blocksToDelete decides which of t's local blocks the DB removes: blocks
+// already merged into another, and blocks whose end is older than the
+// retention period once the flusher (if any) has them in the store.
+func (i *Ingester) blocksToDelete(t tenant.ID) tsdb.BlocksToDeleteFunc {
+	return func(blocks []*tsdb.Block) map[ulid.ULID]struct{} {
+		cutoff := i.now().Add(-time.Duration(i.cfg.RetentionPeriod)).UnixMilli()
+		del := map[ulid.ULID]struct{}{}
+		for _, b := range blocks {
+			m := b.Meta()
+			switch {
+			case m.Compaction.Deletable:
+				del[m.ULID] = struct{}{}
+			case m.MaxTime > cutoff:
+			case i.flusher != nil && !i.flusher.Flushed(t, m):
+			default:
+				del[m.ULID] = struct{}{}
+			}
+		}
+		return del
+	}
+}
+
+// acquire takes a read hold on the DB; it fails once the DB is closed.
+// The caller releases with t.mu.RUnlock.
+func (t *tenantDB) acquire() error {
+	t.mu.RLock()
+	if t.closed {
+		t.mu.RUnlock()
+		return errTenantClosed
+	}
+	return nil
+}
+
+// close waits for calls in flight and closes the DB.
+func (t *tenantDB) close() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil
+	}
+	t.closed = true
+	return t.db.Close()
+}
+
+// applyLimits applies changes of the tenant's out-of-order window and
+// exemplar limit to the open DB. Called with maintMu held.
+func (t *tenantDB) applyLimits(oooWindow, maxExemplars int64) error {
+	if oooWindow == t.appliedOOO && maxExemplars == t.appliedMaxExem {
+		return nil
+	}
+	err := t.db.ApplyConfig(&config.Config{StorageConfig: config.StorageConfig{
+		TSDBConfig:      &config.TSDBConfig{OutOfOrderTimeWindow: oooWindow},
+		ExemplarsConfig: &config.ExemplarsConfig{MaxExemplars: maxExemplars},
+	}})
+	if err != nil {
+		return fmt.Errorf("applying limits: %w", err)
+	}
+	t.appliedOOO, t.appliedMaxExem = oooWindow, maxExemplars
+	return nil
+}
+
+// compact compacts the head into blocks where a block range is complete,
+// and reports blocks not seen before to the flusher. Called with maintMu
+// held.
+func (t *tenantDB) compact(ctx context.Context, flusher Flusher) error {
+	if err := t.db.Compact(ctx); err != nil {
+		return fmt.Errorf("compacting: %w", err)
+	}
+	if flusher == nil {
+		return nil
+	}
+	for _, b := range t.db.Blocks() {
+		m := b.Meta()
+		if _, ok := t.knownBlocks[m.ULID]; ok {
+			continue
+		}
+		t.knownBlocks[m.ULID] = struct{}{}
+		flusher.BlockCompacted(t.id, m, b.Dir())
+	}
+	for id := range t.knownBlocks {
+		if !hasBlock(t.db, id) {
+			delete(t.knownBlocks, id)
+		}
+	}
+	return nil
+}
+
+func hasBlock(db *tsdb.DB, id ulid.ULID) bool {
+	for _, b := range db.Blocks() {
+		if b.Meta().ULID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// ewmaRate is a per-second rate averaged over about a minute.
+type ewmaRate struct {
+	pending atomic.Int64
+	mu      sync.Mutex
+	rate    float64
+	started bool
+}
+
+func (r *ewmaRate) add(n int) { r.pending.Add(int64(n)) }
+
+// tick folds the samples counted since the last tick, interval ago, into
+// the average.
+func (r *ewmaRate) tick(interval time.Duration) {
+	n := r.pending.Swap(0)
+	instant := float64(n) / interval.Seconds()
+	alpha := 1 - math.Exp(-interval.Seconds()/rateWindow.Seconds())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.started {
+		r.rate, r.started = instant, true
+		return
+	}
+	r.rate += alpha * (instant - r.rate)
+}
+
+func (r *ewmaRate) value() float64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.rate
+}
