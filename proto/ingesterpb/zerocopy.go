@@ -1,0 +1,531 @@
+package ingesterpb
+
+// A hand-written decoder for PushRequest (remote-write 1.0's
+// prometheus.WriteRequest plus our source field), independent of the
+// gogo-generated code: it aliases strings into the input instead of copying
+// them and reuses the destination's slices, so a pooled request decodes
+// without allocating per label or per sample.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+)
+
+// Sentinel errors wrapped by [DecodeError].
+var (
+	ErrTruncated      = errors.New("unexpected end of input")
+	ErrVarintOverflow = errors.New("varint longer than 10 bytes")
+	ErrBadLength      = errors.New("length prefix inconsistent with the data it covers")
+	ErrWrongWireType  = errors.New("wrong wire type")
+	ErrIllegalTag     = errors.New("illegal tag")
+	ErrEndGroup       = errors.New("end group without a start group")
+)
+
+// DecodeError says where a malformed message went wrong.
+type DecodeError struct {
+	// Field is the message and field being decoded, e.g. "TimeSeries.labels".
+	Field string
+	// Offset is the byte offset in the whole input where decoding failed.
+	Offset int
+	// WireType is the wire type found, for ErrWrongWireType and ErrIllegalTag.
+	WireType int
+	Err      error
+}
+
+func (e *DecodeError) Error() string {
+	if errors.Is(e.Err, ErrWrongWireType) || errors.Is(e.Err, ErrIllegalTag) {
+		return fmt.Sprintf("decoding %s at offset %d: %v %d", e.Field, e.Offset, e.Err, e.WireType)
+	}
+	return fmt.Sprintf("decoding %s at offset %d: %v", e.Field, e.Offset, e.Err)
+}
+
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// Error codes returned by the low-level readers instead of errors, so the hot
+// path never builds an error value.
+const (
+	codeTruncated = -1 - iota
+	codeOverflow
+	codeBadLength
+	codeEndGroup
+	codeIllegalWireType
+	codeIllegalTag
+)
+
+func codeErr(field string, off, code, wt int) error {
+	var err error
+	switch code {
+	case codeTruncated:
+		err = ErrTruncated
+	case codeOverflow:
+		err = ErrVarintOverflow
+	case codeBadLength:
+		err = ErrBadLength
+	case codeEndGroup:
+		err = ErrEndGroup
+	case codeIllegalTag:
+		err = ErrIllegalTag
+	default:
+		err = ErrWrongWireType
+	}
+	return &DecodeError{Field: field, Offset: off, WireType: wt, Err: err}
+}
+
+func wireErr(field string, off, wt int) error {
+	return &DecodeError{Field: field, Offset: off, WireType: wt, Err: ErrWrongWireType}
+}
+
+// UnmarshalZeroCopy decodes data into m, replacing its contents, like
+// Unmarshal but without copying:
+//
+//   - every string in m (label names and values, metadata) aliases data, so
+//     m is valid only while data is neither modified nor reused; a consumer
+//     that keeps a string beyond that must copy it (strings.Clone);
+//   - m's slices (m.Timeseries, each element's Labels, Samples, Exemplars,
+//     Histograms and their inner slices, m.Metadata) are truncated and
+//     reused, so decoding into a pooled message allocates only when a slice
+//     has to grow.
+//
+// Unknown fields are skipped, not kept. A malformed input returns a
+// [*DecodeError] naming the field and the offset; m's contents are then
+// unspecified but safe to reuse.
+func (m *PushRequest) UnmarshalZeroCopy(data []byte) error {
+	ts := m.Timeseries[:0]
+	md := m.Metadata[:0]
+	m.Source = 0
+	m.XXX_unrecognized = nil
+	m.XXX_sizecache = 0
+	defer func() { m.Timeseries, m.Metadata = ts, md }()
+
+	i := 0
+	for i < len(data) {
+		pre := i
+		field, wt, next := readKey(data, i)
+		if next < 0 {
+			return codeErr("PushRequest", i, next, wt)
+		}
+		i = next
+		switch field {
+		case 1:
+			if wt != 2 {
+				return wireErr("PushRequest.timeseries", pre, wt)
+			}
+			s, e := readLen(data, i)
+			if s < 0 {
+				return codeErr("PushRequest.timeseries", i, s, wt)
+			}
+			ts = grow(ts)
+			if err := ts[len(ts)-1].unmarshalZeroCopy(data[s:e], s); err != nil {
+				return err
+			}
+			i = e
+		case 3:
+			if wt != 2 {
+				return wireErr("PushRequest.metadata", pre, wt)
+			}
+			s, e := readLen(data, i)
+			if s < 0 {
+				return codeErr("PushRequest.metadata", i, s, wt)
+			}
+			md = grow(md)
+			if err := md[len(md)-1].unmarshalZeroCopy(data[s:e], s); err != nil {
+				return err
+			}
+			i = e
+		case 4:
+			if wt != 0 {
+				return wireErr("PushRequest.source", pre, wt)
+			}
+			v, n := readVarint(data, i)
+			if n < 0 {
+				return codeErr("PushRequest.source", i, n, wt)
+			}
+			m.Source = Source(int32(v))
+			i = n
+		default:
+			n := skipField(data, pre)
+			if n < 0 {
+				return codeErr("PushRequest", pre, n, wt)
+			}
+			i = n
+		}
+	}
+	return nil
+}
+
+// grow extends s by one element, reusing the element left in the spare
+// capacity (and its inner slices) when there is one.
+func grow[T any](s []T) []T {
+	if len(s) < cap(s) {
+		return s[:len(s)+1]
+	}
+	var zero T
+	return append(s, zero)
+}
+
+func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int) error {
+	m.Labels = m.Labels[:0]
+	m.Samples = m.Samples[:0]
+	m.Exemplars = m.Exemplars[:0]
+	m.Histograms = m.Histograms[:0]
+	m.XXX_unrecognized = nil
+	m.XXX_sizecache = 0
+
+	i := 0
+	for i < len(data) {
+		pre := i
+		field, wt, next := readKey(data, i)
+		if next < 0 {
+			return codeErr("TimeSeries", base+i, next, wt)
+		}
+		i = next
+		if field >= 1 && field <= 4 && wt != 2 {
+			return wireErr(timeSeriesFields[field], base+pre, wt)
+		}
+		var s, e int
+		if field >= 1 && field <= 4 {
+			s, e = readLen(data, i)
+			if s < 0 {
+				return codeErr(timeSeriesFields[field], base+i, s, wt)
+			}
+		}
+		switch field {
+		case 1:
+			m.Labels = grow(m.Labels)
+			if err := m.Labels[len(m.Labels)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
+				return err
+			}
+		case 2:
+			m.Samples = grow(m.Samples)
+			if err := m.Samples[len(m.Samples)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
+				return err
+			}
+		case 3:
+			m.Exemplars = grow(m.Exemplars)
+			if err := m.Exemplars[len(m.Exemplars)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
+				return err
+			}
+		case 4:
+			m.Histograms = grow(m.Histograms)
+			if err := m.Histograms[len(m.Histograms)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
+				return err
+			}
+		default:
+			n := skipField(data, pre)
+			if n < 0 {
+				return codeErr("TimeSeries", base+pre, n, wt)
+			}
+			e = n
+		}
+		i = e
+	}
+	return nil
+}
+
+var timeSeriesFields = [...]string{"", "TimeSeries.labels", "TimeSeries.samples", "TimeSeries.exemplars", "TimeSeries.histograms"}
+
+func (m *LabelPair) unmarshalZeroCopy(data []byte, base int) error {
+	m.Name, m.Value = "", ""
+	m.XXX_unrecognized = nil
+	m.XXX_sizecache = 0
+	i := 0
+	for i < len(data) {
+		pre := i
+		field, wt, next := readKey(data, i)
+		if next < 0 {
+			return codeErr("LabelPair", base+i, next, wt)
+		}
+		i = next
+		switch field {
+		case 1, 2:
+			if wt != 2 {
+				return wireErr(labelPairFields[field], base+pre, wt)
+			}
+			s, e := readLen(data, i)
+			if s < 0 {
+				return codeErr(labelPairFields[field], base+i, s, wt)
+			}
+			if field == 1 {
+				m.Name = yoloString(data[s:e])
+			} else {
+				m.Value = yoloString(data[s:e])
+			}
+			i = e
+		default:
+			n := skipField(data, pre)
+			if n < 0 {
+				return codeErr("LabelPair", base+pre, n, wt)
+			}
+			i = n
+		}
+	}
+	return nil
+}
+
+var labelPairFields = [...]string{"", "LabelPair.name", "LabelPair.value"}
+
+// yoloString returns a string that shares b's memory.
+func yoloString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func (m *Sample) unmarshalZeroCopy(data []byte, base int) error {
+	*m = Sample{}
+	i := 0
+	for i < len(data) {
+		pre := i
+		field, wt, next := readKey(data, i)
+		if next < 0 {
+			return codeErr("Sample", base+i, next, wt)
+		}
+		i = next
+		switch field {
+		case 1:
+			if wt != 1 {
+				return wireErr("Sample.value", base+pre, wt)
+			}
+			if i+8 > len(data) {
+				return codeErr("Sample.value", base+i, codeTruncated, wt)
+			}
+			m.Value = math.Float64frombits(binary.LittleEndian.Uint64(data[i:]))
+			i += 8
+		case 2:
+			if wt != 0 {
+				return wireErr("Sample.timestamp_ms", base+pre, wt)
+			}
+			v, n := readVarint(data, i)
+			if n < 0 {
+				return codeErr("Sample.timestamp_ms", base+i, n, wt)
+			}
+			m.TimestampMs = int64(v)
+			i = n
+		default:
+			n := skipField(data, pre)
+			if n < 0 {
+				return codeErr("Sample", base+pre, n, wt)
+			}
+			i = n
+		}
+	}
+	return nil
+}
+
+func (m *Exemplar) unmarshalZeroCopy(data []byte, base int) error {
+	m.Labels = m.Labels[:0]
+	m.Value, m.TimestampMs = 0, 0
+	m.XXX_unrecognized = nil
+	m.XXX_sizecache = 0
+	i := 0
+	for i < len(data) {
+		pre := i
+		field, wt, next := readKey(data, i)
+		if next < 0 {
+			return codeErr("Exemplar", base+i, next, wt)
+		}
+		i = next
+		switch field {
+		case 1:
+			if wt != 2 {
+				return wireErr("Exemplar.labels", base+pre, wt)
+			}
+			s, e := readLen(data, i)
+			if s < 0 {
+				return codeErr("Exemplar.labels", base+i, s, wt)
+			}
+			m.Labels = grow(m.Labels)
+			if err := m.Labels[len(m.Labels)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
+				return err
+			}
+			i = e
+		case 2:
+			if wt != 1 {
+				return wireErr("Exemplar.value", base+pre, wt)
+			}
+			if i+8 > len(data) {
+				return codeErr("Exemplar.value", base+i, codeTruncated, wt)
+			}
+			m.Value = math.Float64frombits(binary.LittleEndian.Uint64(data[i:]))
+			i += 8
+		case 3:
+			if wt != 0 {
+				return wireErr("Exemplar.timestamp_ms", base+pre, wt)
+			}
+			v, n := readVarint(data, i)
+			if n < 0 {
+				return codeErr("Exemplar.timestamp_ms", base+i, n, wt)
+			}
+			m.TimestampMs = int64(v)
+			i = n
+		default:
+			n := skipField(data, pre)
+			if n < 0 {
+				return codeErr("Exemplar", base+pre, n, wt)
+			}
+			i = n
+		}
+	}
+	return nil
+}
+
+func (m *MetricMetadata) unmarshalZeroCopy(data []byte, base int) error {
+	*m = MetricMetadata{}
+	i := 0
+	for i < len(data) {
+		pre := i
+		field, wt, next := readKey(data, i)
+		if next < 0 {
+			return codeErr("MetricMetadata", base+i, next, wt)
+		}
+		i = next
+		switch field {
+		case 1:
+			if wt != 0 {
+				return wireErr("MetricMetadata.type", base+pre, wt)
+			}
+			v, n := readVarint(data, i)
+			if n < 0 {
+				return codeErr("MetricMetadata.type", base+i, n, wt)
+			}
+			m.Type = MetricMetadata_MetricType(int32(v))
+			i = n
+		case 2, 4, 5:
+			if wt != 2 {
+				return wireErr(metadataFields[field], base+pre, wt)
+			}
+			s, e := readLen(data, i)
+			if s < 0 {
+				return codeErr(metadataFields[field], base+i, s, wt)
+			}
+			switch field {
+			case 2:
+				m.MetricFamilyName = yoloString(data[s:e])
+			case 4:
+				m.Help = yoloString(data[s:e])
+			default:
+				m.Unit = yoloString(data[s:e])
+			}
+			i = e
+		default:
+			n := skipField(data, pre)
+			if n < 0 {
+				return codeErr("MetricMetadata", base+pre, n, wt)
+			}
+			i = n
+		}
+	}
+	return nil
+}
+
+var metadataFields = [...]string{2: "MetricMetadata.metric_family_name", 4: "MetricMetadata.help", 5: "MetricMetadata.unit"}
+
+// readVarint reads a varint at data[i:]. It returns the value and the index
+// after it, or a negative code. Like the generated code, it accepts up to 10
+// bytes and drops bits beyond 64.
+func readVarint(data []byte, i int) (uint64, int) {
+	if i < len(data) && data[i] < 0x80 {
+		return uint64(data[i]), i + 1
+	}
+	var v uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if i >= len(data) {
+			return 0, codeTruncated
+		}
+		b := data[i]
+		i++
+		v |= uint64(b&0x7f) << shift
+		if b < 0x80 {
+			return v, i
+		}
+	}
+	return 0, codeOverflow
+}
+
+// readKey reads a field key. A negative next is an error code; end-group
+// keys and field numbers below 1 are errors, as in the generated code.
+func readKey(data []byte, i int) (field int32, wt, next int) {
+	k, n := readVarint(data, i)
+	if n < 0 {
+		return 0, 0, n
+	}
+	field, wt = int32(k>>3), int(k&7)
+	if wt == 4 {
+		return field, wt, codeEndGroup
+	}
+	if field <= 0 {
+		return field, wt, codeIllegalTag
+	}
+	return field, wt, n
+}
+
+// readLen reads a length prefix at data[i:] and returns the bounds of the
+// bytes it covers, or a negative code in start.
+func readLen(data []byte, i int) (start, end int) {
+	l, n := readVarint(data, i)
+	if n < 0 {
+		return n, 0
+	}
+	if l > uint64(len(data)-n) {
+		if l > math.MaxInt64 {
+			return codeBadLength, 0
+		}
+		return codeTruncated, 0
+	}
+	return n, n + int(l)
+}
+
+// skipField skips the field whose key starts at data[i:], groups included,
+// with the generated code's rules. It returns the index after the field or a
+// negative code.
+func skipField(data []byte, i int) int {
+	depth := 0
+	for i < len(data) {
+		k, n := readVarint(data, i)
+		if n < 0 {
+			return n
+		}
+		i = n
+		switch k & 7 {
+		case 0:
+			_, n := readVarint(data, i)
+			if n < 0 {
+				return n
+			}
+			i = n
+		case 1:
+			i += 8
+		case 2:
+			l, n := readVarint(data, i)
+			if n < 0 {
+				return n
+			}
+			if l > math.MaxInt64 || l > uint64(math.MaxInt-n) {
+				return codeBadLength
+			}
+			i = n + int(l)
+		case 3:
+			depth++
+		case 4:
+			if depth == 0 {
+				return codeEndGroup
+			}
+			depth--
+		case 5:
+			i += 4
+		default:
+			return codeIllegalWireType
+		}
+		if depth == 0 {
+			if i > len(data) {
+				return codeTruncated
+			}
+			return i
+		}
+	}
+	return codeTruncated
+}
