@@ -119,6 +119,12 @@ func TestPushOutOfOrderAndDuplicates(t *testing.T) {
 			wantErrors:  map[string]uint64{"sample_out_of_order": 2},
 			wantSamples: []int64{base},
 		},
+		"out of order within one request is refused": {
+			first:       []ingesterpb.Sample{{TimestampMs: base, Value: 1}},
+			second:      []ingesterpb.Sample{{TimestampMs: base + 2*minute, Value: 2}, {TimestampMs: base + minute, Value: 2}, {TimestampMs: base + 2*minute, Value: 2}, {TimestampMs: base + 2*minute, Value: 3}},
+			wantErrors:  map[string]uint64{"sample_out_of_order": 1, "new_value_for_timestamp": 1},
+			wantSamples: []int64{base, base + 2*minute},
+		},
 		"same timestamp and value is a silent duplicate": {
 			first:       []ingesterpb.Sample{{TimestampMs: base, Value: 1}},
 			second:      []ingesterpb.Sample{{TimestampMs: base, Value: 1}},

@@ -18,6 +18,11 @@ type metadataKey struct {
 	unit string
 }
 
+// metadataEntry is when an entry was last pushed. It is a pointer in the
+// map so that refreshing it never re-assigns (and so never replaces) the
+// map's owned key with the request's aliased one.
+type metadataEntry struct{ lastPushed time.Time }
+
 // metadataStore keeps a tenant's metric metadata in memory (it is not part
 // of the long-term store), under the per-tenant and per-metric limits. An
 // entry expires when it was not pushed for the retain period.
@@ -25,12 +30,12 @@ type metadataStore struct {
 	tenant tenant.ID
 
 	mu       sync.Mutex
-	byMetric map[string]map[metadataKey]time.Time // last pushed
+	byMetric map[string]map[metadataKey]*metadataEntry
 	total    int
 }
 
 func newMetadataStore(t tenant.ID) *metadataStore {
-	return &metadataStore{tenant: t, byMetric: map[string]map[metadataKey]time.Time{}}
+	return &metadataStore{tenant: t, byMetric: map[string]map[metadataKey]*metadataEntry{}}
 }
 
 // add records md as seen at now. md's strings may alias a request buffer:
@@ -41,8 +46,8 @@ func (s *metadataStore) add(md *ingesterpb.MetricMetadata, now time.Time, lim *l
 	defer s.mu.Unlock()
 	set, ok := s.byMetric[md.MetricFamilyName]
 	if ok {
-		if _, ok := set[key]; ok {
-			set[key] = now
+		if e, ok := set[key]; ok {
+			e.lastPushed = now
 			return nil
 		}
 	}
@@ -53,11 +58,11 @@ func (s *metadataStore) add(md *ingesterpb.MetricMetadata, now time.Time, lim *l
 		return &metadataLimitError{reason: "per_metric_metadata_limit", flag: "ingester.max-metadata-per-metric", limit: lim.MaxMetadataPerMetric, tenant: s.tenant}
 	}
 	if set == nil {
-		set = map[metadataKey]time.Time{}
+		set = map[metadataKey]*metadataEntry{}
 		s.byMetric[strings.Clone(md.MetricFamilyName)] = set
 	}
 	key.help, key.unit = strings.Clone(key.help), strings.Clone(key.unit)
-	set[key] = now
+	set[key] = &metadataEntry{lastPushed: now}
 	s.total++
 	return nil
 }
@@ -68,8 +73,8 @@ func (s *metadataStore) purge(cutoff time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for metric, set := range s.byMetric {
-		for k, seen := range set {
-			if seen.Before(cutoff) {
+		for k, e := range set {
+			if e.lastPushed.Before(cutoff) {
 				delete(set, k)
 				s.total--
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -76,8 +77,9 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 		return nil, toStatus(errors.New("TSDB appender lacks GetRef or AppendExemplars"))
 	}
 	var counts pushCounts
+	oooAllowed := tdb.oooWindow.Load() > 0
 	for k := range req.Timeseries {
-		pushSeries(app, s, &req.Timeseries[k], &counts)
+		pushSeries(app, s, &req.Timeseries[k], oooAllowed, &counts)
 	}
 	now := i.now()
 	lim := i.overrides.For(id)
@@ -127,7 +129,8 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 }
 
 // pushSeries appends one series' samples, histograms and exemplars.
-func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, counts *pushCounts) {
+// oooAllowed says the tenant has an out-of-order window.
+func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, oooAllowed bool, counts *pushCounts) {
 	s.builder.Reset()
 	for _, l := range ts.Labels {
 		if l.Value != "" { // An empty value is an absent label.
@@ -144,8 +147,22 @@ func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, cou
 		lset = ownedCopy(s.lset)
 	}
 
+	// The appender checks order against committed samples only; samples
+	// out of order within the request would be dropped silently at commit.
+	// Without an out-of-order window they are refused here, as they would
+	// be across requests.
+	prevT, prevV := int64(math.MinInt64), 0.0
 	for k := range ts.Samples {
 		smp := &ts.Samples[k]
+		if !oooAllowed && smp.TimestampMs <= prevT {
+			switch {
+			case smp.TimestampMs < prevT:
+				s.recordSample(storage.ErrOutOfOrderSample, smp.TimestampMs, lset)
+			case math.Float64bits(smp.Value) != math.Float64bits(prevV):
+				s.recordSample(storage.ErrDuplicateSampleForTimestamp, smp.TimestampMs, lset)
+			}
+			continue
+		}
 		r, err := app.Append(ref, lset, 0, smp.TimestampMs, smp.Value, nil, nil, storage.AOptions{})
 		if err != nil {
 			if s.seriesFailed(err, lset, ts, k, 0) {
@@ -154,12 +171,24 @@ func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, cou
 			s.recordSample(err, smp.TimestampMs, lset)
 			continue
 		}
-		ref = r
+		ref, prevT, prevV = r, smp.TimestampMs, smp.Value
 		counts.samples++
 	}
+	prevT = math.MinInt64
+	var prevH *histogram.Histogram
+	var prevFH *histogram.FloatHistogram
 	for k := range ts.Histograms {
 		ph := &ts.Histograms[k]
 		h, fh := toHistogram(ph)
+		if !oooAllowed && ph.TimestampMs <= prevT {
+			switch {
+			case ph.TimestampMs < prevT:
+				s.recordSample(storage.ErrOutOfOrderSample, ph.TimestampMs, lset)
+			case !sameHistogram(h, fh, prevH, prevFH):
+				s.recordSample(storage.ErrDuplicateSampleForTimestamp, ph.TimestampMs, lset)
+			}
+			continue
+		}
 		r, err := app.Append(ref, lset, 0, ph.TimestampMs, 0, h, fh, storage.AOptions{})
 		if err != nil {
 			if s.seriesFailed(err, lset, ts, len(ts.Samples), k) {
@@ -168,12 +197,24 @@ func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, cou
 			s.recordSample(err, ph.TimestampMs, lset)
 			continue
 		}
-		ref = r
+		ref, prevT, prevH, prevFH = r, ph.TimestampMs, h, fh
 		counts.histograms++
 	}
 	if len(ts.Exemplars) > 0 {
 		counts.exemplars += s.appendExemplars(app, ref, lset, ts.Exemplars)
 	}
+}
+
+// sameHistogram reports whether two histograms of the same timestamp are
+// the same sample (a harmless duplicate).
+func sameHistogram(h *histogram.Histogram, fh *histogram.FloatHistogram, prevH *histogram.Histogram, prevFH *histogram.FloatHistogram) bool {
+	switch {
+	case h != nil && prevH != nil:
+		return h.Equals(prevH)
+	case fh != nil && prevFH != nil:
+		return fh.Equals(prevFH)
+	}
+	return false
 }
 
 // seriesFailed handles an error that fails the whole series (a series

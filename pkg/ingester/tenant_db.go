@@ -35,6 +35,9 @@ type tenantDB struct {
 	appliedOOO     int64
 	appliedMaxExem int64
 
+	// oooWindow is the applied out-of-order window, for Push.
+	oooWindow atomic.Int64
+
 	// mu guards closed: calls hold it for reading while they use db, Close
 	// takes it for writing.
 	mu     sync.RWMutex
@@ -67,6 +70,7 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	opts.MaxExemplars = int64(lim.MaxExemplars)
 	opts.SeriesLifecycleCallback = tdb.limiter
 	tdb.appliedOOO, tdb.appliedMaxExem = opts.OutOfOrderTimeWindow, opts.MaxExemplars
+	tdb.oooWindow.Store(opts.OutOfOrderTimeWindow)
 
 	start := time.Now()
 	db, err := tsdb.Open(filepath.Join(i.cfg.Dir, string(t)), i.logger.With("tenant", t), tdb.reg, opts, nil)
@@ -142,6 +146,7 @@ func (t *tenantDB) applyLimits(oooWindow, maxExemplars int64) error {
 		return fmt.Errorf("applying limits: %w", err)
 	}
 	t.appliedOOO, t.appliedMaxExem = oooWindow, maxExemplars
+	t.oooWindow.Store(oooWindow)
 	return nil
 }
 
