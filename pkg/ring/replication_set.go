@@ -19,6 +19,18 @@ const (
 	Read
 )
 
+// accepts reports whether an instance in state s serves op. The replica
+// set of a key is extended past instances it does not accept.
+func (op Operation) accepts(s ringpb.InstanceState) bool {
+	switch op {
+	case Write:
+		return s == Active
+	case Read:
+		return s == Active || s == Leaving
+	}
+	return false
+}
+
 // ReplicationSet is the instances to send one request to and how many of
 // them may fail with the request still succeeding.
 type ReplicationSet struct {
@@ -31,9 +43,16 @@ type ReplicationSet struct {
 }
 
 // Do calls f on every instance of the set in parallel and returns the
-// results once all but the tolerated failures have succeeded; the calls still
-// running then are cancelled. It fails when more calls fail than tolerated.
+// results once enough calls succeeded: all but MaxErrors of them, or, with
+// zones, every call in all zones but MaxUnavailableZones of them. The calls
+// still running then are cancelled (f must detach its context to let them
+// finish). Do fails as soon as more calls (or zones) fail than tolerated.
+// The results are in completion order; a tolerance of the whole set is
+// capped so that at least one call (or zone) must succeed.
 func (rs ReplicationSet) Do(ctx context.Context, f func(context.Context, *ringpb.InstanceDesc) (any, error)) ([]any, error) {
+	if len(rs.Instances) == 0 {
+		return nil, nil
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
@@ -52,17 +71,21 @@ func (rs ReplicationSet) Do(ctx context.Context, f func(context.Context, *ringpb
 	}
 
 	zonesUsed := rs.MaxUnavailableZones > 0
-	need := len(rs.Instances) - rs.MaxErrors
-	failedZones := map[string]struct{}{}
-	zoneCount := map[string]int{}
+	maxErrors := min(rs.MaxErrors, len(rs.Instances)-1)
+	// pending counts, per zone, the calls that have not succeeded yet.
+	var pending map[string]int
+	var failedZones map[string]bool
+	zonesNeeded, completeZones := 0, 0
 	if zonesUsed {
+		pending = map[string]int{}
+		failedZones = map[string]bool{}
 		for _, inst := range rs.Instances {
-			zoneCount[inst.Zone]++
+			pending[inst.Zone]++
 		}
-		need = len(rs.Instances)
+		zonesNeeded = max(len(pending)-rs.MaxUnavailableZones, 1)
 	}
 
-	var results []any
+	results := make([]any, 0, len(rs.Instances))
 	errs := 0
 	var firstErr error
 	for range rs.Instances {
@@ -72,23 +95,35 @@ func (rs ReplicationSet) Do(ctx context.Context, f func(context.Context, *ringpb
 			if firstErr == nil {
 				firstErr = r.err
 			}
-			if zonesUsed {
-				if _, ok := failedZones[r.zone]; !ok {
-					failedZones[r.zone] = struct{}{}
-					need -= zoneCount[r.zone]
+			if !zonesUsed {
+				if errs > maxErrors {
+					return nil, fmt.Errorf("%d of %d instances failed, %d tolerated: %w", errs, len(rs.Instances), maxErrors, firstErr)
 				}
-				if len(failedZones) > rs.MaxUnavailableZones {
-					return nil, fmt.Errorf("%d zones failed, %d tolerated: %w", len(failedZones), rs.MaxUnavailableZones, firstErr)
+				continue
+			}
+			if !failedZones[r.zone] {
+				failedZones[r.zone] = true
+				if len(failedZones) > len(pending)-zonesNeeded {
+					return nil, fmt.Errorf("%d of %d zones failed, %d tolerated: %w", len(failedZones), len(pending), len(pending)-zonesNeeded, firstErr)
 				}
-			} else if errs > rs.MaxErrors {
-				return nil, fmt.Errorf("%d of %d instances failed, %d tolerated: %w", errs, len(rs.Instances), rs.MaxErrors, firstErr)
 			}
 			continue
 		}
 		results = append(results, r.res)
-		if len(results) >= need {
-			return results, nil
+		if !zonesUsed {
+			if len(results) >= len(rs.Instances)-maxErrors {
+				return results, nil
+			}
+			continue
+		}
+		pending[r.zone]--
+		if pending[r.zone] == 0 && !failedZones[r.zone] {
+			completeZones++
+			if completeZones >= zonesNeeded {
+				return results, nil
+			}
 		}
 	}
+	// Not reached: the loop returns once all calls are in.
 	return results, nil
 }
