@@ -97,7 +97,6 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 	if err := app.Commit(); err != nil {
 		return nil, toStatus(fmt.Errorf("committing push of tenant %s: %w", id, err))
 	}
-	tdb.lastPush.Store(now.UnixMilli())
 
 	t := string(id)
 	if counts.samples > 0 {

@@ -74,10 +74,6 @@ func (i *Ingester) queryStream(ctx context.Context, id tenant.ID, tdb *tenantDB,
 	)
 	ss := q.Select(ctx, false, hints, matchers...)
 	for ss.Next() {
-		nSeries++
-		if lim.MaxSeriesPerQuery > 0 && nSeries > lim.MaxSeriesPerQuery {
-			return nSeries, nChunks, &QueryLimitError{Flag: "querier.max-series-per-query", What: "series", Limit: lim.MaxSeriesPerQuery, Tenant: id}
-		}
 		s := ss.At()
 		cs := ingesterpb.ChunkSeries{Labels: toPairs(s.Labels())}
 		if !req.SkipChunks {
@@ -102,9 +98,12 @@ func (i *Ingester) queryStream(ctx context.Context, id tenant.ID, tdb *tenantDB,
 				return nSeries, nChunks, fmt.Errorf("reading chunks: %w", err)
 			}
 			if len(cs.Chunks) == 0 {
-				nSeries-- // No chunk in range: not a result.
-				continue
+				continue // No chunk in range: not a result.
 			}
+		}
+		nSeries++
+		if lim.MaxSeriesPerQuery > 0 && nSeries > lim.MaxSeriesPerQuery {
+			return nSeries, nChunks, &QueryLimitError{Flag: "querier.max-series-per-query", What: "series", Limit: lim.MaxSeriesPerQuery, Tenant: id}
 		}
 		batch = append(batch, cs)
 		if len(batch) == queryStreamBatchSize {

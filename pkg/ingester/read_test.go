@@ -140,7 +140,9 @@ func TestQueryStreamLimits(t *testing.T) {
 		wantErr string
 	}{
 		"under every limit": {
-			limits: func(l *limits.Limits) { l.MaxSeriesPerQuery, l.MaxChunksPerQuery, l.MaxChunkBytesPerQuery = 10, 20, 1 << 20 },
+			limits: func(l *limits.Limits) {
+				l.MaxSeriesPerQuery, l.MaxChunksPerQuery, l.MaxChunkBytesPerQuery = 10, 20, 1<<20
+			},
 		},
 		"series limit": {
 			limits:  func(l *limits.Limits) { l.MaxSeriesPerQuery = 9 },

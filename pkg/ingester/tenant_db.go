@@ -42,8 +42,6 @@ type tenantDB struct {
 	// takes it for writing.
 	mu     sync.RWMutex
 	closed bool
-
-	lastPush atomic.Int64 // unix ms
 }
 
 // openTenant opens (or creates) t's TSDB in <dir>/<t>, replaying its WAL.
@@ -83,7 +81,6 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	db.DisableCompactions()
 	tdb.db = db
 	tdb.limiter.enforcing.Store(true)
-	tdb.lastPush.Store(i.now().UnixMilli())
 	i.logger.Info("Opened tenant TSDB", "tenant", t, "series", tdb.limiter.series(), "duration", time.Since(start))
 	return tdb, nil
 }

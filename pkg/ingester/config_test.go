@@ -1,0 +1,72 @@
+package ingester
+
+import (
+	"flag"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+)
+
+func TestConfigFlagsMatchYAML(t *testing.T) {
+	var c Config
+	fs := flag.NewFlagSet("test", flag.PanicOnError)
+	c.RegisterFlags(fs)
+	typ := reflect.TypeOf(c)
+	for k := range typ.NumField() {
+		tag := typ.Field(k).Tag.Get("yaml")
+		name := "ingester." + strings.ReplaceAll(tag, "_", "-")
+		require.NotNil(t, fs.Lookup(name), "field %s: no flag -%s", typ.Field(k).Name, name)
+	}
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	require.Equal(t, typ.NumField(), n, "every flag has a field")
+
+	var fromYAML Config
+	require.NoError(t, yaml.Unmarshal([]byte("dir: /x\nblock_range: 1h\nretention_period: 1d\n"), &fromYAML))
+	require.Equal(t, Config{Dir: "/x", BlockRange: model.Duration(time.Hour), RetentionPeriod: model.Duration(24 * time.Hour)}, fromYAML)
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := map[string]struct {
+		mutate  func(*Config)
+		wantErr []string
+	}{
+		"defaults are valid": {mutate: func(*Config) {}},
+		"every problem is reported": {
+			mutate: func(c *Config) {
+				c.Dir = ""
+				c.BlockRange = 0
+				c.HeadCompactionInterval = -1
+			},
+			wantErr: []string{"ingester.dir must be set", "ingester.block-range is 0s", "ingester.head-compaction-interval"},
+		},
+		"block range in whole minutes": {
+			mutate:  func(c *Config) { c.BlockRange = model.Duration(90 * time.Second) },
+			wantErr: []string{"whole number of minutes"},
+		},
+		"retention shorter than a block": {
+			mutate:  func(c *Config) { c.RetentionPeriod = model.Duration(time.Hour) },
+			wantErr: []string{"must not be shorter than ingester.block-range"},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := defaultConfig("/tmp/x")
+			tc.mutate(&c)
+			err := c.Validate()
+			if len(tc.wantErr) == 0 {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			for _, want := range tc.wantErr {
+				require.ErrorContains(t, err, want)
+			}
+		})
+	}
+}
