@@ -3,6 +3,9 @@ package ingester
 import (
 	"fmt"
 	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/tsdb/tsdbutil"
@@ -11,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hearthmetrics/hearth/pkg/limits"
+	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
 
@@ -206,4 +210,30 @@ func TestQueryStreamBatches(t *testing.T) {
 	// A time range without samples returns nothing.
 	none, _ := queryAll(t, env, "t", &ingesterpb.QueryRequest{StartMs: 5000, EndMs: 6000})
 	require.Empty(t, none)
+}
+
+func TestStatsAndRuntimeLimits(t *testing.T) {
+	overrides := limits.NewOverrides(defaultLimits())
+	env := startIngester(t, t.TempDir(), overrides)
+	s := series("__name__", "m")
+	for k := range 30 {
+		s.Samples = append(s.Samples, ingesterpb.Sample{TimestampMs: int64(k+100) * 1000, Value: 1})
+	}
+	_, err := env.client.Push(ctxFor("t"), &ingesterpb.PushRequest{Timeseries: []ingesterpb.TimeSeries{s}, Source: ingesterpb.Source_SOURCE_RULE})
+	require.NoError(t, err)
+	tdb := env.ing.tenant("t")
+	tdb.apiRate.tick(rateUpdatePeriod)
+	tdb.ruleRate.tick(rateUpdatePeriod)
+	stats, err := env.client.TenantStats(ctxFor("t"), &ingesterpb.TenantStatsRequest{})
+	require.NoError(t, err)
+	require.Equal(t, ingesterpb.TenantStats{NumSeries: 1, IngestionRate: 2, RuleIngestionRate: 2}, stats.Stats)
+
+	// An out-of-order window set at runtime applies on the next cycle.
+	old := withSamples(series("__name__", "m"), ingesterpb.Sample{TimestampMs: 50_000, Value: 1})
+	require.Equal(t, "sample_out_of_order", push(t, env, "t", old).Errors[0].Reason)
+	l := defaultLimits()
+	l.OutOfOrderTimeWindow = model.Duration(time.Hour)
+	overrides.Set(map[tenant.ID]*limits.Limits{"t": &l})
+	require.NoError(t, env.ing.Compact(ctxFor("t")))
+	require.Empty(t, push(t, env, "t", old).Errors)
 }

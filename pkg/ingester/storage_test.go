@@ -239,3 +239,40 @@ func TestCompactionFeedsFlusherAndRetentionWaitsForIt(t *testing.T) {
 	got, _ := queryAll(t, env, "t", &ingesterpb.QueryRequest{StartMs: (2 * time.Hour).Milliseconds(), EndMs: (7 * time.Hour).Milliseconds()})
 	require.Len(t, got["m/j"].samples, int((5*time.Hour)/time.Minute)+1)
 }
+
+// TestPushAfterZeroCopyDecode decodes a request with the zero-copy decoder,
+// pushes it, overwrites the buffer with another request decoded into the
+// same message, pushes again, and checks both sets of labels are intact.
+func TestPushAfterZeroCopyDecode(t *testing.T) {
+	env := startIngester(t, t.TempDir(), limits.NewOverrides(defaultLimits()))
+	encode := func(job string, v float64) []byte {
+		req := &ingesterpb.PushRequest{Timeseries: []ingesterpb.TimeSeries{
+			withSamples(series("__name__", "up", "job", job), ingesterpb.Sample{TimestampMs: 1000, Value: v}),
+		}}
+		data, err := req.Marshal()
+		require.NoError(t, err)
+		return data
+	}
+	first, second := encode("aaa", 1), encode("bbb", 2)
+	require.Len(t, second, len(first))
+
+	buf := append([]byte(nil), first...)
+	req := &ingesterpb.PushRequest{}
+	require.NoError(t, req.UnmarshalZeroCopy(buf))
+	_, err := env.ing.Push(ctxFor("t"), req)
+	require.NoError(t, err)
+
+	copy(buf, second) // The receive buffer is reused for the next message.
+	require.NoError(t, req.UnmarshalZeroCopy(buf))
+	require.Equal(t, "bbb", req.Timeseries[0].Labels[1].Value)
+	_, err = env.ing.Push(ctxFor("t"), req)
+	require.NoError(t, err)
+	for k := range buf {
+		buf[k] = 0
+	}
+
+	got, _ := queryAll(t, env, "t", allSeries())
+	require.Len(t, got, 2)
+	require.Equal(t, []ingesterpb.Sample{{TimestampMs: 1000, Value: 1}}, got["up/aaa"].samples)
+	require.Equal(t, []ingesterpb.Sample{{TimestampMs: 1000, Value: 2}}, got["up/bbb"].samples)
+}
