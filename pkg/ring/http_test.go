@@ -81,4 +81,3 @@ func TestRingHTTP(t *testing.T) {
 		require.Equal(t, Active, v.(*Desc).Instances["alive"].State)
 	})
 }
-
