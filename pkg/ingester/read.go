@@ -2,6 +2,7 @@ package ingester
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -39,16 +40,10 @@ func (i *Ingester) QueryStream(req *ingesterpb.QueryRequest, stream ingesterpb.I
 	i.metrics.queriedSeries.Observe(float64(series))
 	i.metrics.queriedChunks.Observe(float64(chunkCount))
 	var qle *QueryLimitError
-	if asQueryLimit(err, &qle) {
+	if errors.As(err, &qle) {
 		i.metrics.queryLimitHits.WithLabelValues(string(id), qle.Flag).Inc()
 	}
 	return toStatus(err)
-}
-
-func asQueryLimit(err error, target **QueryLimitError) bool {
-	qle, ok := err.(*QueryLimitError) //nolint:errorlint // queryStream returns it unwrapped.
-	*target = qle
-	return ok
 }
 
 func (i *Ingester) queryStream(ctx context.Context, id tenant.ID, tdb *tenantDB, req *ingesterpb.QueryRequest, stream ingesterpb.Ingester_QueryStreamServer) (int, int, error) {
