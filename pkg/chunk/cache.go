@@ -116,8 +116,21 @@ func (c *lru) updateGaugesLocked() {
 	c.entries.Set(float64(len(c.items)))
 }
 
-// purge removes every entry of tenant whose bucket is below beforeBucket.
-func (c *lru) purge(tenant string, beforeBucket uint32) {
+// remove drops the entry of key, if any.
+func (c *lru) remove(key string) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.items[key]; ok {
+		c.removeLocked(e)
+		c.updateGaugesLocked()
+	}
+}
+
+// purge removes every entry of tenant whose bucket drop returns true for.
+func (c *lru) purge(tenant string, drop func(bucket uint32) bool) {
 	if c == nil {
 		return
 	}
@@ -128,7 +141,7 @@ func (c *lru) purge(tenant string, beforeBucket uint32) {
 		if len(k) < len(prefix)+4 || k[:len(prefix)] != prefix {
 			continue
 		}
-		if binary.BigEndian.Uint32([]byte(k[len(prefix):len(prefix)+4])) < beforeBucket {
+		if drop(binary.BigEndian.Uint32([]byte(k[len(prefix) : len(prefix)+4]))) {
 			c.removeLocked(e)
 		}
 	}

@@ -164,7 +164,9 @@ func (s *Store) LabelNames(ctx context.Context, tenant string, mint, maxt int64,
 // series matching matchers when any are given.
 func (s *Store) LabelValues(ctx context.Context, tenant, name string, mint, maxt int64, matchers ...*labels.Matcher) ([]string, error) {
 	start := time.Now()
-	defer func() { s.metrics.operationSeconds.WithLabelValues("label_values").Observe(time.Since(start).Seconds()) }()
+	defer func() {
+		s.metrics.operationSeconds.WithLabelValues("label_values").Observe(time.Since(start).Seconds())
+	}()
 	values := map[string]struct{}{}
 	if len(matchers) > 0 {
 		hits, err := s.selectSeries(ctx, tenant, mint, maxt, matchers)

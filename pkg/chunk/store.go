@@ -94,8 +94,10 @@ func (s *Store) WriteSeries(ctx context.Context, tenant string, batch []SeriesCh
 	}
 	w := newWriteBatch()
 	var (
-		labelsBuf   []byte
-		newIndexKey []string
+		labelsBuf    []byte
+		newIndexKey  []string
+		chunkKeys    []string
+		indexBuckets = map[uint32]struct{}{}
 	)
 	for _, sc := range batch {
 		if sc.Labels.IsEmpty() {
@@ -117,6 +119,7 @@ func (s *Store) WriteSeries(ctx context.Context, tenant string, batch []SeriesCh
 					return stats, keyTooLong(len(key), s.opts.MaxRowKeyBytes, sc.Labels)
 				}
 				w.add(key, col, val)
+				chunkKeys = append(chunkKeys, string(key))
 				if len(buckets) == 0 || buckets[len(buckets)-1] != b {
 					buckets = append(buckets, b)
 				}
@@ -134,6 +137,7 @@ func (s *Store) WriteSeries(ctx context.Context, tenant string, batch []SeriesCh
 				return stats, err
 			}
 			newIndexKey = append(newIndexKey, string(sk))
+			indexBuckets[b] = struct{}{}
 		}
 	}
 	muts := w.mutations()
@@ -148,6 +152,15 @@ func (s *Store) WriteSeries(ctx context.Context, tenant string, batch []SeriesCh
 		if err := s.apply(ctx, muts); err != nil {
 			return stats, fmt.Errorf("writing %d rows for tenant %q: %w", len(muts), tenant, err)
 		}
+	}
+	// This store's caches must not hide what it just wrote (a late flush
+	// into a bucket already cacheable): drop the chunk rows written and the
+	// index entries of buckets that gained series.
+	for _, k := range chunkKeys {
+		s.chunkCache.remove(k)
+	}
+	if len(newIndexKey) > 0 {
+		s.indexCache.purge(tenant, func(b uint32) bool { _, ok := indexBuckets[b]; return ok })
 	}
 	for _, k := range newIndexKey {
 		s.dedupe.put(k, struct{}{}, 0)
@@ -303,16 +316,19 @@ func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
 	if err := s.drop(ctx, appendTenant(nil, tenant)); err != nil {
 		return fmt.Errorf("dropping tenant %q: %w", tenant, err)
 	}
-	s.purgeCaches(tenant, ^uint32(0))
+	s.indexCache.purge(tenant, func(uint32) bool { return true })
+	s.chunkCache.purge(tenant, func(uint32) bool { return true })
+	s.dedupe.purge(tenant, func(uint32) bool { return true })
 	s.metrics.deleteTenant(tenant)
 	s.logger.Info("Deleted tenant from the chunk store", "tenant", tenant)
 	return nil
 }
 
 func (s *Store) purgeCaches(tenant string, beforeBucket uint32) {
-	s.indexCache.purge(tenant, beforeBucket)
-	s.chunkCache.purge(tenant, beforeBucket)
-	s.dedupe.purge(tenant, beforeBucket)
+	drop := func(b uint32) bool { return b < beforeBucket }
+	s.indexCache.purge(tenant, drop)
+	s.chunkCache.purge(tenant, drop)
+	s.dedupe.purge(tenant, drop)
 }
 
 // The backend calls, timed.
