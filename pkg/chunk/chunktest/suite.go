@@ -387,7 +387,7 @@ func testBytesPerSample(t *testing.T, b chunk.Backend) {
 	for i := range nSeries {
 		ls := labels.FromStrings(
 			"__name__", fmt.Sprintf("metric_%d", i%20),
-			"instance", fmt.Sprintf("host-%03d.example.com:9100", i%50),
+			"instance", fmt.Sprintf("host-%04d.example.com:9100", i),
 			"job", "node", "region", "eu-west-1",
 		)
 		sc := chunk.SeriesChunks{Labels: ls}
