@@ -51,6 +51,7 @@ type Lifecycler struct {
 
 	mu         sync.Mutex
 	entry      ringpb.InstanceDesc // this instance as last written, tokens included
+	registered bool                // an entry was written
 	unregister bool
 }
 
@@ -183,6 +184,7 @@ func (l *Lifecycler) writeLocked(ctx context.Context, state ringpb.InstanceState
 	}
 	l.entry.State = state
 	l.entry.HeartbeatUnixMs = written.HeartbeatUnixMs
+	l.registered = true
 	return nil
 }
 
@@ -251,6 +253,9 @@ func (l *Lifecycler) running(ctx context.Context) error {
 func (l *Lifecycler) stopping(error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if !l.registered {
+		return nil
+	}
 	if !l.unregister {
 		l.logger.Info("Keeping the instance's ring entry and tokens for a restart")
 		return nil

@@ -297,3 +297,17 @@ func TestWriteEntryAlwaysWins(t *testing.T) {
 	w = writeEntry(d, ringpb.InstanceDesc{Id: "me", State: Pending, Tokens: []uint32{1}}, now)
 	require.Empty(t, w.Tokens, "PENDING claims no tokens")
 }
+
+func TestLifecyclerFailedStartLeavesNoEntry(t *testing.T) {
+	cfg := lifecyclerConfig(t, "i1")
+	cfg.TokensFilePath = filepath.Join(t.TempDir(), "tokens")
+	require.NoError(t, os.WriteFile(cfg.TokensFilePath, []byte("not json"), 0o600))
+	client := inmemory.New().Client(Codec())
+	l, err := NewLifecycler(cfg, "test", client, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.NoError(t, err)
+	require.NoError(t, l.Service().StartAsync(context.Background()))
+	require.ErrorContains(t, l.Service().AwaitRunning(t.Context()), "parsing tokens file")
+	v, err := client.Get(t.Context(), "test.ring")
+	require.NoError(t, err)
+	require.Nil(t, v)
+}

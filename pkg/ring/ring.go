@@ -280,7 +280,7 @@ func (r *Ring) Get(key uint32, op Operation, buf []ringpb.InstanceDesc) (Replica
 	}
 	quorum := rf/2 + 1
 	if len(buf) < quorum {
-		return ReplicationSet{}, fmt.Errorf("ring %s: %w: replication factor %d needs %d, found %d healthy of %d replicas (the ring has %d instances with tokens)",
+		return ReplicationSet{}, fmt.Errorf("ring %s: %w: replication factor %d needs %d healthy replicas, found %d healthy of %d replicas; the ring has %d instances with tokens",
 			r.name, ErrNoQuorum, rf, quorum, len(buf), replicas, r.inTable)
 	}
 	return ReplicationSet{Instances: buf, MaxErrors: len(buf) - quorum}, nil

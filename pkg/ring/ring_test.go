@@ -96,7 +96,7 @@ func TestRingGet(t *testing.T) {
 		},
 		"RF 3 with 1 healthy replica has no quorum": {
 			instances: []ringpb.InstanceDesc{inst("a", Active, "", 0, 100), inst("b", Active, "", dead, 200), inst("c", Active, "", dead, 300), inst("d", Active, "", 0, 400)},
-			key:       50, wantErr: "replication factor 3 needs 2, found 1 healthy of 3 replicas",
+			key:       50, wantErr: "replication factor 3 needs 2 healthy replicas, found 1 healthy of 3 replicas",
 		},
 		"2 instances with RF 3: both, and the quorum stays 2": {
 			instances: []ringpb.InstanceDesc{inst("a", Active, "", 0, 100), inst("b", Active, "", 0, 200)},
@@ -104,7 +104,7 @@ func TestRingGet(t *testing.T) {
 		},
 		"1 instance with RF 3 fails naming RF and the instance count": {
 			instances: []ringpb.InstanceDesc{inst("a", Active, "", 0, 100)},
-			key:       50, wantErr: "replication factor 3 needs 2, found 1 healthy of 1 replicas (the ring has 1 instances with tokens)",
+			key:       50, wantErr: "replication factor 3 needs 2 healthy replicas, found 1 healthy of 1 replicas; the ring has 1 instances with tokens",
 		},
 		"empty ring": {
 			instances: []ringpb.InstanceDesc{inst("a", Pending, "", 0)},
