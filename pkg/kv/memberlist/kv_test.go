@@ -156,7 +156,7 @@ func TestSecretKey(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			reg := prometheus.NewPedanticRegistry()
 			k3, _ := startKV(t, cfg, reg)
-			require.Equal(t, 1.0, metricValue(t, reg, "hearth_memberlist_join_failures_total"))
+			require.GreaterOrEqual(t, metricValue(t, reg, "hearth_memberlist_join_failures_total"), 1.0)
 			require.Len(t, k3.Members(), 1)
 		})
 	}
