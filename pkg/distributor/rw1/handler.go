@@ -1,0 +1,52 @@
+package rw1
+
+import (
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/hearthmetrics/hearth/pkg/distributor/remotewrite"
+	"github.com/hearthmetrics/hearth/proto/ingesterpb"
+)
+
+// Handler serves remote-write 1.0 pushes. Safe for concurrent use.
+type Handler struct {
+	pusher  remotewrite.Pusher
+	pool    *remotewrite.Pool
+	maxSize int
+	logger  *slog.Logger
+}
+
+// NewHandler returns a handler that decodes bodies of at most maxSize
+// decompressed bytes into requests from pool and pushes them with p. The
+// request's context must carry the tenant.
+func NewHandler(p remotewrite.Pusher, pool *remotewrite.Pool, maxSize int, logger *slog.Logger) *Handler {
+	return &Handler{pusher: p, pool: pool, maxSize: maxSize, logger: logger}
+}
+
+// ServeHTTP answers 204 when everything was written, otherwise the status of
+// the error ([remotewrite.HTTPStatus]) with its text.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := h.pool.Get()
+	defer req.Unref()
+	body, err := req.ReadBody(w, r, h.maxSize)
+	if err == nil {
+		err = Decode(body, &req.Push)
+	}
+	if err == nil {
+		_, err = h.pusher.Push(r.Context(), req)
+	}
+	remotewrite.LogError(r.Context(), h.logger, err)
+	remotewrite.WriteError(w, err)
+}
+
+// Decode decodes a remote-write 1.0 WriteRequest into dst, reusing dst's
+// slices; dst's strings alias body (see UnmarshalZeroCopy). The source is
+// always SOURCE_API: a client cannot claim to be the ruler.
+func Decode(body []byte, dst *ingesterpb.PushRequest) error {
+	if err := dst.UnmarshalZeroCopy(body); err != nil {
+		return fmt.Errorf("%w: remote-write 1.0 body: %w", remotewrite.ErrMalformed, err)
+	}
+	dst.Source = ingesterpb.Source_SOURCE_API
+	return nil
+}

@@ -1,0 +1,428 @@
+package rw2
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"unsafe"
+
+	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/hearthmetrics/hearth/pkg/distributor/remotewrite"
+	"github.com/hearthmetrics/hearth/proto/ingesterpb"
+)
+
+// Field numbers of io.prometheus.write.v2.
+const (
+	requestSymbols    = 4
+	requestTimeseries = 5
+
+	seriesLabelsRefs = 1
+	seriesSamples    = 2
+	seriesHistograms = 3
+	seriesExemplars  = 4
+	seriesMetadata   = 5
+
+	exemplarLabelsRefs = 1
+	exemplarValue      = 2
+	exemplarTimestamp  = 3
+
+	sampleValue     = 1
+	sampleTimestamp = 2
+
+	metadataType    = 1
+	metadataHelpRef = 3
+	metadataUnitRef = 4
+)
+
+// Decoder decodes requests, reusing its symbol table between calls. It is
+// not safe for concurrent use; pool decoders.
+type Decoder struct {
+	symbols []string
+	refs    []uint32
+}
+
+// decodeError is a malformed request; it names where.
+type decodeError struct {
+	what   string
+	offset int
+	series int // -1 outside a series
+	err    error
+}
+
+func (e *decodeError) Error() string {
+	if e.series >= 0 {
+		return fmt.Sprintf("decoding remote-write 2.0 timeseries[%d].%s at offset %d: %v", e.series, e.what, e.offset, e.err)
+	}
+	return fmt.Sprintf("decoding remote-write 2.0 %s at offset %d: %v", e.what, e.offset, e.err)
+}
+
+func (e *decodeError) Unwrap() []error { return []error{remotewrite.ErrMalformed, e.err} }
+
+// ErrRefOutOfRange is wrapped by errors for a symbol reference beyond the
+// symbol table, or labels_refs of odd length.
+var ErrRefOutOfRange = errors.New("symbol reference out of range")
+
+var (
+	errWireType = errors.New("wrong wire type")
+	errPacked   = errors.New("packed field length inconsistent with its elements")
+)
+
+// Decode decodes a remote-write 2.0 request from body into dst, replacing
+// dst's contents and reusing its slices. dst's strings alias body: they are
+// valid while body is unchanged. Errors wrap [remotewrite.ErrMalformed].
+func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
+	dst.Source = ingesterpb.Source_SOURCE_API
+	ts := dst.Timeseries[:0]
+	md := dst.Metadata[:0]
+	defer func() {
+		dst.Timeseries, dst.Metadata = ts, md
+		clear(d.symbols) // do not pin the body while the decoder sits in a pool
+	}()
+
+	// Symbols may come after the series that use them: collect them
+	// first.
+	d.symbols = d.symbols[:0]
+	for i := 0; i < len(body); {
+		num, typ, n := protowire.ConsumeTag(body[i:])
+		if n < 0 {
+			return &decodeError{what: "Request", offset: i, series: -1, err: protowire.ParseError(n)}
+		}
+		if num == requestSymbols {
+			if typ != protowire.BytesType {
+				return &decodeError{what: "Request.symbols", offset: i, series: -1, err: errWireType}
+			}
+			v, m := protowire.ConsumeBytes(body[i+n:])
+			if m < 0 {
+				return &decodeError{what: "Request.symbols", offset: i + n, series: -1, err: protowire.ParseError(m)}
+			}
+			d.symbols = append(d.symbols, yoloString(v))
+			i += n + m
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, body[i+n:])
+		if m < 0 {
+			return &decodeError{what: "Request", offset: i + n, series: -1, err: protowire.ParseError(m)}
+		}
+		i += n + m
+	}
+
+	for i := 0; i < len(body); {
+		num, typ, n := protowire.ConsumeTag(body[i:])
+		if num != requestTimeseries {
+			i += n + protowire.ConsumeFieldValue(num, typ, body[i+n:]) // checked in the first pass
+			continue
+		}
+		if typ != protowire.BytesType {
+			return &decodeError{what: "Request.timeseries", offset: i, series: -1, err: errWireType}
+		}
+		v, m := protowire.ConsumeBytes(body[i+n:])
+		if m < 0 {
+			return &decodeError{what: "Request.timeseries", offset: i + n, series: -1, err: protowire.ParseError(m)}
+		}
+		ts = grow(ts)
+		meta, err := d.series(&ts[len(ts)-1], v, i+n+(m-len(v)), len(ts)-1)
+		if err != nil {
+			return err
+		}
+		if meta.present {
+			md = d.appendMetadata(md, &ts[len(ts)-1], meta)
+		}
+		i += n + m
+	}
+	return nil
+}
+
+type seriesMeta struct {
+	present          bool
+	typ              ingesterpb.MetricMetadata_MetricType
+	help, unit       string
+	helpRef, unitRef uint32
+}
+
+// appendMetadata adds the series' metadata under its metric name, unless
+// the previous entry is identical (series of one family come together).
+func (d *Decoder) appendMetadata(md []ingesterpb.MetricMetadata, ts *ingesterpb.TimeSeries, meta seriesMeta) []ingesterpb.MetricMetadata {
+	name := ""
+	for _, l := range ts.Labels {
+		if l.Name == "__name__" {
+			name = l.Value
+			break
+		}
+	}
+	if n := len(md); n > 0 {
+		p := &md[n-1]
+		if p.MetricFamilyName == name && p.Type == meta.typ && p.Help == meta.help && p.Unit == meta.unit {
+			return md
+		}
+	}
+	md = grow(md)
+	md[len(md)-1] = ingesterpb.MetricMetadata{Type: meta.typ, MetricFamilyName: name, Help: meta.help, Unit: meta.unit}
+	return md
+}
+
+func (d *Decoder) symbol(ref uint32) (string, bool) {
+	if uint64(ref) >= uint64(len(d.symbols)) {
+		return "", false
+	}
+	return d.symbols[ref], true
+}
+
+// series decodes one TimeSeries at body offset base.
+func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) (seriesMeta, error) {
+	ts.Labels = ts.Labels[:0]
+	ts.Samples = ts.Samples[:0]
+	ts.Exemplars = ts.Exemplars[:0]
+	ts.Histograms = ts.Histograms[:0]
+	ts.XXX_unrecognized = nil
+	var meta seriesMeta
+	fail := func(what string, off int, err error) (seriesMeta, error) {
+		return meta, &decodeError{what: what, offset: base + off, series: idx, err: err}
+	}
+	d.refs = d.refs[:0]
+	for i := 0; i < len(data); {
+		num, typ, n := protowire.ConsumeTag(data[i:])
+		if n < 0 {
+			return fail("TimeSeries", i, protowire.ParseError(n))
+		}
+		switch num {
+		case seriesLabelsRefs:
+			var m int
+			var err error
+			d.refs, m, err = appendUint32s(d.refs, typ, data[i+n:])
+			if err != nil {
+				return fail("labels_refs", i+n, err)
+			}
+			i += n + m
+			continue
+		case seriesSamples, seriesHistograms, seriesExemplars, seriesMetadata:
+			if typ != protowire.BytesType {
+				return fail(seriesFieldNames[num], i, errWireType)
+			}
+			v, m := protowire.ConsumeBytes(data[i+n:])
+			if m < 0 {
+				return fail(seriesFieldNames[num], i+n, protowire.ParseError(m))
+			}
+			off := i + n + m - len(v)
+			var err error
+			switch num {
+			case seriesSamples:
+				ts.Samples = grow(ts.Samples)
+				err = decodeSample(&ts.Samples[len(ts.Samples)-1], v)
+			case seriesHistograms:
+				ts.Histograms = grow(ts.Histograms)
+				err = ts.Histograms[len(ts.Histograms)-1].UnmarshalZeroCopy(v)
+			case seriesExemplars:
+				ts.Exemplars = grow(ts.Exemplars)
+				err = d.exemplar(&ts.Exemplars[len(ts.Exemplars)-1], v)
+			case seriesMetadata:
+				err = d.metadata(&meta, v)
+			}
+			if err != nil {
+				return fail(seriesFieldNames[num], off, err)
+			}
+			i += n + m
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, data[i+n:])
+		if m < 0 {
+			return fail("TimeSeries", i+n, protowire.ParseError(m))
+		}
+		i += n + m
+	}
+	if len(d.refs)%2 != 0 {
+		return fail("labels_refs", 0, fmt.Errorf("%w: odd length %d", ErrRefOutOfRange, len(d.refs)))
+	}
+	for j := 0; j < len(d.refs); j += 2 {
+		name, ok := d.symbol(d.refs[j])
+		if !ok {
+			return fail("labels_refs", 0, fmt.Errorf("%w: labels_refs[%d] = %d, %d symbols", ErrRefOutOfRange, j, d.refs[j], len(d.symbols)))
+		}
+		value, ok := d.symbol(d.refs[j+1])
+		if !ok {
+			return fail("labels_refs", 0, fmt.Errorf("%w: labels_refs[%d] = %d, %d symbols", ErrRefOutOfRange, j+1, d.refs[j+1], len(d.symbols)))
+		}
+		ts.Labels = grow(ts.Labels)
+		ts.Labels[len(ts.Labels)-1] = ingesterpb.LabelPair{Name: name, Value: value}
+	}
+	if meta.present {
+		var ok bool
+		if meta.help, ok = d.symbol(meta.helpRef); !ok {
+			return fail("metadata", 0, fmt.Errorf("%w: help_ref = %d, %d symbols", ErrRefOutOfRange, meta.helpRef, len(d.symbols)))
+		}
+		if meta.unit, ok = d.symbol(meta.unitRef); !ok {
+			return fail("metadata", 0, fmt.Errorf("%w: unit_ref = %d, %d symbols", ErrRefOutOfRange, meta.unitRef, len(d.symbols)))
+		}
+	}
+	return meta, nil
+}
+
+var seriesFieldNames = [...]string{"", "labels_refs", "samples", "histograms", "exemplars", "metadata"}
+
+func decodeSample(s *ingesterpb.Sample, data []byte) error {
+	*s = ingesterpb.Sample{}
+	for i := 0; i < len(data); {
+		num, typ, n := protowire.ConsumeTag(data[i:])
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		i += n
+		switch {
+		case num == sampleValue && typ == protowire.Fixed64Type:
+			v, m := protowire.ConsumeFixed64(data[i:])
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			s.Value = math.Float64frombits(v)
+			i += m
+		case num == sampleTimestamp && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(data[i:])
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			s.TimestampMs = int64(v)
+			i += m
+		case num == sampleValue || num == sampleTimestamp:
+			return errWireType
+		default:
+			m := protowire.ConsumeFieldValue(num, typ, data[i:])
+			if m < 0 {
+				return protowire.ParseError(m)
+			}
+			i += m
+		}
+	}
+	return nil
+}
+
+func (d *Decoder) exemplar(e *ingesterpb.Exemplar, data []byte) error {
+	e.Labels = e.Labels[:0]
+	e.Value, e.TimestampMs = 0, 0
+	e.XXX_unrecognized = nil
+	start := len(d.refs) // exemplar refs go after the series' own refs
+	defer func() { d.refs = d.refs[:start] }()
+	for i := 0; i < len(data); {
+		num, typ, n := protowire.ConsumeTag(data[i:])
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		i += n
+		var m int
+		switch {
+		case num == exemplarLabelsRefs:
+			var err error
+			d.refs, m, err = appendUint32s(d.refs, typ, data[i:])
+			if err != nil {
+				return err
+			}
+		case num == exemplarValue && typ == protowire.Fixed64Type:
+			var v uint64
+			v, m = protowire.ConsumeFixed64(data[i:])
+			e.Value = math.Float64frombits(v)
+		case num == exemplarTimestamp && typ == protowire.VarintType:
+			var v uint64
+			v, m = protowire.ConsumeVarint(data[i:])
+			e.TimestampMs = int64(v)
+		case num == exemplarValue || num == exemplarTimestamp:
+			return errWireType
+		default:
+			m = protowire.ConsumeFieldValue(num, typ, data[i:])
+		}
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		i += m
+	}
+	refs := d.refs[start:]
+	if len(refs)%2 != 0 {
+		return fmt.Errorf("%w: exemplar labels_refs of odd length %d", ErrRefOutOfRange, len(refs))
+	}
+	for j := 0; j < len(refs); j += 2 {
+		name, ok1 := d.symbol(refs[j])
+		value, ok2 := d.symbol(refs[j+1])
+		if !ok1 || !ok2 {
+			return fmt.Errorf("%w: exemplar labels_refs[%d:%d] = %d, %d; %d symbols", ErrRefOutOfRange, j, j+2, refs[j], refs[j+1], len(d.symbols))
+		}
+		e.Labels = grow(e.Labels)
+		e.Labels[len(e.Labels)-1] = ingesterpb.LabelPair{Name: name, Value: value}
+	}
+	return nil
+}
+
+func (d *Decoder) metadata(meta *seriesMeta, data []byte) error {
+	*meta = seriesMeta{present: true}
+	for i := 0; i < len(data); {
+		num, typ, n := protowire.ConsumeTag(data[i:])
+		if n < 0 {
+			return protowire.ParseError(n)
+		}
+		i += n
+		var m int
+		switch {
+		case (num == metadataType || num == metadataHelpRef || num == metadataUnitRef) && typ == protowire.VarintType:
+			var v uint64
+			v, m = protowire.ConsumeVarint(data[i:])
+			switch num {
+			case metadataType:
+				meta.typ = ingesterpb.MetricMetadata_MetricType(int32(v))
+			case metadataHelpRef:
+				meta.helpRef = uint32(v)
+			default:
+				meta.unitRef = uint32(v)
+			}
+		case num == metadataType || num == metadataHelpRef || num == metadataUnitRef:
+			return errWireType
+		default:
+			m = protowire.ConsumeFieldValue(num, typ, data[i:])
+		}
+		if m < 0 {
+			return protowire.ParseError(m)
+		}
+		i += m
+	}
+	return nil
+}
+
+// appendUint32s appends one varint (wire type 0) or a packed run of them
+// (wire type 2) to dst and returns how many bytes it consumed.
+func appendUint32s(dst []uint32, typ protowire.Type, data []byte) ([]uint32, int, error) {
+	switch typ {
+	case protowire.VarintType:
+		v, m := protowire.ConsumeVarint(data)
+		if m < 0 {
+			return dst, 0, protowire.ParseError(m)
+		}
+		return append(dst, uint32(v)), m, nil
+	case protowire.BytesType:
+		v, m := protowire.ConsumeBytes(data)
+		if m < 0 {
+			return dst, 0, protowire.ParseError(m)
+		}
+		for len(v) > 0 {
+			x, k := protowire.ConsumeVarint(v)
+			if k < 0 {
+				return dst, 0, errPacked
+			}
+			dst = append(dst, uint32(x))
+			v = v[k:]
+		}
+		return dst, m, nil
+	}
+	return dst, 0, errWireType
+}
+
+// grow extends s by one element, reusing the spare capacity's element.
+func grow[T any](s []T) []T {
+	if len(s) < cap(s) {
+		return s[:len(s)+1]
+	}
+	var zero T
+	return append(s, zero)
+}
+
+func yoloString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}

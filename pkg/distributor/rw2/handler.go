@@ -1,0 +1,49 @@
+package rw2
+
+import (
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/hearthmetrics/hearth/pkg/distributor/remotewrite"
+)
+
+// Handler serves remote-write 2.0 pushes. Safe for concurrent use.
+type Handler struct {
+	pusher   remotewrite.Pusher
+	pool     *remotewrite.Pool
+	maxSize  int
+	logger   *slog.Logger
+	decoders sync.Pool
+}
+
+// NewHandler returns a handler that decodes bodies of at most maxSize
+// decompressed bytes into requests from pool and pushes them with p. The
+// request's context must carry the tenant.
+func NewHandler(p remotewrite.Pusher, pool *remotewrite.Pool, maxSize int, logger *slog.Logger) *Handler {
+	return &Handler{pusher: p, pool: pool, maxSize: maxSize, logger: logger}
+}
+
+// ServeHTTP answers 204 with the written-counts headers when everything was
+// written, otherwise the status of the error ([remotewrite.HTTPStatus]) with
+// its text and the counts of what was written anyway.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	req := h.pool.Get()
+	defer req.Unref()
+	var stats remotewrite.Stats
+	body, err := req.ReadBody(w, r, h.maxSize)
+	if err == nil {
+		d, _ := h.decoders.Get().(*Decoder)
+		if d == nil {
+			d = &Decoder{}
+		}
+		err = d.Decode(body, &req.Push)
+		h.decoders.Put(d)
+	}
+	if err == nil {
+		stats, err = h.pusher.Push(r.Context(), req)
+	}
+	remotewrite.LogError(r.Context(), h.logger, err)
+	stats.SetHeaders(w)
+	remotewrite.WriteError(w, err)
+}
