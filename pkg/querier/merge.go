@@ -126,11 +126,13 @@ type mergeIterator struct {
 	started  bool
 	done     bool
 	err      error
-	prevID   int  // id of the iterator of the previous sample
-	prevSolo bool // whether the previous sample's iterator was the only open one
-	// consecutive is whether the current sample follows the previous one in
-	// the same chunk, or in the next chunk with no other chunk overlapping:
-	// then a histogram's counter-reset hint still holds.
+	prevID   int // id of the iterator of the previous sample
+	// consecutive is whether a histogram's counter-reset hint, which is
+	// relative to the previous sample of its own chunk, still holds: the
+	// current sample comes from the same chunk as the previous one, or from
+	// the only chunk open (no replica overlaps), as in Prometheus's own
+	// storage. Otherwise the hint becomes unknown, as Prometheus's merge of
+	// overlapping blocks does.
 	consecutive bool
 }
 
@@ -144,7 +146,7 @@ func (m *mergeIterator) reset(chunks []Chunk, mint, maxt int64) {
 	m.chunks, m.mint, m.maxt = chunks, mint, maxt
 	m.next, m.nextID = 0, 0
 	m.cur, m.curT, m.started, m.done, m.err = nil, 0, false, false, nil
-	m.prevID, m.prevSolo, m.consecutive = -1, false, false
+	m.prevID, m.consecutive = -1, false
 }
 
 func (m *mergeIterator) Next() chunkenc.ValueType {
@@ -154,7 +156,7 @@ func (m *mergeIterator) Next() chunkenc.ValueType {
 	floor := m.mint
 	if m.started {
 		floor = m.curT + 1
-		m.prevID, m.prevSolo = m.cur.id, len(m.h) == 1
+		m.prevID = m.cur.id
 		// Every open chunk positioned on the current timestamp moves on:
 		// the one that was emitted and its duplicates.
 		for len(m.h) > 0 && m.h[0].t < floor {
@@ -262,7 +264,7 @@ func (m *mergeIterator) fill(floor int64, fromNext bool) chunkenc.ValueType {
 	m.cur = m.h[0]
 	m.curT = m.cur.t
 	m.started = true
-	m.consecutive = fromNext && (m.cur.id == m.prevID || (m.prevSolo && len(m.h) == 1 && m.cur.id == m.prevID+1))
+	m.consecutive = len(m.h) == 1 || (fromNext && m.cur.id == m.prevID)
 	return m.cur.typ
 }
 
