@@ -2,8 +2,8 @@ package querier
 
 import (
 	"context"
-	"flag"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"

@@ -121,12 +121,12 @@ type mergeIterator struct {
 	h          iterHeap
 	free       []*chunkIter
 
-	cur      *chunkIter
-	curT     int64
-	started  bool
-	done     bool
-	err      error
-	prevID   int // id of the iterator of the previous sample
+	cur     *chunkIter
+	curT    int64
+	started bool
+	done    bool
+	err     error
+	prevID  int // id of the iterator of the previous sample
 	// consecutive is whether a histogram's counter-reset hint, which is
 	// relative to the previous sample of its own chunk, still holds: the
 	// current sample comes from the same chunk as the previous one, or from
