@@ -1,0 +1,210 @@
+package querier
+
+import (
+	"context"
+	"math"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/histogram"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
+	"github.com/stretchr/testify/require"
+
+	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/proto/ingesterpb"
+)
+
+type sample struct {
+	t int64
+	f float64
+}
+
+// xorChunks encodes samples into XOR chunks of at most perChunk samples.
+func xorChunks(t *testing.T, samples []sample, perChunk int) []Chunk {
+	t.Helper()
+	var out []Chunk
+	for len(samples) > 0 {
+		n := min(perChunk, len(samples))
+		c := chunkenc.NewXORChunk()
+		app, err := c.Appender()
+		require.NoError(t, err)
+		for _, s := range samples[:n] {
+			app.Append(0, s.t, s.f)
+		}
+		out = append(out, Chunk{MinTime: samples[0].t, MaxTime: samples[n-1].t, Encoding: chunkenc.EncXOR, Data: c.Bytes()})
+		samples = samples[n:]
+	}
+	return out
+}
+
+func series(from, to, step int64, skip ...int64) []sample {
+	var out []sample
+	for ts := from; ts <= to; ts += step {
+		skipped := false
+		for _, s := range skip {
+			skipped = skipped || s == ts
+		}
+		if !skipped {
+			out = append(out, sample{ts, float64(ts) / 10})
+		}
+	}
+	return out
+}
+
+func drain(t *testing.T, it chunkenc.Iterator) []sample {
+	t.Helper()
+	var out []sample
+	for typ := it.Next(); typ != chunkenc.ValNone; typ = it.Next() {
+		require.Equal(t, chunkenc.ValFloat, typ)
+		ts, f := it.At()
+		require.Equal(t, ts, it.AtT())
+		out = append(out, sample{ts, f})
+	}
+	require.NoError(t, it.Err())
+	return out
+}
+
+func TestMergeChunks(t *testing.T) {
+	full := series(0, 1000, 10)
+	tests := map[string]struct {
+		replicas   [][]Chunk
+		mint, maxt int64
+		want       []sample
+		wantChunks int // after dropping identical chunks; 0 = don't check
+	}{
+		"identical replicas are read once": {
+			replicas: [][]Chunk{xorChunks(t, full, 30), xorChunks(t, full, 30), xorChunks(t, full, 30)},
+			mint:     math.MinInt64, maxt: math.MaxInt64,
+			want:       full,
+			wantChunks: 4,
+		},
+		"three replicas each missing different samples give the whole series": {
+			replicas: [][]Chunk{
+				xorChunks(t, series(0, 1000, 10, 0, 500, 990), 30),
+				xorChunks(t, series(0, 1000, 10, 10, 510, 1000), 25),
+				xorChunks(t, series(0, 1000, 10, 20, 520, 500), 40),
+			},
+			mint: math.MinInt64, maxt: math.MaxInt64,
+			want: full,
+		},
+		"a replica that stopped early and one that started late": {
+			replicas: [][]Chunk{xorChunks(t, series(0, 400, 10), 30), xorChunks(t, series(300, 1000, 10), 30)},
+			mint:     math.MinInt64, maxt: math.MaxInt64,
+			want: full,
+		},
+		"samples outside [mint, maxt] are left out": {
+			replicas: [][]Chunk{xorChunks(t, full, 30), xorChunks(t, series(0, 1000, 10, 300), 50)},
+			mint:     295, maxt: 605,
+			want: series(300, 600, 10),
+		},
+		"no chunks": {mint: 0, maxt: 100},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var chunks []Chunk
+			for _, r := range tc.replicas {
+				chunks = append(chunks, r...)
+			}
+			s := MergeChunks(labels.FromStrings("a", "b"), chunks, tc.mint, tc.maxt)
+			if tc.wantChunks > 0 {
+				require.Len(t, s.chunks, tc.wantChunks)
+			}
+			it := s.Iterator(nil)
+			require.Equal(t, tc.want, drain(t, it))
+			// The iterator is reusable.
+			require.Equal(t, tc.want, drain(t, s.Iterator(it)))
+		})
+	}
+}
+
+func TestMergeIteratorSeek(t *testing.T) {
+	chunks := append(xorChunks(t, series(0, 1000, 10, 500), 30), xorChunks(t, series(0, 1000, 10, 200), 40)...)
+	s := MergeChunks(labels.EmptyLabels(), chunks, 100, 900)
+	tests := map[string]struct {
+		seeks []int64
+		want  []int64 // timestamp after each seek; -1 for none
+	}{
+		"before mint lands on mint":        {seeks: []int64{0}, want: []int64{100}},
+		"between samples":                  {seeks: []int64{495}, want: []int64{500}},
+		"backwards seeks do not move":      {seeks: []int64{600, 300}, want: []int64{600, 600}},
+		"past maxt ends the iteration":     {seeks: []int64{901}, want: []int64{-1}},
+		"on a sample only one replica has": {seeks: []int64{200, 500}, want: []int64{200, 500}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			it := s.Iterator(nil)
+			for i, ts := range tc.seeks {
+				typ := it.Seek(ts)
+				if tc.want[i] < 0 {
+					require.Equal(t, chunkenc.ValNone, typ)
+					continue
+				}
+				require.Equal(t, chunkenc.ValFloat, typ)
+				require.Equal(t, tc.want[i], it.AtT())
+			}
+		})
+	}
+	// After a seek, Next goes on with the following distinct timestamps.
+	it := s.Iterator(nil)
+	require.Equal(t, chunkenc.ValFloat, it.Seek(480))
+	require.Equal(t, series(480, 900, 10), append([]sample{{480, 48}}, drain(t, it)...))
+}
+
+func TestMergeHistogramsKeepHintsWithoutOverlap(t *testing.T) {
+	c := chunkenc.NewHistogramChunk()
+	app, err := c.Appender()
+	require.NoError(t, err)
+	for i := range 5 {
+		h := &histogram.Histogram{Count: uint64(i + 1), Sum: float64(i), PositiveSpans: []histogram.Span{{Length: 1}}, PositiveBuckets: []int64{int64(i + 1)}}
+		_, _, app, err = app.AppendHistogram(nil, 0, int64(i*10), h, false)
+		require.NoError(t, err)
+	}
+	chk := Chunk{MinTime: 0, MaxTime: 40, Encoding: chunkenc.EncHistogram, Data: c.Bytes()}
+	s := MergeChunks(labels.EmptyLabels(), []Chunk{chk, chk}, 0, 40)
+	it := s.Iterator(nil)
+	require.Equal(t, chunkenc.ValHistogram, it.Seek(20))
+	_, h := it.AtHistogram(nil)
+	require.Equal(t, histogram.NotCounterReset, h.CounterResetHint)
+	require.Equal(t, uint64(3), h.Count)
+}
+
+func TestMergeCorruptChunkIsAnError(t *testing.T) {
+	for name, chk := range map[string]Chunk{
+		"unknown encoding": {MinTime: 0, MaxTime: 10, Encoding: chunkenc.Encoding(200), Data: []byte{0, 1}},
+		"truncated data":   {MinTime: 0, MaxTime: 10, Encoding: chunkenc.EncXOR, Data: []byte{0, 5, 0xff}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			it := MergeChunks(labels.EmptyLabels(), []Chunk{chk}, 0, 10).Iterator(nil)
+			for it.Next() != chunkenc.ValNone {
+			}
+			require.Error(t, it.Err())
+		})
+	}
+}
+
+// TestReplicaMergeThroughIngesters pushes a different subset of one series
+// to each of three ingesters and reads it back whole through the queryable.
+func TestReplicaMergeThroughIngesters(t *testing.T) {
+	c := newCluster(t, 3)
+	c.maxErrors = 0 // Every replica must answer: the merge is under test.
+	ctx := tenant.WithID(context.Background(), "merge")
+	lset := labels.FromStrings("__name__", "up", "job", "a")
+	for i, skip := range [][]int64{{0, 30_000, 590_000}, {10_000, 300_000}, {20_000, 310_000, 600_000}} {
+		ts := ingesterpb.TimeSeries{Labels: toPairs(lset)}
+		for _, s := range series(0, 600_000, 10_000, skip...) {
+			ts.Samples = append(ts.Samples, ingesterpb.Sample{TimestampMs: s.t, Value: s.f})
+		}
+		require.NoError(t, c.push(ctx, &ingesterpb.PushRequest{Timeseries: []ingesterpb.TimeSeries{ts}}, i))
+	}
+	q, err := newTestQueryable(c).Querier(0, 600_000)
+	require.NoError(t, err)
+	ss := q.Select(ctx, true, nil, labels.MustNewMatcher(labels.MatchEqual, "job", "a"))
+	require.True(t, ss.Next())
+	require.Equal(t, lset, ss.At().Labels())
+	require.Equal(t, series(0, 600_000, 10_000), drain(t, ss.At().Iterator(nil)))
+	require.False(t, ss.Next())
+	require.NoError(t, ss.Err())
+}
+
+var _ storage.Series = (*ChunkSeries)(nil)
