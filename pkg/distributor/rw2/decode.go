@@ -64,8 +64,9 @@ func (e *decodeError) Unwrap() []error { return []error{remotewrite.ErrMalformed
 var ErrRefOutOfRange = errors.New("symbol reference out of range")
 
 var (
-	errWireType = errors.New("wrong wire type")
-	errPacked   = errors.New("packed field length inconsistent with its elements")
+	errWireType    = errors.New("wrong wire type")
+	errPacked      = errors.New("packed field length inconsistent with its elements")
+	errFirstSymbol = errors.New(`the first symbol must be ""`)
 )
 
 // Decode decodes a remote-write 2.0 request from body into dst, replacing
@@ -107,6 +108,10 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 		i += n + m
 	}
 
+	if len(d.symbols) > 0 && d.symbols[0] != "" {
+		return &decodeError{what: "Request.symbols", offset: 0, series: -1, err: errFirstSymbol}
+	}
+
 	for i := 0; i < len(body); {
 		num, typ, n := protowire.ConsumeTag(body[i:])
 		if num != requestTimeseries {
@@ -125,7 +130,7 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 		if err != nil {
 			return err
 		}
-		if meta.present {
+		if meta.present && (meta.typ != 0 || meta.help != "" || meta.unit != "") {
 			md = d.appendMetadata(md, &ts[len(ts)-1], meta)
 		}
 		i += n + m
@@ -161,7 +166,13 @@ func (d *Decoder) appendMetadata(md []ingesterpb.MetricMetadata, ts *ingesterpb.
 	return md
 }
 
+// symbol resolves ref. Reference 0 is always "" (the spec requires the
+// table to start with it), so a request without symbols may leave
+// references unset.
 func (d *Decoder) symbol(ref uint32) (string, bool) {
+	if ref == 0 && len(d.symbols) == 0 {
+		return "", true
+	}
 	if uint64(ref) >= uint64(len(d.symbols)) {
 		return "", false
 	}
