@@ -1,0 +1,15 @@
+// Command ingester runs Hearth's ingester alone, for a scaled-out deployment.
+//
+// Flags and the YAML file (-config.file) are described in the README;
+// `ingester -help` lists every flag.
+package main
+
+import (
+	"os"
+
+	"github.com/hearthmetrics/hearth/pkg/app"
+)
+
+func main() {
+	os.Exit(app.Main(os.Args[1:], app.TargetIngester))
+}

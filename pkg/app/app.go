@@ -1,0 +1,343 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hearthmetrics/hearth/pkg/clientpool"
+	"github.com/hearthmetrics/hearth/pkg/distributor"
+	"github.com/hearthmetrics/hearth/pkg/ingester"
+	"github.com/hearthmetrics/hearth/pkg/kv/memberlist"
+	"github.com/hearthmetrics/hearth/pkg/limits"
+	"github.com/hearthmetrics/hearth/pkg/querier"
+	"github.com/hearthmetrics/hearth/pkg/ring"
+	"github.com/hearthmetrics/hearth/pkg/services"
+)
+
+// App is one Hearth process: the components its targets name, built and
+// wired, ready to run.
+type App struct {
+	cfg     *Config
+	logger  *slog.Logger
+	reg     *prometheus.Registry
+	servers *servers
+
+	overrides    *limits.Overrides
+	memberlist   *memberlist.KV
+	ingesterRing *ring.Ring
+	lifecycler   *ring.Lifecycler
+	ingester     *ingester.Ingester
+	querier      *querier.Querier
+	distributor  *distributor.Distributor
+	pool         *clientpool.Pool
+
+	// svcs are started in this order and stopped in reverse.
+	svcs    []*services.Service
+	manager *services.Manager
+}
+
+// Main runs a Hearth process with the command-line args (without the program
+// name) until SIGINT or SIGTERM, and returns the exit code.
+func Main(args []string, defaultTarget string) int {
+	cfg, explicit, err := ParseArgs(args, defaultTarget, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	logger := newLogger(cfg.Log, os.Stderr)
+	a, err := New(cfg, explicit, logger, prometheus.NewRegistry())
+	if err != nil {
+		logger.Error("Building Hearth", "err", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if cfg.has(TargetAll) {
+		go a.printBanner(ctx, os.Stdout)
+	}
+	if err := a.Run(ctx); err != nil {
+		logger.Error("Hearth stopped with an error", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// ParseArgs builds a Config from the flags' defaults, the -config.file and
+// args, and validates it.
+func ParseArgs(args []string, defaultTarget string, out io.Writer) (*Config, explicitSet, error) {
+	fs := flag.NewFlagSet("hearth", flag.ContinueOnError)
+	fs.SetOutput(out)
+	cfg := &Config{}
+	cfg.RegisterFlags(fs, defaultTarget)
+	explicit, err := parseConfig(fs, args, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg.applyDerivedDefaults(explicit)
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	return cfg, explicit, nil
+}
+
+// New builds every component the configured targets need.
+func New(cfg *Config, explicit explicitSet, logger *slog.Logger, reg *prometheus.Registry) (*App, error) {
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &App{cfg: cfg, logger: logger, reg: reg}
+	if err := a.build(explicit); err != nil {
+		if a.servers != nil {
+			a.servers.close()
+		}
+		return nil, err
+	}
+	a.manager = services.NewManager(a.logger, a.svcs...)
+	return a, nil
+}
+
+func (a *App) build(explicit explicitSet) error {
+	var err error
+	a.servers, err = newServers(a.logger, a.cfg.Server, a.cfg.maxMessageSize())
+	if err != nil {
+		return err
+	}
+	registerCommonRoutes(a.servers.mux, a.reg, func() *services.Manager { return a.manager }, a.cfg)
+	// The servers start first, so /ready and /metrics answer while the
+	// components start, and stop last.
+	a.svcs = append(a.svcs, a.servers.service())
+	a.overrides = limits.NewOverrides(a.cfg.Limits)
+
+	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier}
+	for _, step := range steps {
+		if err := step(explicit); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (a *App) initRing(explicitSet) error {
+	var err error
+	a.memberlist, err = memberlist.New(a.cfg.Memberlist, a.logger.With("component", "memberlist"), a.reg)
+	if err != nil {
+		return fmt.Errorf("building memberlist: %w", err)
+	}
+	a.svcs = append(a.svcs, a.memberlist.Service())
+	a.ingesterRing, err = ring.New(a.cfg.Ingester.Ring, "ingester", a.memberlist.Client(ring.Codec()), a.logger.With("component", "ingester-ring"), a.reg)
+	if err != nil {
+		return fmt.Errorf("building the ingester ring: %w", err)
+	}
+	a.svcs = append(a.svcs, a.ingesterRing.Service())
+	a.servers.mux.Handle("/ring", a.ingesterRing)
+	a.servers.mux.Handle("/ingester/ring", a.ingesterRing)
+	return nil
+}
+
+func (a *App) initIngester(explicit explicitSet) error {
+	if !a.cfg.has(TargetIngester) {
+		return nil
+	}
+	var err error
+	a.ingester, err = ingester.New(ingester.Deps{
+		Config:     a.cfg.Ingester.Config,
+		Logger:     a.logger.With("component", "ingester"),
+		Registerer: a.reg,
+		Overrides:  a.overrides,
+		Ring:       a.ingesterRing,
+	})
+	if err != nil {
+		return fmt.Errorf("building the ingester: %w", err)
+	}
+	a.ingester.Register(a.servers.grpc)
+	a.svcs = append(a.svcs, a.ingester.Service())
+
+	// The lifecycler joins the ring once the ingester is running (its WAL
+	// replayed), and advertises the gRPC address actually bound.
+	lcfg := a.cfg.Ingester.Ring
+	host, port, err := advertisedAddr(a.servers.GRPCAddr())
+	if err != nil {
+		return err
+	}
+	if !explicit.has("ingester.ring.instance-addr") {
+		lcfg.InstanceAddr = host
+	}
+	if !explicit.has("ingester.ring.instance-port") {
+		lcfg.InstancePort = port
+	}
+	a.lifecycler, err = ring.NewLifecycler(lcfg, "ingester", a.memberlist.Client(ring.Codec()), a.logger.With("component", "ingester-lifecycler"), a.reg)
+	if err != nil {
+		return fmt.Errorf("building the ingester lifecycler: %w", err)
+	}
+	a.svcs = append(a.svcs, a.lifecycler.Service())
+	return nil
+}
+
+func (a *App) initDistributor(explicitSet) error {
+	if !a.cfg.has(TargetDistributor) {
+		return nil
+	}
+	pool, err := a.clientPool()
+	if err != nil {
+		return err
+	}
+	a.distributor, err = distributor.New(distributor.Deps{
+		Config:     a.cfg.Distributor,
+		Ring:       a.ingesterRing,
+		Clients:    pool,
+		Limits:     a.overrides,
+		Logger:     a.logger.With("component", "distributor"),
+		Registerer: a.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("building the distributor: %w", err)
+	}
+	a.svcs = append(a.svcs, a.distributor.Service())
+	push := a.tenantHTTP(a.distributor.PushHandler())
+	a.servers.mux.Handle("POST /api/v1/push", push)
+	// Cortex's original path, so existing senders keep working.
+	a.servers.mux.Handle("POST /api/prom/push", push)
+	a.servers.mux.Handle("/distributor/all_user_stats", a.distributor.AllTenantStatsHandler())
+	return nil
+}
+
+// clientPool returns the process's one pool of ingester clients, building
+// it on first use; the distributor and the querier share it.
+func (a *App) clientPool() (*clientpool.Pool, error) {
+	if a.pool != nil {
+		return a.pool, nil
+	}
+	var err error
+	a.pool, err = clientpool.New(a.cfg.IngesterClient, clientpool.Options{
+		Name:           "ingester",
+		MaxSendMsgSize: a.cfg.maxMessageSize(),
+		MaxRecvMsgSize: a.cfg.maxMessageSize(),
+		Addresses:      ringAddresses{a.ingesterRing},
+	}, a.logger.With("component", "ingester-client"), a.reg)
+	if err != nil {
+		return nil, fmt.Errorf("building the ingester client pool: %w", err)
+	}
+	a.svcs = append(a.svcs, a.pool.Service())
+	return a.pool, nil
+}
+
+// ringAddresses lists the gRPC addresses of a ring's instances, so the
+// client pool closes clients of instances that left.
+type ringAddresses struct{ r *ring.Ring }
+
+func (ra ringAddresses) Addresses() ([]string, error) {
+	rs, err := ra.r.GetAll(ring.Read)
+	if err != nil {
+		return nil, err
+	}
+	addrs := make([]string, 0, len(rs.Instances))
+	for _, inst := range rs.Instances {
+		addrs = append(addrs, inst.Addr)
+	}
+	return addrs, nil
+}
+
+func (a *App) initQuerier(explicitSet) error {
+	if !a.cfg.has(TargetQuerier) {
+		return nil
+	}
+	pool, err := a.clientPool()
+	if err != nil {
+		return err
+	}
+	a.querier, err = querier.New(a.cfg.Querier, querier.Deps{
+		Logger:     a.logger.With("component", "querier"),
+		Registerer: a.reg,
+		Instances:  a.ingesterRing,
+		Clients:    pool,
+	})
+	if err != nil {
+		return fmt.Errorf("building the querier: %w", err)
+	}
+	a.svcs = append(a.svcs, a.querier.Service())
+	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/", a.tenantHTTP(a.querier.Handler()))
+	return nil
+}
+
+// advertisedAddr turns a bound address into one peers can dial: an
+// unspecified host (":9095", "[::]:9095") becomes the first non-loopback
+// address of this host, or loopback when there is none.
+func advertisedAddr(bound string) (string, int, error) {
+	host, portStr, err := net.SplitHostPort(bound)
+	if err != nil {
+		return "", 0, fmt.Errorf("parsing bound address %q: %w", bound, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return "", 0, fmt.Errorf("parsing port of %q: %w", bound, err)
+	}
+	if ip := net.ParseIP(host); ip != nil && !ip.IsUnspecified() {
+		return host, port, nil
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, addr := range addrs {
+		if ipn, ok := addr.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+			return ipn.IP.String(), port, nil
+		}
+	}
+	return "127.0.0.1", port, nil
+}
+
+// Run runs every service until ctx ends or one fails, then stops them in
+// reverse order.
+func (a *App) Run(ctx context.Context) error {
+	return a.manager.Run(ctx, a.cfg.Server.GracefulTimeout+10*time.Second)
+}
+
+// HTTPAddr is the bound HTTP address.
+func (a *App) HTTPAddr() string { return a.servers.HTTPAddr() }
+
+// GRPCAddr is the bound gRPC address.
+func (a *App) GRPCAddr() string { return a.servers.GRPCAddr() }
+
+// Ready reports whether every service of the process is running.
+func (a *App) Ready() bool {
+	ok, _ := a.manager.Ready()
+	return ok
+}
+
+// printBanner tells the operator of the all-in-one where to point
+// Prometheus and Grafana, once every component is running.
+func (a *App) printBanner(ctx context.Context, w io.Writer) {
+	for !a.Ready() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	host, port, _ := net.SplitHostPort(a.HTTPAddr())
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "localhost"
+	}
+	base := "http://" + net.JoinHostPort(host, port)
+	fmt.Fprintf(w, `
+Hearth is running (all components, replication factor %d, data in %s).
+
+  Prometheus remote_write:  %s/api/v1/push
+      headers: { X-Scope-OrgID: <tenant> }
+  Grafana Prometheus datasource:  %s%s
+      custom header X-Scope-OrgID: <tenant>
+  Status: %s/ready  %s/metrics  %s/ring  %s/config
+
+`, a.cfg.Ingester.Ring.ReplicationFactor, a.cfg.Storage.Dir, base, base, a.cfg.Querier.HTTPPrefix, base, base, base, base)
+}

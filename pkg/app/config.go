@@ -1,0 +1,161 @@
+package app
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/hearthmetrics/hearth/pkg/clientpool"
+	"github.com/hearthmetrics/hearth/pkg/distributor"
+	"github.com/hearthmetrics/hearth/pkg/ingester"
+	"github.com/hearthmetrics/hearth/pkg/kv/memberlist"
+	"github.com/hearthmetrics/hearth/pkg/limits"
+	"github.com/hearthmetrics/hearth/pkg/querier"
+	"github.com/hearthmetrics/hearth/pkg/ring"
+)
+
+// Targets a process can run. "all" is every component in one process.
+const (
+	TargetAll         = "all"
+	TargetDistributor = "distributor"
+	TargetIngester    = "ingester"
+	TargetQuerier     = "querier"
+)
+
+var knownTargets = []string{TargetAll, TargetDistributor, TargetIngester, TargetQuerier}
+
+// Config is a process's whole configuration. Each field is one component's
+// section; its YAML key is the flag prefix of that component.
+type Config struct {
+	Target     targetList `yaml:"target"`
+	ConfigFile string     `yaml:"-"`
+
+	Server  ServerConfig  `yaml:"server"`
+	Log     LogConfig     `yaml:"log"`
+	Storage StorageConfig `yaml:"storage"`
+
+	// Limits are the per-tenant defaults; their flags keep Cortex's names
+	// (-validation.*, -ingester.max-*, ...) and their YAML keys are the flag
+	// names after the first dot, in snake case.
+	Limits limits.Limits `yaml:"limits"`
+
+	Memberlist     memberlist.Config  `yaml:"memberlist"`
+	Distributor    distributor.Config `yaml:"distributor"`
+	IngesterClient clientpool.Config  `yaml:"ingester_client"`
+	Ingester       IngesterConfig     `yaml:"ingester"`
+	Querier        querier.Config     `yaml:"querier"`
+}
+
+// IngesterConfig is the `ingester:` section: the ingester's own settings and
+// its ring, which distributors and queriers read too.
+type IngesterConfig struct {
+	ingester.Config `yaml:",inline"`
+	Ring            ring.Config `yaml:"ring"`
+}
+
+// StorageConfig says where a process keeps its data.
+type StorageConfig struct {
+	Dir string `yaml:"dir"`
+}
+
+// RegisterFlags registers every flag of the process. defaultTarget is the
+// binary's own component ("all" for cmd/hearth).
+func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
+	c.Target = targetList{defaultTarget}
+	f.Var(&c.Target, "target", "Comma-separated components to run: "+strings.Join(knownTargets, ", ")+".")
+	f.StringVar(&c.ConfigFile, configFileFlag, "", "YAML file with the same keys as the flags; flags given on the command line win.")
+	c.Server.RegisterFlags(f)
+	c.Log.RegisterFlags(f)
+	f.StringVar(&c.Storage.Dir, "storage.dir", "./data", "Directory for everything this process keeps on disk (ingester WAL and blocks, the embedded store).")
+	c.Limits.RegisterFlags(f)
+	c.Memberlist.RegisterFlags(f)
+	c.Distributor.RegisterFlags(f)
+	c.IngesterClient.RegisterFlagsWithPrefix("ingester-client", f)
+	c.Ingester.Config.RegisterFlags(f)
+	c.Ingester.Ring.RegisterFlagsWithPrefix("ingester.ring.", f)
+	c.Querier.RegisterFlags(f)
+}
+
+// applyDerivedDefaults fills the settings whose default depends on others,
+// where the operator gave none.
+func (c *Config) applyDerivedDefaults(explicit explicitSet) {
+	if !explicit.has("ingester.dir") {
+		c.Ingester.Dir = filepath.Join(c.Storage.Dir, "ingester")
+	}
+	// One process holds the only ingester: replicating 3 ways is impossible,
+	// so the all-in-one defaults to 1. Anything else keeps 3, and an
+	// explicit value is never changed.
+	if !explicit.has("ingester.ring.replication-factor") && slices.Contains(c.Target, TargetAll) {
+		c.Ingester.Ring.ReplicationFactor = 1
+	}
+}
+
+// maxMessageSize is the largest message the process accepts or sends over
+// gRPC: the distributor's HTTP limit, so both limits agree.
+func (c *Config) maxMessageSize() int {
+	return c.Distributor.GRPCMaxSendMsgSize()
+}
+
+// Validate reports every invalid setting.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, t := range c.Target {
+		if !slices.Contains(knownTargets, t) {
+			errs = append(errs, fmt.Errorf("target %q: want one of %s", t, strings.Join(knownTargets, ", ")))
+		}
+	}
+	if len(c.Target) == 0 {
+		errs = append(errs, errors.New("target: none given"))
+	}
+	if c.Storage.Dir == "" {
+		errs = append(errs, errors.New("storage.dir: empty"))
+	}
+	errs = append(errs, c.Server.Validate(), c.Log.Validate(), c.Limits.Validate(),
+		c.Memberlist.Validate(), c.Querier.Validate(), c.Distributor.Validate(), c.IngesterClient.Validate())
+	if c.has(TargetIngester) {
+		errs = append(errs, c.Ingester.Config.Validate())
+	}
+	errs = append(errs, c.Ingester.Ring.Validate())
+	return errors.Join(errs...)
+}
+
+// has reports whether the process runs target t.
+func (c *Config) has(t string) bool {
+	return slices.Contains(c.Target, TargetAll) || slices.Contains(c.Target, t)
+}
+
+// targetList is a comma-separated flag value.
+type targetList []string
+
+func (t *targetList) String() string { return strings.Join(*t, ",") }
+
+func (t *targetList) Set(s string) error {
+	*t = nil
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*t = append(*t, p)
+		}
+	}
+	return nil
+}
+
+// UnmarshalYAML accepts "all", "a,b" and a YAML list.
+func (t *targetList) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind == yaml.ScalarNode {
+		return t.Set(node.Value)
+	}
+	var list []string
+	if err := node.Decode(&list); err != nil {
+		return err
+	}
+	*t = list
+	return nil
+}
+
+// MarshalYAML writes the list as one comma-separated string.
+func (t targetList) MarshalYAML() (any, error) { return t.String(), nil }

@@ -1,0 +1,155 @@
+package app
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/hearthmetrics/hearth/pkg/limits"
+)
+
+// yamlPaths lists every YAML key path of the config struct t.
+func yamlPaths(t reflect.Type, prefix string, into map[string]bool) {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return
+	}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		tag := f.Tag.Get("yaml")
+		name, opts, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if opts == "inline" {
+			yamlPaths(f.Type, prefix, into)
+			continue
+		}
+		if name == "" {
+			continue
+		}
+		into[prefix+name] = true
+		yamlPaths(f.Type, prefix+name+".", into)
+	}
+}
+
+// TestEveryFlagHasItsYAMLKey walks every flag and checks the YAML key its
+// name promises exists: a flag -a.b-c is `a: {b_c: ...}`; a per-tenant limit
+// -x.y-z is `limits: {y_z: ...}`.
+func TestEveryFlagHasItsYAMLKey(t *testing.T) {
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var cfg Config
+	cfg.RegisterFlags(fs, TargetAll)
+
+	limitFlags := flag.NewFlagSet("limits", flag.ContinueOnError)
+	var l limits.Limits
+	l.RegisterFlags(limitFlags)
+
+	paths := map[string]bool{}
+	yamlPaths(reflect.TypeOf(cfg), "", paths)
+
+	fs.VisitAll(func(f *flag.Flag) {
+		if f.Name == configFileFlag {
+			return
+		}
+		want := yamlPath(f.Name)
+		if limitFlags.Lookup(f.Name) != nil {
+			_, suffix, _ := strings.Cut(f.Name, ".")
+			want = "limits." + yamlPath(suffix)
+		}
+		require.Truef(t, paths[want], "flag -%s has no YAML key %q", f.Name, want)
+	})
+}
+
+func TestParseArgs(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "hearth.yaml")
+	require.NoError(t, os.WriteFile(file, []byte(`
+target: distributor,querier
+ingester:
+  ring:
+    replication_factor: 5
+limits:
+  max_label_names_per_series: 12
+querier:
+  timeout: 10s
+`), 0o600))
+	bad := filepath.Join(dir, "bad.yaml")
+	require.NoError(t, os.WriteFile(bad, []byte("querier:\n  no_such_key: 1\n"), 0o600))
+	empty := filepath.Join(dir, "empty.yaml")
+	require.NoError(t, os.WriteFile(empty, nil, 0o600))
+
+	tests := map[string]struct {
+		args      []string
+		target    string
+		check     func(t *testing.T, c *Config)
+		wantError string
+	}{
+		"all-in-one defaults to replication factor 1 and a data dir under storage.dir": {
+			args: []string{"-storage.dir=" + dir}, target: TargetAll,
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, 1, c.Ingester.Ring.ReplicationFactor)
+				require.Equal(t, filepath.Join(dir, "ingester"), c.Ingester.Dir)
+			},
+		},
+		"a component binary keeps replication factor 3": {
+			target: TargetIngester,
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, 3, c.Ingester.Ring.ReplicationFactor)
+			},
+		},
+		"an explicit replication factor is kept in the all-in-one": {
+			args: []string{"-ingester.ring.replication-factor=3"}, target: TargetAll,
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, 3, c.Ingester.Ring.ReplicationFactor)
+			},
+		},
+		"the file sets values, flags win over it": {
+			args: []string{"-config.file=" + file, "-querier.timeout=20s"}, target: TargetAll,
+			check: func(t *testing.T, c *Config) {
+				require.Equal(t, targetList{"distributor", "querier"}, c.Target)
+				require.Equal(t, 5, c.Ingester.Ring.ReplicationFactor)
+				require.Equal(t, 12, c.Limits.MaxLabelNamesPerSeries)
+				require.Equal(t, "20s", c.Querier.Timeout.String())
+			},
+		},
+		"an empty file is fine": {
+			args: []string{"-config.file=" + empty}, target: TargetAll,
+			check: func(t *testing.T, c *Config) {},
+		},
+		"unknown YAML keys are errors": {
+			args: []string{"-config.file=" + bad}, target: TargetAll,
+			wantError: "no_such_key",
+		},
+		"unknown targets are errors": {
+			args: []string{"-target=compactor"}, target: TargetAll,
+			wantError: `target "compactor"`,
+		},
+		"every invalid setting is reported": {
+			args: []string{"-log.level=loud", "-log.format=xml"}, target: TargetAll,
+			wantError: "log.format",
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			cfg, _, err := ParseArgs(tc.args, tc.target, io.Discard)
+			if tc.wantError != "" {
+				require.ErrorContains(t, err, tc.wantError)
+				return
+			}
+			require.NoError(t, err)
+			tc.check(t, cfg)
+		})
+	}
+}

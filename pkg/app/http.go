@@ -1,0 +1,68 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"gopkg.in/yaml.v3"
+
+	"github.com/hearthmetrics/hearth/pkg/services"
+)
+
+// registerCommonRoutes mounts what every process serves: /metrics, /ready,
+// /config and /services.
+func registerCommonRoutes(mux *http.ServeMux, reg *prometheus.Registry, mgr func() *services.Manager, cfg *Config) {
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
+		m := mgr()
+		if m == nil {
+			http.Error(w, "not ready: starting", http.StatusServiceUnavailable)
+			return
+		}
+		if ok, why := m.Ready(); !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/yaml; charset=utf-8")
+		out, err := yaml.Marshal(cfg)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		_, _ = w.Write(out)
+	})
+	mux.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
+		m := mgr()
+		type svc struct {
+			Name  string `json:"name"`
+			State string `json:"state"`
+			Error string `json:"error,omitempty"`
+		}
+		var list []svc
+		if m != nil {
+			for _, s := range m.Services() {
+				e := ""
+				if err := s.Err(); err != nil {
+					e = err.Error()
+				}
+				list = append(list, svc{Name: s.Name(), State: s.State().String(), Error: e})
+			}
+		}
+		if strings.Contains(r.Header.Get("Accept"), "application/json") {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(list)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		for _, s := range list {
+			fmt.Fprintf(w, "%-20s %s %s\n", s.Name, s.State, s.Error)
+		}
+	})
+}

@@ -1,0 +1,142 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/hearthmetrics/hearth/pkg/services"
+	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/proto/gogocodec"
+)
+
+// ServerConfig configures the HTTP and gRPC listeners.
+type ServerConfig struct {
+	HTTPListenAddress string        `yaml:"http_listen_address"`
+	GRPCListenAddress string        `yaml:"grpc_listen_address"`
+	GracefulTimeout   time.Duration `yaml:"graceful_shutdown_timeout"`
+}
+
+// RegisterFlags registers the server flags.
+func (c *ServerConfig) RegisterFlags(f *flag.FlagSet) {
+	// 9009 and 9095 are Cortex's defaults, so existing configs keep working.
+	f.StringVar(&c.HTTPListenAddress, "server.http-listen-address", ":9009", "HTTP listen address (host:port) for the public API, /metrics and /ready.")
+	f.StringVar(&c.GRPCListenAddress, "server.grpc-listen-address", ":9095", "gRPC listen address (host:port) for traffic between components.")
+	f.DurationVar(&c.GracefulTimeout, "server.graceful-shutdown-timeout", 30*time.Second, "How long in-flight requests may take to finish on shutdown.")
+}
+
+// Validate reports every invalid setting.
+func (c *ServerConfig) Validate() error {
+	var errs []error
+	for name, addr := range map[string]string{"server.http_listen_address": c.HTTPListenAddress, "server.grpc_listen_address": c.GRPCListenAddress} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// servers owns the process's listeners. They are bound when the servers are
+// built, so the addresses are known (and port 0 resolved) before anything
+// starts, and served by a service that starts last and stops first.
+type servers struct {
+	logger   *slog.Logger
+	cfg      ServerConfig
+	mux      *http.ServeMux
+	grpc     *grpc.Server
+	httpLis  net.Listener
+	grpcLis  net.Listener
+	httpSrv  *http.Server
+	grpcUsed bool
+}
+
+func newServers(logger *slog.Logger, cfg ServerConfig, maxMsgSize int) (*servers, error) {
+	httpLis, err := net.Listen("tcp", cfg.HTTPListenAddress)
+	if err != nil {
+		return nil, fmt.Errorf("listening on -server.http-listen-address=%s: %w", cfg.HTTPListenAddress, err)
+	}
+	grpcLis, err := net.Listen("tcp", cfg.GRPCListenAddress)
+	if err != nil {
+		httpLis.Close()
+		return nil, fmt.Errorf("listening on -server.grpc-listen-address=%s: %w", cfg.GRPCListenAddress, err)
+	}
+	s := &servers{
+		logger:  logger,
+		cfg:     cfg,
+		mux:     http.NewServeMux(),
+		httpLis: httpLis,
+		grpcLis: grpcLis,
+	}
+	s.grpc = grpc.NewServer(
+		gogocodec.ServerOption(),
+		grpc.MaxRecvMsgSize(maxMsgSize),
+		grpc.MaxSendMsgSize(maxMsgSize),
+		grpc.ChainUnaryInterceptor(tenant.UnaryServerInterceptor),
+		grpc.ChainStreamInterceptor(tenant.StreamServerInterceptor),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	)
+	s.httpSrv = &http.Server{
+		Handler:           s.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// HTTPAddr is the bound HTTP address.
+func (s *servers) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// GRPCAddr is the bound gRPC address.
+func (s *servers) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+func (s *servers) close() {
+	s.httpLis.Close()
+	s.grpcLis.Close()
+}
+
+// service serves both listeners until stopped, then drains them.
+func (s *servers) service() *services.Service {
+	errc := make(chan error, 2)
+	return services.New("server", func(context.Context) error {
+		go func() {
+			if err := s.httpSrv.Serve(s.httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("serving HTTP: %w", err)
+			}
+		}()
+		go func() {
+			if err := s.grpc.Serve(s.grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				errc <- fmt.Errorf("serving gRPC: %w", err)
+			}
+		}()
+		s.logger.Info("Listening", "http", s.HTTPAddr(), "grpc", s.GRPCAddr())
+		return nil
+	}, func(ctx context.Context) error {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-errc:
+			return err
+		}
+	}, func(error) error {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.GracefulTimeout)
+		defer cancel()
+		err := s.httpSrv.Shutdown(ctx)
+		done := make(chan struct{})
+		go func() { s.grpc.GracefulStop(); close(done) }()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			s.grpc.Stop()
+			<-done
+		}
+		return err
+	})
+}
