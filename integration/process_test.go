@@ -1,0 +1,191 @@
+//go:build integration
+
+package integration
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+var (
+	buildOnce sync.Once
+	binDir    string
+	buildErr  error
+)
+
+// binary builds every command once per test run and returns the path of
+// the named one.
+func binary(t *testing.T, name string) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		binDir, buildErr = os.MkdirTemp("", "hearth-e2e-bin")
+		if buildErr != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-o", binDir+"/", "../cmd/...")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("building binaries: %w\n%s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return filepath.Join(binDir, name)
+}
+
+// freePort returns a TCP port free on 127.0.0.1 at the time of the call.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// process is one running Hearth binary.
+type process struct {
+	name     string
+	bin      string
+	args     []string
+	httpAddr string
+	grpcAddr string
+	gossip   string
+	cmd      *exec.Cmd
+	logs     *bytes.Buffer
+	mu       sync.Mutex
+}
+
+// newProcess prepares a binary on free loopback ports; start runs it.
+func newProcess(t *testing.T, name, bin string, dataDir string, extra ...string) *process {
+	t.Helper()
+	p := &process{
+		name:     name,
+		bin:      binary(t, bin),
+		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		grpcAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		gossip:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+	}
+	_, gossipPort, _ := net.SplitHostPort(p.gossip)
+	p.args = append([]string{
+		"-storage.dir=" + dataDir,
+		"-server.http-listen-address=" + p.httpAddr,
+		"-server.grpc-listen-address=" + p.grpcAddr,
+		"-memberlist.bind-addr=127.0.0.1",
+		"-memberlist.bind-port=" + gossipPort,
+		"-memberlist.gossip-interval=50ms",
+		"-memberlist.push-pull-interval=1s",
+		"-ingester.ring.heartbeat-period=1s",
+		"-ingester.ring.instance-id=" + name,
+		"-ingester-client.health-check-period=1s",
+		"-log.level=info",
+	}, extra...)
+	return p
+}
+
+// start runs the process and registers a cleanup that stops it.
+func (p *process) start(t *testing.T) {
+	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.logs = &bytes.Buffer{}
+	p.cmd = exec.Command(p.bin, p.args...)
+	p.cmd.Stdout = p.logs
+	p.cmd.Stderr = p.logs
+	require.NoError(t, p.cmd.Start())
+	cmd := p.cmd
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("--- logs of %s ---\n%s", p.name, p.logsString())
+		}
+	})
+}
+
+func (p *process) logsString() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.logs == nil {
+		return ""
+	}
+	s := p.logs.String()
+	if len(s) > 8000 {
+		s = "...\n" + s[len(s)-8000:]
+	}
+	return s
+}
+
+// kill sends SIGKILL and waits for the process to end.
+func (p *process) kill(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGKILL))
+	_ = p.cmd.Wait()
+}
+
+// terminate sends SIGTERM and waits for a clean exit.
+func (p *process) terminate(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, p.cmd.Wait(), "%s did not exit cleanly", p.name)
+}
+
+// waitReady waits for /ready to answer 200.
+func (p *process) waitReady(t *testing.T) {
+	t.Helper()
+	require.Eventuallyf(t, func() bool {
+		resp, err := http.Get("http://" + p.httpAddr + "/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 50*time.Millisecond, "%s never became ready:\n%s", p.name, p.logsString())
+}
+
+// metric returns the sum of the samples of a metric whose series contain
+// every one of the given label matchers (`name="value"`).
+func (p *process) metric(t *testing.T, name string, matchers ...string) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.httpAddr+"/metrics", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	sum := 0.0
+	for _, line := range strings.Split(string(body), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		ok := true
+		for _, m := range matchers {
+			ok = ok && strings.Contains(line, m)
+		}
+		if !ok {
+			continue
+		}
+		var v float64
+		if _, err := fmt.Sscanf(line[strings.LastIndex(line, " ")+1:], "%g", &v); err == nil {
+			sum += v
+		}
+	}
+	return sum
+}
