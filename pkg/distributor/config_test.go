@@ -1,0 +1,53 @@
+package distributor
+
+import (
+	"flag"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// Every flag's name after "distributor." is its YAML key in kebab case.
+func TestConfigFlagAndYAMLNamesMatch(t *testing.T) {
+	var c Config
+	fs := flag.NewFlagSet("", flag.PanicOnError)
+	c.RegisterFlags(fs)
+	var yamlKeys []string
+	ty := reflect.TypeOf(c)
+	for i := range ty.NumField() {
+		yamlKeys = append(yamlKeys, strings.Split(ty.Field(i).Tag.Get("yaml"), ",")[0])
+	}
+	var flagKeys []string
+	fs.VisitAll(func(f *flag.Flag) {
+		name, ok := strings.CutPrefix(f.Name, "distributor.")
+		require.True(t, ok, f.Name)
+		flagKeys = append(flagKeys, strings.ReplaceAll(name, "-", "_"))
+	})
+	require.ElementsMatch(t, yamlKeys, flagKeys)
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := map[string]struct {
+		mutate  func(*Config)
+		wantErr []string
+	}{
+		"defaults":          {mutate: func(*Config) {}},
+		"all errors listed": {mutate: func(c *Config) { c.MaxRecvMsgSize, c.RemoteTimeout = 0, -1 }, wantErr: []string{"max-recv-msg-size", "remote-timeout"}},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := defaultConfig()
+			tc.mutate(&c)
+			err := c.Validate()
+			if len(tc.wantErr) == 0 {
+				require.NoError(t, err)
+				return
+			}
+			for _, w := range tc.wantErr {
+				require.ErrorContains(t, err, w)
+			}
+		})
+	}
+}
