@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"testing"
 	"time"
 
@@ -172,6 +173,10 @@ func queryAll(t testing.TB, env *testEnv, id string, req *ingesterpb.QueryReques
 			for _, c := range cs.Chunks {
 				decodeChunk(t, c, r)
 			}
+			// Chunks come whole; the reader trims them to the range.
+			r.samples = slices.DeleteFunc(r.samples, func(s ingesterpb.Sample) bool {
+				return s.TimestampMs < req.StartMs || s.TimestampMs > req.EndMs
+			})
 			out[r.labels["__name__"]+"/"+r.labels["job"]] = r
 		}
 	}

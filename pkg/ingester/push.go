@@ -146,74 +146,93 @@ func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, ooo
 		lset = ownedCopy(s.lset)
 	}
 
-	// The appender checks order against committed samples only; samples
-	// out of order within the request would be dropped silently at commit.
-	// Without an out-of-order window they are refused here, as they would
-	// be across requests.
-	prevT, prevV := int64(math.MinInt64), 0.0
-	for k := range ts.Samples {
-		smp := &ts.Samples[k]
-		if !oooAllowed && smp.TimestampMs <= prevT {
+	// Floats and histograms of one series are appended in timestamp order,
+	// merged: the head refuses a sample older than the series' last one,
+	// whatever its kind. The appender checks order against committed
+	// samples only; samples out of order within the request would be
+	// dropped silently at commit. Without an out-of-order window they are
+	// refused here, as they would be across requests.
+	var (
+		prevT    = int64(math.MinInt64)
+		prev     sampleValue
+		fi, hi   int
+		nFloats  = len(ts.Samples)
+		nHistos  = len(ts.Histograms)
+		appended bool
+	)
+	for fi < nFloats || hi < nHistos {
+		var cur sampleValue
+		var t int64
+		if hi >= nHistos || (fi < nFloats && ts.Samples[fi].TimestampMs <= ts.Histograms[hi].TimestampMs) {
+			smp := &ts.Samples[fi]
+			t, cur = smp.TimestampMs, sampleValue{f: smp.Value}
+			fi++
+		} else {
+			ph := &ts.Histograms[hi]
+			t = ph.TimestampMs
+			cur.h, cur.fh = toHistogram(ph)
+			cur.isHist = true
+			hi++
+		}
+		if !oooAllowed && appended && t <= prevT {
 			switch {
-			case smp.TimestampMs < prevT:
-				s.recordSample(storage.ErrOutOfOrderSample, smp.TimestampMs, lset)
-			case math.Float64bits(smp.Value) != math.Float64bits(prevV):
-				s.recordSample(storage.ErrDuplicateSampleForTimestamp, smp.TimestampMs, lset)
+			case t < prevT:
+				s.recordSample(storage.ErrOutOfOrderSample, t, lset)
+			case !cur.same(prev):
+				s.recordSample(storage.ErrDuplicateSampleForTimestamp, t, lset)
 			}
 			continue
 		}
-		r, err := app.Append(ref, lset, 0, smp.TimestampMs, smp.Value, nil, nil, storage.AOptions{})
+		r, err := app.Append(ref, lset, 0, t, cur.f, cur.h, cur.fh, storage.AOptions{})
 		if err != nil {
-			if s.seriesFailed(err, lset, ts, k, 0) {
+			// The failing sample and everything after it are dropped.
+			if s.seriesFailed(err, lset, ts, fi-boolInt(!cur.isHist), hi-boolInt(cur.isHist)) {
 				return
 			}
-			s.recordSample(err, smp.TimestampMs, lset)
+			s.recordSample(err, t, lset)
 			continue
 		}
-		ref, prevT, prevV = r, smp.TimestampMs, smp.Value
-		counts.samples++
-	}
-	prevT = math.MinInt64
-	var prevH *histogram.Histogram
-	var prevFH *histogram.FloatHistogram
-	for k := range ts.Histograms {
-		ph := &ts.Histograms[k]
-		h, fh := toHistogram(ph)
-		if !oooAllowed && ph.TimestampMs <= prevT {
-			switch {
-			case ph.TimestampMs < prevT:
-				s.recordSample(storage.ErrOutOfOrderSample, ph.TimestampMs, lset)
-			case !sameHistogram(h, fh, prevH, prevFH):
-				s.recordSample(storage.ErrDuplicateSampleForTimestamp, ph.TimestampMs, lset)
-			}
-			continue
+		ref, prevT, prev, appended = r, t, cur, true
+		if cur.isHist {
+			counts.histograms++
+		} else {
+			counts.samples++
 		}
-		r, err := app.Append(ref, lset, 0, ph.TimestampMs, 0, h, fh, storage.AOptions{})
-		if err != nil {
-			if s.seriesFailed(err, lset, ts, len(ts.Samples), k) {
-				return
-			}
-			s.recordSample(err, ph.TimestampMs, lset)
-			continue
-		}
-		ref, prevT, prevH, prevFH = r, ph.TimestampMs, h, fh
-		counts.histograms++
 	}
 	if len(ts.Exemplars) > 0 {
 		counts.exemplars += s.appendExemplars(app, ref, lset, ts.Exemplars)
 	}
 }
 
-// sameHistogram reports whether two histograms of the same timestamp are
-// the same sample (a harmless duplicate).
-func sameHistogram(h *histogram.Histogram, fh *histogram.FloatHistogram, prevH *histogram.Histogram, prevFH *histogram.FloatHistogram) bool {
+// sampleValue is one float or histogram sample of a series.
+type sampleValue struct {
+	isHist bool
+	f      float64
+	h      *histogram.Histogram
+	fh     *histogram.FloatHistogram
+}
+
+// same reports whether two samples of the same timestamp are the same
+// sample (a harmless duplicate): same kind and bit-identical value.
+func (v sampleValue) same(o sampleValue) bool {
 	switch {
-	case h != nil && prevH != nil:
-		return h.Equals(prevH)
-	case fh != nil && prevFH != nil:
-		return fh.Equals(prevFH)
+	case v.isHist != o.isHist:
+		return false
+	case !v.isHist:
+		return math.Float64bits(v.f) == math.Float64bits(o.f)
+	case v.h != nil && o.h != nil:
+		return v.h.Equals(o.h)
+	case v.fh != nil && o.fh != nil:
+		return v.fh.Equals(o.fh)
 	}
 	return false
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // seriesFailed handles an error that fails the whole series (a series

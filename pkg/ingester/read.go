@@ -57,7 +57,9 @@ func (i *Ingester) queryStream(ctx context.Context, id tenant.ID, tdb *tenantDB,
 	}
 	defer q.Close()
 
-	hints := &storage.SelectHints{Start: req.StartMs, End: req.EndMs}
+	// Chunks go out whole: trimming them to the range would re-encode every
+	// edge chunk (CPU, and a lost counter-reset hint). The querier trims.
+	hints := &storage.SelectHints{Start: req.StartMs, End: req.EndMs, DisableTrimming: true}
 	if req.SkipChunks {
 		hints.Func = "series"
 	}

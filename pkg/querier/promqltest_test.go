@@ -15,8 +15,6 @@ import (
 // Reasons for the upstream cases Hearth's path does not pass yet.
 const (
 	reasonNegativeZero = "-0 becomes +0 on the push path: proto3 (gogo) omits a double equal to 0, and -0 == 0"
-	reasonTrimmedChunk = "pkg/ingester's QueryStream passes the range in SelectHints, so the TSDB cuts and re-encodes the chunks crossing its edges, losing the histogram counter-reset hint of the first kept sample"
-	reasonMixedSeries  = "pkg/ingester appends a TimeSeries' floats before its histograms, so histograms older than its last float are dropped (silently, at commit)"
 	reasonNoStart      = "the ingester protocol carries no start timestamps"
 )
 
@@ -25,12 +23,6 @@ const (
 // querier; delete the entries as they are fixed.
 var knownFailures = map[string]map[int]string{
 	"aggregators.test": {1024: reasonNegativeZero, 1035: reasonNegativeZero, 1047: reasonNegativeZero},
-	"native_histograms.test": {
-		1884: reasonTrimmedChunk, 1889: reasonTrimmedChunk, 1958: reasonTrimmedChunk, 1963: reasonTrimmedChunk,
-		2017: reasonTrimmedChunk, 2022: reasonTrimmedChunk, 2139: reasonMixedSeries,
-	},
-	"range_queries.test":    {93: reasonTrimmedChunk},
-	"extended_vectors.test": {742: reasonMixedSeries, 751: reasonMixedSeries, 763: reasonMixedSeries, 772: reasonMixedSeries},
 }
 
 // knownFailingFiles are skipped whole.
