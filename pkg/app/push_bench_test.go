@@ -1,0 +1,127 @@
+package app
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang/snappy"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/prompb"
+	"github.com/stretchr/testify/require"
+)
+
+// BenchmarkAllInOnePush measures the samples per second the all-in-one
+// (RF=1, every component in this process) accepts over HTTP from a loop of
+// pre-encoded remote-write 1.0 requests: 1,000 series per request, each
+// series with 10 labels, 4 concurrent senders.
+//
+//	go test -run '^$' -bench BenchmarkAllInOnePush -benchtime=2000x ./pkg/app/
+func BenchmarkAllInOnePush(b *testing.B) {
+	const (
+		seriesPerRequest = 1000
+		senders          = 4
+		groupsPerSender  = 5
+	)
+	cfg, explicit, err := ParseArgs([]string{
+		"-storage.dir=" + b.TempDir(),
+		"-server.http-listen-address=127.0.0.1:0",
+		"-server.grpc-listen-address=127.0.0.1:0",
+		"-memberlist.bind-addr=127.0.0.1",
+		"-memberlist.bind-port=0",
+		"-log.level=error",
+		// The benchmark's rate is far above the default per-tenant limit.
+		"-distributor.ingestion-rate-limit=1e9",
+		"-distributor.ingestion-burst-size=1000000000",
+	}, TargetAll, io.Discard)
+	require.NoError(b, err)
+	a, err := New(cfg, explicit, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	require.NoError(b, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(b, a.Ready, 20*time.Second, 10*time.Millisecond)
+
+	// Request r of sender s carries group (s, r%groups) at round r/groups,
+	// so each series' timestamps only increase.
+	start := time.Now().Add(-time.Hour).UnixMilli()
+	perSender := (b.N + senders - 1) / senders
+	requests := make([][][]byte, senders)
+	for s := range senders {
+		for r := range perSender {
+			group := s*groupsPerSender + r%groupsPerSender
+			ts := start + int64(r/groupsPerSender)*1000
+			requests[s] = append(requests[s], encodeBenchRequest(b, group, seriesPerRequest, ts))
+		}
+	}
+	url := "http://" + a.HTTPAddr() + "/api/v1/push"
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
+
+	b.ReportAllocs()
+	b.ResetTimer()
+	began := time.Now()
+	var wg sync.WaitGroup
+	errs := make(chan error, senders)
+	for s := range senders {
+		wg.Go(func() {
+			for _, body := range requests[s] {
+				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/x-protobuf")
+				req.Header.Set("Content-Encoding", "snappy")
+				req.Header.Set("X-Scope-OrgID", "bench")
+				resp, err := client.Do(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode/100 != 2 {
+					errs <- fmt.Errorf("push: HTTP %d", resp.StatusCode)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(began)
+	b.StopTimer()
+	close(errs)
+	for err := range errs {
+		require.NoError(b, err)
+	}
+	samples := float64(senders * perSender * seriesPerRequest)
+	b.ReportMetric(samples/elapsed.Seconds(), "samples/s")
+	b.ReportMetric(float64(elapsed.Nanoseconds())/samples, "ns/sample")
+}
+
+func encodeBenchRequest(b *testing.B, group, series int, ts int64) []byte {
+	req := prompb.WriteRequest{Timeseries: make([]prompb.TimeSeries, 0, series)}
+	for i := range series {
+		req.Timeseries = append(req.Timeseries, prompb.TimeSeries{
+			Labels: []prompb.Label{
+				{Name: "__name__", Value: "bench_requests_total"},
+				{Name: "cluster", Value: "eu-west-1"},
+				{Name: "env", Value: "production"},
+				{Name: "group", Value: fmt.Sprint(group)},
+				{Name: "instance", Value: fmt.Sprintf("10.0.%d.%d:9100", i/256, i%256)},
+				{Name: "job", Value: "node"},
+				{Name: "method", Value: "GET"},
+				{Name: "namespace", Value: "default"},
+				{Name: "path", Value: "/api/v1/items"},
+				{Name: "status", Value: "200"},
+			},
+			Samples: []prompb.Sample{{Value: float64(ts / 1000), Timestamp: ts}},
+		})
+	}
+	raw, err := req.Marshal()
+	require.NoError(b, err)
+	return snappy.Encode(nil, raw)
+}
