@@ -159,3 +159,13 @@ func (t *targetList) UnmarshalYAML(node *yaml.Node) error {
 
 // MarshalYAML writes the list as one comma-separated string.
 func (t targetList) MarshalYAML() (any, error) { return t.String(), nil }
+
+// redacted returns a copy of the configuration safe to show: secrets are
+// replaced by a marker.
+func (c *Config) redacted() *Config {
+	out := *c
+	if out.Memberlist.SecretKey != "" {
+		out.Memberlist.SecretKey = "<secret>"
+	}
+	return &out
+}

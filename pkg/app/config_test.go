@@ -1,7 +1,12 @@
 package app
 
 import (
+	"net/http"
+	"net/http/httptest"
+
 	"flag"
+	"github.com/hearthmetrics/hearth/pkg/services"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"os"
 	"path/filepath"
@@ -152,4 +157,18 @@ querier:
 			tc.check(t, cfg)
 		})
 	}
+}
+
+func TestConfigEndpointHidesSecrets(t *testing.T) {
+	cfg, _, err := ParseArgs([]string{"-memberlist.secret-key=hunter2-gossip"}, TargetAll, io.Discard)
+	require.NoError(t, err)
+	mux := http.NewServeMux()
+	registerCommonRoutes(mux, prometheus.NewRegistry(), func() *services.Manager { return nil }, cfg)
+	rec := httptest.NewRecorder()
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/config", nil))
+	require.Equal(t, http.StatusOK, rec.Code)
+	require.NotContains(t, rec.Body.String(), "hunter2")
+	require.Contains(t, rec.Body.String(), "secret_key: <secret>")
+	require.Contains(t, rec.Body.String(), "replication_factor: 1")
+	require.Equal(t, "hunter2-gossip", cfg.Memberlist.SecretKey, "the live configuration must keep its secret")
 }

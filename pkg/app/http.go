@@ -31,7 +31,7 @@ func registerCommonRoutes(mux *http.ServeMux, reg *prometheus.Registry, mgr func
 	})
 	mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/yaml; charset=utf-8")
-		out, err := yaml.Marshal(cfg)
+		out, err := yaml.Marshal(cfg.redacted())
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 			return
