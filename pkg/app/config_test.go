@@ -1,20 +1,20 @@
 package app
 
 import (
+	"flag"
+	"io"
 	"net/http"
 	"net/http/httptest"
-
-	"flag"
-	"github.com/hearthmetrics/hearth/pkg/services"
-	"github.com/prometheus/client_golang/prometheus"
-	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hearthmetrics/hearth/pkg/services"
 
 	"github.com/hearthmetrics/hearth/pkg/limits"
 )
