@@ -14,9 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hearthmetrics/hearth/pkg/services"
-
 	"github.com/hearthmetrics/hearth/pkg/limits"
+	"github.com/hearthmetrics/hearth/pkg/services"
 )
 
 // yamlPaths lists every YAML key path of the config struct t.
