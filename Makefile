@@ -26,13 +26,15 @@ run: build ## Build and start the all-in-one on an embedded store in ./data.
 	$(BIN)/hearth -storage.dir=$(DATA_DIR)
 
 .PHONY: test
-test: fmt-check vet ## Vet, check formatting, and run the unit and in-process integration tests with -race.
+test: fmt-check vet ## Vet, check formatting, run the unit and in-process tests with -race, the multi-process read-path test, and every benchmark once.
 	$(GO) test -race -count=1 -timeout=15m $(TEST_PKGS)
+	$(GO) test -tags=integration -count=1 -timeout=10m -run 'TestReadPath' ./integration/...
 	$(GO) test -count=1 -run='^$$' -bench=. -benchtime=1x $(TEST_PKGS) >/dev/null
 
 .PHONY: vet
-vet: ## Run go vet.
+vet: ## Run go vet (the integration tests included).
 	$(GO) vet ./...
+	$(GO) vet -tags=integration ./integration/...
 
 .PHONY: fmt
 fmt: ## Format the code.

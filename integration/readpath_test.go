@@ -235,4 +235,9 @@ func TestReadPathAcrossProcesses(t *testing.T) {
 
 	c.ingesters[1].kill(t)
 	requireSameAsReference(t, api, ref, d)
+
+	// SIGTERM stops every process cleanly (exit code 0).
+	for _, p := range []*process{c.querier, c.distributor, c.ingesters[0], c.ingesters[2]} {
+		p.terminate(t)
+	}
 }
