@@ -183,6 +183,7 @@ func (a *App) initIngester(explicit explicitSet) error {
 	if err != nil {
 		return fmt.Errorf("building the ingester lifecycler: %w", err)
 	}
+	a.lifecycler.SetUnregisterOnShutdown(a.cfg.Ingester.UnregisterOnShutdown)
 	a.svcs = append(a.svcs, a.lifecycler.Service())
 	return nil
 }

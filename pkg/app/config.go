@@ -56,6 +56,10 @@ type Config struct {
 type IngesterConfig struct {
 	ingester.Config `yaml:",inline"`
 	Ring            ring.Config `yaml:"ring"`
+	// UnregisterOnShutdown makes a stopping ingester leave the ring. Off by
+	// default: an ingester with a WAL keeps its tokens across a restart and
+	// takes its place back; scale-down goes through /ingester/shutdown.
+	UnregisterOnShutdown bool `yaml:"unregister_on_shutdown"`
 }
 
 // StorageConfig says where a process keeps its data.
@@ -78,6 +82,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	c.IngesterClient.RegisterFlagsWithPrefix("ingester-client", f)
 	c.Ingester.Config.RegisterFlags(f)
 	c.Ingester.Ring.RegisterFlagsWithPrefix("ingester.ring.", f)
+	f.BoolVar(&c.Ingester.UnregisterOnShutdown, "ingester.unregister-on-shutdown", false, "Leave the ring on shutdown. Off by default: a restarted ingester replays its WAL and takes its tokens back (see -ingester.ring.tokens-file-path).")
 	c.Querier.RegisterFlags(f)
 }
 
@@ -86,6 +91,10 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 func (c *Config) applyDerivedDefaults(explicit explicitSet) {
 	if !explicit.has("ingester.dir") {
 		c.Ingester.Dir = filepath.Join(c.Storage.Dir, "ingester")
+	}
+	// The tokens file sits next to the WAL it must match.
+	if !explicit.has("ingester.ring.tokens-file-path") {
+		c.Ingester.Ring.TokensFilePath = filepath.Join(c.Storage.Dir, "ingester-tokens")
 	}
 	// One process holds the only ingester: replicating 3 ways is impossible,
 	// so the all-in-one defaults to 1. Anything else keeps 3, and an
