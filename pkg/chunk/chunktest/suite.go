@@ -23,6 +23,7 @@ func Run(t *testing.T, newBackend NewBackend) {
 	t.Run("labels and time ranges", func(t *testing.T) { testLabelsAndRanges(t, newBackend(t)) })
 	t.Run("tenants, caches and deletion", func(t *testing.T) { testTenants(t, newBackend(t)) })
 	t.Run("retention", func(t *testing.T) { testRetention(t, newBackend(t)) })
+	t.Run("tenant listing", func(t *testing.T) { testTenantListing(t, newBackend(t)) })
 	t.Run("key limits", func(t *testing.T) { testKeyLimits(t, newBackend(t)) })
 	t.Run("bytes per sample", func(t *testing.T) { testBytesPerSample(t, newBackend(t)) })
 }
@@ -411,4 +412,34 @@ func testBytesPerSample(t *testing.T, b chunk.Backend) {
 		nSeries, samples, st.Rows, cells, bytes, bps, float64(chunkBytes)/float64(samples), float64(st.Mutations)/nSeries)
 	require.Less(t, bps, 4.0)
 	require.Equal(t, st.Mutations, cells)
+}
+
+func testTenantListing(t *testing.T, b chunk.Backend) {
+	ctx := context.Background()
+	s, _ := NewStore(t, b, nil)
+	got, err := s.Tenants(ctx)
+	require.NoError(t, err)
+	require.Empty(t, got)
+
+	// Tenants that are prefixes of each other, a non-ASCII byte, and a
+	// long one (two-byte length prefix) to cross the key order.
+	long := strings.Repeat("z", 200)
+	tenants := []string{"b", "ab", "a", "aé", long}
+	ls := labels.FromStrings("__name__", "up")
+	for k, tenant := range tenants {
+		// Several buckets per tenant: listed once each.
+		for d := range int64(3) {
+			_, err := s.WriteSeries(ctx, tenant, []chunk.SeriesChunks{{Labels: ls, Chunks: []chunk.Chunk{XORChunk(t, Base+d*day, 10, 15000, uint64(k))}}})
+			require.NoError(t, err)
+		}
+	}
+	got, err = s.Tenants(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "ab", "aé", "b", long}, got)
+
+	require.NoError(t, s.DeleteTenant(ctx, "ab"))
+	require.NoError(t, s.DeleteBucketsBefore(ctx, "b", Base+10*day))
+	got, err = s.Tenants(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []string{"a", "aé", long}, got)
 }
