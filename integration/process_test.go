@@ -61,6 +61,7 @@ type process struct {
 	bin      string
 	args     []string
 	httpAddr string
+	internal string
 	grpcAddr string
 	gossip   string
 	cmd      *exec.Cmd
@@ -75,6 +76,7 @@ func newProcess(t *testing.T, name, bin string, dataDir string, extra ...string)
 		name:     name,
 		bin:      binary(t, bin),
 		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		internal: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		grpcAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		gossip:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 	}
@@ -83,6 +85,7 @@ func newProcess(t *testing.T, name, bin string, dataDir string, extra ...string)
 		"-storage.dir=" + dataDir,
 		"-server.http-listen-address=" + p.httpAddr,
 		"-server.grpc-listen-address=" + p.grpcAddr,
+		"-server.internal-listen-address=" + p.internal,
 		"-memberlist.bind-addr=127.0.0.1",
 		"-memberlist.bind-port=" + gossipPort,
 		"-memberlist.gossip-interval=50ms",
@@ -163,7 +166,7 @@ func (p *process) metric(t *testing.T, name string, matchers ...string) float64 
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.httpAddr+"/metrics", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.internal+"/metrics", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return -1

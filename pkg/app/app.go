@@ -116,7 +116,7 @@ func (a *App) build(explicit explicitSet) error {
 	if err != nil {
 		return err
 	}
-	registerCommonRoutes(a.servers.mux, a.reg, func() *services.Manager { return a.manager }, a.cfg)
+	registerCommonRoutes(a.servers.mux, a.servers.internal, a.reg, func() *services.Manager { return a.manager }, a.cfg)
 	// The servers start first, so /ready and /metrics answer while the
 	// components start, and stop last.
 	a.svcs = append(a.svcs, a.servers.service())
@@ -143,8 +143,8 @@ func (a *App) initRing(explicitSet) error {
 		return fmt.Errorf("building the ingester ring: %w", err)
 	}
 	a.svcs = append(a.svcs, a.ingesterRing.Service())
-	a.servers.mux.Handle("/ring", a.ingesterRing)
-	a.servers.mux.Handle("/ingester/ring", a.ingesterRing)
+	a.servers.internal.Handle("/ring", a.ingesterRing)
+	a.servers.internal.Handle("/ingester/ring", a.ingesterRing)
 	return nil
 }
 
@@ -212,7 +212,8 @@ func (a *App) initDistributor(explicitSet) error {
 	a.servers.mux.Handle("POST /api/v1/push", push)
 	// Cortex's original path, so existing senders keep working.
 	a.servers.mux.Handle("POST /api/prom/push", push)
-	a.servers.mux.Handle("/distributor/all_user_stats", a.distributor.AllTenantStatsHandler())
+	// Every tenant's figures: operator business.
+	a.servers.internal.Handle("/distributor/all_user_stats", a.distributor.AllTenantStatsHandler())
 	return nil
 }
 
@@ -307,6 +308,9 @@ func (a *App) Run(ctx context.Context) error {
 // HTTPAddr is the bound HTTP address.
 func (a *App) HTTPAddr() string { return a.servers.HTTPAddr() }
 
+// InternalAddr is the bound operator HTTP address.
+func (a *App) InternalAddr() string { return a.servers.InternalAddr() }
+
 // GRPCAddr is the bound gRPC address.
 func (a *App) GRPCAddr() string { return a.servers.GRPCAddr() }
 
@@ -331,6 +335,11 @@ func (a *App) printBanner(ctx context.Context, w io.Writer) {
 		host = "localhost"
 	}
 	base := "http://" + net.JoinHostPort(host, port)
+	ihost, iport, _ := net.SplitHostPort(a.InternalAddr())
+	if ip := net.ParseIP(ihost); ip == nil || ip.IsUnspecified() {
+		ihost = "localhost"
+	}
+	internal := "http://" + net.JoinHostPort(ihost, iport)
 	fmt.Fprintf(w, `
 Hearth is running (all components, replication factor %d, data in %s).
 
@@ -338,7 +347,7 @@ Hearth is running (all components, replication factor %d, data in %s).
       headers: { X-Scope-OrgID: <tenant> }
   Grafana Prometheus datasource:  %s%s
       custom header X-Scope-OrgID: <tenant>
-  Status: %s/ready  %s/metrics  %s/ring  %s/config
+  Operator endpoints (keep them private): %s/metrics  %s/ring  %s/config
 
-`, a.cfg.Ingester.Ring.ReplicationFactor, a.cfg.Storage.Dir, base, base, a.cfg.Querier.HTTPPrefix, base, base, base, base)
+`, a.cfg.Ingester.Ring.ReplicationFactor, a.cfg.Storage.Dir, base, base, a.cfg.Querier.HTTPPrefix, internal, internal, internal)
 }

@@ -39,6 +39,7 @@ func startProcess(t *testing.T, target string, extra ...string) *testProcess {
 		"-storage.dir=" + t.TempDir(),
 		"-server.http-listen-address=127.0.0.1:0",
 		"-server.grpc-listen-address=127.0.0.1:0",
+		"-server.internal-listen-address=127.0.0.1:0",
 		"-memberlist.bind-addr=127.0.0.1",
 		"-memberlist.bind-port=0",
 		"-memberlist.gossip-interval=50ms",

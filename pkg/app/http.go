@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,11 +14,18 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/services"
 )
 
-// registerCommonRoutes mounts what every process serves: /metrics, /ready,
-// /config and /services.
-func registerCommonRoutes(mux *http.ServeMux, reg *prometheus.Registry, mgr func() *services.Manager, cfg *Config) {
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
+// registerCommonRoutes mounts what every process serves: /ready on both
+// listeners (load balancers probe the public one), and /metrics, /config,
+// /services and pprof on the operator listener only (metric labels name
+// tenants).
+func registerCommonRoutes(public, internal *http.ServeMux, reg *prometheus.Registry, mgr func() *services.Manager, cfg *Config) {
+	internal.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	internal.HandleFunc("/debug/pprof/", pprof.Index)
+	internal.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	internal.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	internal.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	internal.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ready := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		m := mgr()
 		if m == nil {
 			http.Error(w, "not ready: starting", http.StatusServiceUnavailable)
@@ -29,7 +37,9 @@ func registerCommonRoutes(mux *http.ServeMux, reg *prometheus.Registry, mgr func
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	mux.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
+	public.Handle("GET /ready", ready)
+	internal.Handle("GET /ready", ready)
+	internal.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/yaml; charset=utf-8")
 		out, err := yaml.Marshal(cfg.redacted())
 		if err != nil {
@@ -38,7 +48,7 @@ func registerCommonRoutes(mux *http.ServeMux, reg *prometheus.Registry, mgr func
 		}
 		_, _ = w.Write(out)
 	})
-	mux.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
+	internal.HandleFunc("GET /services", func(w http.ResponseWriter, r *http.Request) {
 		m := mgr()
 		type svc struct {
 			Name  string `json:"name"`

@@ -33,6 +33,7 @@ func BenchmarkAllInOnePush(b *testing.B) {
 		"-storage.dir=" + b.TempDir(),
 		"-server.http-listen-address=127.0.0.1:0",
 		"-server.grpc-listen-address=127.0.0.1:0",
+		"-server.internal-listen-address=127.0.0.1:0",
 		"-memberlist.bind-addr=127.0.0.1",
 		"-memberlist.bind-port=0",
 		"-log.level=error",
