@@ -1,0 +1,220 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/prometheus/model/histogram"
+)
+
+const (
+	// queueDepth is how many encoded requests each pusher's encoder may
+	// keep ready ahead of the pusher.
+	queueDepth = 16
+	// maxRateBackfill is how far in the past -max-rate timestamps start,
+	// so that rounds (one -interval apart each) can run ahead of the wall
+	// clock for a while before a receiver's future-timestamp limit.
+	maxRateBackfill = time.Hour
+	// futureWarning is how far ahead of the wall clock -max-rate
+	// timestamps may go before the run warns.
+	futureWarning = 5 * time.Minute
+)
+
+// runner is the state of one run.
+type runner struct {
+	cfg     *Config
+	logger  *slog.Logger
+	shape   *shape
+	batches int // per round
+	st      *stats
+	pusher  *pusher
+	start   time.Time
+	tsBase  int64 // ms, timestamp of round 0
+	sent    atomic.Int64
+	cancel  context.CancelFunc
+	future  sync.Once
+}
+
+// Run generates load as cfg says until cfg.Duration has passed,
+// cfg.Requests requests were sent or ctx ends, printing a live line every
+// cfg.LiveEvery to live, and returns the summary. Requests in flight at the
+// end are allowed to finish (within cfg.Timeout).
+func Run(ctx context.Context, cfg Config, logger *slog.Logger, live io.Writer) (*Summary, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("validating config: %w", err)
+	}
+	batches := plan(&cfg)
+	seriesPerTenant := 0
+	for _, b := range batches {
+		seriesPerTenant += b.series
+	}
+	seriesPerTenant /= cfg.Tenants
+
+	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	r := &runner{
+		cfg: &cfg, logger: logger, shape: newShape(cfg.LabelCount, cfg.SeriesPerMetric),
+		batches: len(batches), st: newStats(), start: time.Now(), cancel: cancel,
+	}
+	r.pusher = &pusher{cfg: &cfg, client: newHTTPClient(cfg.Concurrency), st: r.st}
+	base := r.start
+	if cfg.MaxRate {
+		base = base.Add(-maxRateBackfill)
+	}
+	r.tsBase = base.Truncate(cfg.Interval).UnixMilli()
+	r.st.lastTick.Store(r.tsBase)
+	logger.Info("Starting load", "url", cfg.URL, "protocol", cfg.Protocol, "tenants", cfg.Tenants,
+		"series_per_tenant", seriesPerTenant, "requests_per_round", len(batches), "max_rate", cfg.MaxRate,
+		"interval", cfg.Interval, "concurrency", cfg.Concurrency, "duration", cfg.Duration)
+
+	var wg sync.WaitGroup
+	for p := range cfg.Concurrency {
+		var own []*batch
+		var index []int
+		for i := p; i < len(batches); i += cfg.Concurrency {
+			own, index = append(own, batches[i]), append(index, i)
+		}
+		if len(own) == 0 {
+			continue
+		}
+		ch := make(chan *request, queueDepth)
+		wg.Go(func() { r.encodeLoop(ctx, own, index, ch) })
+		wg.Go(func() { r.pushLoop(ctx, ch) })
+	}
+	if cfg.QueryRate > 0 {
+		q, err := newQuerier(&cfg, r.st, func() time.Time { return time.UnixMilli(r.st.lastTick.Load()) })
+		if err != nil {
+			return nil, err
+		}
+		wg.Go(func() { q.run(ctx) })
+	}
+	liveDone := make(chan struct{})
+	if cfg.LiveEvery > 0 && live != nil {
+		go r.liveLoop(ctx, live, liveDone)
+	} else {
+		close(liveDone)
+	}
+	wg.Wait()
+	cancel()
+	<-liveDone
+	return r.st.summary(&cfg, time.Since(r.start), seriesPerTenant), nil
+}
+
+// encodeLoop encodes the batches own, round after round, into ch until ctx
+// ends.
+func (r *runner) encodeLoop(ctx context.Context, own []*batch, index []int, ch chan<- *request) {
+	defer close(ch)
+	enc := newEncoder(r.cfg.Protocol)
+	var l seriesLabels
+	var h histogram.Histogram
+	step := r.cfg.Interval.Milliseconds()
+	for round := 0; ; round++ {
+		tick := r.tsBase + int64(round)*step
+		if r.cfg.MaxRate && time.UnixMilli(tick).After(time.Now().Add(futureWarning)) {
+			r.future.Do(func() {
+				r.logger.Warn("Timestamps run ahead of the clock; a receiver may reject them as too far in the future: use more -series or a shorter -duration",
+					"ahead", time.Until(time.UnixMilli(tick)).Round(time.Second))
+			})
+		}
+		for k, b := range own {
+			t0 := time.Now()
+			body, n := encodeBatch(b, enc, r.shape, &l, &h, r.cfg, round, tick)
+			r.st.encodeNanos.Add(int64(time.Since(t0)))
+			r.st.encodedSamples.Add(uint64(n))
+			select {
+			case ch <- &request{tenant: b.tenant, body: body, samples: n, round: round, index: index[k], tick: tick}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// pushLoop sends the requests of ch: at their place in the interval, or at
+// once with -max-rate. It counts the time it waits for the encoder.
+func (r *runner) pushLoop(ctx context.Context, ch <-chan *request) {
+	for {
+		waitStart := time.Now()
+		var req *request
+		select {
+		case req = <-ch:
+		case <-ctx.Done():
+			return
+		}
+		if req == nil {
+			return
+		}
+		got := time.Now()
+		if r.cfg.MaxRate {
+			r.st.starvedNanos.Add(int64(got.Sub(waitStart)))
+		} else {
+			offset := time.Duration(req.round)*r.cfg.Interval + time.Duration(req.index)*r.cfg.Interval/time.Duration(r.batches)
+			sendAt := r.start.Add(offset)
+			if got.After(sendAt) {
+				r.st.starvedNanos.Add(int64(got.Sub(maxTime(waitStart, sendAt))))
+			} else if !sleepUntil(ctx, sendAt) {
+				return
+			}
+			if time.Since(sendAt) > r.cfg.Interval {
+				r.st.late.Add(1)
+			}
+		}
+		if r.cfg.Requests > 0 && r.sent.Add(1) > int64(r.cfg.Requests) {
+			r.cancel()
+			return
+		}
+		r.pusher.push(ctx, req)
+	}
+}
+
+func (r *runner) liveLoop(ctx context.Context, w io.Writer, done chan<- struct{}) {
+	defer close(done)
+	rep := &liveReporter{st: r.st, start: r.start, prevAt: r.start, concurrency: r.cfg.Concurrency}
+	t := time.NewTicker(r.cfg.LiveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			fmt.Fprintln(w, rep.line(now))
+		}
+	}
+}
+
+func sleepUntil(ctx context.Context, t time.Time) bool {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-timer.C:
+		return true
+	}
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// WriteJSON writes s as indented JSON to path.
+func (s *Summary) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding summary: %w", err)
+	}
+	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing summary: %w", err)
+	}
+	return nil
+}
