@@ -1,0 +1,207 @@
+package auth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"cloud.google.com/go/bigtable"
+	"cloud.google.com/go/bigtable/bttest"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+	"google.golang.org/api/option"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/hearthmetrics/hearth/pkg/chunk"
+	btbackend "github.com/hearthmetrics/hearth/pkg/chunk/bigtable"
+	"github.com/hearthmetrics/hearth/pkg/chunk/pebble"
+	"github.com/hearthmetrics/hearth/pkg/tenant"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The Bigtable client's process-wide workers (as in chunk/bigtable).
+		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
+		goleak.IgnoreAnyFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
+	)
+}
+
+// newPebble opens a Pebble backend in a temporary directory.
+func newPebble(t testing.TB) *pebble.Backend {
+	t.Helper()
+	o := pebble.DefaultOptions()
+	o.Dir = t.TempDir()
+	o.NoSync = true
+	b, err := pebble.Open(o, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, b.Close()) })
+	return b
+}
+
+// newBigtable returns the Bigtable backend on an in-process emulator.
+func newBigtable(t testing.TB) *btbackend.Backend {
+	t.Helper()
+	srv, err := bttest.NewServer("127.0.0.1:0")
+	require.NoError(t, err)
+	o := btbackend.DefaultOptions()
+	o.Project, o.Instance, o.Table = "proj", "inst", "chunks"
+	o.CreateTable = true
+	o.ClientOptions = []option.ClientOption{
+		option.WithEndpoint(srv.Addr),
+		option.WithoutAuthentication(),
+		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
+	}
+	o.ClientConfig = bigtable.ClientConfig{
+		MetricsProvider:           bigtable.NoopMetricsProvider{},
+		DisableSession:            true,
+		DisableDirectAccess:       true,
+		DisableConnectionRecycler: true,
+		DisableDynamicChannelPool: true,
+	}
+	b, err := btbackend.New(context.Background(), o, nil, prometheus.NewPedanticRegistry())
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		require.NoError(t, b.Close())
+		srv.Close()
+	})
+	return b
+}
+
+// Both chunk-store backends satisfy the key store's interface.
+var (
+	_ Backend = (*pebble.Backend)(nil)
+	_ Backend = (*btbackend.Backend)(nil)
+)
+
+// memBackend is an in-memory Backend that serves key lists only, counts
+// reads and can be told to fail. Usable inside a synctest bubble.
+type memBackend struct {
+	mu    sync.Mutex
+	rows  map[string]map[string][]byte
+	reads atomic.Int64
+	fail  atomic.Bool
+}
+
+var errInjected = errors.New("injected store failure")
+
+func newMem() *memBackend { return &memBackend{rows: map[string]map[string][]byte{}} }
+
+func (m *memBackend) Apply(_ context.Context, muts []chunk.RowMutation) error {
+	if m.fail.Load() {
+		return errInjected
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, mut := range muts {
+		r := m.rows[string(mut.Key)]
+		if r == nil {
+			r = map[string][]byte{}
+			m.rows[string(mut.Key)] = r
+		}
+		for _, c := range mut.Cells {
+			r[string(c.Column)] = append([]byte(nil), c.Value...)
+		}
+	}
+	return nil
+}
+
+func (m *memBackend) Read(_ context.Context, req chunk.ReadRequest, fn func(chunk.Row) bool) error {
+	m.reads.Add(1)
+	if m.fail.Load() {
+		return errInjected
+	}
+	m.mu.Lock()
+	var out []chunk.Row
+	for _, k := range req.Keys {
+		r, ok := m.rows[string(k)]
+		if !ok {
+			continue
+		}
+		row := chunk.Row{Key: append([]byte(nil), k...)}
+		for c, v := range r {
+			row.Cells = append(row.Cells, chunk.Cell{Column: []byte(c), Value: append([]byte(nil), v...)})
+		}
+		sort.Slice(row.Cells, func(i, j int) bool { return bytes.Compare(row.Cells[i].Column, row.Cells[j].Column) < 0 })
+		out = append(out, row)
+	}
+	m.mu.Unlock()
+	for _, r := range out {
+		if !fn(r) {
+			break
+		}
+	}
+	return nil
+}
+
+func (m *memBackend) DropPrefix(_ context.Context, prefix []byte) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k := range m.rows {
+		if bytes.HasPrefix([]byte(k), prefix) {
+			delete(m.rows, k)
+		}
+	}
+	return nil
+}
+
+// testConfig returns the flag defaults.
+func testConfig() Config {
+	return Config{
+		Mode:             ModeAPIKeys,
+		NoneTenant:       "anonymous",
+		CacheTTL:         5 * time.Second,
+		FailureRateLimit: 1,
+		FailureBurst:     10,
+	}
+}
+
+// newAuth returns an authenticator over keys, logging into logs when not
+// nil, with its metrics in a fresh pedantic registry.
+func newAuth(t testing.TB, cfg Config, keys *Keys, logs *bytes.Buffer) (*Authenticator, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	logger := slog.New(slog.DiscardHandler)
+	if logs != nil {
+		logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	a, err := New(Deps{Config: cfg, Keys: keys, OperatorToken: NewSecret("operator-secret-for-tests"), Logger: logger, Registerer: reg})
+	require.NoError(t, err)
+	return a, reg
+}
+
+// runService runs s until the test ends.
+func runService(t testing.TB, a *Authenticator) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := a.Service()
+	require.NoError(t, s.StartAsync(ctx))
+	require.NoError(t, s.AwaitRunning(ctx))
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, s.AwaitTerminated(context.Background()))
+	})
+}
+
+func mustCreate(t testing.TB, keys *Keys, tenantID string, scopes Scope) Created {
+	t.Helper()
+	c, err := keys.Create(context.Background(), CreateRequest{Tenant: tenant.ID(tenantID), Name: "test", Scopes: scopes})
+	require.NoError(t, err)
+	return c
+}
+
+// flipLast changes a token's last character to another base32 one.
+func flipLast(tok string) string {
+	last := byte('a')
+	if tok[len(tok)-1] == 'a' {
+		last = 'b'
+	}
+	return tok[:len(tok)-1] + string(last)
+}
