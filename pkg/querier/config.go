@@ -23,6 +23,14 @@ type Config struct {
 	// HTTPPrefix is the path the Prometheus API is served under
 	// (<prefix>/api/v1/...).
 	HTTPPrefix string `yaml:"http_prefix"`
+	// QueryIngestersWithin is how recent a query's end must be for the
+	// ingesters to be asked, when a chunk store is configured. 0 asks them
+	// always.
+	QueryIngestersWithin time.Duration `yaml:"query_ingesters_within"`
+	// QueryStoreAfter is how old data must be for the chunk store to be
+	// asked for it: the store reads only the part of a query's range before
+	// now minus this. 0 asks the store for the whole range.
+	QueryStoreAfter time.Duration `yaml:"query_store_after"`
 }
 
 // RegisterFlags registers the querier's flags with their defaults.
@@ -36,6 +44,12 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	// 20, as in Prometheus (--query.max-concurrency) and Cortex.
 	f.IntVar(&c.MaxConcurrent, "querier.max-concurrent", 20, "Maximum number of queries evaluated at once by one querier; further queries wait (up to -querier.timeout).")
 	// /prometheus, so Grafana's Prometheus datasource points at http://host:port/prometheus.
+	// 13h, as in Cortex: ingesters keep their head (12h with 2h blocks, up to
+	// 3h more until the flushed block reaches the store) plus an hour of margin.
+	f.DurationVar(&c.QueryIngestersWithin, "querier.query-ingesters-within", 13*time.Hour, "With a chunk store, ingesters are asked only when a query's end is within this of now. 0 asks them for every query. Must be greater than -querier.query-store-after.")
+	// 12h, as in Cortex: ingesters flush a block to the store within a few hours
+	// of its end, so the store is complete for data older than this.
+	f.DurationVar(&c.QueryStoreAfter, "querier.query-store-after", 12*time.Hour, "The chunk store is asked only for the part of a query's range older than now minus this; newer data comes from the ingesters only. 0 asks the store for the whole range. Must be less than -querier.query-ingesters-within.")
 	f.StringVar(&c.HTTPPrefix, "querier.http-prefix", "/prometheus", "Path prefix of the Prometheus HTTP API; the API is served at <prefix>/api/v1/.... Empty serves it at /api/v1.")
 }
 
@@ -56,6 +70,17 @@ func (c *Config) Validate() error {
 	}
 	if c.HTTPPrefix != "" && (!strings.HasPrefix(c.HTTPPrefix, "/") || strings.HasSuffix(c.HTTPPrefix, "/")) {
 		errs = append(errs, fmt.Errorf("querier.http-prefix is %q, must be empty or start and not end with /", c.HTTPPrefix))
+	}
+	if c.QueryIngestersWithin < 0 {
+		errs = append(errs, fmt.Errorf("querier.query-ingesters-within is %s, must not be negative", c.QueryIngestersWithin))
+	}
+	if c.QueryStoreAfter < 0 {
+		errs = append(errs, fmt.Errorf("querier.query-store-after is %s, must not be negative", c.QueryStoreAfter))
+	}
+	if c.QueryIngestersWithin > 0 && c.QueryStoreAfter > 0 && c.QueryStoreAfter >= c.QueryIngestersWithin {
+		// Data between now-query-ingesters-within and now-query-store-after
+		// would be read from neither.
+		errs = append(errs, fmt.Errorf("querier.query-store-after (%s) must be less than querier.query-ingesters-within (%s), or data in between is read from neither source", c.QueryStoreAfter, c.QueryIngestersWithin))
 	}
 	return errors.Join(errs...)
 }

@@ -10,17 +10,20 @@ import (
 	"github.com/prometheus/prometheus/tsdb"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/hearthmetrics/hearth/pkg/chunk"
+	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
 // This file is the one place where read errors are classified: ingester
-// errors become the querier's error types here, and [statusCode] maps those
+// and chunk store errors become the querier's error types here, and [statusCode] maps those
 // to HTTP statuses. The Prometheus API code maps the rest (a bad expression
 // is 400 bad_data, a query over -querier.max-samples 422 execution, a query
 // past -querier.timeout 503 timeout).
 
-// QueryLimitError is an ingester refusing a query because it would exceed
-// a per-query limit (series, chunks or bytes). Its message is the
-// ingester's, naming the limit. The API answers it with 422 execution, as
+// QueryLimitError is a query refused because it would exceed a per-query
+// limit (series, chunks or bytes) in one ingester or in the chunk store. Its
+// message names the limit. The API answers it with 422 execution, as
 // Prometheus answers a query that loads too many samples.
 type QueryLimitError struct {
 	Message string
@@ -28,7 +31,8 @@ type QueryLimitError struct {
 
 func (e *QueryLimitError) Error() string { return e.Message }
 
-// UnavailableError is a read that did not reach enough ingesters. It
+// UnavailableError is a read that did not reach enough ingesters, or the
+// chunk store. It
 // matches [tsdb.ErrNotReady] under errors.Is, which the Prometheus API
 // reports as error type "unavailable"; [statusCode] makes that 503 so
 // clients and the query frontend retry.
@@ -69,6 +73,26 @@ func fanoutError(ctx context.Context, op string, err error) error {
 		return promql.ErrQueryCanceled(op)
 	}
 	return &UnavailableError{Err: fmt.Errorf("%s: %w", op, err)}
+}
+
+func storeLimitError(id tenant.ID, what, flag string, limit int) error {
+	return &QueryLimitError{Message: fmt.Sprintf("query fetched more than %d %s from the chunk store, the limit -%s of tenant %q", limit, what, flag, id)}
+}
+
+// storeError converts an error of the chunk store, given the context the
+// read ran in: a deadline or cancellation as for ingesters, a corrupt row
+// 500 internal, anything else 503 unavailable so the read is retried. A
+// store error always fails the read: no partial results.
+func storeError(ctx context.Context, op string, err error) error {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return promql.ErrQueryTimeout(op)
+	case errors.Is(ctx.Err(), context.Canceled):
+		return promql.ErrQueryCanceled(op)
+	case errors.Is(err, chunk.ErrCorrupt):
+		return promql.ErrStorage{Err: fmt.Errorf("chunk store %s: %w", op, err)}
+	}
+	return &UnavailableError{Err: fmt.Errorf("chunk store %s: %w", op, err)}
 }
 
 // statusCode overrides the Prometheus API's HTTP status where Hearth

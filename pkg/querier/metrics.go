@@ -10,6 +10,12 @@ type metrics struct {
 	fetchedSeries           prometheus.Counter
 	fetchedChunks           prometheus.Counter
 	fetchedChunkBytes       prometheus.Counter
+
+	storeRequestDuration   *prometheus.HistogramVec
+	storeFetchedSeries     prometheus.Counter
+	storeFetchedChunks     prometheus.Counter
+	storeFetchedChunkBytes prometheus.Counter
+	queriesTooLong         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -32,6 +38,28 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		fetchedChunkBytes: f.NewCounter(prometheus.CounterOpts{
 			Name: "hearth_querier_fetched_chunk_bytes_total",
 			Help: "Bytes of chunks fetched from ingesters, replicas included.",
+		}),
+		storeRequestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:                        "hearth_querier_store_request_duration_seconds",
+			Help:                        "Time taken by one read of the chunk store, by operation (select, label_names, label_values) and status (success, error, canceled).",
+			Buckets:                     prometheus.DefBuckets,
+			NativeHistogramBucketFactor: 1.1,
+		}, []string{"operation", "status"}),
+		storeFetchedSeries: f.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_querier_store_fetched_series_total",
+			Help: "Series fetched from the chunk store.",
+		}),
+		storeFetchedChunks: f.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_querier_store_fetched_chunks_total",
+			Help: "Chunks fetched from the chunk store.",
+		}),
+		storeFetchedChunkBytes: f.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_querier_store_fetched_chunk_bytes_total",
+			Help: "Bytes of chunks fetched from the chunk store.",
+		}),
+		queriesTooLong: f.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_querier_queries_too_long_total",
+			Help: "Queries refused because their time range exceeds -querier.max-query-length.",
 		}),
 	}
 }

@@ -32,9 +32,20 @@ type Deps struct {
 	Instances Instances
 	// Clients dials them (the client pool).
 	Clients Clients
+	// Store is the long-term chunk store (a *chunk.Store), read for data
+	// older than -querier.query-store-after. Nil reads the ingesters only,
+	// whatever the time range. Never pass a typed nil pointer.
+	Store Store
+	// Limits are the per-tenant limits (the *limits.Overrides): the
+	// querier enforces -querier.max-query-length and, on what it reads from
+	// the store, the per-query series, chunk and chunk-bytes limits (the
+	// ingesters enforce those on their own reads). Nil enforces none of
+	// them in the querier.
+	Limits Limits
 }
 
-// Querier is the read-path component: the ingester [Queryable], the PromQL
+// Querier is the read-path component: the [Queryable] over ingesters and
+// chunk store, the PromQL
 // engine over it and the Prometheus HTTP API.
 type Querier struct {
 	cfg       Config
@@ -65,6 +76,10 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 		queryable: &Queryable{
 			instances: deps.Instances,
 			clients:   deps.Clients,
+			store:     deps.Store,
+			limits:    deps.Limits,
+			cfg:       cfg,
+			now:       time.Now,
 			metrics:   newMetrics(deps.Registerer),
 		},
 	}
@@ -92,7 +107,7 @@ func EngineOpts(cfg Config, logger *slog.Logger, reg prometheus.Registerer) prom
 }
 
 // Queryable returns the querier's [storage.SampleAndChunkQueryable] over the
-// ingesters, for the ruler and for merging with the chunk store.
+// ingesters and the chunk store, for the ruler.
 func (q *Querier) Queryable() *Queryable { return q.queryable }
 
 // Engine returns the querier's PromQL engine.
@@ -165,9 +180,21 @@ func (q *Querier) newHandler(reg prometheus.Registerer) http.Handler {
 	apiPrefix := q.cfg.HTTPPrefix + "/api/v1"
 	api.Register(router.WithPrefix(apiPrefix))
 
+	limited := &queryLengthHandler{
+		next:    router,
+		limits:  q.queryable.limits,
+		parser:  parser.NewParser(parser.Options{}),
+		logger:  q.logger,
+		metrics: q.queryable.metrics,
+	}
 	mux := http.NewServeMux()
 	for _, p := range apiPaths {
-		mux.Handle(apiPrefix+p, router)
+		switch p {
+		case "/query", "/query_range", "/series":
+			mux.Handle(apiPrefix+p, limited)
+		default:
+			mux.Handle(apiPrefix+p, router)
+		}
 	}
 	mux.Handle(apiPrefix+"/metadata", &metadataHandler{q: q.queryable, logger: q.logger})
 	return mux

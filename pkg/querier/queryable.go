@@ -13,8 +13,10 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/util/annotations"
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/status"
 
+	"github.com/hearthmetrics/hearth/pkg/chunk"
 	"github.com/hearthmetrics/hearth/pkg/ring"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
@@ -37,32 +39,39 @@ type Clients interface {
 	Get(addr string) (ingesterpb.IngesterClient, error)
 }
 
-// Queryable reads a tenant's recent data from the ingesters. It implements
+// Queryable reads a tenant's data from the ingesters and, when one is
+// configured, the chunk store, routing each read by its time range (see
+// [Config.QueryIngestersWithin] and [Config.QueryStoreAfter]) and merging
+// the chunks of one series from both into one [MergeChunks]. It implements
 // [storage.SampleAndChunkQueryable] and [storage.ExemplarQueryable]; the
 // tenant comes from the context of each call. It is safe for concurrent
 // use.
 type Queryable struct {
 	instances Instances
 	clients   Clients
+	store     Store  // nil: ingesters only.
+	limits    Limits // nil: the querier enforces no per-query limit itself.
+	cfg       Config // Only the routing fields are used.
+	now       func() time.Time
 	metrics   *metrics
 }
 
 var (
 	_ storage.SampleAndChunkQueryable = (*Queryable)(nil)
 	_ storage.ExemplarQueryable       = (*Queryable)(nil)
-	_ storage.Querier                 = (*ingesterQuerier)(nil)
+	_ storage.Querier                 = (*rangeQuerier)(nil)
 )
 
 // Querier returns a querier over [mint, maxt] (milliseconds).
 func (q *Queryable) Querier(mint, maxt int64) (storage.Querier, error) {
-	return &ingesterQuerier{q: q, mint: mint, maxt: maxt}, nil
+	return &rangeQuerier{q: q, mint: mint, maxt: maxt}, nil
 }
 
 // ChunkQuerier returns a chunk querier over [mint, maxt], for remote read's
 // streamed chunks. It re-encodes the merged samples, so replicas never
 // reach the client twice.
 func (q *Queryable) ChunkQuerier(mint, maxt int64) (storage.ChunkQuerier, error) {
-	return &chunkQuerier{ingesterQuerier{q: q, mint: mint, maxt: maxt}}, nil
+	return &chunkQuerier{rangeQuerier{q: q, mint: mint, maxt: maxt}}, nil
 }
 
 // fanout calls f on every ingester of the read replication set and returns
@@ -95,40 +104,133 @@ func (q *Queryable) fanout(ctx context.Context, op string, f func(context.Contex
 	return res, nil
 }
 
-// ingesterQuerier is a [storage.Querier] over the ingesters for one time
-// range.
-type ingesterQuerier struct {
+// both runs ingesters and store (each when set) concurrently and returns
+// the first error. A failure of either fails the read: never a partial
+// result.
+func both(ctx context.Context, ingesters, store func(context.Context) error) error {
+	switch {
+	case ingesters == nil && store == nil:
+		return nil
+	case store == nil:
+		return ingesters(ctx)
+	case ingesters == nil:
+		return store(ctx)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return store(gctx) })
+	g.Go(func() error { return ingesters(gctx) })
+	return g.Wait()
+}
+
+// rangeQuerier is a [storage.Querier] over the ingesters and the store for
+// one time range.
+type rangeQuerier struct {
 	q          *Queryable
 	mint, maxt int64
 }
 
-// Select fans QueryStream out, merges each series' chunks across replicas
-// and returns the series sorted by labels (whatever sortSeries says: the
-// merge sorts anyway).
-func (iq *ingesterQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, matchers ...*labels.Matcher) storage.SeriesSet {
-	mint, maxt := iq.mint, iq.maxt
-	skipChunks := false
+// seriesChunks is one series as read from one source, labels sorted.
+type seriesChunks struct {
+	lset   labels.Labels
+	chunks []Chunk
+}
+
+// Select reads the ingesters and the store as the time routing says,
+// merges each series' chunks across replicas and sources, and returns the
+// series sorted by labels (whatever sortSeries says: the merge sorts
+// anyway). With hints.Func "series" no chunks are read.
+func (rq *rangeQuerier) Select(ctx context.Context, _ bool, hints *storage.SelectHints, matchers ...*labels.Matcher) storage.SeriesSet {
+	mint, maxt := rq.mint, rq.maxt
+	seriesOnly := false
 	if hints != nil {
 		mint, maxt = hints.Start, hints.End
-		skipChunks = hints.Func == "series"
+		seriesOnly = hints.Func == "series"
 	}
-	pbMatchers, err := toProtoMatchers(matchers)
+	id, err := tenant.FromContext(ctx)
 	if err != nil {
+		return storage.ErrSeriesSet(fmt.Errorf("select: %w", err))
+	}
+	p := rq.q.plan(mint, maxt)
+	var (
+		fromIngesters         []seriesChunks
+		fromStore             []chunk.Series
+		readIngesters, readSt func(context.Context) error
+	)
+	if p.ingesters {
+		readIngesters = func(ctx context.Context) error {
+			var err error
+			fromIngesters, err = rq.q.selectIngesters(ctx, mint, maxt, seriesOnly, matchers)
+			return err
+		}
+	}
+	if p.store {
+		readSt = func(ctx context.Context) error {
+			var err error
+			fromStore, err = rq.q.selectStore(ctx, id, mint, p.storeMaxt, seriesOnly, matchers)
+			return err
+		}
+	}
+	if err := both(ctx, readIngesters, readSt); err != nil {
 		return storage.ErrSeriesSet(err)
 	}
+	return &sliceSeriesSet{series: mergeSources(fromIngesters, fromStore, mint, maxt)}
+}
+
+// mergeSources merges the ingesters' series and the store's, both sorted by
+// labels, into one sorted list; a series in both gets the chunks of both,
+// deduplicated by timestamp in [MergeChunks].
+func mergeSources(ing []seriesChunks, st []chunk.Series, mint, maxt int64) []storage.Series {
+	out := make([]storage.Series, 0, max(len(ing), len(st)))
+	storeChunks := func(cs []chunk.Chunk, into []Chunk) []Chunk {
+		for _, c := range cs {
+			into = append(into, Chunk(c))
+		}
+		return into
+	}
+	i, j := 0, 0
+	for i < len(ing) || j < len(st) {
+		c := 0
+		switch {
+		case i == len(ing):
+			c = 1
+		case j == len(st):
+			c = -1
+		default:
+			c = labels.Compare(ing[i].lset, st[j].Labels)
+		}
+		switch {
+		case c < 0:
+			out = append(out, MergeChunks(ing[i].lset, ing[i].chunks, mint, maxt))
+			i++
+		case c > 0:
+			out = append(out, MergeChunks(st[j].Labels, storeChunks(st[j].Chunks, make([]Chunk, 0, len(st[j].Chunks))), mint, maxt))
+			j++
+		default:
+			out = append(out, MergeChunks(ing[i].lset, storeChunks(st[j].Chunks, ing[i].chunks), mint, maxt))
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+// selectIngesters fans QueryStream out and returns the series sorted by
+// labels, each with the chunks of every replica.
+func (q *Queryable) selectIngesters(ctx context.Context, mint, maxt int64, skipChunks bool, matchers []*labels.Matcher) ([]seriesChunks, error) {
+	pbMatchers, err := toProtoMatchers(matchers)
+	if err != nil {
+		return nil, err
+	}
 	req := &ingesterpb.QueryRequest{StartMs: mint, EndMs: maxt, Matchers: pbMatchers, SkipChunks: skipChunks}
-	results, err := iq.q.fanout(ctx, "query_stream", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
+	results, err := q.fanout(ctx, "query_stream", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
 		return queryStream(ctx, c, req)
 	})
 	if err != nil {
-		return storage.ErrSeriesSet(err)
+		return nil, err
 	}
 
-	type entry struct {
-		lset   labels.Labels
-		chunks []Chunk
-	}
-	bySeries := map[string]*entry{}
+	bySeries := map[string]int{}
+	var out []seriesChunks
 	var key strings.Builder
 	var b labels.ScratchBuilder
 	var nChunks, nBytes int
@@ -141,20 +243,22 @@ func (iq *ingesterQuerier) Select(ctx context.Context, _ bool, hints *storage.Se
 				key.WriteString(l.Value)
 				key.WriteByte(0xff)
 			}
-			e, ok := bySeries[key.String()]
+			idx, ok := bySeries[key.String()]
 			if !ok {
 				b.Reset()
 				for _, l := range s.Labels {
 					b.Add(l.Name, l.Value)
 				}
 				b.Sort()
-				e = &entry{lset: b.Labels()}
-				bySeries[key.String()] = e
+				idx = len(out)
+				out = append(out, seriesChunks{lset: b.Labels()})
+				bySeries[key.String()] = idx
 			}
+			e := &out[idx]
 			for _, c := range s.Chunks {
 				enc, err := chunkEncoding(c.Encoding)
 				if err != nil {
-					return storage.ErrSeriesSet(fmt.Errorf("series %s: %w", e.lset, err))
+					return nil, fmt.Errorf("series %s: %w", e.lset, err)
 				}
 				e.chunks = append(e.chunks, Chunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Encoding: enc, Data: c.Data})
 				nBytes += len(c.Data)
@@ -162,16 +266,11 @@ func (iq *ingesterQuerier) Select(ctx context.Context, _ bool, hints *storage.Se
 			nChunks += len(s.Chunks)
 		}
 	}
-	iq.q.metrics.fetchedSeries.Add(float64(len(bySeries)))
-	iq.q.metrics.fetchedChunks.Add(float64(nChunks))
-	iq.q.metrics.fetchedChunkBytes.Add(float64(nBytes))
-
-	series := make([]storage.Series, 0, len(bySeries))
-	for _, e := range bySeries {
-		series = append(series, MergeChunks(e.lset, e.chunks, mint, maxt))
-	}
-	slices.SortFunc(series, func(a, b storage.Series) int { return labels.Compare(a.Labels(), b.Labels()) })
-	return &sliceSeriesSet{series: series}
+	q.metrics.fetchedSeries.Add(float64(len(out)))
+	q.metrics.fetchedChunks.Add(float64(nChunks))
+	q.metrics.fetchedChunkBytes.Add(float64(nBytes))
+	slices.SortFunc(out, func(a, b seriesChunks) int { return labels.Compare(a.lset, b.lset) })
+	return out, nil
 }
 
 // queryStream reads one ingester's whole answer.
@@ -207,48 +306,92 @@ func chunkEncoding(e ingesterpb.Chunk_Encoding) (chunkenc.Encoding, error) {
 	return chunkenc.EncNone, fmt.Errorf("unknown chunk encoding %d", e)
 }
 
-// LabelNames fans LabelNames out and merges the answers.
-func (iq *ingesterQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+// LabelNames merges the label names of the ingesters and the store, as
+// the time routing says.
+func (rq *rangeQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	id, err := tenant.FromContext(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("label names: %w", err)
+	}
 	pbMatchers, err := toProtoMatchers(matchers)
 	if err != nil {
 		return nil, nil, err
 	}
-	req := &ingesterpb.LabelNamesRequest{StartMs: iq.mint, EndMs: iq.maxt, Matchers: pbMatchers, Limit: hintLimit(hints)}
-	results, err := iq.q.fanout(ctx, "label_names", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
-		resp, err := c.LabelNames(ctx, req)
-		if err != nil {
-			return nil, err
+	req := &ingesterpb.LabelNamesRequest{StartMs: rq.mint, EndMs: rq.maxt, Matchers: pbMatchers, Limit: hintLimit(hints)}
+	p := rq.q.plan(rq.mint, rq.maxt)
+	var results []any
+	var fromStore []string
+	var readIngesters, readStore func(context.Context) error
+	if p.ingesters {
+		readIngesters = func(ctx context.Context) error {
+			var err error
+			results, err = rq.q.fanout(ctx, "label_names", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
+				resp, err := c.LabelNames(ctx, req)
+				if err != nil {
+					return nil, err
+				}
+				return resp.Names, nil
+			})
+			return err
 		}
-		return resp.Names, nil
-	})
-	if err != nil {
+	}
+	if p.store {
+		readStore = func(ctx context.Context) error {
+			var err error
+			fromStore, err = rq.q.storeLabelNames(ctx, id, rq.mint, p.storeMaxt, matchers)
+			return err
+		}
+	}
+	if err := both(ctx, readIngesters, readStore); err != nil {
 		return nil, nil, err
 	}
-	return mergeStrings(results, req.Limit), nil, nil
+	return mergeStrings(append(results, fromStore), req.Limit), nil, nil
 }
 
-// LabelValues fans LabelValues out and merges the answers.
-func (iq *ingesterQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+// LabelValues merges the values of label name of the ingesters and the
+// store, as the time routing says.
+func (rq *rangeQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	id, err := tenant.FromContext(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("label values: %w", err)
+	}
 	pbMatchers, err := toProtoMatchers(matchers)
 	if err != nil {
 		return nil, nil, err
 	}
-	req := &ingesterpb.LabelValuesRequest{Name: name, StartMs: iq.mint, EndMs: iq.maxt, Matchers: pbMatchers, Limit: hintLimit(hints)}
-	results, err := iq.q.fanout(ctx, "label_values", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
-		resp, err := c.LabelValues(ctx, req)
-		if err != nil {
-			return nil, err
+	req := &ingesterpb.LabelValuesRequest{Name: name, StartMs: rq.mint, EndMs: rq.maxt, Matchers: pbMatchers, Limit: hintLimit(hints)}
+	p := rq.q.plan(rq.mint, rq.maxt)
+	var results []any
+	var fromStore []string
+	var readIngesters, readStore func(context.Context) error
+	if p.ingesters {
+		readIngesters = func(ctx context.Context) error {
+			var err error
+			results, err = rq.q.fanout(ctx, "label_values", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
+				resp, err := c.LabelValues(ctx, req)
+				if err != nil {
+					return nil, err
+				}
+				return resp.Values, nil
+			})
+			return err
 		}
-		return resp.Values, nil
-	})
-	if err != nil {
+	}
+	if p.store {
+		readStore = func(ctx context.Context) error {
+			var err error
+			fromStore, err = rq.q.storeLabelValues(ctx, id, name, rq.mint, p.storeMaxt, matchers)
+			return err
+		}
+	}
+	if err := both(ctx, readIngesters, readStore); err != nil {
 		return nil, nil, err
 	}
-	return mergeStrings(results, req.Limit), nil, nil
+	return mergeStrings(append(results, fromStore), req.Limit), nil, nil
 }
 
-// Close does nothing: an ingester querier holds no resources between calls.
-func (*ingesterQuerier) Close() error { return nil }
+// Close does nothing: a querier holds no resources between calls.
+func (*rangeQuerier) Close() error { return nil }
 
 func hintLimit(hints *storage.LabelHints) int64 {
 	if hints == nil || hints.Limit <= 0 {
@@ -295,9 +438,9 @@ func toProtoMatchers(ms []*labels.Matcher) ([]ingesterpb.LabelMatcher, error) {
 
 // chunkQuerier serves remote read's streamed chunks from the merged series.
 type chunkQuerier struct {
-	ingesterQuerier
+	rangeQuerier
 }
 
 func (cq *chunkQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, matchers ...*labels.Matcher) storage.ChunkSeriesSet {
-	return storage.NewSeriesSetToChunkSet(cq.ingesterQuerier.Select(ctx, sortSeries, hints, matchers...))
+	return storage.NewSeriesSetToChunkSet(cq.rangeQuerier.Select(ctx, sortSeries, hints, matchers...))
 }
