@@ -57,7 +57,9 @@ func publicServer(t testing.TB, a *Authenticator) *httptest.Server {
 
 type cred func(r *http.Request)
 
-func bearer(tok string) cred { return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) } }
+func bearer(tok string) cred {
+	return func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+tok) }
+}
 func basic(user, tok string) cred {
 	return func(r *http.Request) { r.SetBasicAuth(user, tok) }
 }
