@@ -77,7 +77,12 @@ type admin struct {
 //	GET    /admin/tenants/{tenant}/keys              list (KeyList, no secrets)
 //	DELETE /admin/tenants/{tenant}/keys/{id}         revoke (204)
 //	POST   /admin/tenants/{tenant}/keys/{id}/rotate  rotate (201, CreatedKey)
-//	DELETE /admin/tenants/{tenant}                   delete the tenant's keys, then its data (204)
+//	POST   /admin/tenants/{tenant}/delete            delete the tenant's keys, then its data (204)
+//
+// Tenant deletion is a POST to its own path rather than DELETE on the
+// tenant: a ServeMux answers a path holding ".." with a method-preserving
+// redirect to the cleaned path, so "DELETE .../keys/.." would otherwise
+// become "DELETE /admin/tenants/{tenant}" for a client that follows it.
 func NewAdminHandler(d AdminDeps) http.Handler {
 	if d.Logger == nil {
 		d.Logger = slog.New(slog.DiscardHandler)
@@ -88,7 +93,7 @@ func NewAdminHandler(d AdminDeps) http.Handler {
 	mux.HandleFunc("GET /admin/tenants/{tenant}/keys", a.list)
 	mux.HandleFunc("DELETE /admin/tenants/{tenant}/keys/{id}", a.revoke)
 	mux.HandleFunc("POST /admin/tenants/{tenant}/keys/{id}/rotate", a.rotate)
-	mux.HandleFunc("DELETE /admin/tenants/{tenant}", a.deleteTenant)
+	mux.HandleFunc("POST /admin/tenants/{tenant}/delete", a.deleteTenant)
 	return mux
 }
 
