@@ -154,8 +154,15 @@ func (t *tenantDB) compact(ctx context.Context, flusher Flusher) error {
 	if err := t.db.Compact(ctx); err != nil {
 		return fmt.Errorf("compacting: %w", err)
 	}
+	t.reportBlocks(flusher)
+	return nil
+}
+
+// reportBlocks tells the flusher of blocks it has not been told about.
+// Called with maintMu held.
+func (t *tenantDB) reportBlocks(flusher Flusher) {
 	if flusher == nil {
-		return nil
+		return
 	}
 	for _, b := range t.db.Blocks() {
 		m := b.Meta()
@@ -170,7 +177,6 @@ func (t *tenantDB) compact(ctx context.Context, flusher Flusher) error {
 			delete(t.knownBlocks, id)
 		}
 	}
-	return nil
 }
 
 func hasBlock(db *tsdb.DB, id ulid.ULID) bool {
