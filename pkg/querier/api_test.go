@@ -269,8 +269,18 @@ func TestConfigValidate(t *testing.T) {
 		mutate  func(*Config)
 		wantErr []string
 	}{
-		"defaults are valid":    {mutate: func(*Config) {}},
-		"empty prefix is valid": {mutate: func(c *Config) { c.HTTPPrefix = "" }},
+		"defaults are valid":               {mutate: func(*Config) {}},
+		"empty prefix is valid":            {mutate: func(c *Config) { c.HTTPPrefix = "" }},
+		"store always, ingesters always":   {mutate: func(c *Config) { c.QueryIngestersWithin, c.QueryStoreAfter = 0, 0 }},
+		"store always, ingesters recently": {mutate: func(c *Config) { c.QueryStoreAfter = 0 }},
+		"query-store-after not less than query-ingesters-within leaves a gap": {
+			mutate:  func(c *Config) { c.QueryIngestersWithin, c.QueryStoreAfter = 12*time.Hour, 12*time.Hour },
+			wantErr: []string{"querier.query-store-after (12h0m0s) must be less than querier.query-ingesters-within (12h0m0s)"},
+		},
+		"negative routing durations": {
+			mutate:  func(c *Config) { c.QueryIngestersWithin, c.QueryStoreAfter = -time.Hour, -time.Hour },
+			wantErr: []string{"querier.query-ingesters-within is -1h0m0s", "querier.query-store-after is -1h0m0s"},
+		},
 		"every problem is reported": {
 			mutate: func(c *Config) {
 				c.Timeout, c.MaxSamples, c.LookbackDelta, c.MaxConcurrent, c.HTTPPrefix = 0, -1, 0, 0, "prometheus/"

@@ -6,7 +6,20 @@
 // tolerated number of ingesters may fail), asks each with the client that
 // [Clients] returns, and merges the answers: the chunks of one series from up
 // to RF replicas go into one iterator that yields every distinct timestamp
-// once, in order (see [MergeChunks]; the chunk store feeds the same merge).
+// once, in order (see [MergeChunks]).
+//
+// With a [Store] (the long-term chunk store, package chunk) the storage side
+// routes each read by its time range, as Cortex does: the ingesters are asked
+// when the range ends within [Config.QueryIngestersWithin] of now, the store
+// for the part of the range older than now minus [Config.QueryStoreAfter].
+// Both are read concurrently and the chunks of one series (identified by its
+// labels) from both go into the same [MergeChunks], so the overlap of a block
+// still in the ingesters and already flushed is read once. Label names, label
+// values and series merge both sources too. No metric name is needed on
+// either source. A store error fails the read (5xx), never leaving a partial
+// result; the per-query limits (series, chunks, chunk bytes) apply to what
+// the store returns as they apply in each ingester, and
+// -querier.max-query-length is enforced before evaluation (400 bad_data).
 //
 // [Querier.Handler] serves the Prometheus HTTP API (query, query_range,
 // series, labels, label values, metadata, query_exemplars, format_query,
@@ -16,9 +29,10 @@
 // Every read is scoped to the tenant in the request's context; the caller
 // wraps the handler with tenant middleware.
 //
-// Errors are classified in one place (errors.go): an ingester's per-query
-// limit becomes 422 execution, an ingester outage beyond what the replication
-// set tolerates 5xx, a deadline 503 timeout.
+// Errors are classified in one place (errors.go): a per-query limit becomes
+// 422 execution, an ingester outage beyond what the replication set
+// tolerates or a store outage 503 unavailable, a corrupt store row 500, a
+// deadline 503 timeout.
 //
 // [storage.Queryable]: https://pkg.go.dev/github.com/prometheus/prometheus/storage#Queryable
 package querier
