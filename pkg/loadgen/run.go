@@ -57,6 +57,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, live io.Writer) (
 	}
 	seriesPerTenant /= cfg.Tenants
 
+	cpu0 := processCPU()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	r := &runner{
@@ -104,7 +105,8 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, live io.Writer) (
 	wg.Wait()
 	cancel()
 	<-liveDone
-	return r.st.summary(&cfg, time.Since(r.start), seriesPerTenant), nil
+	r.pusher.client.CloseIdleConnections()
+	return r.st.summary(&cfg, time.Since(r.start), processCPU()-cpu0, seriesPerTenant), nil
 }
 
 // encodeLoop encodes the batches own, round after round, into ch until ctx

@@ -150,6 +150,10 @@ type Summary struct {
 	EncodeNanosPerSample  float64 `json:"encode_ns_per_sample"`
 	GeneratorWaitFraction float64 `json:"generator_wait_fraction"`
 	GeneratorBound        bool    `json:"generator_bound"`
+	// GeneratorCPUSeconds is the CPU time of the whole loadgen process
+	// during the run: on a shared machine, the share it took from the
+	// target.
+	GeneratorCPUSeconds float64 `json:"generator_cpu_seconds"`
 
 	Queries     map[string]LatencySummary `json:"queries,omitempty"`
 	QueryErrors map[string]uint64         `json:"query_errors,omitempty"`
@@ -159,7 +163,7 @@ type Summary struct {
 // above which the generator says it is the bottleneck.
 const generatorBoundFraction = 0.05
 
-func (s *stats) summary(cfg *Config, elapsed time.Duration, seriesPerTenant int) *Summary {
+func (s *stats) summary(cfg *Config, elapsed, cpu time.Duration, seriesPerTenant int) *Summary {
 	mode := "interval"
 	if cfg.MaxRate {
 		mode = "max-rate"
@@ -167,15 +171,16 @@ func (s *stats) summary(cfg *Config, elapsed time.Duration, seriesPerTenant int)
 	sum := &Summary{
 		Mode: mode, Protocol: string(cfg.Protocol), URL: cfg.URL, Tenants: cfg.Tenants,
 		SeriesPerTenant: seriesPerTenant, Concurrency: cfg.Concurrency, BatchSize: cfg.BatchSize,
-		DurationSeconds: elapsed.Seconds(),
-		SamplesAccepted: s.samplesAccepted.Load(),
-		SamplesDropped:  s.samplesDropped.Load(),
-		Requests:        s.requests.Load(),
-		Retries:         s.retries.Load(),
-		LateRequests:    s.late.Load(),
-		Status:          s.status.snapshot(),
-		PushLatency:     s.pushLatency.summary(),
-		QueryErrors:     s.queryErrors.snapshot(),
+		DurationSeconds:     elapsed.Seconds(),
+		SamplesAccepted:     s.samplesAccepted.Load(),
+		SamplesDropped:      s.samplesDropped.Load(),
+		Requests:            s.requests.Load(),
+		Retries:             s.retries.Load(),
+		LateRequests:        s.late.Load(),
+		Status:              s.status.snapshot(),
+		PushLatency:         s.pushLatency.summary(),
+		QueryErrors:         s.queryErrors.snapshot(),
+		GeneratorCPUSeconds: cpu.Seconds(),
 	}
 	if elapsed > 0 {
 		sum.SamplesPerSecond = float64(sum.SamplesAccepted) / elapsed.Seconds()
@@ -205,8 +210,8 @@ func (s *Summary) WriteText(w io.Writer) error {
 		human(s.SamplesPerSecond), s.SamplesAccepted, s.SamplesDropped, s.Requests, s.Retries, s.LateRequests, formatCounts(s.Status))
 	fmt.Fprintf(&b, "push latency: p50=%.1fms p90=%.1fms p99=%.1fms max=%.1fms (%d attempts)\n",
 		s.PushLatency.P50, s.PushLatency.P90, s.PushLatency.P99, s.PushLatency.Max, s.PushLatency.Count)
-	fmt.Fprintf(&b, "generator: %.0f ns/sample encoding, pushers waited on encoders %.1f%% of the time\n",
-		s.EncodeNanosPerSample, 100*s.GeneratorWaitFraction)
+	fmt.Fprintf(&b, "generator: %.0f ns/sample encoding, pushers waited on encoders %.1f%% of the time, %.1f CPU-seconds used\n",
+		s.EncodeNanosPerSample, 100*s.GeneratorWaitFraction, s.GeneratorCPUSeconds)
 	if s.GeneratorBound {
 		b.WriteString("WARNING: the generator was the bottleneck (pushers waited for encoded requests); the figures understate the target\n")
 	}
