@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/promqltest"
@@ -13,6 +14,8 @@ import (
 	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
 
+	"github.com/hearthmetrics/hearth/pkg/chunk"
+	"github.com/hearthmetrics/hearth/pkg/chunk/pebble"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
@@ -28,15 +31,19 @@ func BenchmarkQuery(b *testing.B) {
 	ref := teststorage.New(b)
 	app := ref.Appender(ctx)
 	var req ingesterpb.PushRequest
+	var flush []chunk.SeriesChunks
 	for s := range nSeries {
 		lset := labels.FromStrings("__name__", "http_requests_total", "job", fmt.Sprint("job", s%100), "instance", fmt.Sprint("i", s))
 		ts := ingesterpb.TimeSeries{Labels: toPairs(lset)}
+		var smp []sample
 		for p := range points {
 			t, v := int64(p)*15_000, float64(p*(s%7+1))
 			_, err := app.Append(0, lset, t, v)
 			require.NoError(b, err)
 			ts.Samples = append(ts.Samples, ingesterpb.Sample{TimestampMs: t, Value: v})
+			smp = append(smp, sample{t, v})
 		}
+		flush = append(flush, chunk.SeriesChunks{Labels: lset, Chunks: encodeChunks(b, smp)})
 		req.Timeseries = append(req.Timeseries, ts)
 		if len(req.Timeseries) == 500 {
 			require.NoError(b, c.push(ctx, &req))
@@ -44,6 +51,24 @@ func BenchmarkQuery(b *testing.B) {
 		}
 	}
 	require.NoError(b, app.Commit())
+
+	// Both stores read one Pebble database; data from 1970 is in cacheable
+	// buckets, and the ingesters are never asked for it.
+	o := pebble.DefaultOptions()
+	o.Dir, o.NoSync = b.TempDir(), true
+	backend, err := pebble.Open(o, nil)
+	require.NoError(b, err)
+	b.Cleanup(func() { require.NoError(b, backend.Close()) })
+	cached := newStore(b, backend)
+	_, err = cached.WriteSeries(ctx, "bench", flush)
+	require.NoError(b, err)
+	noCacheOpts := chunk.DefaultOptions()
+	noCacheOpts.IndexCacheBytes, noCacheOpts.ChunkCacheBytes = 0, 0
+	uncached, err := chunk.New(backend, noCacheOpts, nil, prometheus.NewRegistry())
+	require.NoError(b, err)
+	storeQ, _ := testQueryable(nil, cached, nil, time.Now())
+	storeNoCacheQ, _ := testQueryable(nil, uncached, nil, time.Now())
+
 	engine := promqltest.NewTestEngine(b, false, 0, 100_000_000)
 	end := time.UnixMilli(int64(points-1) * 15_000)
 	const q = `sum by (job) (rate(http_requests_total[5m]))`
@@ -51,7 +76,7 @@ func BenchmarkQuery(b *testing.B) {
 	for _, store := range []struct {
 		name string
 		q    storage.Queryable
-	}{{"hearth", newTestQueryable(c)}, {"prometheus", ref}} {
+	}{{"hearth", newTestQueryable(c)}, {"store", storeQ}, {"store_nocache", storeNoCacheQ}, {"prometheus", ref}} {
 		b.Run("instant/"+store.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
