@@ -4,6 +4,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -29,6 +31,12 @@ type Limits struct {
 	IngestionRate      float64 `yaml:"ingestion_rate_limit"`
 	IngestionBurstSize int     `yaml:"ingestion_burst_size"`
 
+	// HA-pair deduplication, in the distributor (pkg/distributor/hatracker).
+	AcceptHASamples bool   `yaml:"accept_ha_samples"`
+	HAClusterLabel  string `yaml:"ha_cluster_label"`
+	HAReplicaLabel  string `yaml:"ha_replica_label"`
+	HAMaxClusters   int    `yaml:"ha_max_clusters"`
+
 	// In-memory limits, in the ingester.
 	MaxSeriesPerTenant       int            `yaml:"max_series_per_tenant"`
 	MaxSeriesPerMetric       int            `yaml:"max_series_per_metric"`
@@ -44,6 +52,10 @@ type Limits struct {
 	MaxSeriesPerQuery     int            `yaml:"max_series_per_query"`
 	MaxChunksPerQuery     int            `yaml:"max_chunks_per_query"`
 	MaxChunkBytesPerQuery int            `yaml:"max_chunk_bytes_per_query"`
+	MaxSamplesPerQuery    int            `yaml:"max_samples_per_query"`
+	// MaxConcurrentQueries bounds the queries of one tenant running at once
+	// in one querier.
+	MaxConcurrentQueries int `yaml:"max_concurrent_queries_per_tenant"`
 }
 
 // RegisterFlags registers the defaults' flags.
@@ -60,7 +72,15 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxExemplarLabelsLength, "validation.max-exemplar-labels-length", 128, "Maximum total length of an exemplar's label names and values, in UTF-8 characters (the OpenMetrics limit).")
 
 	f.Float64Var(&l.IngestionRate, "distributor.ingestion-rate-limit", 25000, "Per-tenant ingestion rate limit, in samples per second.")
-	f.IntVar(&l.IngestionBurstSize, "distributor.ingestion-burst-size", 50000, "Per-tenant ingestion burst size, in samples.")
+	f.IntVar(&l.IngestionBurstSize, "distributor.ingestion-burst-size", 50000, "Per-tenant ingestion burst size, in samples. A push larger than the burst is always refused. See also -distributor.ingestion-rate-limit-strategy.")
+
+	// Cortex calls the first one -distributor.ha-tracker.enable-for-all-users;
+	// ours follow the rule that a limit's YAML key is its flag after the
+	// first dot.
+	f.BoolVar(&l.AcceptHASamples, "distributor.accept-ha-samples", false, "Deduplicate pushes from HA Prometheus pairs: per cluster, accept only the elected replica's samples. Needs -distributor.ha-tracker.enable.")
+	f.StringVar(&l.HAClusterLabel, "distributor.ha-cluster-label", "cluster", "Label naming the HA cluster a series comes from; it is kept.")
+	f.StringVar(&l.HAReplicaLabel, "distributor.ha-replica-label", "__replica__", "Label naming the replica of the HA cluster a series comes from; it is removed before ingestion.")
+	f.IntVar(&l.HAMaxClusters, "distributor.ha-max-clusters", 100, "Maximum HA clusters tracked per tenant; a push from a further cluster is refused with 400. 0 disables.")
 
 	f.IntVar(&l.MaxSeriesPerTenant, "ingester.max-series-per-tenant", 5000000, "Maximum in-memory series per tenant in one ingester. 0 disables.")
 	f.IntVar(&l.MaxSeriesPerMetric, "ingester.max-series-per-metric", 50000, "Maximum in-memory series per metric name per tenant in one ingester. 0 disables.")
@@ -75,27 +95,44 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxSeriesPerQuery, "querier.max-series-per-query", 100000, "Maximum series one query may fetch from one ingester. 0 disables.")
 	f.IntVar(&l.MaxChunksPerQuery, "querier.max-chunks-per-query", 2000000, "Maximum chunks one query may fetch from one ingester. 0 disables.")
 	f.IntVar(&l.MaxChunkBytesPerQuery, "querier.max-chunk-bytes-per-query", 0, "Maximum chunk bytes one query may fetch from one ingester. 0 disables.")
+	f.IntVar(&l.MaxSamplesPerQuery, "querier.max-samples-per-query", 0, "Maximum samples one query may load into memory; 0 uses the engine-wide -querier.max-samples.")
+	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait. 0 disables (only -querier.max-concurrent applies).")
 }
 
 // Validate reports every invalid limit.
 func (l *Limits) Validate() error {
 	var errs []error
 	nonNegative := map[string]int{
-		"max_length_label_name":        l.MaxLabelNameLength,
-		"max_length_label_value":       l.MaxLabelValueLength,
-		"max_label_names_per_series":   l.MaxLabelNamesPerSeries,
-		"ingestion_burst_size":         l.IngestionBurstSize,
-		"max_series_per_tenant":        l.MaxSeriesPerTenant,
-		"max_series_per_metric":        l.MaxSeriesPerMetric,
-		"max_global_series_per_tenant": l.MaxGlobalSeriesPerTenant,
-		"max_global_series_per_metric": l.MaxGlobalSeriesPerMetric,
-		"max_exemplars":                l.MaxExemplars,
-		"max_series_per_query":         l.MaxSeriesPerQuery,
-		"max_chunks_per_query":         l.MaxChunksPerQuery,
+		"max_length_label_name":             l.MaxLabelNameLength,
+		"max_length_label_value":            l.MaxLabelValueLength,
+		"max_label_names_per_series":        l.MaxLabelNamesPerSeries,
+		"ingestion_burst_size":              l.IngestionBurstSize,
+		"max_series_per_tenant":             l.MaxSeriesPerTenant,
+		"max_series_per_metric":             l.MaxSeriesPerMetric,
+		"max_global_series_per_tenant":      l.MaxGlobalSeriesPerTenant,
+		"max_global_series_per_metric":      l.MaxGlobalSeriesPerMetric,
+		"max_exemplars":                     l.MaxExemplars,
+		"max_series_per_query":              l.MaxSeriesPerQuery,
+		"max_chunks_per_query":              l.MaxChunksPerQuery,
+		"max_chunk_bytes_per_query":         l.MaxChunkBytesPerQuery,
+		"max_samples_per_query":             l.MaxSamplesPerQuery,
+		"max_concurrent_queries_per_tenant": l.MaxConcurrentQueries,
+		"max_metadata_per_tenant":           l.MaxMetadataPerTenant,
+		"max_metadata_per_metric":           l.MaxMetadataPerMetric,
+		"max_metadata_length":               l.MaxMetadataLength,
+		"max_exemplar_labels_length":        l.MaxExemplarLabelsLength,
+		"ha_max_clusters":                   l.HAMaxClusters,
 	}
-	for name, v := range nonNegative {
-		if v < 0 {
+	for _, name := range slices.Sorted(maps.Keys(nonNegative)) {
+		if v := nonNegative[name]; v < 0 {
 			errs = append(errs, fmt.Errorf("limit %s is %d, must not be negative", name, v))
+		}
+	}
+	if l.AcceptHASamples {
+		if l.HAClusterLabel == "" || l.HAReplicaLabel == "" {
+			errs = append(errs, errors.New("limits ha_cluster_label and ha_replica_label must not be empty when accept_ha_samples is set"))
+		} else if l.HAClusterLabel == l.HAReplicaLabel {
+			errs = append(errs, fmt.Errorf("limits ha_cluster_label and ha_replica_label are both %q, must differ", l.HAClusterLabel))
 		}
 	}
 	if l.IngestionRate < 0 {

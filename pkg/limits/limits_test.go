@@ -40,6 +40,38 @@ func TestValidate(t *testing.T) {
 			},
 			wantErr: []string{"max_series_per_tenant is -1", "ingestion_rate_limit is -2"},
 		},
+		"each count limit is checked": {
+			mutate: func(l *Limits) {
+				for _, p := range []*int{
+					&l.MaxLabelNameLength, &l.MaxLabelValueLength, &l.MaxLabelNamesPerSeries, &l.MaxMetadataLength,
+					&l.MaxExemplarLabelsLength, &l.IngestionBurstSize, &l.HAMaxClusters, &l.MaxSeriesPerTenant,
+					&l.MaxSeriesPerMetric, &l.MaxGlobalSeriesPerTenant, &l.MaxGlobalSeriesPerMetric, &l.MaxExemplars,
+					&l.MaxMetadataPerTenant, &l.MaxMetadataPerMetric, &l.MaxSeriesPerQuery, &l.MaxChunksPerQuery,
+					&l.MaxChunkBytesPerQuery, &l.MaxSamplesPerQuery, &l.MaxConcurrentQueries,
+				} {
+					*p = -1
+				}
+			},
+			wantErr: []string{
+				"max_length_label_name is -1", "max_length_label_value is -1", "max_label_names_per_series is -1",
+				"max_metadata_length is -1", "max_exemplar_labels_length is -1", "ingestion_burst_size is -1",
+				"ha_max_clusters is -1", "max_series_per_tenant is -1", "max_series_per_metric is -1",
+				"max_global_series_per_tenant is -1", "max_global_series_per_metric is -1", "max_exemplars is -1",
+				"max_metadata_per_tenant is -1", "max_metadata_per_metric is -1", "max_series_per_query is -1",
+				"max_chunks_per_query is -1", "max_chunk_bytes_per_query is -1", "max_samples_per_query is -1",
+				"max_concurrent_queries_per_tenant is -1",
+			},
+		},
+		"HA labels must be set when HA samples are accepted": {
+			mutate: func(l *Limits) {
+				l.AcceptHASamples = true
+				l.HAReplicaLabel = ""
+			},
+			wantErr: []string{"must not be empty"},
+		},
+		"HA labels are only checked when HA samples are accepted": {
+			mutate: func(l *Limits) { l.HAReplicaLabel = "" },
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
