@@ -17,6 +17,8 @@ type Config struct {
 	// RemoteTimeout bounds every Push to an ingester, detached ones
 	// included.
 	RemoteTimeout time.Duration `yaml:"remote_timeout"`
+	// InstanceLimits protect this process whatever the tenants do.
+	InstanceLimits InstanceLimits `yaml:"instance_limits"`
 }
 
 // RegisterFlags registers the flags with their defaults.
@@ -27,6 +29,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	// 2s is Cortex's default: a push waits for a quorum, not for the
 	// slowest replica.
 	f.DurationVar(&c.RemoteTimeout, "distributor.remote-timeout", 2*time.Second, "Timeout of each Push to an ingester, including the pushes to the replicas that finish after the request returned.")
+	c.InstanceLimits.RegisterFlags(f)
 }
 
 // Validate reports every invalid field.
@@ -38,6 +41,7 @@ func (c *Config) Validate() error {
 	if c.RemoteTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("distributor.remote-timeout is %s, must be positive", c.RemoteTimeout))
 	}
+	errs = append(errs, c.InstanceLimits.Validate()...)
 	return errors.Join(errs...)
 }
 

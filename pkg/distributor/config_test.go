@@ -15,10 +15,18 @@ func TestConfigFlagAndYAMLNamesMatch(t *testing.T) {
 	fs := flag.NewFlagSet("", flag.PanicOnError)
 	c.RegisterFlags(fs)
 	var yamlKeys []string
-	ty := reflect.TypeOf(c)
-	for i := range ty.NumField() {
-		yamlKeys = append(yamlKeys, strings.Split(ty.Field(i).Tag.Get("yaml"), ",")[0])
+	var walk func(ty reflect.Type, prefix string)
+	walk = func(ty reflect.Type, prefix string) {
+		for i := range ty.NumField() {
+			key := prefix + strings.Split(ty.Field(i).Tag.Get("yaml"), ",")[0]
+			if ty.Field(i).Type.Kind() == reflect.Struct {
+				walk(ty.Field(i).Type, key+".")
+				continue
+			}
+			yamlKeys = append(yamlKeys, key)
+		}
 	}
+	walk(reflect.TypeOf(c), "")
 	var flagKeys []string
 	fs.VisitAll(func(f *flag.Flag) {
 		name, ok := strings.CutPrefix(f.Name, "distributor.")
@@ -34,7 +42,13 @@ func TestConfigValidate(t *testing.T) {
 		wantErr []string
 	}{
 		"defaults":          {mutate: func(*Config) {}},
-		"all errors listed": {mutate: func(c *Config) { c.MaxRecvMsgSize, c.RemoteTimeout = 0, -1 }, wantErr: []string{"max-recv-msg-size", "remote-timeout"}},
+		"all errors listed": {
+			mutate: func(c *Config) {
+				c.MaxRecvMsgSize, c.RemoteTimeout = 0, -1
+				c.InstanceLimits.MaxInflightPushRequests, c.InstanceLimits.MaxInflightPushRequestBytes = -1, -1
+			},
+			wantErr: []string{"max-recv-msg-size", "remote-timeout", "max-inflight-push-requests is -1", "max-inflight-push-request-bytes is -1"},
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

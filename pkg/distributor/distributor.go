@@ -105,10 +105,11 @@ func New(d Deps) (*Distributor, error) {
 	if dist.now == nil {
 		dist.now = time.Now
 	}
-	dist.push = dist.instrument(remotewrite.Dispatch(
+	inflight := &inflightLimiter{limits: d.Config.InstanceLimits, metrics: dist.metrics}
+	dist.push = dist.instrument(inflight.wrap(remotewrite.Dispatch(
 		rw1.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Logger),
 		rw2.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Logger),
-	))
+	)))
 	dist.svc = services.New("distributor", nil, nil, func(error) error {
 		dist.pushes.Wait()
 		return nil
@@ -163,6 +164,7 @@ func (d *Distributor) Push(ctx context.Context, req *remotewrite.Request) (remot
 
 	for _, h := range d.hooks {
 		if err := h.BeforePush(ctx, t, pr); err != nil {
+			d.countHookDiscards(t, pr, err)
 			return remotewrite.Stats{}, err
 		}
 	}
@@ -176,6 +178,30 @@ func (d *Distributor) Push(ctx context.Context, req *remotewrite.Request) (remot
 		return stats, err
 	}
 	return stats, invalid
+}
+
+// DiscardReason is implemented by the errors of [PrePushHook]s that
+// discard a request's data (a rate limit, too many HA clusters): every
+// sample, histogram and exemplar left in the request counts in
+// hearth_discarded_samples_total with the error's reason. Errors without it
+// (HA deduplication, which has its own counter) are not discards.
+type DiscardReason interface {
+	Reason() string
+}
+
+func (d *Distributor) countHookDiscards(t tenant.ID, pr *ingesterpb.PushRequest, err error) {
+	var dr DiscardReason
+	if !errors.As(err, &dr) {
+		return
+	}
+	n := 0
+	for i := range pr.Timeseries {
+		ts := &pr.Timeseries[i]
+		n += len(ts.Samples) + len(ts.Histograms) + len(ts.Exemplars)
+	}
+	if n > 0 {
+		d.metrics.discardedSamples.WithLabelValues(string(t), dr.Reason()).Add(float64(n))
+	}
 }
 
 func (d *Distributor) countReceived(t tenant.ID, pr *ingesterpb.PushRequest) {

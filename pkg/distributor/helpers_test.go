@@ -159,6 +159,12 @@ func defaultConfig() Config {
 // newTestEnv starts a distributor over n in-memory ingesters.
 func newTestEnv(t testing.TB, n int, mutate func(*Config, *limits.Limits)) *testEnv {
 	t.Helper()
+	return newTestEnvHooks(t, n, mutate)
+}
+
+// newTestEnvHooks is newTestEnv with pre-push hooks.
+func newTestEnvHooks(t testing.TB, n int, mutate func(*Config, *limits.Limits), hooks ...PrePushHook) *testEnv {
+	t.Helper()
 	cfg, lim := defaultConfig(), defaultLimits()
 	if mutate != nil {
 		mutate(&cfg, &lim)
@@ -175,7 +181,7 @@ func newTestEnv(t testing.TB, n int, mutate func(*Config, *limits.Limits)) *test
 	}
 	env.ring = newFakeRing(addrs...)
 	d, err := New(Deps{
-		Config: cfg, Ring: env.ring, Clients: clients, Limits: limits.NewOverrides(lim),
+		Config: cfg, Ring: env.ring, Clients: clients, Limits: limits.NewOverrides(lim), Hooks: hooks,
 		Logger: slog.New(slog.DiscardHandler), Registerer: env.reg,
 		Now: func() time.Time { return testNow },
 	})

@@ -6,17 +6,19 @@ import (
 )
 
 type metrics struct {
-	receivedSamples    *prometheus.CounterVec
-	receivedHistograms *prometheus.CounterVec
-	receivedExemplars  *prometheus.CounterVec
-	receivedMetadata   *prometheus.CounterVec
-	discardedSamples   *prometheus.CounterVec
-	discardedMetadata  *prometheus.CounterVec
-	requests           *prometheus.CounterVec
-	requestDuration    prometheus.Histogram
-	inflight           prometheus.Gauge
-	ingesterDuration   *prometheus.HistogramVec
-	ingesterFailures   *prometheus.CounterVec
+	receivedSamples         *prometheus.CounterVec
+	receivedHistograms      *prometheus.CounterVec
+	receivedExemplars       *prometheus.CounterVec
+	receivedMetadata        *prometheus.CounterVec
+	discardedSamples        *prometheus.CounterVec
+	discardedMetadata       *prometheus.CounterVec
+	requests                *prometheus.CounterVec
+	requestDuration         prometheus.Histogram
+	inflight                prometheus.Gauge
+	inflightBytes           prometheus.Gauge
+	instanceLimitRejections *prometheus.CounterVec
+	ingesterDuration        *prometheus.HistogramVec
+	ingesterFailures        *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -60,6 +62,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hearth_distributor_inflight_requests",
 			Help: "Push requests being handled.",
 		}),
+		inflightBytes: f.NewGauge(prometheus.GaugeOpts{
+			Name: "hearth_distributor_inflight_push_request_bytes",
+			Help: "Compressed bytes of the push requests being handled, counted when -distributor.instance-limits.max-inflight-push-request-bytes is set.",
+		}),
+		instanceLimitRejections: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_distributor_instance_limit_rejections_total",
+			Help: "Push requests refused with 503 because this distributor was at an instance limit, by limit.",
+		}, []string{"limit"}),
 		ingesterDuration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                        "hearth_distributor_ingester_push_duration_seconds",
 			Help:                        "Duration of Push calls to ingesters, detached ones included, by outcome (ok, soft_error, error).",

@@ -2,10 +2,13 @@ package remotewrite
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"mime"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
@@ -73,13 +76,26 @@ func Dispatch(v1, v2 http.Handler) http.Handler {
 }
 
 // WriteError answers with err's status ([HTTPStatus]) and its text; a nil
-// err is 204 No Content. Headers must be set before.
+// err is 204 No Content. A 429 or 503 whose error implements [RetryAfter]
+// carries a Retry-After header in whole seconds, at least 1. Other headers
+// must be set before.
 func WriteError(w http.ResponseWriter, err error) {
 	if err == nil {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
-	http.Error(w, err.Error(), HTTPStatus(err))
+	status := HTTPStatus(err)
+	var ra RetryAfter
+	if (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) && errors.As(err, &ra) {
+		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(ra.RetryAfter()), 10))
+	}
+	http.Error(w, err.Error(), status)
+}
+
+// retryAfterSeconds rounds d up to whole seconds, at least 1.
+func retryAfterSeconds(d time.Duration) int64 {
+	s := int64((d + time.Second - 1) / time.Second)
+	return max(s, 1)
 }
 
 // LogError logs a push that failed with a server-side (5xx) status; client

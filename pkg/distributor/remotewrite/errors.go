@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
@@ -26,9 +27,20 @@ var (
 	// ErrRateLimited: over a per-tenant rate limit; retry later (429).
 	ErrRateLimited = errors.New("rate limited")
 	// ErrUnavailable: the write may succeed if retried, e.g. no quorum of
-	// ingesters acknowledged it (503).
+	// ingesters acknowledged it, or an instance limit of this process is
+	// reached (503).
 	ErrUnavailable = errors.New("service unavailable")
+	// ErrDeduplicated: the push came from an HA replica that is not the
+	// elected one of its cluster and was dropped on purpose (202 Accepted,
+	// with written counts of 0). Senders must not retry it, and do not.
+	ErrDeduplicated = errors.New("deduplicated")
 )
+
+// RetryAfter is implemented by errors that know when a retry may succeed;
+// [WriteError] sends it as the Retry-After header of a 429 or 503.
+type RetryAfter interface {
+	RetryAfter() time.Duration
+}
 
 // HTTPStatus maps an error of the push path to its HTTP status code. It is
 // the only place that does.
@@ -36,6 +48,8 @@ func HTTPStatus(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusNoContent
+	case errors.Is(err, ErrDeduplicated):
+		return http.StatusAccepted
 	case errors.Is(err, ErrUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, ErrTooLarge):

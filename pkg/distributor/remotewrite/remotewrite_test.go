@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -50,6 +52,7 @@ func TestHTTPStatus(t *testing.T) {
 		"malformed":       {err: fmt.Errorf("x: %w", ErrMalformed), want: http.StatusBadRequest},
 		"invalid":         {err: fmt.Errorf("x: %w", ErrInvalid), want: http.StatusBadRequest},
 		"rate limited":    {err: ErrRateLimited, want: http.StatusTooManyRequests},
+		"deduplicated":    {err: fmt.Errorf("x: %w", ErrDeduplicated), want: http.StatusAccepted},
 		"no tenant":       {err: tenant.ErrMissing, want: http.StatusUnauthorized},
 		"no quorum":       {err: fmt.Errorf("x: %w", ErrUnavailable), want: http.StatusServiceUnavailable},
 		"client gone":     {err: context.Canceled, want: http.StatusServiceUnavailable},
@@ -59,6 +62,36 @@ func TestHTTPStatus(t *testing.T) {
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {
 			require.Equal(t, tc.want, HTTPStatus(tc.err))
+		})
+	}
+}
+
+type retryErr struct {
+	class error
+	after time.Duration
+}
+
+func (e retryErr) Error() string             { return "retry" }
+func (e retryErr) Unwrap() error             { return e.class }
+func (e retryErr) RetryAfter() time.Duration { return e.after }
+
+func TestWriteErrorRetryAfter(t *testing.T) {
+	tests := map[string]struct {
+		err  error
+		want string
+	}{
+		"rounded up":              {err: retryErr{ErrRateLimited, 1500 * time.Millisecond}, want: "2"},
+		"at least one second":     {err: retryErr{ErrRateLimited, 0}, want: "1"},
+		"on 503 too":              {err: fmt.Errorf("x: %w", retryErr{ErrUnavailable, 3 * time.Second}), want: "3"},
+		"not on 400":              {err: retryErr{ErrInvalid, time.Second}, want: ""},
+		"none without RetryAfter": {err: ErrRateLimited, want: ""},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			WriteError(rec, tc.err)
+			require.Equal(t, HTTPStatus(tc.err), rec.Code)
+			require.Equal(t, tc.want, rec.Header().Get("Retry-After"))
 		})
 	}
 }

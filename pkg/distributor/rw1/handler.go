@@ -25,18 +25,22 @@ func NewHandler(p remotewrite.Pusher, pool *remotewrite.Pool, maxSize int, logge
 }
 
 // ServeHTTP answers 204 when everything was written, otherwise the status of
-// the error ([remotewrite.HTTPStatus]) with its text.
+// the error ([remotewrite.HTTPStatus]) with its text. Like remote-write 2.0
+// it sets the written-counts headers, which 1.0 senders ignore: a
+// deduplicated HA push (202) says 0 in both protocols.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := h.pool.Get()
 	defer req.Unref()
+	var stats remotewrite.Stats
 	body, err := req.ReadBody(w, r, h.maxSize)
 	if err == nil {
 		err = Decode(body, &req.Push)
 	}
 	if err == nil {
-		_, err = h.pusher.Push(r.Context(), req)
+		stats, err = h.pusher.Push(r.Context(), req)
 	}
 	remotewrite.LogError(r.Context(), h.logger, err)
+	stats.SetHeaders(w)
 	remotewrite.WriteError(w, err)
 }
 
