@@ -41,7 +41,7 @@ func TestConfigValidate(t *testing.T) {
 		mutate  func(*Config)
 		wantErr []string
 	}{
-		"defaults":          {mutate: func(*Config) {}},
+		"defaults": {mutate: func(*Config) {}},
 		"all errors listed": {
 			mutate: func(c *Config) {
 				c.MaxRecvMsgSize, c.RemoteTimeout = 0, -1
