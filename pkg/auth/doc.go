@@ -18,7 +18,9 @@
 // expensive, and a 256-bit random secret cannot be guessed at any speed, so
 // a SHA-256 preimage search is the only attack left. A fast hash also lets
 // every request be checked without a cache of verified secrets. Hashes are
-// compared with crypto/subtle in constant time.
+// compared with crypto/subtle in constant time. Whether a key id exists can
+// be told from timing (a cached miss answers sooner than a hash check);
+// ids are not secret, they appear in logs and listings.
 //
 // A [Key] holds a key's record (tenant, id, name, [Scope], creation,
 // optional expiry, optional revocation) and never its secret; the secret
@@ -40,6 +42,9 @@
 //	            cell "r" → revocation time, int64 big-endian Unix ns
 //	tenant row: 0x00 "auth/tenant/" uvarint(len) tenant
 //	            one empty cell per key id of the tenant
+//
+// Scans of the whole table must skip the namespace: chunk.Store.Tenants
+// starts its skip scan at 0x01 for that reason.
 //
 // The record cell is written once; revoking sets the "r" cell, so a
 // revocation never races with another writer of the record. Deleting a
