@@ -56,6 +56,9 @@ type Limits struct {
 	// MaxConcurrentQueries bounds the queries of one tenant running at once
 	// in one querier.
 	MaxConcurrentQueries int `yaml:"max_concurrent_queries_per_tenant"`
+
+	// Long-term storage, in the retention service (package retention).
+	RetentionPeriod model.Duration `yaml:"retention_period"`
 }
 
 // RegisterFlags registers the defaults' flags.
@@ -97,6 +100,8 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxChunkBytesPerQuery, "querier.max-chunk-bytes-per-query", 0, "Maximum chunk bytes one query may fetch from one ingester. 0 disables.")
 	f.IntVar(&l.MaxSamplesPerQuery, "querier.max-samples-per-query", 0, "Maximum samples one query may load into memory; 0 uses the engine-wide -querier.max-samples.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait. 0 disables (only -querier.max-concurrent applies).")
+
+	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
 
 // Validate reports every invalid limit.
@@ -134,6 +139,9 @@ func (l *Limits) Validate() error {
 		} else if l.HAClusterLabel == l.HAReplicaLabel {
 			errs = append(errs, fmt.Errorf("limits ha_cluster_label and ha_replica_label are both %q, must differ", l.HAClusterLabel))
 		}
+	}
+	if l.RetentionPeriod < 0 {
+		errs = append(errs, fmt.Errorf("limit retention_period is %s, must not be negative", l.RetentionPeriod))
 	}
 	if l.IngestionRate < 0 {
 		errs = append(errs, fmt.Errorf("limit ingestion_rate_limit is %g, must not be negative", l.IngestionRate))
