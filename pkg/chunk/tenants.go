@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// reservedPrefixEnd is the first byte a tenant row may start with; rows
+// below it belong to other users of the table.
+const reservedPrefixEnd = 0x01
+
 // Tenants lists the tenants that have at least one row in the store,
 // sorted. It reads one row per tenant (a skip scan over the tenant
 // prefixes every key starts with), so it costs one backend read per tenant.
@@ -14,9 +18,12 @@ import (
 func (s *Store) Tenants(ctx context.Context) ([]string, error) {
 	start := time.Now()
 	defer func() { s.metrics.operationSeconds.WithLabelValues("tenants").Observe(time.Since(start).Seconds()) }()
+	// Rows starting with 0x00 are outside every tenant (a tenant ID is
+	// never empty, so its length prefix is never 0): other users of the
+	// same table (API keys) keep their rows there. Tenants start at 0x01.
 	var (
 		out  []string
-		from []byte
+		from = []byte{reservedPrefixEnd}
 	)
 	for {
 		var key []byte
