@@ -41,8 +41,12 @@
 // The ingester compacts heads itself every -ingester.head-compaction-interval
 // ([Ingester.Compact]), one block per -ingester.block-range, never merging
 // blocks. A [Flusher] is told of every new block and decides, with
-// -ingester.retention-period, when a local block may go; [Ingester.Blocks]
-// lists a tenant's blocks.
+// -ingester.retention-period, when a local block may go (checked when the
+// TSDB reloads its blocks: every minute, and after each compaction);
+// [Ingester.Blocks] lists a tenant's blocks. Package flusher implements the
+// hook. [Ingester.ForceCompact] compacts whole heads, the current partial
+// range included, for "flush everything" and scale-down.
+// [Ingester.DeleteTenant] removes a tenant's TSDB, metadata and metrics.
 //
 // The ring lifecycler is a separate service: the ingester does not import
 // the ring.
