@@ -84,8 +84,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.DurationVar(&c.Jitter, "jitter", 0, "Random timestamp offset in [-jitter, +jitter] per sample; must be under half of -interval.")
 	f.Uint64Var(&c.Seed, "seed", 1, "Seed of the value generators (runs with the same flags send the same values).")
 
-	f.DurationVar(&c.Interval, "interval", 15*time.Second, "Scrape interval: every series gets one sample per interval, timestamped at the interval's tick. With -max-rate, the step between rounds' timestamps.")
-	f.BoolVar(&c.MaxRate, "max-rate", false, "Push as fast as possible instead of pacing on -interval; timestamps start 1h in the past and advance by -interval per round.")
+	f.DurationVar(&c.Interval, "interval", 15*time.Second, "Scrape interval: every series gets one sample per interval, timestamped at the interval's tick (the first at the next multiple of the interval) and sent spread over the interval. With -max-rate, the step between rounds' timestamps.")
+	f.BoolVar(&c.MaxRate, "max-rate", false, "Push as fast as possible instead of pacing on -interval; timestamps start 1h in the past and advance by -interval per round until they reach the wall clock, then follow it.")
 	f.IntVar(&c.Concurrency, "concurrency", 4, "Concurrent pushers; each owns a fixed share of the batches, so one series' samples stay in order.")
 	f.IntVar(&c.BatchSize, "batch-size", 1000, "Series per remote-write request.")
 	f.IntVar(&c.MaxRetries, "max-retries", 5, "Retries of a request answered 5xx or 429 (exponential backoff from 50ms to 2s); 4xx are dropped.")

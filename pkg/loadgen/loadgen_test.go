@@ -223,9 +223,8 @@ func TestRunPacing(t *testing.T) {
 			if first.IsZero() || p.recv.Before(first) {
 				first = p.recv
 			}
-			// A sample of round r is not sent before start + r*interval.
-			r := time.Duration((p.t - start.Truncate(cfg.Interval).UnixMilli()) / cfg.Interval.Milliseconds())
-			require.False(t, p.recv.Before(start.Add(r*cfg.Interval)), "round %d received early", r)
+			// A sample is never sent before its timestamp.
+			require.False(t, p.recv.Before(time.UnixMilli(p.t)), "sample at %d received early at %v", p.t, p.recv)
 		}
 	}
 	require.Len(t, perTick, rounds)
@@ -394,4 +393,22 @@ func TestChurned(t *testing.T) {
 		require.Equal(t, 1, s)
 	}
 	require.False(t, churned(0, 0, 1000, 10))
+}
+
+func TestRoundClock(t *testing.T) {
+	now := int64(100_000)
+	c := &roundClock{base: 40_000, step: 15_000, maxRate: true, now: func() int64 { return now }}
+	var got []int64
+	for r := range 8 {
+		got = append(got, c.tick(r))
+	}
+	// Steps of 15s until the clock (100s) is reached, then the clock, then
+	// 1ms steps while the clock stands still.
+	require.Equal(t, []int64{40_000, 55_000, 70_000, 85_000, 100_000, 100_001, 100_002, 100_003}, got)
+	now = 200_000
+	require.Equal(t, int64(115_003), c.tick(8), "behind the clock again: steps of the interval")
+	require.Equal(t, int64(100_001), c.tick(5), "a round keeps its timestamp")
+
+	paced := &roundClock{base: 30_000, step: 15_000}
+	require.Equal(t, int64(75_000), paced.tick(3))
 }

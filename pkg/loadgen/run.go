@@ -19,13 +19,45 @@ const (
 	// keep ready ahead of the pusher.
 	queueDepth = 16
 	// maxRateBackfill is how far in the past -max-rate timestamps start,
-	// so that rounds (one -interval apart each) can run ahead of the wall
-	// clock for a while before a receiver's future-timestamp limit.
+	// so that rounds (one -interval apart each) can run faster than the
+	// wall clock for a while.
 	maxRateBackfill = time.Hour
-	// futureWarning is how far ahead of the wall clock -max-rate
-	// timestamps may go before the run warns.
-	futureWarning = 5 * time.Minute
 )
+
+// roundClock gives every round its timestamp. With -interval pacing, round
+// r is at base + r×interval. With -max-rate, rounds start maxRateBackfill
+// in the past and advance by -interval until they reach the wall clock;
+// from there they follow it (at least 1ms apart), so that no timestamp is
+// ever in the future. The first encoder to reach a round fixes its
+// timestamp for all.
+type roundClock struct {
+	base, step int64 // ms
+	maxRate    bool
+	now        func() int64
+
+	mu    sync.Mutex
+	ticks []int64
+}
+
+func (c *roundClock) tick(round int) int64 {
+	if !c.maxRate {
+		return c.base + int64(round)*c.step
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for len(c.ticks) <= round {
+		next := c.base
+		if n := len(c.ticks); n > 0 {
+			prev := c.ticks[n-1]
+			next = prev + c.step
+			if now := c.now(); next > now {
+				next = max(prev+1, now)
+			}
+		}
+		c.ticks = append(c.ticks, next)
+	}
+	return c.ticks[round]
+}
 
 // runner is the state of one run.
 type runner struct {
@@ -36,10 +68,10 @@ type runner struct {
 	st      *stats
 	pusher  *pusher
 	start   time.Time
-	tsBase  int64 // ms, timestamp of round 0
+	clock   *roundClock
+	sched   time.Time // interval mode: when round 0 is due
 	sent    atomic.Int64
 	cancel  context.CancelFunc
-	future  sync.Once
 }
 
 // Run generates load as cfg says until cfg.Duration has passed,
@@ -65,12 +97,21 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, live io.Writer) (
 		batches: len(batches), st: newStats(), start: time.Now(), cancel: cancel,
 	}
 	r.pusher = &pusher{cfg: &cfg, client: newHTTPClient(cfg.Concurrency), st: r.st}
-	base := r.start
-	if cfg.MaxRate {
-		base = base.Add(-maxRateBackfill)
+	// Paced rounds start at the next interval boundary: every sample is
+	// sent at or after its timestamp.
+	base := r.start.Truncate(cfg.Interval)
+	if base.Before(r.start) {
+		base = base.Add(cfg.Interval)
 	}
-	r.tsBase = base.Truncate(cfg.Interval).UnixMilli()
-	r.st.lastTick.Store(r.tsBase)
+	if cfg.MaxRate {
+		base = r.start.Add(-maxRateBackfill).Truncate(cfg.Interval)
+	}
+	r.sched = base
+	r.clock = &roundClock{
+		base: base.UnixMilli(), step: cfg.Interval.Milliseconds(),
+		maxRate: cfg.MaxRate, now: func() int64 { return time.Now().UnixMilli() },
+	}
+	r.st.lastTick.Store(r.clock.base)
 	logger.Info("Starting load", "url", cfg.URL, "protocol", cfg.Protocol, "tenants", cfg.Tenants,
 		"series_per_tenant", seriesPerTenant, "requests_per_round", len(batches), "max_rate", cfg.MaxRate,
 		"interval", cfg.Interval, "concurrency", cfg.Concurrency, "duration", cfg.Duration)
@@ -116,15 +157,8 @@ func (r *runner) encodeLoop(ctx context.Context, own []*batch, index []int, ch c
 	enc := newEncoder(r.cfg.Protocol)
 	var l seriesLabels
 	var h histogram.Histogram
-	step := r.cfg.Interval.Milliseconds()
 	for round := 0; ; round++ {
-		tick := r.tsBase + int64(round)*step
-		if r.cfg.MaxRate && time.UnixMilli(tick).After(time.Now().Add(futureWarning)) {
-			r.future.Do(func() {
-				r.logger.Warn("Timestamps run ahead of the clock; a receiver may reject them as too far in the future: use more -series or a shorter -duration",
-					"ahead", time.Until(time.UnixMilli(tick)).Round(time.Second))
-			})
-		}
+		tick := r.clock.tick(round)
 		for k, b := range own {
 			t0 := time.Now()
 			body, n := encodeBatch(b, enc, r.shape, &l, &h, r.cfg, round, tick)
@@ -158,7 +192,7 @@ func (r *runner) pushLoop(ctx context.Context, ch <-chan *request) {
 			r.st.starvedNanos.Add(int64(got.Sub(waitStart)))
 		} else {
 			offset := time.Duration(req.round)*r.cfg.Interval + time.Duration(req.index)*r.cfg.Interval/time.Duration(r.batches)
-			sendAt := r.start.Add(offset)
+			sendAt := r.sched.Add(offset)
 			if got.After(sendAt) {
 				r.st.starvedNanos.Add(int64(got.Sub(maxTime(waitStart, sendAt))))
 			} else if !sleepUntil(ctx, sendAt) {

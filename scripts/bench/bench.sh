@@ -12,7 +12,9 @@
 #   query    sketch: query latency over 1h of data.
 #
 # Environment (defaults in brackets):
-#   SERIES [200000] series per round; DURATION [60s] ingest phase;
+#   SERIES [200000] float series (half counters, half gauges); CLASSIC [1000]
+#   classic histograms (14 series each); NATIVE [0] native histograms;
+#   DURATION [60s] ingest phase;
 #   QUERY_DURATION [30s]; QUERY_RATE [5]; CONCURRENCY [8]; BATCH [2000];
 #   PROTOCOL [rw1]; SYSTEMS ["prometheus hearth"];
 #   HEARTH_BIN [build of ./cmd/hearth]; HEARTH_URL: push URL of an already
@@ -31,6 +33,8 @@ BIN=$CACHE/bin
 PROM_MODULE_VERSION=v0.316.0 # Prometheus v3 as a Go module version (same as go.mod)
 
 SERIES=${SERIES:-200000}
+CLASSIC=${CLASSIC:-1000}
+NATIVE=${NATIVE:-0}
 DURATION=${DURATION:-60s}
 QUERY_DURATION=${QUERY_DURATION:-30s}
 QUERY_RATE=${QUERY_RATE:-5}
@@ -190,17 +194,19 @@ measure() {
 	local name=$1 pid=$2 push=$3 query=$4 cpu0 cpu1 ingest q
 	ingest=$RUN_DIR/$name-ingest.json
 	q=$RUN_DIR/$name-query.json
-	log "$name: ingest, $SERIES series, -max-rate for $DURATION"
+	log "$name: ingest, $SERIES float series + $CLASSIC classic + $NATIVE native histograms, -max-rate for $DURATION"
 	cpu0=$(cpu_seconds "$pid")
 	"$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
+		-classic-histograms="$CLASSIC" -native-histograms="$NATIVE" \
 		-max-rate -duration="$DURATION" -concurrency="$CONCURRENCY" -batch-size="$BATCH" \
 		-summary-json="$ingest" -live-every=5s
 	cpu1=$(cpu_seconds "$pid")
 	local rss hwm
 	rss=$(rss_mib "$pid" VmRSS)
 	hwm=$(rss_mib "$pid" VmHWM)
-	log "$name: steady load ($SERIES series / 15s) with $QUERY_RATE queries/s for $QUERY_DURATION"
+	log "$name: steady load (the same series every 15s) with $QUERY_RATE queries/s for $QUERY_DURATION"
 	"$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
+		-classic-histograms="$CLASSIC" -native-histograms="$NATIVE" \
 		-interval=15s -duration="$QUERY_DURATION" -concurrency="$CONCURRENCY" -batch-size="$BATCH" \
 		-query-url="$query" -query-rate="$QUERY_RATE" -summary-json="$q" -live-every=5s
 	jq -n --arg name "$name" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" \
@@ -243,7 +249,7 @@ report_ingest() {
 		echo
 		echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo). loadgen shares the cores with the system under test."
 		echo
-		echo "Command: \`SERIES=$SERIES DURATION=$DURATION CONCURRENCY=$CONCURRENCY BATCH=$BATCH PROTOCOL=$PROTOCOL QUERY_RATE=$QUERY_RATE QUERY_DURATION=$QUERY_DURATION scripts/bench/bench.sh ingest\`"
+		echo "Command: \`SERIES=$SERIES CLASSIC=$CLASSIC NATIVE=$NATIVE DURATION=$DURATION CONCURRENCY=$CONCURRENCY BATCH=$BATCH PROTOCOL=$PROTOCOL QUERY_RATE=$QUERY_RATE QUERY_DURATION=$QUERY_DURATION scripts/bench/bench.sh ingest\`"
 		echo
 		echo "| system | samples/s accepted | CPU-s per 1M samples | RSS after ingest (MiB) | peak RSS (MiB) | push p50 / p99 (ms) | dropped | query p50 / p99 (ms) | range 1h heavy p99 (ms) | loadgen CPU-s |"
 		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -255,7 +261,7 @@ report_ingest() {
 			"| hearth ÷ prometheus | \(($h.i.samples_per_second / $p.i.samples_per_second * 100 | round) / 100)× | \(((($h.cpu / ($h.i.samples_accepted/1e6)) / ($p.cpu / ($p.i.samples_accepted/1e6))) * 100 | round) / 100)× | \(($h.rss / $p.rss * 100 | round) / 100)× | \(($h.hwm / $p.hwm * 100 | round) / 100)× | | | | | |"
 			else empty end' "$RUN_DIR/rows.json"
 		echo
-		echo "Query p50/p99 is the slowest class of the mix (instant cheap/medium/heavy, range 1h at 15s and 6h at 1m) under a steady $SERIES-series scrape load; per-class figures are in the JSON summaries."
+		echo "Query p50/p99 is the slowest class of the mix (instant cheap/medium/heavy, range 1h at 15s and 6h at 1m) under a steady scrape load of the same series; per-class figures are in the JSON summaries."
 	} | tee "$OUT"
 	cp "$RUN_DIR"/*.json "$CACHE/" 2>/dev/null || true
 	log "results in $OUT"
