@@ -38,21 +38,27 @@ type cluster struct {
 func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{}
+	em := startEmulator(t)
 	var seed string
+	newComponent := func(name, bin string, extra ...string) *process {
+		p := newProcess(t, name, bin, t.TempDir(), append(extra, em.storeFlags()...)...)
+		p.env = []string{"BIGTABLE_EMULATOR_HOST=" + em.addr}
+		return p
+	}
 	for i := range 3 {
 		extra := []string{"-target=ingester"}
 		if seed != "" {
 			extra = append(extra, "-memberlist.join="+seed)
 		}
-		p := newProcess(t, fmt.Sprintf("ingester-%d", i), "ingester", t.TempDir(), extra...)
+		p := newComponent(fmt.Sprintf("ingester-%d", i), "ingester", extra...)
 		if seed == "" {
 			seed = p.gossip
 		}
 		p.start(t)
 		c.ingesters = append(c.ingesters, p)
 	}
-	c.distributor = newProcess(t, "distributor", "distributor", t.TempDir(), "-memberlist.join="+seed)
-	c.querier = newProcess(t, "querier", "querier", t.TempDir(), "-memberlist.join="+seed)
+	c.distributor = newComponent("distributor", "distributor", "-memberlist.join="+seed)
+	c.querier = newComponent("querier", "querier", "-memberlist.join="+seed)
 	c.distributor.start(t)
 	c.querier.start(t)
 	for _, p := range append([]*process{c.distributor, c.querier}, c.ingesters...) {

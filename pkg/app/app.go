@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/hearthmetrics/hearth/pkg/chunk"
 	"github.com/hearthmetrics/hearth/pkg/clientpool"
 	"github.com/hearthmetrics/hearth/pkg/distributor"
 	"github.com/hearthmetrics/hearth/pkg/ingester"
@@ -43,6 +44,8 @@ type App struct {
 	querier      *querier.Querier
 	distributor  *distributor.Distributor
 	pool         *clientpool.Pool
+	storeBackend chunk.Backend
+	store        *chunk.Store
 
 	// svcs are started in this order and stopped in reverse.
 	svcs    []*services.Service

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"cloud.google.com/go/bigtable/bttest"
 	"github.com/golang/snappy"
 	promapi "github.com/prometheus/client_golang/api"
 	promv1 "github.com/prometheus/client_golang/api/prometheus/v1"
@@ -21,6 +22,24 @@ import (
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/stretchr/testify/require"
 )
+
+// bigtableEmulator starts an in-process Bigtable emulator for the test and
+// points every process of the test at it through BIGTABLE_EMULATOR_HOST.
+func bigtableEmulator(t *testing.T) {
+	t.Helper()
+	srv, err := bttest.NewServer("127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(srv.Close)
+	t.Setenv("BIGTABLE_EMULATOR_HOST", srv.Addr)
+}
+
+// clusterStoreFlags points a cluster component at the emulator's table.
+var clusterStoreFlags = []string{
+	"-store.backend=bigtable",
+	"-store.bigtable.project=hearth-test",
+	"-store.bigtable.instance=hearth-test",
+	"-store.bigtable.create-table=true",
+}
 
 // testProcess is one App running in the test process, as a binary would.
 type testProcess struct {
@@ -49,6 +68,9 @@ func startProcess(t *testing.T, target string, extra ...string) *testProcess {
 		"-server.graceful-shutdown-timeout=5s",
 		"-log.level=warn",
 	}, extra...)
+	if target != TargetAll {
+		args = append(args, clusterStoreFlags...)
+	}
 	cfg, explicit, err := ParseArgs(args, TargetAll, io.Discard)
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
@@ -158,6 +180,7 @@ func TestClusterReplicatesAndToleratesOneIngesterDown(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts four processes' worth of components")
 	}
+	bigtableEmulator(t)
 	// Instance IDs default to the hostname, which the three share here.
 	first := startProcess(t, TargetIngester, "-ingester.ring.instance-id=ingester-0")
 	join := "-memberlist.join=" + first.memberlistAddr()

@@ -38,6 +38,7 @@ type Config struct {
 	Server  ServerConfig  `yaml:"server"`
 	Log     LogConfig     `yaml:"log"`
 	Storage StorageConfig `yaml:"storage"`
+	Store   StoreConfig   `yaml:"store"`
 
 	// Limits are the per-tenant defaults; their flags keep Cortex's names
 	// (-validation.*, -ingester.max-*, ...) and their YAML keys are the flag
@@ -76,6 +77,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	c.Server.RegisterFlags(f)
 	c.Log.RegisterFlags(f)
 	f.StringVar(&c.Storage.Dir, "storage.dir", "./data", "Directory for everything this process keeps on disk (ingester WAL and blocks, the embedded store).")
+	c.Store.RegisterFlags(f)
 	c.Limits.RegisterFlags(f)
 	c.Memberlist.RegisterFlags(f)
 	c.Distributor.RegisterFlags(f)
@@ -91,6 +93,9 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 func (c *Config) applyDerivedDefaults(explicit explicitSet) {
 	if !explicit.has("ingester.dir") {
 		c.Ingester.Dir = filepath.Join(c.Storage.Dir, "ingester")
+	}
+	if !explicit.has("store.pebble.dir") {
+		c.Store.Pebble.Dir = defaultPebbleDir(c.Storage.Dir)
 	}
 	// The tokens file sits next to the WAL it must match.
 	if !explicit.has("ingester.ring.tokens-file-path") {
@@ -124,7 +129,7 @@ func (c *Config) Validate() error {
 	if c.Storage.Dir == "" {
 		errs = append(errs, errors.New("storage.dir: empty"))
 	}
-	errs = append(errs, c.Server.Validate(), c.Log.Validate(), c.Limits.Validate(),
+	errs = append(errs, c.Server.Validate(), c.Log.Validate(), c.Limits.Validate(), c.Store.Validate(c.has(TargetAll)),
 		c.Memberlist.Validate(), c.Querier.Validate(), c.Distributor.Validate(), c.IngesterClient.Validate())
 	if c.has(TargetIngester) {
 		errs = append(errs, c.Ingester.Config.Validate())

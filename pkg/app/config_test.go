@@ -81,6 +81,11 @@ func TestParseArgs(t *testing.T) {
 	file := filepath.Join(dir, "hearth.yaml")
 	require.NoError(t, os.WriteFile(file, []byte(`
 target: distributor,querier
+store:
+  backend: bigtable
+  bigtable:
+    project: p
+    instance: i
 ingester:
   ring:
     replication_factor: 5
@@ -108,6 +113,7 @@ querier:
 			},
 		},
 		"a component binary keeps replication factor 3": {
+			args:   []string{"-store.backend=bigtable", "-store.bigtable.project=p", "-store.bigtable.instance=i"},
 			target: TargetIngester,
 			check: func(t *testing.T, c *Config) {
 				require.Equal(t, 3, c.Ingester.Ring.ReplicationFactor)
@@ -135,6 +141,12 @@ querier:
 		"unknown YAML keys are errors": {
 			args: []string{"-config.file=" + bad}, target: TargetAll,
 			wantError: "no_such_key",
+		},
+		"a cluster component cannot use the embedded store": {
+			target: TargetDistributor, wantError: "store.backend pebble is embedded in one process",
+		},
+		"bigtable needs a project and an instance": {
+			args: []string{"-store.backend=bigtable"}, target: TargetAll, wantError: "store.bigtable: project, instance and table are required",
 		},
 		"unknown targets are errors": {
 			args: []string{"-target=compactor"}, target: TargetAll,
