@@ -249,6 +249,14 @@ func TestStoreLabelsAndSeries(t *testing.T) {
 		})
 	}
 
+	// No time range: all of the store and the ingesters.
+	names, _, _, err := client.LabelNames(ctx, nil, time.Time{}, time.Time{})
+	require.NoError(t, err)
+	require.Equal(t, model.LabelNames{"__name__", "instance", "job", "mid", "old"}, names)
+	series, _, _, err := client.Series(ctx, []string{`{job=~".+"}`}, time.Time{}, time.Time{})
+	require.NoError(t, err)
+	require.Len(t, series, 3)
+
 	jobs, _, _, err := client.LabelValues(ctx, "job", []string{`{__name__="mid_metric"}`}, recentDays.start, recentDays.end)
 	require.NoError(t, err)
 	require.Equal(t, model.LabelValues{"db"}, jobs)
