@@ -15,7 +15,11 @@
 //     others: they are written and the answer is 400 naming the first
 //     refusal ([ValidationError]). Every refusal counts in
 //     hearth_discarded_samples_total{tenant,reason};
-//   - runs the [PrePushHook]s (rate limits and HA dedup will plug in here);
+//   - runs the [PrePushHook]s: HA deduplication (package hatracker; a
+//     dropped push is 202) and the per-tenant rate limit (package
+//     ratelimit; 429 with Retry-After). A hook error with a Reason method
+//     ([DiscardReason]) counts the push's data in
+//     hearth_discarded_samples_total;
 //   - hashes (tenant, all labels) to a 32-bit token ([ShardKey]), asks the
 //     [Ring] for the replicas, groups series per ingester and pushes to all
 //     of them in parallel. A series is written when len(replicas) -
@@ -26,6 +30,9 @@
 //     cancellation, bounded by -distributor.remote-timeout, each holding a
 //     reference on the request so its body is not reused before they have
 //     been sent.
+//
+// [InstanceLimits] protect the process: over -distributor.instance-limits.*
+// in-flight push requests or bytes, a push gets 503 ([InstanceLimitError]).
 //
 // Ingesters report refusals per push, grouped by reason, not per series:
 // a replica's soft error counts against every series of its batch.

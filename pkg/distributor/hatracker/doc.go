@@ -29,9 +29,9 @@
 // It is the maximum under a total order, hence idempotent, commutative and
 // associative, so every distributor converges on the same replica within a
 // gossip round. Until then both replicas' samples may be written for a
-// moment; that overlap is the same data twice (the ingesters keep one
-// sample per timestamp and drop exact duplicates) or, at worst, two values
-// at nearby timestamps.
+// moment: the two servers scrape at slightly different times, so a series
+// may get a few interleaved samples from both, and some may be refused as
+// out of order.
 //
 // The election itself ([decide]) is a pure function of the current election,
 // the replica and the time.
