@@ -23,8 +23,8 @@ import (
 //
 //	go test ./pkg/flusher -run TestReplicasStoreIdenticalChunksOnce -v
 func TestReplicasStoreIdenticalChunksOnce(t *testing.T) {
-	// 100 series, 6h at 15s: three 2h blocks of 120-sample chunks.
-	full := data{series: 100, from: base, to: base + 6*hour - 15000, step: 15000}
+	// 30 series, 4h at 15s: two 2h blocks of 120-sample chunks.
+	full := data{series: 30, from: base, to: base + 4*hour - 15000, step: 15000}
 	missing := full
 	missing.skip = func(series int, ts int64) bool {
 		return series == 0 && ts >= base+hour+5*minute && ts < base+hour+15*minute
@@ -48,7 +48,7 @@ func TestReplicasStoreIdenticalChunksOnce(t *testing.T) {
 			gap := newBackend(t)
 			gapStore, _ := flushReplicas(t, gap, full, full, missing)
 			rf3gap := storedBytes(t, gap)
-			t.Logf("one replica missing 10m of 1 series in 100: RF=3 stores %d bytes: ratio %.3f", rf3gap, float64(rf3gap)/float64(rf1))
+			t.Logf("one replica missing 10m of 1 series in 30: RF=3 stores %d bytes: ratio %.3f", rf3gap, float64(rf3gap)/float64(rf1))
 			require.Greater(t, rf3gap, rf1)
 			require.Equal(t, full.expected(), stored(t, gapStore, "t1"), "merged at query time")
 
