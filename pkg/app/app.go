@@ -264,11 +264,17 @@ func (a *App) initQuerier(explicitSet) error {
 	if err != nil {
 		return err
 	}
+	st, err := a.initStore()
+	if err != nil {
+		return err
+	}
 	a.querier, err = querier.New(a.cfg.Querier, querier.Deps{
 		Logger:     a.logger.With("component", "querier"),
 		Registerer: a.reg,
 		Instances:  a.ingesterRing,
 		Clients:    pool,
+		Store:      st,
+		Limits:     a.overrides,
 	})
 	if err != nil {
 		return fmt.Errorf("building the querier: %w", err)
