@@ -134,6 +134,9 @@ func newProcess(t *testing.T, name, bin string, dataDir string, extra ...string)
 		"-ingester.ring.instance-id=" + name,
 		"-ingester-client.health-check-period=1s",
 		"-log.level=info",
+		// Authentication has its own tests; these name the tenant by header.
+		"-auth.mode=trust-header",
+		"-auth.cluster-secret=e2e-cluster-secret",
 	}, extra...)
 	return p
 }

@@ -17,13 +17,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/hearthmetrics/hearth/pkg/auth"
 	"github.com/hearthmetrics/hearth/pkg/chunk"
 	"github.com/hearthmetrics/hearth/pkg/clientpool"
 	"github.com/hearthmetrics/hearth/pkg/distributor"
+	"github.com/hearthmetrics/hearth/pkg/flusher"
 	"github.com/hearthmetrics/hearth/pkg/ingester"
 	"github.com/hearthmetrics/hearth/pkg/kv/memberlist"
 	"github.com/hearthmetrics/hearth/pkg/limits"
 	"github.com/hearthmetrics/hearth/pkg/querier"
+	"github.com/hearthmetrics/hearth/pkg/retention"
 	"github.com/hearthmetrics/hearth/pkg/ring"
 	"github.com/hearthmetrics/hearth/pkg/services"
 )
@@ -46,6 +49,13 @@ type App struct {
 	pool         *clientpool.Pool
 	storeBackend chunk.Backend
 	store        *chunk.Store
+	flusher      *flusher.Flusher
+	deleter      *retention.Deleter
+
+	cluster       *auth.Cluster
+	operatorToken auth.OperatorToken
+	keys          *auth.Keys
+	auth          *auth.Authenticator
 
 	// svcs are started in this order and stopped in reverse.
 	svcs    []*services.Service
@@ -114,8 +124,11 @@ func New(cfg *Config, explicit explicitSet, logger *slog.Logger, reg *prometheus
 }
 
 func (a *App) build(explicit explicitSet) error {
+	if err := a.initAuth(); err != nil {
+		return err
+	}
 	var err error
-	a.servers, err = newServers(a.logger, a.cfg.Server, a.cfg.maxMessageSize())
+	a.servers, err = newServers(a.logger, a.cfg.Server, a.cfg.maxMessageSize(), a.cluster.ServerOptions())
 	if err != nil {
 		return err
 	}
@@ -125,7 +138,10 @@ func (a *App) build(explicit explicitSet) error {
 	a.svcs = append(a.svcs, a.servers.service())
 	a.overrides = limits.NewOverrides(a.cfg.Limits)
 
-	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier}
+	if err := a.initAuthenticator(); err != nil {
+		return err
+	}
+	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initRetention, a.initDeleter}
 	for _, step := range steps {
 		if err := step(explicit); err != nil {
 			return err
@@ -155,17 +171,34 @@ func (a *App) initIngester(explicit explicitSet) error {
 	if !a.cfg.has(TargetIngester) {
 		return nil
 	}
-	var err error
+	st, err := a.initStore()
+	if err != nil {
+		return err
+	}
+	// The flusher starts before the ingester, which reports the blocks it
+	// finds at startup, and stops after it.
+	a.flusher, err = flusher.New(flusher.Deps{
+		Config:     a.cfg.Ingester.Flush,
+		Store:      st,
+		Logger:     a.logger.With("component", "flusher"),
+		Registerer: a.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("building the flusher: %w", err)
+	}
+	a.svcs = append(a.svcs, a.flusher.Service())
 	a.ingester, err = ingester.New(ingester.Deps{
 		Config:     a.cfg.Ingester.Config,
 		Logger:     a.logger.With("component", "ingester"),
 		Registerer: a.reg,
 		Overrides:  a.overrides,
 		Ring:       a.ingesterRing,
+		Flusher:    a.flusher,
 	})
 	if err != nil {
 		return fmt.Errorf("building the ingester: %w", err)
 	}
+	a.servers.internal.Handle("POST /ingester/flush", a.flusher.Handler(a.ingester))
 	a.ingester.Register(a.servers.grpc)
 	a.svcs = append(a.svcs, a.ingester.Service())
 
@@ -211,7 +244,7 @@ func (a *App) initDistributor(explicitSet) error {
 		return fmt.Errorf("building the distributor: %w", err)
 	}
 	a.svcs = append(a.svcs, a.distributor.Service())
-	push := a.tenantHTTP(a.distributor.PushHandler())
+	push := a.tenantHTTP(auth.ScopeWrite, a.distributor.PushHandler())
 	a.servers.mux.Handle("POST /api/v1/push", push)
 	// Cortex's original path, so existing senders keep working.
 	a.servers.mux.Handle("POST /api/prom/push", push)
@@ -232,6 +265,7 @@ func (a *App) clientPool() (*clientpool.Pool, error) {
 		MaxSendMsgSize: a.cfg.maxMessageSize(),
 		MaxRecvMsgSize: a.cfg.maxMessageSize(),
 		Addresses:      ringAddresses{a.ingesterRing},
+		DialOptions:    a.cluster.DialOptions(),
 	}, a.logger.With("component", "ingester-client"), a.reg)
 	if err != nil {
 		return nil, fmt.Errorf("building the ingester client pool: %w", err)
@@ -280,7 +314,7 @@ func (a *App) initQuerier(explicitSet) error {
 		return fmt.Errorf("building the querier: %w", err)
 	}
 	a.svcs = append(a.svcs, a.querier.Service())
-	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/", a.tenantHTTP(a.querier.Handler()))
+	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/", a.tenantHTTP(auth.ScopeRead, a.querier.Handler()))
 	return nil
 }
 
@@ -349,14 +383,23 @@ func (a *App) printBanner(ctx context.Context, w io.Writer) {
 		ihost = "localhost"
 	}
 	internal := "http://" + net.JoinHostPort(ihost, iport)
+	tenantHint := "basic_auth: { username: <tenant>, password: <key> }"
+	if a.cfg.Auth.Mode != auth.ModeAPIKeys {
+		tenantHint = "headers: { X-Scope-OrgID: <tenant> }"
+	}
 	fmt.Fprintf(w, `
 Hearth is running (all components, replication factor %d, data in %s).
 
   Prometheus remote_write:  %s/api/v1/push
-      headers: { X-Scope-OrgID: <tenant> }
+      %s
   Grafana Prometheus datasource:  %s%s
-      custom header X-Scope-OrgID: <tenant>
+      (basic auth: user <tenant>, password <key>)
+
+  Operator credential: %s
+  Create the first key:
+      bin/hearth keys create --tenant <tenant> --scope write,read --addr %s --token-file %s
   Operator endpoints (keep them private): %s/metrics  %s/ring  %s/config
 
-`, a.cfg.Ingester.Ring.ReplicationFactor, a.cfg.Storage.Dir, base, base, a.cfg.Querier.HTTPPrefix, internal, internal, internal)
+`, a.cfg.Ingester.Ring.ReplicationFactor, a.cfg.Storage.Dir, base, tenantHint, base, a.cfg.Querier.HTTPPrefix,
+		a.operatorToken.Path, internal, a.operatorToken.Path, internal, internal, internal)
 }

@@ -67,6 +67,9 @@ func startProcess(t *testing.T, target string, extra ...string) *testProcess {
 		"-ingester-client.health-check-period=500ms",
 		"-server.graceful-shutdown-timeout=5s",
 		"-log.level=warn",
+		// Authentication has its own tests; these name the tenant by header.
+		"-auth.mode=trust-header",
+		"-auth.cluster-secret=cluster-test-secret",
 	}, extra...)
 	if target != TargetAll {
 		args = append(args, clusterStoreFlags...)

@@ -7,11 +7,14 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/hearthmetrics/hearth/pkg/auth"
 	"github.com/hearthmetrics/hearth/pkg/clientpool"
 	"github.com/hearthmetrics/hearth/pkg/distributor"
+	"github.com/hearthmetrics/hearth/pkg/flusher"
 	"github.com/hearthmetrics/hearth/pkg/ingester"
 	"github.com/hearthmetrics/hearth/pkg/kv/memberlist"
 	"github.com/hearthmetrics/hearth/pkg/limits"
@@ -45,6 +48,7 @@ type Config struct {
 	// names after the first dot, in snake case.
 	Limits limits.Limits `yaml:"limits"`
 
+	Auth           auth.Config        `yaml:"auth"`
 	Memberlist     memberlist.Config  `yaml:"memberlist"`
 	Distributor    distributor.Config `yaml:"distributor"`
 	IngesterClient clientpool.Config  `yaml:"ingester_client"`
@@ -56,7 +60,8 @@ type Config struct {
 // its ring, which distributors and queriers read too.
 type IngesterConfig struct {
 	ingester.Config `yaml:",inline"`
-	Ring            ring.Config `yaml:"ring"`
+	Flush           flusher.Config `yaml:",inline"`
+	Ring            ring.Config    `yaml:"ring"`
 	// UnregisterOnShutdown makes a stopping ingester leave the ring. Off by
 	// default: an ingester with a WAL keeps its tokens across a restart and
 	// takes its place back; scale-down goes through /ingester/shutdown.
@@ -78,11 +83,13 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	c.Log.RegisterFlags(f)
 	f.StringVar(&c.Storage.Dir, "storage.dir", "./data", "Directory for everything this process keeps on disk (ingester WAL and blocks, the embedded store).")
 	c.Store.RegisterFlags(f)
+	c.Auth.RegisterFlags(f)
 	c.Limits.RegisterFlags(f)
 	c.Memberlist.RegisterFlags(f)
 	c.Distributor.RegisterFlags(f)
 	c.IngesterClient.RegisterFlagsWithPrefix("ingester-client", f)
 	c.Ingester.Config.RegisterFlags(f)
+	c.Ingester.Flush.RegisterFlags(f)
 	c.Ingester.Ring.RegisterFlagsWithPrefix("ingester.ring.", f)
 	f.BoolVar(&c.Ingester.UnregisterOnShutdown, "ingester.unregister-on-shutdown", false, "Leave the ring on shutdown. Off by default: a restarted ingester replays its WAL and takes its tokens back (see -ingester.ring.tokens-file-path).")
 	c.Querier.RegisterFlags(f)
@@ -93,6 +100,9 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 func (c *Config) applyDerivedDefaults(explicit explicitSet) {
 	if !explicit.has("ingester.dir") {
 		c.Ingester.Dir = filepath.Join(c.Storage.Dir, "ingester")
+	}
+	if !explicit.has("auth.operator-token-file") {
+		c.Auth.OperatorTokenFile = filepath.Join(c.Storage.Dir, auth.OperatorTokenFileName)
 	}
 	if !explicit.has("store.pebble.dir") {
 		c.Store.Pebble.Dir = defaultPebbleDir(c.Storage.Dir)
@@ -129,10 +139,15 @@ func (c *Config) Validate() error {
 	if c.Storage.Dir == "" {
 		errs = append(errs, errors.New("storage.dir: empty"))
 	}
-	errs = append(errs, c.Server.Validate(), c.Log.Validate(), c.Limits.Validate(), c.Store.Validate(c.has(TargetAll)),
+	errs = append(errs, c.Server.Validate(), c.Log.Validate(), c.Limits.Validate(), c.Store.Validate(c.has(TargetAll)), c.Auth.Validate(),
 		c.Memberlist.Validate(), c.Querier.Validate(), c.Distributor.Validate(), c.IngesterClient.Validate())
 	if c.has(TargetIngester) {
-		errs = append(errs, c.Ingester.Config.Validate())
+		errs = append(errs, c.Ingester.Config.Validate(), c.Ingester.Flush.Validate())
+	}
+	// Recent data must never fall between ingesters and store: ingesters
+	// keep flushed blocks longer than queriers wait before asking the store.
+	if ret, after := time.Duration(c.Ingester.RetentionPeriod), c.Querier.QueryStoreAfter; after > 0 && ret < after+time.Hour {
+		errs = append(errs, fmt.Errorf("ingester.retention_period %s must exceed querier.query_store_after %s by at least 1h, or recent data falls between ingesters and store", ret, after))
 	}
 	errs = append(errs, c.Ingester.Ring.Validate())
 	return errors.Join(errs...)

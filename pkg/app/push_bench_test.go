@@ -37,6 +37,7 @@ func BenchmarkAllInOnePush(b *testing.B) {
 		"-memberlist.bind-addr=127.0.0.1",
 		"-memberlist.bind-port=0",
 		"-log.level=error",
+		"-auth.mode=trust-header",
 		// The benchmark's rate is far above the default per-tenant limit.
 		"-distributor.ingestion-rate-limit=1e9",
 		"-distributor.ingestion-burst-size=1000000000",

@@ -65,7 +65,10 @@ type servers struct {
 	internalSrv *http.Server
 }
 
-func newServers(logger *slog.Logger, cfg ServerConfig, maxMsgSize int) (*servers, error) {
+// newServers binds the listeners. authOpts authenticate gRPC callers; they
+// come before the tenant interceptors, so a tenant named in metadata is
+// only read from an authenticated caller.
+func newServers(logger *slog.Logger, cfg ServerConfig, maxMsgSize int, authOpts []grpc.ServerOption) (*servers, error) {
 	httpLis, err := net.Listen("tcp", cfg.HTTPListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("listening on -server.http-listen-address=%s: %w", cfg.HTTPListenAddress, err)
@@ -90,7 +93,7 @@ func newServers(logger *slog.Logger, cfg ServerConfig, maxMsgSize int) (*servers
 		internalLis: internalLis,
 		grpcLis:     grpcLis,
 	}
-	s.grpc = grpc.NewServer(
+	opts := append(authOpts,
 		gogocodec.ServerOption(),
 		grpc.MaxRecvMsgSize(maxMsgSize),
 		grpc.MaxSendMsgSize(maxMsgSize),
@@ -98,6 +101,7 @@ func newServers(logger *slog.Logger, cfg ServerConfig, maxMsgSize int) (*servers
 		grpc.ChainStreamInterceptor(tenant.StreamServerInterceptor),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	)
+	s.grpc = grpc.NewServer(opts...)
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	s.httpSrv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	s.internalSrv = &http.Server{Handler: s.internal, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}

@@ -10,7 +10,9 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/chunk"
 	"github.com/hearthmetrics/hearth/pkg/chunk/bigtable"
 	"github.com/hearthmetrics/hearth/pkg/chunk/pebble"
+	"github.com/hearthmetrics/hearth/pkg/retention"
 	"github.com/hearthmetrics/hearth/pkg/services"
+	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
 // Store backends.
@@ -22,6 +24,8 @@ const (
 // StoreConfig selects and configures the long-term store: the chunk store,
 // and the API keys kept beside it.
 type StoreConfig struct {
+	retention.Config `yaml:",inline"`
+
 	Backend  string              `yaml:"backend"`
 	Pebble   StorePebbleConfig   `yaml:"pebble"`
 	Bigtable StoreBigtableConfig `yaml:"bigtable"`
@@ -43,6 +47,7 @@ type StoreBigtableConfig struct {
 
 // RegisterFlags registers the store flags.
 func (c *StoreConfig) RegisterFlags(f *flag.FlagSet) {
+	c.Config.RegisterFlags(f)
 	f.StringVar(&c.Backend, "store.backend", StoreBackendPebble, "Long-term store: pebble (embedded, one process only: the all-in-one) or bigtable (a cluster). See also -store.pebble.dir and -store.bigtable.*.")
 	f.StringVar(&c.Pebble.Dir, "store.pebble.dir", "", "Directory of the embedded store. Default: <storage.dir>/store.")
 	f.StringVar(&c.Bigtable.Project, "store.bigtable.project", "", "Bigtable project.")
@@ -55,7 +60,7 @@ func (c *StoreConfig) RegisterFlags(f *flag.FlagSet) {
 // runs in this process; a cluster's processes cannot share an embedded
 // store.
 func (c *StoreConfig) Validate(allInOne bool) error {
-	var errs []error
+	errs := []error{c.Config.Validate()}
 	switch c.Backend {
 	case StoreBackendPebble:
 		if !allInOne {
@@ -110,3 +115,46 @@ func (a *App) initStore() (*chunk.Store, error) {
 }
 
 func defaultPebbleDir(storageDir string) string { return filepath.Join(storageDir, "store") }
+
+// initRetention runs the retention enforcer in the processes that hold the
+// querier (one per cluster is enough; several are harmless).
+func (a *App) initRetention(explicitSet) error {
+	if !a.cfg.has(TargetQuerier) {
+		return nil
+	}
+	st, err := a.initStore()
+	if err != nil {
+		return err
+	}
+	enf, err := retention.NewEnforcer(retention.Deps{
+		Config:     a.cfg.Store.Config,
+		Store:      st,
+		Overrides:  a.overrides,
+		Logger:     a.logger.With("component", "retention"),
+		Registerer: a.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("building the retention enforcer: %w", err)
+	}
+	a.svcs = append(a.svcs, enf.Service())
+	return nil
+}
+
+// initDeleter builds tenant deletion over what this process holds: the
+// ingester before the flusher (no new block gets queued), the flusher before
+// the store (no flush writes rows after the drop).
+func (a *App) initDeleter(explicitSet) error {
+	var local []retention.LocalDeleter
+	if a.ingester != nil {
+		local = append(local, a.ingester, a.flusher)
+	}
+	a.deleter = retention.NewDeleter(a.logger.With("component", "tenant-deletion"), a.reg, a.store, local...)
+	return nil
+}
+
+// deleteTenant deletes a tenant's data in this process and the store; the
+// admin API calls it after revoking the tenant's keys. In a cluster the
+// operator calls it on every ingester.
+func (a *App) deleteTenant(ctx context.Context, t tenant.ID) error {
+	return a.deleter.DeleteTenant(ctx, t)
+}
