@@ -21,8 +21,11 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/chunk"
 	"github.com/hearthmetrics/hearth/pkg/clientpool"
 	"github.com/hearthmetrics/hearth/pkg/distributor"
+	"github.com/hearthmetrics/hearth/pkg/distributor/hatracker"
+	"github.com/hearthmetrics/hearth/pkg/distributor/ratelimit"
 	"github.com/hearthmetrics/hearth/pkg/flusher"
 	"github.com/hearthmetrics/hearth/pkg/ingester"
+	"github.com/hearthmetrics/hearth/pkg/kv"
 	"github.com/hearthmetrics/hearth/pkg/kv/memberlist"
 	"github.com/hearthmetrics/hearth/pkg/limits"
 	"github.com/hearthmetrics/hearth/pkg/querier"
@@ -34,13 +37,15 @@ import (
 // App is one Hearth process: the components its targets name, built and
 // wired, ready to run.
 type App struct {
-	cfg     *Config
-	logger  *slog.Logger
-	reg     *prometheus.Registry
-	servers *servers
+	cfg      *Config
+	explicit explicitSet
+	logger   *slog.Logger
+	reg      *prometheus.Registry
+	servers  *servers
 
 	overrides    *limits.Overrides
 	memberlist   *memberlist.KV
+	ringKV       kv.Client
 	ingesterRing *ring.Ring
 	lifecycler   *ring.Lifecycler
 	ingester     *ingester.Ingester
@@ -112,7 +117,7 @@ func ParseArgs(args []string, defaultTarget string, out io.Writer) (*Config, exp
 // New builds every component the configured targets need.
 func New(cfg *Config, explicit explicitSet, logger *slog.Logger, reg *prometheus.Registry) (*App, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{cfg: cfg, logger: logger, reg: reg}
+	a := &App{cfg: cfg, explicit: explicit, logger: logger, reg: reg}
 	if err := a.build(explicit); err != nil {
 		if a.servers != nil {
 			a.servers.close()
@@ -137,6 +142,11 @@ func (a *App) build(explicit explicitSet) error {
 	// components start, and stop last.
 	a.svcs = append(a.svcs, a.servers.service())
 	a.overrides = limits.NewOverrides(a.cfg.Limits)
+	// Runtime overrides load before any component starts, so the first
+	// request already sees them; an invalid file fails the start.
+	rc := limits.NewRuntimeConfig(a.cfg.RuntimeConfig, a.overrides, a.logger.With("component", "runtime-config"), a.reg)
+	a.svcs = append(a.svcs, rc.Service())
+	a.servers.internal.Handle("GET /runtime_config", rc.Handler())
 
 	if err := a.initAuthenticator(); err != nil {
 		return err
@@ -157,7 +167,9 @@ func (a *App) initRing(explicitSet) error {
 		return fmt.Errorf("building memberlist: %w", err)
 	}
 	a.svcs = append(a.svcs, a.memberlist.Service())
-	a.ingesterRing, err = ring.New(a.cfg.Ingester.Ring, "ingester", a.memberlist.Client(ring.Codec()), a.logger.With("component", "ingester-ring"), a.reg)
+	// One client per codec: every ring shares it, each under its own key.
+	a.ringKV = a.memberlist.Client(ring.Codec())
+	a.ingesterRing, err = ring.New(a.cfg.Ingester.Ring, "ingester", a.ringKV, a.logger.With("component", "ingester-ring"), a.reg)
 	if err != nil {
 		return fmt.Errorf("building the ingester ring: %w", err)
 	}
@@ -215,7 +227,7 @@ func (a *App) initIngester(explicit explicitSet) error {
 	if !explicit.has("ingester.ring.instance-port") {
 		lcfg.InstancePort = port
 	}
-	a.lifecycler, err = ring.NewLifecycler(lcfg, "ingester", a.memberlist.Client(ring.Codec()), a.logger.With("component", "ingester-lifecycler"), a.reg)
+	a.lifecycler, err = ring.NewLifecycler(lcfg, "ingester", a.ringKV, a.logger.With("component", "ingester-lifecycler"), a.reg)
 	if err != nil {
 		return fmt.Errorf("building the ingester lifecycler: %w", err)
 	}
@@ -232,8 +244,13 @@ func (a *App) initDistributor(explicitSet) error {
 	if err != nil {
 		return err
 	}
+	hooks, err := a.pushHooks()
+	if err != nil {
+		return err
+	}
 	a.distributor, err = distributor.New(distributor.Deps{
-		Config:     a.cfg.Distributor,
+		Config:     a.cfg.Distributor.Config,
+		Hooks:      hooks,
 		Ring:       a.ingesterRing,
 		Clients:    pool,
 		Limits:     a.overrides,
@@ -251,6 +268,69 @@ func (a *App) initDistributor(explicitSet) error {
 	// Every tenant's figures: operator business.
 	a.servers.internal.Handle("/distributor/all_user_stats", a.distributor.AllTenantStatsHandler())
 	return nil
+}
+
+// pushHooks builds what runs on a push before the fan-out: HA dedup first,
+// so a standby replica's dropped samples do not spend the tenant's rate,
+// then the rate limit.
+func (a *App) pushHooks() ([]distributor.PrePushHook, error) {
+	var hooks []distributor.PrePushHook
+	if a.cfg.Distributor.HATracker.Enable {
+		tracker, err := hatracker.New(hatracker.Deps{
+			Config:     a.cfg.Distributor.HATracker,
+			KV:         a.memberlist.Client(hatracker.Codec{}),
+			Limits:     a.overrides,
+			Logger:     a.logger.With("component", "ha-tracker"),
+			Registerer: a.reg,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("building the HA tracker: %w", err)
+		}
+		a.svcs = append(a.svcs, tracker.Service())
+		a.servers.internal.Handle("/distributor/ha_tracker", tracker.Handler())
+		hooks = append(hooks, tracker)
+	}
+	var distributors ratelimit.Distributors
+	if a.cfg.Distributor.RateLimit.Strategy == ratelimit.StrategyGlobal {
+		r, err := a.distributorRing()
+		if err != nil {
+			return nil, err
+		}
+		distributors = r
+	}
+	limiter, err := ratelimit.New(ratelimit.Deps{Config: a.cfg.Distributor.RateLimit, Limits: a.overrides, Distributors: distributors})
+	if err != nil {
+		return nil, fmt.Errorf("building the rate limiter: %w", err)
+	}
+	return append(hooks, limiter), nil
+}
+
+// distributorRing joins this distributor to the distributor ring and
+// returns the ring, whose healthy members share the global rate limit.
+func (a *App) distributorRing() (*ring.Ring, error) {
+	client := a.ringKV
+	r, err := ring.New(a.cfg.Distributor.Ring, "distributor", client, a.logger.With("component", "distributor-ring"), a.reg)
+	if err != nil {
+		return nil, fmt.Errorf("building the distributor ring: %w", err)
+	}
+	lcfg := a.cfg.Distributor.Ring
+	host, port, err := advertisedAddr(a.servers.GRPCAddr())
+	if err != nil {
+		return nil, err
+	}
+	if !a.explicit.has("distributor.ring.instance-addr") {
+		lcfg.InstanceAddr = host
+	}
+	if !a.explicit.has("distributor.ring.instance-port") {
+		lcfg.InstancePort = port
+	}
+	lc, err := ring.NewLifecycler(lcfg, "distributor", client, a.logger.With("component", "distributor-lifecycler"), a.reg)
+	if err != nil {
+		return nil, fmt.Errorf("building the distributor lifecycler: %w", err)
+	}
+	a.svcs = append(a.svcs, r.Service(), lc.Service())
+	a.servers.internal.Handle("/distributor/ring", r)
+	return r, nil
 }
 
 // clientPool returns the process's one pool of ingester clients, building

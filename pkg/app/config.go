@@ -14,6 +14,8 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/auth"
 	"github.com/hearthmetrics/hearth/pkg/clientpool"
 	"github.com/hearthmetrics/hearth/pkg/distributor"
+	"github.com/hearthmetrics/hearth/pkg/distributor/hatracker"
+	"github.com/hearthmetrics/hearth/pkg/distributor/ratelimit"
 	"github.com/hearthmetrics/hearth/pkg/flusher"
 	"github.com/hearthmetrics/hearth/pkg/ingester"
 	"github.com/hearthmetrics/hearth/pkg/kv/memberlist"
@@ -48,12 +50,23 @@ type Config struct {
 	// names after the first dot, in snake case.
 	Limits limits.Limits `yaml:"limits"`
 
-	Auth           auth.Config        `yaml:"auth"`
-	Memberlist     memberlist.Config  `yaml:"memberlist"`
-	Distributor    distributor.Config `yaml:"distributor"`
-	IngesterClient clientpool.Config  `yaml:"ingester_client"`
-	Ingester       IngesterConfig     `yaml:"ingester"`
-	Querier        querier.Config     `yaml:"querier"`
+	Auth           auth.Config       `yaml:"auth"`
+	Memberlist     memberlist.Config `yaml:"memberlist"`
+	Distributor    DistributorConfig `yaml:"distributor"`
+	RuntimeConfig  limits.Config     `yaml:"runtime_config"`
+	IngesterClient clientpool.Config `yaml:"ingester_client"`
+	Ingester       IngesterConfig    `yaml:"ingester"`
+	Querier        querier.Config    `yaml:"querier"`
+}
+
+// DistributorConfig is the `distributor:` section: the distributor's own
+// settings, its rate limiter, its HA tracker and its ring (used to share a
+// global ingestion rate limit among the distributors).
+type DistributorConfig struct {
+	distributor.Config `yaml:",inline"`
+	RateLimit          ratelimit.Config `yaml:",inline"`
+	HATracker          hatracker.Config `yaml:"ha_tracker"`
+	Ring               ring.Config      `yaml:"ring"`
 }
 
 // IngesterConfig is the `ingester:` section: the ingester's own settings and
@@ -86,7 +99,11 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	c.Auth.RegisterFlags(f)
 	c.Limits.RegisterFlags(f)
 	c.Memberlist.RegisterFlags(f)
-	c.Distributor.RegisterFlags(f)
+	c.Distributor.Config.RegisterFlags(f)
+	c.Distributor.RateLimit.RegisterFlags(f)
+	c.Distributor.HATracker.RegisterFlags(f)
+	c.Distributor.Ring.RegisterFlagsWithPrefix("distributor.ring.", f)
+	c.RuntimeConfig.RegisterFlags(f)
 	c.IngesterClient.RegisterFlagsWithPrefix("ingester-client", f)
 	c.Ingester.Config.RegisterFlags(f)
 	c.Ingester.Flush.RegisterFlags(f)
@@ -140,7 +157,13 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("storage.dir: empty"))
 	}
 	errs = append(errs, c.Server.Validate(), c.Log.Validate(), c.Limits.Validate(), c.Store.Validate(c.has(TargetAll)), c.Auth.Validate(),
-		c.Memberlist.Validate(), c.Querier.Validate(), c.Distributor.Validate(), c.IngesterClient.Validate())
+		c.Memberlist.Validate(), c.Querier.Validate(), c.Distributor.Config.Validate(), c.IngesterClient.Validate(), c.RuntimeConfig.Validate())
+	if c.has(TargetDistributor) {
+		errs = append(errs, c.Distributor.RateLimit.Validate(), c.Distributor.HATracker.Validate())
+		if c.Distributor.RateLimit.Strategy == ratelimit.StrategyGlobal {
+			errs = append(errs, c.Distributor.Ring.Validate())
+		}
+	}
 	if c.has(TargetIngester) {
 		errs = append(errs, c.Ingester.Config.Validate(), c.Ingester.Flush.Validate())
 	}
