@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -61,6 +62,10 @@ type App struct {
 	operatorToken auth.OperatorToken
 	keys          *auth.Keys
 	auth          *auth.Authenticator
+
+	// stop is closed to end Run (POST /ingester/shutdown).
+	stop     chan struct{}
+	stopOnce sync.Once
 
 	// svcs are started in this order and stopped in reverse.
 	svcs    []*services.Service
@@ -117,7 +122,7 @@ func ParseArgs(args []string, defaultTarget string, out io.Writer) (*Config, exp
 // New builds every component the configured targets need.
 func New(cfg *Config, explicit explicitSet, logger *slog.Logger, reg *prometheus.Registry) (*App, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &App{cfg: cfg, explicit: explicit, logger: logger, reg: reg}
+	a := &App{cfg: cfg, explicit: explicit, logger: logger, reg: reg, stop: make(chan struct{})}
 	if err := a.build(explicit); err != nil {
 		if a.servers != nil {
 			a.servers.close()
@@ -211,6 +216,7 @@ func (a *App) initIngester(explicit explicitSet) error {
 		return fmt.Errorf("building the ingester: %w", err)
 	}
 	a.servers.internal.Handle("POST /ingester/flush", a.flusher.Handler(a.ingester))
+	a.servers.internal.Handle("/ingester/shutdown", a.shutdownHandler())
 	a.ingester.Register(a.servers.grpc)
 	a.svcs = append(a.svcs, a.ingester.Service())
 
@@ -425,6 +431,15 @@ func advertisedAddr(bound string) (string, int, error) {
 // Run runs every service until ctx ends or one fails, then stops them in
 // reverse order.
 func (a *App) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-a.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	return a.manager.Run(ctx, a.cfg.Server.GracefulTimeout+10*time.Second)
 }
 

@@ -75,3 +75,51 @@ func TestRuntimeOverridesRateLimitAndHADedup(t *testing.T) {
 	require.Equal(t, http.StatusAccepted, b.StatusCode)
 	require.Equal(t, "0", b.Header.Get("X-Prometheus-Remote-Write-Samples-Written"))
 }
+
+// TestScaleDownShutdownFlushesAndExits posts /ingester/shutdown with the
+// operator credential: everything is flushed to the store and the process
+// stops by itself.
+func TestScaleDownShutdownFlushesAndExits(t *testing.T) {
+	p := startProcess(t, TargetAll)
+	require.Equal(t, http.StatusNoContent, rawPush(t, p.app.HTTPAddr(), "team-a", seriesRequest(10, time.Now())).StatusCode)
+
+	post := func(token string) *http.Response {
+		r, err := http.NewRequest(http.MethodPost, "http://"+p.app.InternalAddr()+"/ingester/shutdown", nil)
+		require.NoError(t, err)
+		if token != "" {
+			r.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(r)
+		require.NoError(t, err)
+		resp.Body.Close()
+		return resp
+	}
+	require.Equal(t, http.StatusUnauthorized, post("").StatusCode)
+	require.Equal(t, http.StatusNoContent, post(p.app.operatorToken.Token.Reveal()).StatusCode)
+
+	select {
+	case err := <-p.done:
+		require.NoError(t, err)
+		p.done = nil
+	case <-time.After(30 * time.Second):
+		t.Fatal("the process did not stop after /ingester/shutdown")
+	}
+	require.Positive(t, gatherSum(t, p, "hearth_ingester_flushed_blocks_total"))
+}
+
+// gatherSum sums every series of a counter or gauge in the process's registry.
+func gatherSum(t *testing.T, p *testProcess, name string) float64 {
+	t.Helper()
+	mfs, err := p.reg.Gather()
+	require.NoError(t, err)
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return sum
+}
