@@ -5,8 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -47,6 +50,8 @@ type pusher struct {
 	cfg    *Config
 	client *http.Client
 	st     *stats
+	logger *slog.Logger
+	logged sync.Map // HTTP statuses whose first body was logged
 }
 
 // push sends r until it is accepted, dropped (4xx) or out of retries. The
@@ -107,6 +112,12 @@ func (p *pusher) attempt(r *request) (int, error) {
 		p.st.pushLatency.record(time.Since(start))
 		p.st.status.inc("error")
 		return 0, fmt.Errorf("pushing: %w", err)
+	}
+	if resp.StatusCode/100 != 2 {
+		if _, seen := p.logged.LoadOrStore(resp.StatusCode, true); !seen {
+			msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			p.logger.Warn("Push rejected (logged once per status)", "status", resp.StatusCode, "tenant", r.tenant, "body", strings.TrimSpace(string(msg)))
+		}
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()

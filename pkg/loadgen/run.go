@@ -96,7 +96,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, live io.Writer) (
 		cfg: &cfg, logger: logger, shape: newShape(cfg.LabelCount, cfg.SeriesPerMetric),
 		batches: len(batches), st: newStats(), start: time.Now(), cancel: cancel,
 	}
-	r.pusher = &pusher{cfg: &cfg, client: newHTTPClient(cfg.Concurrency), st: r.st}
+	r.pusher = &pusher{cfg: &cfg, client: newHTTPClient(cfg.Concurrency), st: r.st, logger: logger}
 	// Paced rounds start at the next interval boundary: every sample is
 	// sent at or after its timestamp.
 	base := r.start.Truncate(cfg.Interval)

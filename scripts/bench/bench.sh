@@ -16,7 +16,10 @@
 #   classic histograms (14 series each); NATIVE [0] native histograms;
 #   DURATION [60s] ingest phase;
 #   QUERY_DURATION [30s]; QUERY_RATE [5]; CONCURRENCY [8]; BATCH [2000];
-#   PROTOCOL [rw1]; SYSTEMS ["prometheus hearth"];
+#   PROTOCOL [rw1]; SYSTEMS ["prometheus hearth"]; REPEAT [3] runs per
+#   system, alternating (the report shows each run and the medians);
+#   PIN [unset]: when set, the system runs on CPU 1 and loadgen on CPU 0
+#   (taskset);
 #   HEARTH_BIN [build of ./cmd/hearth]; HEARTH_URL: push URL of an already
 #   running Hearth (then HEARTH_PID, if set, is measured);
 #   OUT [.cache/bench/results.md].
@@ -42,6 +45,8 @@ CONCURRENCY=${CONCURRENCY:-8}
 BATCH=${BATCH:-2000}
 PROTOCOL=${PROTOCOL:-rw1}
 SYSTEMS=${SYSTEMS:-prometheus hearth}
+REPEAT=${REPEAT:-3}
+PIN=${PIN:-}
 OUT=${OUT:-$CACHE/results.md}
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -125,18 +130,20 @@ wait_ready() {
 	return 1
 }
 
-# start_prometheus: sets PROM_PID and PROM_BASE.
+# start_prometheus: on a fresh data directory; sets PROM_PID, PROM_BASE and
+# SYSTEM_DIR.
 start_prometheus() {
 	local port dir
 	port=$(free_port)
-	dir=$RUN_DIR/prometheus
+	dir=$(mktemp -d "$RUN_DIR/prometheus.XXXXXX")
+	SYSTEM_DIR=$dir
 	mkdir -p "$dir/data"
 	cat >"$dir/prometheus.yml" <<-EOF
 		global:
 		  scrape_interval: 15s
 		scrape_configs: []
 	EOF
-	"$BIN/prometheus" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
+	$PIN_SYSTEM "$BIN/prometheus" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
 		--web.listen-address="127.0.0.1:$port" --web.enable-remote-write-receiver \
 		--web.remote-write-receiver.accepted-protobuf-messages=prometheus.WriteRequest \
 		--web.remote-write-receiver.accepted-protobuf-messages=io.prometheus.write.v2.Request \
@@ -149,12 +156,13 @@ start_prometheus() {
 }
 
 # start_hearth: the all-in-one, RF=1, trusting X-Scope-OrgID and without
-# ingestion limits. Sets HEARTH_PID, HEARTH_PUSH and HEARTH_QUERY.
+# ingestion limits, on a fresh data directory. Sets HEARTH_PID, HEARTH_PUSH,
+# HEARTH_QUERY and SYSTEM_DIR.
 start_hearth() {
 	local http grpc internal gossip dir
 	http=$(free_port) grpc=$(free_port) internal=$(free_port) gossip=$(free_port)
-	dir=$RUN_DIR/hearth
-	mkdir -p "$dir"
+	dir=$(mktemp -d "$RUN_DIR/hearth.XXXXXX")
+	SYSTEM_DIR=$dir
 	local help extra=()
 	help=$("$HEARTH_BIN" -help 2>&1 || true)
 	# Flags that newer builds have: pass them only when this build knows them.
@@ -164,7 +172,7 @@ start_hearth() {
 	if grep -q -- '-auth.mode' <<<"$help"; then
 		extra+=(-auth.mode=trust-header)
 	fi
-	"$HEARTH_BIN" -storage.dir="$dir/data" \
+	$PIN_SYSTEM "$HEARTH_BIN" -storage.dir="$dir/data" \
 		-server.http-listen-address="127.0.0.1:$http" \
 		-server.grpc-listen-address="127.0.0.1:$grpc" \
 		-memberlist.bind-addr=127.0.0.1 -memberlist.bind-port="$gossip" \
@@ -188,82 +196,116 @@ rss_mib() {
 	awk -v f="$2:" '$1 == f { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
 }
 
-# measure NAME PID PUSH_URL QUERY_URL: the ingest phase (-max-rate), then a
-# steady scrape load with queries. Appends one line to $RUN_DIR/rows.
+# measure NAME PID PUSH_URL QUERY_URL RUN: the ingest phase (-max-rate),
+# then a steady scrape load with queries. Appends one JSON object to
+# $RUN_DIR/rows.json.
 measure() {
-	local name=$1 pid=$2 push=$3 query=$4 cpu0 cpu1 ingest q
-	ingest=$RUN_DIR/$name-ingest.json
-	q=$RUN_DIR/$name-query.json
-	log "$name: ingest, $SERIES float series + $CLASSIC classic + $NATIVE native histograms, -max-rate for $DURATION"
+	local name=$1 pid=$2 push=$3 query=$4 run=$5 cpu0 cpu1 ingest q rss hwm load
+	ingest=$RUN_DIR/$name-$run-ingest.json
+	q=$RUN_DIR/$name-$run-query.json
+	log "$name (run $run): ingest, $SERIES float series + $CLASSIC classic + $NATIVE native histograms, -max-rate for $DURATION"
 	cpu0=$(cpu_seconds "$pid")
-	"$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
+	$PIN_LOADGEN "$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
 		-classic-histograms="$CLASSIC" -native-histograms="$NATIVE" \
 		-max-rate -duration="$DURATION" -concurrency="$CONCURRENCY" -batch-size="$BATCH" \
 		-summary-json="$ingest" -live-every=5s
 	cpu1=$(cpu_seconds "$pid")
-	local rss hwm
 	rss=$(rss_mib "$pid" VmRSS)
 	hwm=$(rss_mib "$pid" VmHWM)
-	log "$name: steady load (the same series every 15s) with $QUERY_RATE queries/s for $QUERY_DURATION"
-	"$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
+	load=$(cut -d' ' -f1 /proc/loadavg)
+	log "$name (run $run): steady load (the same series every 15s) with $QUERY_RATE queries/s for $QUERY_DURATION"
+	$PIN_LOADGEN "$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
 		-classic-histograms="$CLASSIC" -native-histograms="$NATIVE" \
 		-interval=15s -duration="$QUERY_DURATION" -concurrency="$CONCURRENCY" -batch-size="$BATCH" \
 		-query-url="$query" -query-rate="$QUERY_RATE" -summary-json="$q" -live-every=5s
-	jq -n --arg name "$name" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" \
-		--argjson rss "${rss:-0}" --argjson hwm "${hwm:-0}" \
+	jq -n --arg name "$name" --argjson run "$run" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" \
+		--argjson rss "${rss:-0}" --argjson hwm "${hwm:-0}" --argjson load "$load" \
 		--slurpfile i "$ingest" --slurpfile q "$q" '
-		{name: $name, cpu: $cpu, rss: $rss, hwm: $hwm, i: $i[0], q: $q[0]}' >>"$RUN_DIR/rows.json"
+		{name: $name, run: $run, cpu: $cpu, rss: $rss, hwm: $hwm, load: $load, i: $i[0], q: $q[0]}' >>"$RUN_DIR/rows.json"
 }
 
+# measure_system NAME RUN: start NAME on a fresh data directory, measure
+# it, stop it.
+measure_system() {
+	case $1 in
+	prometheus)
+		start_prometheus
+		measure prometheus "$PROM_PID" "$PROM_BASE/api/v1/write" "$PROM_BASE" "$2"
+		kill "$PROM_PID"
+		wait "$PROM_PID" 2>/dev/null || true
+		rm -rf "$SYSTEM_DIR"
+		;;
+	hearth)
+		if [[ -n ${HEARTH_URL:-} ]]; then
+			[[ -n ${HEARTH_PID:-} ]] || { log "HEARTH_URL without HEARTH_PID: CPU and RSS are this script's"; HEARTH_PID=$$; }
+			measure hearth "$HEARTH_PID" "$HEARTH_URL" "${HEARTH_QUERY_URL:-${HEARTH_URL%/api/v1/push}/prometheus}" "$2"
+		else
+			start_hearth
+			measure hearth "$HEARTH_PID" "$HEARTH_PUSH" "$HEARTH_QUERY" "$2"
+			kill "$HEARTH_PID"
+			wait "$HEARTH_PID" 2>/dev/null || true
+			rm -rf "$SYSTEM_DIR"
+		fi
+		;;
+	*) echo "bench: unknown system $1" >&2; exit 1 ;;
+	esac
+}
+
+# Scenario 1: RF=1, each system alone on a fresh data directory, REPEAT
+# times, alternating the systems so that background load hits both alike.
 scenario_ingest() {
-	local sys
+	local run sys
 	: >"$RUN_DIR/rows.json"
-	for sys in $SYSTEMS; do
-		case $sys in
-		prometheus)
-			start_prometheus
-			measure prometheus "$PROM_PID" "$PROM_BASE/api/v1/write" "$PROM_BASE"
-			kill "$PROM_PID"
-			wait "$PROM_PID" 2>/dev/null || true
-			;;
-		hearth)
-			if [[ -n ${HEARTH_URL:-} ]]; then
-				[[ -n ${HEARTH_PID:-} ]] || { log "HEARTH_URL without HEARTH_PID: CPU and RSS are not measured"; HEARTH_PID=$$; }
-				measure hearth "$HEARTH_PID" "$HEARTH_URL" "${HEARTH_QUERY_URL:-${HEARTH_URL%/api/v1/push}/prometheus}"
-			else
-				start_hearth
-				measure hearth "$HEARTH_PID" "$HEARTH_PUSH" "$HEARTH_QUERY"
-				kill "$HEARTH_PID"
-				wait "$HEARTH_PID" 2>/dev/null || true
-			fi
-			;;
-		*) echo "bench: unknown system $sys" >&2; exit 1 ;;
-		esac
+	for run in $(seq 1 "$REPEAT"); do
+		for sys in $SYSTEMS; do
+			measure_system "$sys" "$run"
+		done
 	done
 	report_ingest
 }
+
+# The jq helpers of the report.
+JQ_DEFS='
+def median: sort | if length == 0 then null elif length % 2 == 1 then .[length / 2 | floor] else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+def r(n): if . == null then "-" else (. * n | round) / n end;
+def cpm: if .i.samples_accepted > 0 then .cpu / (.i.samples_accepted / 1e6) else null end;
+def qmax(f): [(.q.queries // {})[] | f] | max;
+def row: {
+	name, run,
+	sps: .i.samples_per_second, cpm: cpm, cores: (.cpu / .i.duration_seconds),
+	rss, hwm, p50: .i.push_latency.p50_ms, p99: .i.push_latency.p99_ms, dropped: .i.samples_dropped,
+	heavy50: .q.queries.range1h_heavy.p50_ms, heavy99: .q.queries.range1h_heavy.p99_ms,
+	q99: qmax(.p99_ms), load, gen: .i.generator_cpu_seconds
+};
+def line: "| \(.name) | \(.run) | \(.sps | floor) | \(.cpm | r(100)) | \(.cores | r(100)) | \(.rss | round) | \(.hwm | round) | \(.p50 | r(10)) / \(.p99 | r(10)) | \(.dropped) | \(.heavy50 | r(10)) / \(.heavy99 | r(10)) | \(.q99 | r(10)) | \(.load) | \(.gen | r(10)) |";
+'
 
 report_ingest() {
 	{
 		echo "### Scenario 1: ingest, RF=1 ($(date -u +%F))"
 		echo
-		echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo). loadgen shares the cores with the system under test."
+		echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); loadgen runs on the same cores${PIN:+ (pinned: system on CPU 1, loadgen on CPU 0)}."
 		echo
-		echo "Command: \`SERIES=$SERIES CLASSIC=$CLASSIC NATIVE=$NATIVE DURATION=$DURATION CONCURRENCY=$CONCURRENCY BATCH=$BATCH PROTOCOL=$PROTOCOL QUERY_RATE=$QUERY_RATE QUERY_DURATION=$QUERY_DURATION scripts/bench/bench.sh ingest\`"
+		echo "Command: \`SERIES=$SERIES CLASSIC=$CLASSIC NATIVE=$NATIVE DURATION=$DURATION REPEAT=$REPEAT CONCURRENCY=$CONCURRENCY BATCH=$BATCH PROTOCOL=$PROTOCOL QUERY_RATE=$QUERY_RATE QUERY_DURATION=$QUERY_DURATION${PIN:+ PIN=1} scripts/bench/bench.sh ingest\`"
 		echo
-		echo "| system | samples/s accepted | CPU-s per 1M samples | RSS after ingest (MiB) | peak RSS (MiB) | push p50 / p99 (ms) | dropped | query p50 / p99 (ms) | range 1h heavy p99 (ms) | loadgen CPU-s |"
-		echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-		jq -rs '.[] |
-			(.q.queries // {} | [.[]] ) as $qs |
-			"| \(.name) | \(.i.samples_per_second | floor) | \(if .i.samples_accepted > 0 then (.cpu / (.i.samples_accepted / 1e6) * 1000 | round / 1000) else "-" end) | \(.rss) | \(.hwm) | \(.i.push_latency.p50_ms) / \(.i.push_latency.p99_ms) | \(.i.samples_dropped) | \(if ($qs|length) > 0 then "\([$qs[].p50_ms] | max) / \([$qs[].p99_ms] | max)" else "-" end) | \(.q.queries.range1h_heavy.p99_ms // "-") | \(.i.generator_cpu_seconds * 10 | round / 10) |"' "$RUN_DIR/rows.json"
-		jq -rs 'if length == 2 then
-			(.[0]) as $p | (.[1]) as $h |
-			"| hearth ÷ prometheus | \(($h.i.samples_per_second / $p.i.samples_per_second * 100 | round) / 100)× | \(((($h.cpu / ($h.i.samples_accepted/1e6)) / ($p.cpu / ($p.i.samples_accepted/1e6))) * 100 | round) / 100)× | \(($h.rss / $p.rss * 100 | round) / 100)× | \(($h.hwm / $p.hwm * 100 | round) / 100)× | | | | | |"
-			else empty end' "$RUN_DIR/rows.json"
+		echo "| system | run | samples/s accepted | CPU-s per 1M samples | cores used | RSS after ingest (MiB) | peak RSS (MiB) | push p50 / p99 (ms) | dropped | range 1h heavy p50 / p99 (ms) | slowest query class p99 (ms) | host load (1m) | loadgen CPU-s |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		jq -rs "$JQ_DEFS"' .[] | row | line' "$RUN_DIR/rows.json"
+		jq -rs "$JQ_DEFS"'
+			[.[] | row] | group_by(.name) | map(. as $g | reduce ("sps","cpm","cores","rss","hwm","p50","p99","dropped","heavy50","heavy99","q99","load","gen") as $k
+				({name: ("**" + $g[0].name + "**"), run: "median"}; .[$k] = ([$g[] | .[$k] | select(. != null)] | median))) as $m
+			| ($m[] | line),
+			  (if ($m | length) == 2 then
+				($m | map({key: (.name | gsub("\\*"; "")), value: .}) | from_entries) as $by
+				| if $by.hearth and $by.prometheus then
+					def ratio(k): if ($by.prometheus[k] // 0) > 0 and $by.hearth[k] != null then ($by.hearth[k] / $by.prometheus[k] | r(100) | tostring) + "×" else "-" end;
+					"| hearth ÷ prometheus | median | \(ratio("sps")) | \(ratio("cpm")) | \(ratio("cores")) | \(ratio("rss")) | \(ratio("hwm")) | \(ratio("p50")) / \(ratio("p99")) | | \(ratio("heavy50")) / \(ratio("heavy99")) | \(ratio("q99")) | | |"
+				  else empty end
+			   else empty end)' "$RUN_DIR/rows.json"
 		echo
-		echo "Query p50/p99 is the slowest class of the mix (instant cheap/medium/heavy, range 1h at 15s and 6h at 1m) under a steady scrape load of the same series; per-class figures are in the JSON summaries."
+		echo "Ingest: \`loadgen -max-rate\` for $DURATION on a fresh data directory (timestamps from 1h ago, 15s apart per round). CPU-s and cores used are the system's own (/proc/<pid>/stat) during that phase; RSS is read right after it. Queries: the loadgen mix (instant cheap/medium/heavy, range 1h at 15s, 6h at 1m; heavy = histogram_quantile over classic buckets) at $QUERY_RATE/s while the same series are scraped every 15s. The slowest class's p99 is shown; per-class figures are in the JSON summaries next to the results."
 	} | tee "$OUT"
-	cp "$RUN_DIR"/*.json "$CACHE/" 2>/dev/null || true
+	cp "$RUN_DIR"/*.json "$(dirname "$OUT")/" 2>/dev/null || true
 	log "results in $OUT"
 }
 
@@ -293,6 +335,11 @@ scenario_query() {
 }
 
 main() {
+	PIN_SYSTEM="" PIN_LOADGEN=""
+	if [[ -n $PIN ]]; then
+		need taskset
+		PIN_SYSTEM="taskset -c 1" PIN_LOADGEN="taskset -c 0"
+	fi
 	need curl
 	need jq
 	need go
