@@ -100,6 +100,7 @@ type process struct {
 	bin      string
 	args     []string
 	env      []string
+	dataDir  string
 	httpAddr string
 	internal string
 	grpcAddr string
@@ -114,6 +115,7 @@ func newProcess(t *testing.T, name, bin string, dataDir string, extra ...string)
 	t.Helper()
 	p := &process{
 		name:     name,
+		dataDir:  dataDir,
 		bin:      binary(t, bin),
 		httpAddr: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		internal: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
@@ -175,6 +177,20 @@ func (p *process) logsString() string {
 		s = "...\n" + s[len(s)-8000:]
 	}
 	return s
+}
+
+// operatorPost sends an authenticated POST to the operator listener.
+func (p *process) operatorPost(t *testing.T, path string) *http.Response {
+	t.Helper()
+	token, err := os.ReadFile(filepath.Join(p.dataDir, "operator-token"))
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodPost, "http://"+p.internal+path, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	return resp
 }
 
 // kill sends SIGKILL and waits for the process to end.

@@ -35,22 +35,23 @@ type cluster struct {
 	querier     *process
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T, extra ...string) *cluster {
 	t.Helper()
 	c := &cluster{}
 	em := startEmulator(t)
 	var seed string
-	newComponent := func(name, bin string, extra ...string) *process {
-		p := newProcess(t, name, bin, t.TempDir(), append(extra, em.storeFlags()...)...)
+	common := append(em.storeFlags(), extra...)
+	newComponent := func(name, bin string, args ...string) *process {
+		p := newProcess(t, name, bin, t.TempDir(), append(args, common...)...)
 		p.env = []string{"BIGTABLE_EMULATOR_HOST=" + em.addr}
 		return p
 	}
 	for i := range 3 {
-		extra := []string{"-target=ingester"}
+		args := []string{"-target=ingester"}
 		if seed != "" {
-			extra = append(extra, "-memberlist.join="+seed)
+			args = append(args, "-memberlist.join="+seed)
 		}
-		p := newComponent(fmt.Sprintf("ingester-%d", i), "ingester", extra...)
+		p := newComponent(fmt.Sprintf("ingester-%d", i), "ingester", args...)
 		if seed == "" {
 			seed = p.gossip
 		}
