@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
@@ -125,16 +124,9 @@ func (i *Ingester) queryStream(ctx context.Context, id tenant.ID, tdb *tenantDB,
 // toChunk converts a chunk into its wire form. Bytes of chunks on disk are
 // only valid while the querier is open, so they are copied.
 func toChunk(meta chunks.Meta) (ingesterpb.Chunk, error) {
-	var enc ingesterpb.Chunk_Encoding
-	switch meta.Chunk.Encoding() {
-	case chunkenc.EncXOR:
-		enc = ingesterpb.Chunk_ENCODING_XOR
-	case chunkenc.EncHistogram:
-		enc = ingesterpb.Chunk_ENCODING_HISTOGRAM
-	case chunkenc.EncFloatHistogram:
-		enc = ingesterpb.Chunk_ENCODING_FLOAT_HISTOGRAM
-	default:
-		return ingesterpb.Chunk{}, fmt.Errorf("chunk encoding %s has no wire form", meta.Chunk.Encoding())
+	enc, err := ingesterpb.FromChunkEncoding(meta.Chunk.Encoding())
+	if err != nil {
+		return ingesterpb.Chunk{}, err
 	}
 	return ingesterpb.Chunk{
 		MinTimeMs: meta.MinTime,
@@ -321,28 +313,11 @@ func (t *tenantDB) stats() ingesterpb.TenantStats {
 	}
 }
 
-// toMatchers converts wire matchers; a bad regexp is an invalid argument.
+// toMatchers converts wire matchers; a bad one is an invalid argument.
 func toMatchers(in []ingesterpb.LabelMatcher) ([]*labels.Matcher, error) {
-	out := make([]*labels.Matcher, 0, len(in))
-	for _, m := range in {
-		var t labels.MatchType
-		switch m.Type {
-		case ingesterpb.LabelMatcher_TYPE_EQ:
-			t = labels.MatchEqual
-		case ingesterpb.LabelMatcher_TYPE_NEQ:
-			t = labels.MatchNotEqual
-		case ingesterpb.LabelMatcher_TYPE_RE:
-			t = labels.MatchRegexp
-		case ingesterpb.LabelMatcher_TYPE_NRE:
-			t = labels.MatchNotRegexp
-		default:
-			return nil, invalidArgumentError{fmt.Errorf("unknown matcher type %d", m.Type)}
-		}
-		lm, err := labels.NewMatcher(t, m.Name, m.Value)
-		if err != nil {
-			return nil, invalidArgumentError{fmt.Errorf("matcher %s: %w", m.Name, err)}
-		}
-		out = append(out, lm)
+	out, err := ingesterpb.ToLabelMatchers(in)
+	if err != nil {
+		return nil, invalidArgumentError{err}
 	}
 	return out, nil
 }

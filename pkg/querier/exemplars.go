@@ -29,7 +29,7 @@ type exemplarQuerier struct {
 func (eq *exemplarQuerier) Select(start, end int64, matcherSets ...[]*labels.Matcher) ([]exemplar.QueryResult, error) {
 	req := &ingesterpb.ExemplarQueryRequest{StartMs: start, EndMs: end}
 	for _, ms := range matcherSets {
-		pb, err := toProtoMatchers(ms)
+		pb, err := ingesterpb.FromLabelMatchers(ms)
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
-	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/util/annotations"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/status"
@@ -217,7 +216,7 @@ func mergeSources(ing []seriesChunks, st []chunk.Series, mint, maxt int64) []sto
 // selectIngesters fans QueryStream out and returns the series sorted by
 // labels, each with the chunks of every replica.
 func (q *Queryable) selectIngesters(ctx context.Context, mint, maxt int64, skipChunks bool, matchers []*labels.Matcher) ([]seriesChunks, error) {
-	pbMatchers, err := toProtoMatchers(matchers)
+	pbMatchers, err := ingesterpb.FromLabelMatchers(matchers)
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +255,7 @@ func (q *Queryable) selectIngesters(ctx context.Context, mint, maxt int64, skipC
 			}
 			e := &out[idx]
 			for _, c := range s.Chunks {
-				enc, err := chunkEncoding(c.Encoding)
+				enc, err := c.Encoding.ChunkEncoding()
 				if err != nil {
 					return nil, fmt.Errorf("series %s: %w", e.lset, err)
 				}
@@ -294,17 +293,6 @@ func queryStream(ctx context.Context, c ingesterpb.IngesterClient, req *ingester
 	}
 }
 
-func chunkEncoding(e ingesterpb.Chunk_Encoding) (chunkenc.Encoding, error) {
-	switch e {
-	case ingesterpb.Chunk_ENCODING_XOR:
-		return chunkenc.EncXOR, nil
-	case ingesterpb.Chunk_ENCODING_HISTOGRAM:
-		return chunkenc.EncHistogram, nil
-	case ingesterpb.Chunk_ENCODING_FLOAT_HISTOGRAM:
-		return chunkenc.EncFloatHistogram, nil
-	}
-	return chunkenc.EncNone, fmt.Errorf("unknown chunk encoding %d", e)
-}
 
 // LabelNames merges the label names of the ingesters and the store, as
 // the time routing says.
@@ -313,7 +301,7 @@ func (rq *rangeQuerier) LabelNames(ctx context.Context, hints *storage.LabelHint
 	if err != nil {
 		return nil, nil, fmt.Errorf("label names: %w", err)
 	}
-	pbMatchers, err := toProtoMatchers(matchers)
+	pbMatchers, err := ingesterpb.FromLabelMatchers(matchers)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -355,7 +343,7 @@ func (rq *rangeQuerier) LabelValues(ctx context.Context, name string, hints *sto
 	if err != nil {
 		return nil, nil, fmt.Errorf("label values: %w", err)
 	}
-	pbMatchers, err := toProtoMatchers(matchers)
+	pbMatchers, err := ingesterpb.FromLabelMatchers(matchers)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -415,26 +403,6 @@ func mergeStrings(results []any, limit int64) []string {
 	return all
 }
 
-func toProtoMatchers(ms []*labels.Matcher) ([]ingesterpb.LabelMatcher, error) {
-	out := make([]ingesterpb.LabelMatcher, 0, len(ms))
-	for _, m := range ms {
-		var t ingesterpb.LabelMatcher_Type
-		switch m.Type {
-		case labels.MatchEqual:
-			t = ingesterpb.LabelMatcher_TYPE_EQ
-		case labels.MatchNotEqual:
-			t = ingesterpb.LabelMatcher_TYPE_NEQ
-		case labels.MatchRegexp:
-			t = ingesterpb.LabelMatcher_TYPE_RE
-		case labels.MatchNotRegexp:
-			t = ingesterpb.LabelMatcher_TYPE_NRE
-		default:
-			return nil, fmt.Errorf("unknown matcher type %d", m.Type)
-		}
-		out = append(out, ingesterpb.LabelMatcher{Type: t, Name: m.Name, Value: m.Value})
-	}
-	return out, nil
-}
 
 // chunkQuerier serves remote read's streamed chunks from the merged series.
 type chunkQuerier struct {
