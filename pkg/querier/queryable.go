@@ -293,7 +293,6 @@ func queryStream(ctx context.Context, c ingesterpb.IngesterClient, req *ingester
 	}
 }
 
-
 // LabelNames merges the label names of the ingesters and the store, as
 // the time routing says.
 func (rq *rangeQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
@@ -402,7 +401,6 @@ func mergeStrings(results []any, limit int64) []string {
 	}
 	return all
 }
-
 
 // chunkQuerier serves remote read's streamed chunks from the merged series.
 type chunkQuerier struct {
