@@ -15,14 +15,14 @@
 // The series of every tenant are cut into fixed batches ([batch]); each
 // pusher owns a set of batches and has its own encoder goroutine that
 // encodes them, round after round, ahead of time into snappy-compressed
-// request bodies ([encodeRW1], [encodeRW2]). Pushers only send bytes, so
+// request bodies ([rw1Encoder], [rw2Encoder]). Pushers only send bytes, so
 // the generator is not the bottleneck; when it is (a pusher waits on its
-// encoder), the live line and the summary say so. Because a batch always
+// encoder), the live line and the [Summary] say so. Because a batch always
 // goes through the same pusher, which retries before moving on, the samples
 // of one series reach the receiver in timestamp order.
 //
-// [Run] drives a run from a [Config]: it paces rounds on `--interval` (or
-// pushes as fast as possible with `--max-rate`), runs the query mix of
-// [queryMix] at `--query-rate`, prints a live line every second and returns
-// a [Summary].
+// [Run] drives a run from a [Config]: it paces rounds on -interval (or
+// pushes as fast as possible with -max-rate; [roundClock] gives every
+// round its timestamp), runs the query mix of [queryMix] at -query-rate,
+// prints a live line every second and returns a [Summary].
 package loadgen
