@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/hearthmetrics/hearth/pkg/chunk/backendtest"
 	"log/slog"
 	"sort"
 	"sync"
@@ -11,14 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigtable"
-	"cloud.google.com/go/bigtable/bttest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/hearthmetrics/hearth/pkg/chunk"
 	btbackend "github.com/hearthmetrics/hearth/pkg/chunk/bigtable"
@@ -35,45 +31,10 @@ func TestMain(m *testing.M) {
 }
 
 // newPebble opens a Pebble backend in a temporary directory.
-func newPebble(t testing.TB) *pebble.Backend {
-	t.Helper()
-	o := pebble.DefaultOptions()
-	o.Dir = t.TempDir()
-	o.NoSync = true
-	b, err := pebble.Open(o, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, b.Close()) })
-	return b
-}
+func newPebble(t testing.TB) *pebble.Backend { return backendtest.NewPebble(t) }
 
 // newBigtable returns the Bigtable backend on an in-process emulator.
-func newBigtable(t testing.TB) *btbackend.Backend {
-	t.Helper()
-	srv, err := bttest.NewServer("127.0.0.1:0")
-	require.NoError(t, err)
-	o := btbackend.DefaultOptions()
-	o.Project, o.Instance, o.Table = "proj", "inst", "chunks"
-	o.CreateTable = true
-	o.ClientOptions = []option.ClientOption{
-		option.WithEndpoint(srv.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-	}
-	o.ClientConfig = bigtable.ClientConfig{
-		MetricsProvider:           bigtable.NoopMetricsProvider{},
-		DisableSession:            true,
-		DisableDirectAccess:       true,
-		DisableConnectionRecycler: true,
-		DisableDynamicChannelPool: true,
-	}
-	b, err := btbackend.New(context.Background(), o, nil, prometheus.NewPedanticRegistry())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, b.Close())
-		srv.Close()
-	})
-	return b
-}
+func newBigtable(t testing.TB) *btbackend.Backend { return backendtest.NewBigtable(t) }
 
 // Both chunk-store backends satisfy the key store's interface.
 var (

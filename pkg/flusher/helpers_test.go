@@ -3,6 +3,7 @@ package flusher
 import (
 	"context"
 	"flag"
+	"github.com/hearthmetrics/hearth/pkg/chunk/backendtest"
 	"io"
 	"log/slog"
 	"sort"
@@ -12,19 +13,12 @@ import (
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigtable"
-	"cloud.google.com/go/bigtable/bttest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/hearthmetrics/hearth/pkg/chunk"
-	chunkbigtable "github.com/hearthmetrics/hearth/pkg/chunk/bigtable"
 	"github.com/hearthmetrics/hearth/pkg/chunk/chunktest"
-	chunkpebble "github.com/hearthmetrics/hearth/pkg/chunk/pebble"
 	"github.com/hearthmetrics/hearth/pkg/ingester"
 	"github.com/hearthmetrics/hearth/pkg/limits"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
@@ -41,44 +35,8 @@ const base = chunktest.Base
 
 func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
-func newPebble(t testing.TB) chunk.Backend {
-	t.Helper()
-	o := chunkpebble.DefaultOptions()
-	o.Dir = t.TempDir()
-	o.NoSync = true
-	b, err := chunkpebble.Open(o, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, b.Close()) })
-	return b
-}
-
-func newBigtable(t testing.TB) chunk.Backend {
-	t.Helper()
-	srv, err := bttest.NewServer("127.0.0.1:0")
-	require.NoError(t, err)
-	o := chunkbigtable.DefaultOptions()
-	o.Project, o.Instance, o.Table = "proj", "inst", "chunks"
-	o.CreateTable = true
-	o.ClientOptions = []option.ClientOption{
-		option.WithEndpoint(srv.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-	}
-	o.ClientConfig = bigtable.ClientConfig{
-		MetricsProvider:           bigtable.NoopMetricsProvider{},
-		DisableSession:            true,
-		DisableDirectAccess:       true,
-		DisableConnectionRecycler: true,
-		DisableDynamicChannelPool: true,
-	}
-	b, err := chunkbigtable.New(context.Background(), o, nil, prometheus.NewRegistry())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, b.Close())
-		srv.Close()
-	})
-	return b
-}
+func newPebble(t testing.TB) chunk.Backend   { return backendtest.NewPebble(t) }
+func newBigtable(t testing.TB) chunk.Backend { return backendtest.NewBigtable(t) }
 
 var backends = map[string]func(testing.TB) chunk.Backend{
 	"pebble":   newPebble,

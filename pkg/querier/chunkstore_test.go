@@ -3,22 +3,16 @@ package querier
 import (
 	"context"
 	"fmt"
+	"github.com/hearthmetrics/hearth/pkg/chunk/backendtest"
 	"testing"
 	"time"
 
-	"cloud.google.com/go/bigtable"
-	"cloud.google.com/go/bigtable/bttest"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/stretchr/testify/require"
-	"google.golang.org/api/option"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/hearthmetrics/hearth/pkg/chunk"
-	chunkbigtable "github.com/hearthmetrics/hearth/pkg/chunk/bigtable"
-	"github.com/hearthmetrics/hearth/pkg/chunk/pebble"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
@@ -39,40 +33,12 @@ func newStore(t testing.TB, b chunk.Backend) *chunk.Store {
 
 func newPebbleStore(t testing.TB) *chunk.Store {
 	t.Helper()
-	o := pebble.DefaultOptions()
-	o.Dir, o.NoSync = t.TempDir(), true
-	b, err := pebble.Open(o, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, b.Close()) })
-	return newStore(t, b)
+	return newStore(t, backendtest.NewPebble(t))
 }
 
 func newBigtableStore(t testing.TB) *chunk.Store {
 	t.Helper()
-	srv, err := bttest.NewServer("127.0.0.1:0")
-	require.NoError(t, err)
-	o := chunkbigtable.DefaultOptions()
-	o.Project, o.Instance, o.Table = "proj", "inst", "chunks"
-	o.CreateTable = true
-	o.ClientOptions = []option.ClientOption{
-		option.WithEndpoint(srv.Addr),
-		option.WithoutAuthentication(),
-		option.WithGRPCDialOption(grpc.WithTransportCredentials(insecure.NewCredentials())),
-	}
-	o.ClientConfig = bigtable.ClientConfig{
-		MetricsProvider:           bigtable.NoopMetricsProvider{},
-		DisableSession:            true,
-		DisableDirectAccess:       true,
-		DisableConnectionRecycler: true,
-		DisableDynamicChannelPool: true,
-	}
-	b, err := chunkbigtable.New(context.Background(), o, nil, prometheus.NewRegistry())
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		require.NoError(t, b.Close())
-		srv.Close()
-	})
-	return newStore(t, b)
+	return newStore(t, backendtest.NewBigtable(t))
 }
 
 // encodeChunks encodes samples (in time order) as XOR chunks of up to 120

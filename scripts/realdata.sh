@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Stored bytes per sample on real data: a real Prometheus scrapes Debian's
+# prometheus-node-exporter and itself every 15 s and remote-writes to the
+# all-in-one (RF=1, Pebble); after DURATION the ingester flushes everything
+# and the store's written bytes are divided by the samples ingested.
+#
+#   DURATION=45m BLOCK_RANGE=30m scripts/realdata.sh
+#
+# Installs what it needs itself: Prometheus through the Go module proxy into
+# .cache/bench/bin, the node exporter from Debian's packages.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-45m}
+BLOCK_RANGE=${BLOCK_RANGE:-30m}
+WORK=$(mktemp -d)
+PROM=.cache/bench/bin/prometheus
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+
+if [ ! -x "$PROM" ]; then
+  GOBIN=$PWD/.cache/bench/bin go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0
+fi
+if ! command -v prometheus-node-exporter >/dev/null; then
+  apt-get update -qq && apt-get install -y -qq prometheus-node-exporter
+fi
+go build -o bin/ ./cmd/hearth
+
+prometheus-node-exporter --web.listen-address=127.0.0.1:19100 >"$WORK/node.log" 2>&1 &
+bin/hearth -storage.dir="$WORK/hearth" -auth.mode=trust-header \
+  -server.http-listen-address=127.0.0.1:19009 -server.internal-listen-address=127.0.0.1:19010 \
+  -server.grpc-listen-address=127.0.0.1:19095 -memberlist.bind-addr=127.0.0.1 -memberlist.bind-port=17946 \
+  -ingester.block-range="$BLOCK_RANGE" >"$WORK/hearth.out" 2>"$WORK/hearth.log" &
+until curl -sf http://127.0.0.1:19009/ready >/dev/null; do sleep 0.5; done
+
+cat >"$WORK/prometheus.yml" <<YAML
+global: {scrape_interval: 15s}
+scrape_configs:
+  - job_name: node
+    static_configs: [{targets: ["127.0.0.1:19100"]}]
+  - job_name: prometheus
+    static_configs: [{targets: ["127.0.0.1:19090"]}]
+remote_write:
+  - url: http://127.0.0.1:19009/api/v1/push
+    headers: {X-Scope-OrgID: realdata}
+YAML
+"$PROM" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
+  --web.listen-address=127.0.0.1:19090 >"$WORK/prom.log" 2>&1 &
+
+echo "Collecting for $DURATION (block range $BLOCK_RANGE)..."
+sleep "$DURATION"
+metric() { curl -s http://127.0.0.1:19010/metrics | awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%.0f", s}'; }
+series=$(metric hearth_ingester_memory_series)
+token=$(cat "$WORK/hearth/operator-token")
+curl -sf -X POST -H "Authorization: Bearer $token" http://127.0.0.1:19010/ingester/flush
+samples=$(metric hearth_ingester_ingested_samples_total)
+bytes=$(metric hearth_chunk_written_bytes_total)
+mutations=$(metric hearth_chunk_written_mutations_total)
+chunkbytes=$(metric hearth_ingester_flushed_bytes_total)
+disk=$(du -sb "$WORK/hearth/store" | cut -f1)
+awk -v s="$samples" -v n="$series" -v b="$bytes" -v c="$chunkbytes" -v m="$mutations" -v d="$disk" -v dur="$DURATION" 'BEGIN {
+  printf "real data, %s at 15 s: %d series, %d samples\n", dur, n, s
+  printf "stored (keys+columns+values, index included): %d bytes = %.2f B/sample\n", b, b/s
+  printf "chunk data flushed: %.2f B/sample; Pebble directory on disk: %.2f B/sample\n", c/s, d/s
+  printf "store mutations: %d = %.1f per series\n", m, m/n
+}'
