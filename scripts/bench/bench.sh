@@ -7,7 +7,8 @@
 #   ingest   (default) RF=1 all-in-one vs Prometheus: max sustained samples/s
 #            (-max-rate), CPU-seconds per million samples, RSS, then query
 #            latency under a steady scrape load.
-#   cluster  sketch: 3 ingesters, RF=3, on loopback (Hearth only).
+#   cluster  3 ingesters + distributor/querier, RF=3, on loopback, the same
+#            load (CPU and RSS summed over the processes), with Prometheus.
 #   memory   sketch: RSS per series at 1M active series.
 #   query    sketch: query latency over 1h of data.
 #
@@ -52,6 +53,7 @@ CLK_TCK=$(getconf CLK_TCK)
 
 RUN_DIR=$(mktemp -d "${TMPDIR:-/tmp}/hearth-bench.XXXXXX")
 PIDS=()
+NODE_ENV=()
 
 log() { printf '%s bench: %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -155,63 +157,125 @@ start_prometheus() {
 	log "prometheus up at $PROM_BASE (pid $PROM_PID)"
 }
 
-# start_hearth: the all-in-one, RF=1, trusting X-Scope-OrgID and without
-# ingestion limits, on a fresh data directory. Sets HEARTH_PID, HEARTH_PUSH,
-# HEARTH_QUERY and SYSTEM_DIR.
-start_hearth() {
-	local http grpc internal gossip dir
-	http=$(free_port) grpc=$(free_port) internal=$(free_port) gossip=$(free_port)
-	dir=$(mktemp -d "$RUN_DIR/hearth.XXXXXX")
-	SYSTEM_DIR=$dir
-	local help extra=()
+# start_hearth_node NAME ARGS...: one Hearth process on fresh ports and a
+# fresh data directory, trusting X-Scope-OrgID, without ingestion limits.
+# Sets NODE_PID, NODE_HTTP, NODE_INTERNAL, NODE_GOSSIP and NODE_DIR.
+start_hearth_node() {
+	local name=$1 grpc help extra=()
+	shift
+	NODE_HTTP=$(free_port) grpc=$(free_port) NODE_INTERNAL=$(free_port) NODE_GOSSIP=$(free_port)
+	NODE_DIR=$(mktemp -d "$RUN_DIR/$name.XXXXXX")
 	help=$("$HEARTH_BIN" -help 2>&1 || true)
 	# Flags that newer builds have: pass them only when this build knows them.
 	if grep -q -- '-server.internal-listen-address' <<<"$help"; then
-		extra+=(-server.internal-listen-address="127.0.0.1:$internal")
+		extra+=(-server.internal-listen-address="127.0.0.1:$NODE_INTERNAL")
 	fi
 	if grep -q -- '-auth.mode' <<<"$help"; then
 		extra+=(-auth.mode=trust-header)
 	fi
-	$PIN_SYSTEM "$HEARTH_BIN" -storage.dir="$dir/data" \
-		-server.http-listen-address="127.0.0.1:$http" \
+	if grep -q -- '-auth.cluster-secret ' <<<"$help"; then
+		extra+=(-auth.cluster-secret=hearth-bench)
+	fi
+	env "${NODE_ENV[@]}" $PIN_SYSTEM "$HEARTH_BIN" -storage.dir="$NODE_DIR/data" \
+		-server.http-listen-address="127.0.0.1:$NODE_HTTP" \
 		-server.grpc-listen-address="127.0.0.1:$grpc" \
-		-memberlist.bind-addr=127.0.0.1 -memberlist.bind-port="$gossip" \
+		-memberlist.bind-addr=127.0.0.1 -memberlist.bind-port="$NODE_GOSSIP" \
 		-distributor.ingestion-rate-limit=1e12 -distributor.ingestion-burst-size=2000000000 \
-		"${extra[@]}" >"$dir/log" 2>&1 &
-	HEARTH_PID=$!
-	PIDS+=("$HEARTH_PID")
-	HEARTH_PUSH=http://127.0.0.1:$http/api/v1/push
-	HEARTH_QUERY=http://127.0.0.1:$http/prometheus
-	wait_ready "http://127.0.0.1:$internal/ready" "http://127.0.0.1:$http/ready" || { tail -20 "$dir/log" >&2; return 1; }
-	log "hearth up at http://127.0.0.1:$http (pid $HEARTH_PID)"
+		"${extra[@]}" "$@" >"$NODE_DIR/log" 2>&1 &
+	NODE_PID=$!
+	PIDS+=("$NODE_PID")
+	wait_ready "http://127.0.0.1:$NODE_INTERNAL/ready" "http://127.0.0.1:$NODE_HTTP/ready" || { tail -20 "$NODE_DIR/log" >&2; return 1; }
+	log "hearth $name up at http://127.0.0.1:$NODE_HTTP (pid $NODE_PID)"
 }
 
-# cpu_seconds PID: user+system CPU seconds of PID so far.
+# start_hearth: the all-in-one (RF=1). Sets HEARTH_PID, HEARTH_PUSH,
+# HEARTH_QUERY and SYSTEM_DIR.
+start_hearth() {
+	start_hearth_node all
+	HEARTH_PID=$NODE_PID SYSTEM_DIR=$NODE_DIR
+	HEARTH_PUSH=http://127.0.0.1:$NODE_HTTP/api/v1/push
+	HEARTH_QUERY=http://127.0.0.1:$NODE_HTTP/prometheus
+}
+
+# start_cluster: three ingesters and one distributor+querier process,
+# RF=3, gossiping on loopback. Sets CLUSTER_PIDS (space-separated),
+# CLUSTER_DIRS, HEARTH_PUSH and HEARTH_QUERY.
+start_cluster() {
+	local i seed="" pids=() dirs=() metrics emu store
+	# A cluster needs a shared chunk store: the Bigtable emulator from the
+	# bigtable module in go.mod (in memory; its CPU is not counted).
+	if [[ ! -x $BIN/emulator ]]; then
+		log "building the Bigtable emulator"
+		(cd "$ROOT" && go build -o "$BIN/" cloud.google.com/go/bigtable/cmd/emulator)
+	fi
+	emu=$(free_port)
+	"$BIN/emulator" -address="127.0.0.1:$emu" >"$RUN_DIR/emulator.log" 2>&1 &
+	EMULATOR_PID=$!
+	PIDS+=("$EMULATOR_PID")
+	for i in $(seq 1 300); do
+		(exec 3<>"/dev/tcp/127.0.0.1/$emu") 2>/dev/null && break
+		sleep 0.1
+	done
+	NODE_ENV=(BIGTABLE_EMULATOR_HOST="127.0.0.1:$emu")
+	store=(-store.backend=bigtable -store.bigtable.project=hearth-bench -store.bigtable.instance=hearth-bench -store.bigtable.create-table=true)
+	for i in 0 1 2; do
+		start_hearth_node "ingester-$i" -target=ingester -ingester.ring.instance-id="ingester-$i" \
+			-ingester.ring.replication-factor=3 "${store[@]}" ${seed:+-memberlist.join=$seed}
+		[[ -n $seed ]] || seed=127.0.0.1:$NODE_GOSSIP
+		pids+=("$NODE_PID") dirs+=("$NODE_DIR")
+	done
+	start_hearth_node front -target=distributor,querier -ingester.ring.replication-factor=3 "${store[@]}" -memberlist.join="$seed"
+	pids+=("$NODE_PID") dirs+=("$NODE_DIR")
+	NODE_ENV=()
+	CLUSTER_PIDS="${pids[*]}" CLUSTER_DIRS="${dirs[*]}"
+	HEARTH_PUSH=http://127.0.0.1:$NODE_HTTP/api/v1/push
+	HEARTH_QUERY=http://127.0.0.1:$NODE_HTTP/prometheus
+	for i in $(seq 1 600); do
+		metrics=$(curl -fsS "http://127.0.0.1:$NODE_INTERNAL/metrics" 2>/dev/null || true)
+		if grep -E '^hearth_ring_members\{.*name="ingester".*state="ACTIVE".*\} 3$' <<<"$metrics" >/dev/null; then
+			log "cluster: the distributor sees 3 ACTIVE ingesters"
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "bench: the distributor never saw 3 ACTIVE ingesters" >&2
+	return 1
+}
+
+# cpu_seconds PID...: user+system CPU seconds of the PIDs so far, summed.
 cpu_seconds() {
-	awk -v tck="$CLK_TCK" '{ sub(/^.*\) /, ""); print ($12 + $13) / tck }' "/proc/$1/stat"
+	local pid
+	for pid in "$@"; do
+		cat "/proc/$pid/stat"
+	done | awk -v tck="$CLK_TCK" '{ sub(/^.*\) /, ""); s += $12 + $13 } END { print s / tck }'
 }
 
-# rss_mib PID FIELD: VmRSS (now) or VmHWM (peak) of PID in MiB.
+# rss_mib FIELD PID...: VmRSS (now) or VmHWM (peak) of the PIDs in MiB, summed.
 rss_mib() {
-	awk -v f="$2:" '$1 == f { printf "%.0f", $2 / 1024 }' "/proc/$1/status"
+	local field=$1 pid
+	shift
+	for pid in "$@"; do
+		cat "/proc/$pid/status"
+	done | awk -v f="$field:" '$1 == f { s += $2 } END { printf "%.0f", s / 1024 }'
 }
 
-# measure NAME PID PUSH_URL QUERY_URL RUN: the ingest phase (-max-rate),
+# measure NAME PIDS PUSH_URL QUERY_URL RUN: the ingest phase (-max-rate),
 # then a steady scrape load with queries. Appends one JSON object to
-# $RUN_DIR/rows.json.
+# $RUN_DIR/rows.json. PIDS is a space-separated list; CPU and RSS are summed
+# over it.
 measure() {
 	local name=$1 pid=$2 push=$3 query=$4 run=$5 cpu0 cpu1 ingest q rss hwm load
 	ingest=$RUN_DIR/$name-$run-ingest.json
 	q=$RUN_DIR/$name-$run-query.json
 	log "$name (run $run): ingest, $SERIES float series + $CLASSIC classic + $NATIVE native histograms, -max-rate for $DURATION"
-	cpu0=$(cpu_seconds "$pid")
+	cpu0=$(cpu_seconds $pid)
 	$PIN_LOADGEN "$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
 		-classic-histograms="$CLASSIC" -native-histograms="$NATIVE" \
 		-max-rate -duration="$DURATION" -concurrency="$CONCURRENCY" -batch-size="$BATCH" \
 		-summary-json="$ingest" -live-every=5s
-	cpu1=$(cpu_seconds "$pid")
-	rss=$(rss_mib "$pid" VmRSS)
-	hwm=$(rss_mib "$pid" VmHWM)
+	cpu1=$(cpu_seconds $pid)
+	rss=$(rss_mib VmRSS $pid)
+	hwm=$(rss_mib VmHWM $pid)
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	log "$name (run $run): steady load (the same series every 15s) with $QUERY_RATE queries/s for $QUERY_DURATION"
 	$PIN_LOADGEN "$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
@@ -247,6 +311,20 @@ measure_system() {
 			rm -rf "$SYSTEM_DIR"
 		fi
 		;;
+	hearth-rf3)
+		start_cluster
+		measure hearth-rf3 "$CLUSTER_PIDS" "$HEARTH_PUSH" "$HEARTH_QUERY" "$2"
+		# shellcheck disable=SC2086
+		kill $CLUSTER_PIDS
+		local pid
+		for pid in $CLUSTER_PIDS; do
+			wait "$pid" 2>/dev/null || true
+		done
+		kill "$EMULATOR_PID"
+		wait "$EMULATOR_PID" 2>/dev/null || true
+		# shellcheck disable=SC2086
+		rm -rf $CLUSTER_DIRS
+		;;
 	*) echo "bench: unknown system $1" >&2; exit 1 ;;
 	esac
 }
@@ -254,14 +332,21 @@ measure_system() {
 # Scenario 1: RF=1, each system alone on a fresh data directory, REPEAT
 # times, alternating the systems so that background load hits both alike.
 scenario_ingest() {
-	local run sys
+	run_systems "Scenario 1: ingest, RF=1" ingest $SYSTEMS
+}
+
+# run_systems TITLE SCENARIO SYSTEM...: REPEAT alternating runs of each
+# system, then the report.
+run_systems() {
+	local title=$1 scenario=$2 run sys
+	shift 2
 	: >"$RUN_DIR/rows.json"
 	for run in $(seq 1 "$REPEAT"); do
-		for sys in $SYSTEMS; do
+		for sys in "$@"; do
 			measure_system "$sys" "$run"
 		done
 	done
-	report_ingest
+	report "$title" "$scenario"
 }
 
 # The jq helpers of the report.
@@ -280,13 +365,14 @@ def row: {
 def line: "| \(.name) | \(.run) | \(.sps | floor) | \(.cpm | r(100)) | \(.cores | r(100)) | \(.rss | round) | \(.hwm | round) | \(.p50 | r(10)) / \(.p99 | r(10)) | \(.dropped) | \(.heavy50 | r(10)) / \(.heavy99 | r(10)) | \(.q99 | r(10)) | \(.load) | \(.gen | r(10)) |";
 '
 
-report_ingest() {
+# report TITLE SCENARIO: the Markdown table of $RUN_DIR/rows.json.
+report() {
 	{
-		echo "### Scenario 1: ingest, RF=1 ($(date -u +%F))"
+		echo "### $1 ($(date -u +%F))"
 		echo
 		echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); loadgen runs on the same cores${PIN:+ (pinned: system on CPU 1, loadgen on CPU 0)}."
 		echo
-		echo "Command: \`SERIES=$SERIES CLASSIC=$CLASSIC NATIVE=$NATIVE DURATION=$DURATION REPEAT=$REPEAT CONCURRENCY=$CONCURRENCY BATCH=$BATCH PROTOCOL=$PROTOCOL QUERY_RATE=$QUERY_RATE QUERY_DURATION=$QUERY_DURATION${PIN:+ PIN=1} scripts/bench/bench.sh ingest\`"
+		echo "Command: \`SERIES=$SERIES CLASSIC=$CLASSIC NATIVE=$NATIVE DURATION=$DURATION REPEAT=$REPEAT CONCURRENCY=$CONCURRENCY BATCH=$BATCH PROTOCOL=$PROTOCOL QUERY_RATE=$QUERY_RATE QUERY_DURATION=$QUERY_DURATION${PIN:+ PIN=1} scripts/bench/bench.sh $2\`"
 		echo
 		echo "| system | run | samples/s accepted | CPU-s per 1M samples | cores used | RSS after ingest (MiB) | peak RSS (MiB) | push p50 / p99 (ms) | dropped | range 1h heavy p50 / p99 (ms) | slowest query class p99 (ms) | host load (1m) | loadgen CPU-s |"
 		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -295,13 +381,11 @@ report_ingest() {
 			[.[] | row] | group_by(.name) | map(. as $g | reduce ("sps","cpm","cores","rss","hwm","p50","p99","dropped","heavy50","heavy99","q99","load","gen") as $k
 				({name: ("**" + $g[0].name + "**"), run: "median"}; .[$k] = ([$g[] | .[$k] | select(. != null)] | median))) as $m
 			| ($m[] | line),
-			  (if ($m | length) == 2 then
-				($m | map({key: (.name | gsub("\\*"; "")), value: .}) | from_entries) as $by
-				| if $by.hearth and $by.prometheus then
-					def ratio(k): if ($by.prometheus[k] // 0) > 0 and $by.hearth[k] != null then ($by.hearth[k] / $by.prometheus[k] | r(100) | tostring) + "×" else "-" end;
-					"| hearth ÷ prometheus | median | \(ratio("sps")) | \(ratio("cpm")) | \(ratio("cores")) | \(ratio("rss")) | \(ratio("hwm")) | \(ratio("p50")) / \(ratio("p99")) | | \(ratio("heavy50")) / \(ratio("heavy99")) | \(ratio("q99")) | | |"
-				  else empty end
-			   else empty end)' "$RUN_DIR/rows.json"
+			  (($m | map({key: (.name | gsub("\\*"; "")), value: .}) | from_entries) as $by
+				| select($by.prometheus != null)
+				| $m[] | (.name | gsub("\\*"; "")) as $n | select($n != "prometheus") | . as $x
+				| def ratio(k): if ($by.prometheus[k] // 0) > 0 and $x[k] != null then ($x[k] / $by.prometheus[k] | r(100) | tostring) + "×" else "-" end;
+				  "| \($n) ÷ prometheus | median | \(ratio("sps")) | \(ratio("cpm")) | \(ratio("cores")) | \(ratio("rss")) | \(ratio("hwm")) | \(ratio("p50")) / \(ratio("p99")) | | \(ratio("heavy50")) / \(ratio("heavy99")) | \(ratio("q99")) | | |")' "$RUN_DIR/rows.json"
 		echo
 		echo "Ingest: \`loadgen -max-rate\` for $DURATION on a fresh data directory (timestamps from 1h ago, 15s apart per round). CPU-s and cores used are the system's own (/proc/<pid>/stat) during that phase; RSS is read right after it. Queries: the loadgen mix (instant cheap/medium/heavy, range 1h at 15s, 6h at 1m; heavy = histogram_quantile over classic buckets) at $QUERY_RATE/s while the same series are scraped every 15s. The slowest class's p99 is shown; per-class figures are in the JSON summaries next to the results."
 	} | tee "$OUT"
@@ -309,21 +393,20 @@ report_ingest() {
 	log "results in $OUT"
 }
 
-# Scenario 2 (sketch): a loopback cluster of 3 ingesters + distributor +
-# querier with RF=3, loaded like scenario 1; compare samples/s and CPU per
-# million samples with the RF=1 all-in-one (expect ~3× CPU per sample).
+# Scenario 2: a loopback cluster (three ingesters, one distributor+querier
+# process, RF=3) under the scenario 1 load, CPU and RSS summed over the
+# four processes. With SYSTEMS containing prometheus, it runs alongside.
 scenario_cluster() {
-	log "cluster: sketch only. Start three '-target=ingester' processes (each its own -storage.dir, ports and -memberlist.join to the first),"
-	log "one '-target=distributor,querier' with -ingester.ring.replication-factor=3, then run measure() against the distributor"
-	log "and sum cpu_seconds over all five pids."
-	return 0
+	local systems=(hearth-rf3)
+	[[ " $SYSTEMS " != *" prometheus "* ]] || systems=(prometheus hearth-rf3)
+	run_systems "Scenario 2: ingest into a 3-ingester cluster, RF=3" cluster "${systems[@]}"
 }
 
 # Scenario 3 (sketch): memory per active series: push 1M series at a
 # steady 15s pacing for 3 rounds, then read RSS (and the Go heap from
 # /metrics) on both systems; bytes per series = RSS / 1e6.
 scenario_memory() {
-	SERIES=1000000 DURATION=45s QUERY_RATE=0 scenario_ingest
+	SERIES=1000000 DURATION=45s QUERY_RATE=0 run_systems "Scenario 3: memory at 1M series" memory $SYSTEMS
 }
 
 # Scenario 4 (sketch): query latency over 1h of data: backfill 1h with
