@@ -47,7 +47,7 @@ func TestValidate(t *testing.T) {
 					&l.MaxExemplarLabelsLength, &l.IngestionBurstSize, &l.HAMaxClusters, &l.MaxSeriesPerTenant,
 					&l.MaxSeriesPerMetric, &l.MaxGlobalSeriesPerTenant, &l.MaxGlobalSeriesPerMetric, &l.MaxExemplars,
 					&l.MaxMetadataPerTenant, &l.MaxMetadataPerMetric, &l.MaxSeriesPerQuery, &l.MaxChunksPerQuery,
-					&l.MaxChunkBytesPerQuery, &l.MaxSamplesPerQuery, &l.MaxConcurrentQueries,
+					&l.MaxChunkBytesPerQuery, &l.MaxConcurrentQueries,
 				} {
 					*p = -1
 				}
@@ -58,7 +58,7 @@ func TestValidate(t *testing.T) {
 				"ha_max_clusters is -1", "max_series_per_tenant is -1", "max_series_per_metric is -1",
 				"max_global_series_per_tenant is -1", "max_global_series_per_metric is -1", "max_exemplars is -1",
 				"max_metadata_per_tenant is -1", "max_metadata_per_metric is -1", "max_series_per_query is -1",
-				"max_chunks_per_query is -1", "max_chunk_bytes_per_query is -1", "max_samples_per_query is -1",
+				"max_chunks_per_query is -1", "max_chunk_bytes_per_query is -1",
 				"max_concurrent_queries_per_tenant is -1",
 			},
 		},

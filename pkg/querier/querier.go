@@ -187,11 +187,14 @@ func (q *Querier) newHandler(reg prometheus.Registerer) http.Handler {
 		logger:  q.logger,
 		metrics: q.queryable.metrics,
 	}
+	slots := newTenantSlots(q.queryable.limits)
 	mux := http.NewServeMux()
 	for _, p := range apiPaths {
 		switch p {
 		case "/query", "/query_range", "/series":
-			mux.Handle(apiPrefix+p, limited)
+			mux.Handle(apiPrefix+p, slots.wrap(limited))
+		case "/query_exemplars", "/labels", "/label/{name}/values", "/read":
+			mux.Handle(apiPrefix+p, slots.wrap(router))
 		default:
 			mux.Handle(apiPrefix+p, router)
 		}
