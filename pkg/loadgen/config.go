@@ -52,6 +52,7 @@ type Config struct {
 	// Bounds.
 	Duration time.Duration
 	Requests int
+	Rounds   int
 
 	// Queries.
 	QueryURL         string
@@ -92,6 +93,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 
 	f.DurationVar(&c.Duration, "duration", time.Minute, "Length of the run. See also -requests.")
 	f.IntVar(&c.Requests, "requests", 0, "Stop after this many push requests (0: only -duration bounds the run).")
+	f.IntVar(&c.Rounds, "rounds", 0, "Stop after this many rounds (every series once per round), e.g. -max-rate -rounds=240 backfills 1h at 15s (0: no limit).")
 
 	f.StringVar(&c.QueryURL, "query-url", "", "Prometheus HTTP API base URL for the query mix (e.g. http://127.0.0.1:9009/prometheus or http://127.0.0.1:9090). Empty: no queries.")
 	f.Float64Var(&c.QueryRate, "query-rate", 0, "Queries per second of the query mix (0: none). Needs -query-url.")
@@ -156,8 +158,8 @@ func (c *Config) Validate() error {
 	if c.Duration <= 0 {
 		add("-duration %v must be positive: every run is bounded", c.Duration)
 	}
-	if c.Requests < 0 {
-		add("-requests %d is negative", c.Requests)
+	if c.Requests < 0 || c.Rounds < 0 {
+		add("-requests %d and -rounds %d must not be negative", c.Requests, c.Rounds)
 	}
 	if c.QueryRate < 0 {
 		add("-query-rate %v is negative", c.QueryRate)

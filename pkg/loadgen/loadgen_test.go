@@ -200,6 +200,27 @@ func TestRunChurn(t *testing.T) {
 	}
 }
 
+func TestRunRounds(t *testing.T) {
+	recv, url := newReceiver(t, nil)
+	cfg := testConfig(t, url, func(c *Config) {
+		c.Series = 500
+		c.BatchSize = 100
+		c.MaxRate = true
+		c.Concurrency = 3
+		c.Rounds = 4
+	})
+	sum := run(t, cfg)
+	require.Equal(t, uint64(4*500), sum.SamplesAccepted)
+	series := recv.tenantSeries("loadgen")
+	require.Len(t, series, 500)
+	for key, points := range series {
+		require.Len(t, points, 4, key)
+		for i := 1; i < len(points); i++ {
+			require.Equal(t, cfg.Interval.Milliseconds(), points[i].t-points[i-1].t, key)
+		}
+	}
+}
+
 func TestRunPacing(t *testing.T) {
 	recv, url := newReceiver(t, nil)
 	const rounds = 3

@@ -75,7 +75,7 @@ type runner struct {
 }
 
 // Run generates load as cfg says until cfg.Duration has passed,
-// cfg.Requests requests were sent or ctx ends, printing a live line every
+// cfg.Requests requests were sent, cfg.Rounds rounds were sent, or ctx ends, printing a live line every
 // cfg.LiveEvery to live, and returns the summary. Requests in flight at the
 // end are allowed to finish (within cfg.Timeout).
 func Run(ctx context.Context, cfg Config, logger *slog.Logger, live io.Writer) (*Summary, error) {
@@ -157,7 +157,7 @@ func (r *runner) encodeLoop(ctx context.Context, own []*batch, index []int, ch c
 	enc := newEncoder(r.cfg.Protocol)
 	var l seriesLabels
 	var h histogram.Histogram
-	for round := 0; ; round++ {
+	for round := 0; r.cfg.Rounds == 0 || round < r.cfg.Rounds; round++ {
 		tick := r.clock.tick(round)
 		for k, b := range own {
 			t0 := time.Now()

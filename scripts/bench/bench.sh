@@ -9,8 +9,9 @@
 #            latency under a steady scrape load.
 #   cluster  3 ingesters + distributor/querier, RF=3, on loopback, the same
 #            load (CPU and RSS summed over the processes), with Prometheus.
-#   memory   sketch: RSS per series at 1M active series.
-#   query    sketch: query latency over 1h of data.
+#   memory   scenario 1 at 1M series (RSS per series).
+#   query    query latency over 1h of backfilled data (QUERY_SERIES [20000],
+#            QUERY_CLASSIC [200], QUERY_RATE_4 [10], QUERY_DURATION_4 [60s]).
 #
 # Environment (defaults in brackets):
 #   SERIES [200000] float series (half counters, half gauges); CLASSIC [1000]
@@ -271,7 +272,7 @@ measure() {
 	cpu0=$(cpu_seconds $pid)
 	$PIN_LOADGEN "$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
 		-classic-histograms="$CLASSIC" -native-histograms="$NATIVE" \
-		-max-rate -duration="$DURATION" -concurrency="$CONCURRENCY" -batch-size="$BATCH" \
+		-max-rate -duration="$DURATION" ${ROUNDS:+-rounds=$ROUNDS} -concurrency="$CONCURRENCY" -batch-size="$BATCH" \
 		-summary-json="$ingest" -live-every=5s
 	cpu1=$(cpu_seconds $pid)
 	rss=$(rss_mib VmRSS $pid)
@@ -372,7 +373,7 @@ report() {
 		echo
 		echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); loadgen runs on the same cores${PIN:+ (pinned: system on CPU 1, loadgen on CPU 0)}."
 		echo
-		echo "Command: \`SERIES=$SERIES CLASSIC=$CLASSIC NATIVE=$NATIVE DURATION=$DURATION REPEAT=$REPEAT CONCURRENCY=$CONCURRENCY BATCH=$BATCH PROTOCOL=$PROTOCOL QUERY_RATE=$QUERY_RATE QUERY_DURATION=$QUERY_DURATION${PIN:+ PIN=1} scripts/bench/bench.sh $2\`"
+		echo "Command: \`SERIES=$SERIES CLASSIC=$CLASSIC NATIVE=$NATIVE DURATION=$DURATION${ROUNDS:+ ROUNDS=$ROUNDS} REPEAT=$REPEAT CONCURRENCY=$CONCURRENCY BATCH=$BATCH PROTOCOL=$PROTOCOL QUERY_RATE=$QUERY_RATE QUERY_DURATION=$QUERY_DURATION${PIN:+ PIN=1} scripts/bench/bench.sh $2\`"
 		echo
 		echo "| system | run | samples/s accepted | CPU-s per 1M samples | cores used | RSS after ingest (MiB) | peak RSS (MiB) | push p50 / p99 (ms) | dropped | range 1h heavy p50 / p99 (ms) | slowest query class p99 (ms) | host load (1m) | loadgen CPU-s |"
 		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -402,19 +403,19 @@ scenario_cluster() {
 	run_systems "Scenario 2: ingest into a 3-ingester cluster, RF=3" cluster "${systems[@]}"
 }
 
-# Scenario 3 (sketch): memory per active series: push 1M series at a
-# steady 15s pacing for 3 rounds, then read RSS (and the Go heap from
-# /metrics) on both systems; bytes per series = RSS / 1e6.
+# Scenario 3: memory per active series: scenario 1 with 1M float series,
+# without queries; bytes per series = RSS / series.
 scenario_memory() {
 	SERIES=1000000 DURATION=45s QUERY_RATE=0 run_systems "Scenario 3: memory at 1M series" memory $SYSTEMS
 }
 
-# Scenario 4 (sketch): query latency over 1h of data: backfill 1h with
-# -max-rate (240 rounds of 15s), then run only the query mix at a fixed
-# rate for QUERY_DURATION and compare per-class p50/p99.
+# Scenario 4: query latency over 1h of data: a fresh system gets 1h of
+# data backfilled (-max-rate -rounds=240, 15s apart, ending now), then the
+# query mix runs at QUERY_RATE while the same series are scraped every 15s.
 scenario_query() {
-	log "query: sketch only: run scenario ingest with SERIES=10000 DURATION long enough for 240 rounds, QUERY_RATE=10."
-	return 0
+	SERIES=${QUERY_SERIES:-20000} CLASSIC=${QUERY_CLASSIC:-200} ROUNDS=240 DURATION=10m \
+		QUERY_RATE=${QUERY_RATE_4:-10} QUERY_DURATION=${QUERY_DURATION_4:-60s} \
+		run_systems "Scenario 4: query latency over 1h of data" query $SYSTEMS
 }
 
 main() {
