@@ -388,9 +388,23 @@ report() {
 				| def ratio(k): if ($by.prometheus[k] // 0) > 0 and $x[k] != null then ($x[k] / $by.prometheus[k] | r(100) | tostring) + "×" else "-" end;
 				  "| \($n) ÷ prometheus | median | \(ratio("sps")) | \(ratio("cpm")) | \(ratio("cores")) | \(ratio("rss")) | \(ratio("hwm")) | \(ratio("p50")) / \(ratio("p99")) | | \(ratio("heavy50")) / \(ratio("heavy99")) | \(ratio("q99")) | | |")' "$RUN_DIR/rows.json"
 		echo
-		echo "Ingest: \`loadgen -max-rate\` for $DURATION on a fresh data directory (timestamps from 1h ago, 15s apart per round). CPU-s and cores used are the system's own (/proc/<pid>/stat) during that phase; RSS is read right after it. Queries: the loadgen mix (instant cheap/medium/heavy, range 1h at 15s, 6h at 1m; heavy = histogram_quantile over classic buckets) at $QUERY_RATE/s while the same series are scraped every 15s. The slowest class's p99 is shown; per-class figures are in the JSON summaries next to the results."
+		echo "Ingest: \`loadgen -max-rate\` for $DURATION on a fresh data directory (timestamps from 1h ago, 15s apart per round). CPU-s and cores used are the system's own (/proc/<pid>/stat) during that phase; RSS is read right after it. Queries: the loadgen mix (instant cheap/medium/heavy, range 1h at 15s, 6h at 1m; heavy = histogram_quantile over classic buckets) at $QUERY_RATE/s while the same series are scraped every 15s. The slowest class's p99 is shown; per-class figures follow, and the JSON summaries are in a folder named after the scenario next to the results."
+		echo
+		echo "Per query class, median p50 / worst p99 over the runs in ms (count):"
+		echo
+		echo "| class | $(jq -rs '[.[].name] | unique | join(" | ")' "$RUN_DIR/rows.json") |"
+		echo "|---|$(jq -rs '[.[].name] | unique | map("---:") | join("|")' "$RUN_DIR/rows.json")|"
+		jq -rs "$JQ_DEFS"'
+			. as $rows
+			| ([$rows[].name] | unique) as $names
+			| ([$rows[].q.queries // {} | keys[]] | unique)[] as $c
+			| "| \($c) | " + ([$names[] as $n
+				| [$rows[] | select(.name == $n) | .q.queries[$c] | select(. != null)] as $qs
+				| if ($qs | length) == 0 then "-" else
+				  "\([$qs[].p50_ms] | median | r(10)) / \([$qs[].p99_ms] | max | r(10)) (\([$qs[].count] | add))" end] | join(" | ")) + " |"' "$RUN_DIR/rows.json"
 	} | tee "$OUT"
-	cp "$RUN_DIR"/*.json "$(dirname "$OUT")/" 2>/dev/null || true
+	mkdir -p "$(dirname "$OUT")/$2"
+	cp "$RUN_DIR"/*.json "$(dirname "$OUT")/$2/" 2>/dev/null || true
 	log "results in $OUT"
 }
 
