@@ -389,6 +389,7 @@ report() {
 				  "| \($n) ÷ prometheus | median | \(ratio("sps")) | \(ratio("cpm")) | \(ratio("cores")) | \(ratio("rss")) | \(ratio("hwm")) | \(ratio("p50")) / \(ratio("p99")) | | \(ratio("heavy50")) / \(ratio("heavy99")) | \(ratio("q99")) | | |")' "$RUN_DIR/rows.json"
 		echo
 		echo "Ingest: \`loadgen -max-rate\` for $DURATION on a fresh data directory (timestamps from 1h ago, 15s apart per round). CPU-s and cores used are the system's own (/proc/<pid>/stat) during that phase; RSS is read right after it. Queries: the loadgen mix (instant cheap/medium/heavy, range 1h at 15s, 6h at 1m; heavy = histogram_quantile over classic buckets) at $QUERY_RATE/s while the same series are scraped every 15s. The slowest class's p99 is shown; per-class figures follow, and the JSON summaries are in a folder named after the scenario next to the results."
+		jq -es 'any(.[]; .q.queries != null)' "$RUN_DIR/rows.json" >/dev/null || return 0
 		echo
 		echo "Per query class, median p50 / worst p99 over the runs in ms (count):"
 		echo
