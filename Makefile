@@ -7,7 +7,7 @@ GO        ?= go
 BIN       := bin
 TOOL      := $(GO) tool -modfile=tools/go.mod
 DATA_DIR  ?= ./data
-COMMANDS  := hearth distributor ingester querier
+COMMANDS  := hearth distributor ingester querier loadgen
 # Packages whose tests run in `make test`: everything but the multi-process
 # suites behind build tags.
 TEST_PKGS := ./...
@@ -52,6 +52,22 @@ test-e2e: ## Run the multi-process tests in integration/ (builds the binaries).
 .PHONY: bench
 bench: ## Run the Go benchmarks of the hot paths.
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./pkg/...
+
+.PHONY: bench-system
+bench-system: ## Hearth against Prometheus v3 on this machine: ingest, RF=1 (~10 min); results in .cache/bench/results.md.
+	scripts/bench/bench.sh ingest
+
+.PHONY: bench-cluster
+bench-cluster: ## Ingest into a loopback RF=3 cluster against Prometheus (~7 min).
+	REPEAT=2 scripts/bench/bench.sh cluster
+
+.PHONY: bench-query
+bench-query: ## Query latency over 1h of data, Hearth against Prometheus (~6 min).
+	REPEAT=2 scripts/bench/bench.sh query
+
+.PHONY: bench-realdata
+bench-realdata: ## Stored bytes per sample on real data: Prometheus scraping node-exporter into the all-in-one (DURATION=45m).
+	scripts/realdata.sh
 
 .PHONY: proto
 proto: .cache/protoinc/gogoproto/gogo.proto ## Regenerate the gogo code from proto/ (installs buf and the plugin through go tool).
