@@ -27,6 +27,8 @@ type Config struct {
 	// MetadataRetainPeriod is how long metric metadata is kept without
 	// being pushed again.
 	MetadataRetainPeriod model.Duration `yaml:"metadata_retain_period"`
+	// InstanceLimits bound this ingester as a whole.
+	InstanceLimits InstanceLimits `yaml:"instance_limits"`
 }
 
 // RegisterFlags registers the -ingester.* flags with their defaults.
@@ -47,6 +49,12 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	// 10m, as Cortex: scrapes send metadata at least that often.
 	c.MetadataRetainPeriod = model.Duration(10 * time.Minute)
 	f.Var(&c.MetadataRetainPeriod, "ingester.metadata-retain-period", "How long metric metadata is kept in memory after it was last pushed.")
+	f.IntVar(&c.InstanceLimits.MaxSeries, "ingester.instance-limits.max-series", 0, "Maximum in-memory series in this ingester, all tenants together; a push that would create more gets a retryable error (HTTP 5xx at the distributor), never an out-of-memory crash. 0 disables. See also -ingester.max-series-per-tenant.")
+}
+
+// InstanceLimits protect one ingester whatever the tenants do.
+type InstanceLimits struct {
+	MaxSeries int `yaml:"max_series"`
 }
 
 // Validate reports every invalid setting.

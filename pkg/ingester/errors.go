@@ -23,14 +23,20 @@ var errTenantClosed = errors.New("tenant storage is closed")
 // is reached. It is returned by the head's series-creation hook and
 // reported per series in PushResponse.errors.
 type seriesLimitError struct {
-	reason string // per_tenant_series_limit or per_metric_series_limit
+	reason string // per_tenant_series_limit, per_metric_series_limit or instance_series_limit
 	flag   string // the flag of the limit
 	limit  int
 	tenant tenant.ID
 	metric string // per-metric limit only
+	// retryable: the instance limit may pass later (series expire, the
+	// limit is raised, the ring grows); tenant limits are the tenant's.
+	retryable bool
 }
 
 func (e *seriesLimitError) Error() string {
+	if e.retryable {
+		return fmt.Sprintf("this ingester holds its limit of %d in-memory series (-%s); series of tenant %q are refused until some expire", e.limit, e.flag, e.tenant)
+	}
 	if e.metric != "" {
 		return fmt.Sprintf("per-metric series limit of %d reached for metric %q of tenant %q (-%s)", e.limit, e.metric, e.tenant, e.flag)
 	}

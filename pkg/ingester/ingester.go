@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -66,15 +67,18 @@ type Deps struct {
 // tenant, and serves them over gRPC. It implements
 // ingesterpb.IngesterServer; its lifecycle is [Ingester.Service].
 type Ingester struct {
-	cfg       Config
-	logger    *slog.Logger
-	overrides *limits.Overrides
-	ring      RingInfo
-	flusher   Flusher
-	metrics   *metrics
-	svc       *services.Service
-	health    *health.Server
-	now       func() time.Time
+	cfg Config
+	// instanceSeries counts the in-memory series of every tenant, for
+	// -ingester.instance-limits.max-series.
+	instanceSeries atomic.Int64
+	logger         *slog.Logger
+	overrides      *limits.Overrides
+	ring           RingInfo
+	flusher        Flusher
+	metrics        *metrics
+	svc            *services.Service
+	health         *health.Server
+	now            func() time.Time
 
 	// openMu serialises opening and closing DBs; mu guards tenants and
 	// closing. Lookups only take mu for reading.

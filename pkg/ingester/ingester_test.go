@@ -363,3 +363,29 @@ func TestHealthServesOnlyWhileRunning(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, healthpb.HealthCheckResponse_NOT_SERVING, resp.Status)
 }
+
+// TestInstanceSeriesLimit: the ingester-wide series limit counts every
+// tenant, refuses new series with a retryable error naming the flag, and
+// frees its room when a tenant goes away.
+func TestInstanceSeriesLimit(t *testing.T) {
+	withMax := func(d *Deps, _ *Ingester) { d.Config.InstanceLimits.MaxSeries = 3 }
+	env := startIngester(t, t.TempDir(), limits.NewOverrides(defaultLimits()), withMax)
+	one := func(name string) ingesterpb.TimeSeries {
+		return withSamples(series("__name__", name), ingesterpb.Sample{TimestampMs: 1, Value: 1})
+	}
+	require.Empty(t, push(t, env, "a", one("x"), one("y")).Errors)
+
+	resp := push(t, env, "b", one("x"), one("y"), one("z"))
+	require.Len(t, resp.Errors, 1)
+	e := resp.Errors[0]
+	require.Equal(t, "instance_series_limit", e.Reason)
+	require.True(t, e.Retryable, "an instance limit may pass later: the sender must retry")
+	require.Equal(t, uint64(2), e.Samples)
+	require.Contains(t, e.Message, "-ingester.instance-limits.max-series")
+
+	// Existing series still take samples at the limit.
+	require.Empty(t, push(t, env, "a", withSamples(series("__name__", "x"), ingesterpb.Sample{TimestampMs: 2, Value: 1})).Errors)
+
+	require.NoError(t, env.ing.DeleteTenant(context.Background(), "a"))
+	require.Empty(t, push(t, env, "b", one("y"), one("z")).Errors)
+}

@@ -28,10 +28,14 @@ type RingInfo interface {
 // SeriesLifecycleCallback: PreCreation runs before a series is created,
 // PostCreation and PostDeletion keep the counts.
 type seriesLimiter struct {
-	tenant    tenant.ID
-	overrides *limits.Overrides
-	ring      RingInfo
-	gauge     prometheus.Gauge
+	tenant tenant.ID
+	// instance counts every tenant's series of this ingester; maxInstance
+	// bounds it (0: no bound).
+	instance    *atomic.Int64
+	maxInstance int
+	overrides   *limits.Overrides
+	ring        RingInfo
+	gauge       prometheus.Gauge
 
 	// enforcing is off during WAL replay: series already accepted are
 	// never dropped on restart.
@@ -44,14 +48,17 @@ type seriesLimiter struct {
 
 var _ tsdb.SeriesLifecycleCallback = (*seriesLimiter)(nil)
 
-func newSeriesLimiter(t tenant.ID, o *limits.Overrides, ring RingInfo, gauge prometheus.Gauge) *seriesLimiter {
-	return &seriesLimiter{tenant: t, overrides: o, ring: ring, gauge: gauge, perMetric: map[string]int{}}
+func newSeriesLimiter(t tenant.ID, o *limits.Overrides, ring RingInfo, gauge prometheus.Gauge, instance *atomic.Int64, maxInstance int) *seriesLimiter {
+	return &seriesLimiter{tenant: t, overrides: o, ring: ring, gauge: gauge, perMetric: map[string]int{}, instance: instance, maxInstance: maxInstance}
 }
 
 // PreCreation refuses a new series over a limit with a *seriesLimitError.
 func (l *seriesLimiter) PreCreation(lset labels.Labels) error {
 	if !l.enforcing.Load() {
 		return nil
+	}
+	if l.maxInstance > 0 && l.instance.Load() >= int64(l.maxInstance) {
+		return &seriesLimitError{reason: "instance_series_limit", flag: "ingester.instance-limits.max-series", limit: l.maxInstance, tenant: l.tenant, retryable: true}
 	}
 	lim := l.overrides.For(l.tenant)
 	tenantLimit, tenantFlag := l.effective(lim.MaxSeriesPerTenant, lim.MaxGlobalSeriesPerTenant, "ingester.max-series-per-tenant", "ingester.max-global-series-per-tenant")
@@ -99,6 +106,7 @@ func (l *seriesLimiter) PostCreation(lset labels.Labels) {
 	l.total++
 	l.perMetric[metric]++
 	l.mu.Unlock()
+	l.instance.Add(1)
 	l.gauge.Inc()
 }
 
@@ -115,6 +123,7 @@ func (l *seriesLimiter) PostDeletion(deleted map[chunks.HeadSeriesRef]labels.Lab
 		}
 	}
 	l.mu.Unlock()
+	l.instance.Add(-int64(len(deleted)))
 	l.gauge.Sub(float64(len(deleted)))
 }
 
@@ -123,4 +132,15 @@ func (l *seriesLimiter) series() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.total
+}
+
+// release gives the tenant's series back to the instance count, when the
+// tenant's DB closes.
+func (l *seriesLimiter) release() {
+	l.mu.Lock()
+	n := l.total
+	l.total = 0
+	l.perMetric = map[string]int{}
+	l.mu.Unlock()
+	l.instance.Add(-int64(n))
 }

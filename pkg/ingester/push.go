@@ -245,6 +245,13 @@ func (s *pushScratch) seriesFailed(err error, lset labels.Labels, ts *ingesterpb
 	}
 	n := len(ts.Samples) - k + len(ts.Histograms) - h + len(ts.Exemplars)
 	s.record(sle.reason, n, func() string { return fmt.Sprintf("%v, series %.200q", err, lset.String()) })
+	if sle.retryable {
+		for i := range s.errs {
+			if s.errs[i].Reason == sle.reason {
+				s.errs[i].Retryable = true
+			}
+		}
+	}
 	return true
 }
 

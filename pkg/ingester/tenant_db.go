@@ -50,7 +50,7 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	tdb := &tenantDB{
 		id:          t,
 		reg:         prometheus.NewRegistry(),
-		limiter:     newSeriesLimiter(t, i.overrides, i.ring, i.metrics.memorySeries.WithLabelValues(string(t))),
+		limiter:     newSeriesLimiter(t, i.overrides, i.ring, i.metrics.memorySeries.WithLabelValues(string(t)), &i.instanceSeries, i.cfg.InstanceLimits.MaxSeries),
 		metadata:    newMetadataStore(t),
 		knownBlocks: map[ulid.ULID]struct{}{},
 	}
@@ -73,6 +73,7 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	start := time.Now()
 	db, err := tsdb.Open(filepath.Join(i.cfg.Dir, string(t)), i.logger.With("tenant", t), tdb.reg, opts, nil)
 	if err != nil {
+		tdb.limiter.release()
 		i.metrics.memorySeries.DeleteLabelValues(string(t))
 		return nil, fmt.Errorf("opening TSDB of tenant %s: %w", t, err)
 	}
@@ -126,7 +127,9 @@ func (t *tenantDB) close() error {
 		return nil
 	}
 	t.closed = true
-	return t.db.Close()
+	err := t.db.Close()
+	t.limiter.release()
+	return err
 }
 
 // applyLimits applies changes of the tenant's out-of-order window and
