@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunks"
+	"github.com/prometheus/prometheus/util/annotations"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
@@ -139,49 +140,48 @@ func toChunk(meta chunks.Meta) (ingesterpb.Chunk, error) {
 // LabelNames returns the tenant's label names in [start, end], restricted
 // to series that match, sorted, at most limit (0 = no limit).
 func (i *Ingester) LabelNames(ctx context.Context, req *ingesterpb.LabelNamesRequest) (*ingesterpb.LabelNamesResponse, error) {
-	_, tdb, err := i.readTenant(ctx)
-	if err != nil || tdb == nil {
-		return &ingesterpb.LabelNamesResponse{}, toStatus(err)
-	}
-	defer releaseRead(tdb)
-	matchers, err := toMatchers(req.Matchers)
-	if err != nil {
-		return nil, toStatus(err)
-	}
-	q, err := tdb.db.Querier(req.StartMs, req.EndMs)
-	if err != nil {
-		return nil, toStatus(fmt.Errorf("opening querier: %w", err))
-	}
-	defer q.Close()
-	names, _, err := q.LabelNames(ctx, &storage.LabelHints{Limit: int(req.Limit)}, matchers...)
-	if err != nil {
-		return nil, toStatus(fmt.Errorf("reading label names: %w", err))
-	}
-	return &ingesterpb.LabelNamesResponse{Names: truncate(names, req.Limit)}, nil
+	names, err := i.labelQuery(ctx, req.StartMs, req.EndMs, req.Matchers, req.Limit, "label names",
+		func(q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
+			return q.LabelNames(ctx, hints, ms...)
+		})
+	return &ingesterpb.LabelNamesResponse{Names: names}, err
 }
 
 // LabelValues returns the values of one label name in [start, end],
 // restricted to series that match, sorted, at most limit (0 = no limit).
 func (i *Ingester) LabelValues(ctx context.Context, req *ingesterpb.LabelValuesRequest) (*ingesterpb.LabelValuesResponse, error) {
+	values, err := i.labelQuery(ctx, req.StartMs, req.EndMs, req.Matchers, req.Limit, "label values",
+		func(q storage.Querier, hints *storage.LabelHints, ms []*labels.Matcher) ([]string, annotations.Annotations, error) {
+			return q.LabelValues(ctx, req.Name, hints, ms...)
+		})
+	return &ingesterpb.LabelValuesResponse{Values: values}, err
+}
+
+// labelQuery runs read (label names or values) on a querier of the
+// calling tenant over [start, end]; a tenant with no data gets nothing.
+// The error is already a gRPC status.
+func (i *Ingester) labelQuery(ctx context.Context, start, end int64, wire []ingesterpb.LabelMatcher, limit int64, what string,
+	read func(storage.Querier, *storage.LabelHints, []*labels.Matcher) ([]string, annotations.Annotations, error),
+) ([]string, error) {
 	_, tdb, err := i.readTenant(ctx)
 	if err != nil || tdb == nil {
-		return &ingesterpb.LabelValuesResponse{}, toStatus(err)
+		return nil, toStatus(err)
 	}
 	defer releaseRead(tdb)
-	matchers, err := toMatchers(req.Matchers)
+	matchers, err := toMatchers(wire)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	q, err := tdb.db.Querier(req.StartMs, req.EndMs)
+	q, err := tdb.db.Querier(start, end)
 	if err != nil {
 		return nil, toStatus(fmt.Errorf("opening querier: %w", err))
 	}
 	defer q.Close()
-	values, _, err := q.LabelValues(ctx, req.Name, &storage.LabelHints{Limit: int(req.Limit)}, matchers...)
+	out, _, err := read(q, &storage.LabelHints{Limit: int(limit)}, matchers)
 	if err != nil {
-		return nil, toStatus(fmt.Errorf("reading label values: %w", err))
+		return nil, toStatus(fmt.Errorf("reading %s: %w", what, err))
 	}
-	return &ingesterpb.LabelValuesResponse{Values: truncate(values, req.Limit)}, nil
+	return truncate(out, limit), nil
 }
 
 // Series returns the label sets of the series in [start, end] that match
