@@ -296,70 +296,67 @@ func queryStream(ctx context.Context, c ingesterpb.IngesterClient, req *ingester
 // LabelNames merges the label names of the ingesters and the store, as
 // the time routing says.
 func (rq *rangeQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	id, err := tenant.FromContext(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("label names: %w", err)
-	}
 	pbMatchers, err := ingesterpb.FromLabelMatchers(matchers)
 	if err != nil {
 		return nil, nil, err
 	}
 	req := &ingesterpb.LabelNamesRequest{StartMs: rq.mint, EndMs: rq.maxt, Matchers: pbMatchers, Limit: hintLimit(hints)}
-	p := rq.q.plan(rq.mint, rq.maxt)
-	var results []any
-	var fromStore []string
-	var readIngesters, readStore func(context.Context) error
-	if p.ingesters {
-		readIngesters = func(ctx context.Context) error {
-			var err error
-			results, err = rq.q.fanout(ctx, "label_names", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
-				resp, err := c.LabelNames(ctx, req)
-				if err != nil {
-					return nil, err
-				}
-				return resp.Names, nil
-			})
-			return err
-		}
-	}
-	if p.store {
-		readStore = func(ctx context.Context) error {
-			var err error
-			fromStore, err = rq.q.storeLabelNames(ctx, id, rq.mint, p.storeMaxt, matchers)
-			return err
-		}
-	}
-	if err := both(ctx, readIngesters, readStore); err != nil {
-		return nil, nil, err
-	}
-	return mergeStrings(append(results, fromStore), req.Limit), nil, nil
+	out, err := rq.mergedLabels(ctx, "label_names", req.Limit,
+		func(ctx context.Context, c ingesterpb.IngesterClient) ([]string, error) {
+			resp, err := c.LabelNames(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			return resp.Names, nil
+		},
+		func(ctx context.Context, id tenant.ID, storeMaxt int64) ([]string, error) {
+			return rq.q.storeLabelNames(ctx, id, rq.mint, storeMaxt, matchers)
+		})
+	return out, nil, err
 }
 
 // LabelValues merges the values of label name of the ingesters and the
 // store, as the time routing says.
 func (rq *rangeQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
-	id, err := tenant.FromContext(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("label values: %w", err)
-	}
 	pbMatchers, err := ingesterpb.FromLabelMatchers(matchers)
 	if err != nil {
 		return nil, nil, err
 	}
 	req := &ingesterpb.LabelValuesRequest{Name: name, StartMs: rq.mint, EndMs: rq.maxt, Matchers: pbMatchers, Limit: hintLimit(hints)}
+	out, err := rq.mergedLabels(ctx, "label_values", req.Limit,
+		func(ctx context.Context, c ingesterpb.IngesterClient) ([]string, error) {
+			resp, err := c.LabelValues(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			return resp.Values, nil
+		},
+		func(ctx context.Context, id tenant.ID, storeMaxt int64) ([]string, error) {
+			return rq.q.storeLabelValues(ctx, id, name, rq.mint, storeMaxt, matchers)
+		})
+	return out, nil, err
+}
+
+// mergedLabels reads label names or values from the ingesters and the
+// store in parallel, as the time routing says, and merges them sorted and
+// distinct, at most limit (0 = no limit). Either source failing fails it.
+func (rq *rangeQuerier) mergedLabels(ctx context.Context, op string, limit int64,
+	fromIngester func(context.Context, ingesterpb.IngesterClient) ([]string, error),
+	fromStore func(context.Context, tenant.ID, int64) ([]string, error),
+) ([]string, error) {
+	id, err := tenant.FromContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", strings.ReplaceAll(op, "_", " "), err)
+	}
 	p := rq.q.plan(rq.mint, rq.maxt)
 	var results []any
-	var fromStore []string
+	var stored []string
 	var readIngesters, readStore func(context.Context) error
 	if p.ingesters {
 		readIngesters = func(ctx context.Context) error {
 			var err error
-			results, err = rq.q.fanout(ctx, "label_values", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
-				resp, err := c.LabelValues(ctx, req)
-				if err != nil {
-					return nil, err
-				}
-				return resp.Values, nil
+			results, err = rq.q.fanout(ctx, op, func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
+				return fromIngester(ctx, c)
 			})
 			return err
 		}
@@ -367,14 +364,14 @@ func (rq *rangeQuerier) LabelValues(ctx context.Context, name string, hints *sto
 	if p.store {
 		readStore = func(ctx context.Context) error {
 			var err error
-			fromStore, err = rq.q.storeLabelValues(ctx, id, name, rq.mint, p.storeMaxt, matchers)
+			stored, err = fromStore(ctx, id, p.storeMaxt)
 			return err
 		}
 	}
 	if err := both(ctx, readIngesters, readStore); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return mergeStrings(append(results, fromStore), req.Limit), nil, nil
+	return mergeStrings(append(results, stored), limit), nil
 }
 
 // Close does nothing: a querier holds no resources between calls.
