@@ -461,11 +461,9 @@ func (a *App) Ready() bool {
 // printBanner tells the operator of the all-in-one where to point
 // Prometheus and Grafana, once every component is running.
 func (a *App) printBanner(ctx context.Context, w io.Writer) {
-	for !a.Ready() {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
+	for _, svc := range a.manager.Services() {
+		if svc.AwaitRunning(ctx) != nil {
+			return // Stopped or failed before running: Run reports why.
 		}
 	}
 	host, port, _ := net.SplitHostPort(a.HTTPAddr())

@@ -3,7 +3,6 @@ package app
 import (
 	"fmt"
 	"net/http"
-	"strings"
 
 	"github.com/hearthmetrics/hearth/pkg/auth"
 )
@@ -71,7 +70,7 @@ func (a *App) tenantHTTP(scope auth.Scope, next http.Handler) http.Handler {
 func (a *App) operatorOnly(mux http.Handler) http.Handler {
 	guarded := a.auth.Operator(mux)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if p := r.URL.Path; p == "/ready" || p == "/metrics" || strings.HasPrefix(p, "/ready/") {
+		if p := r.URL.Path; p == "/ready" || p == "/metrics" {
 			mux.ServeHTTP(w, r)
 			return
 		}
