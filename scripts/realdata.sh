@@ -45,9 +45,32 @@ YAML
 "$PROM" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
   --web.listen-address=127.0.0.1:19090 >"$WORK/prom.log" 2>&1 &
 
-echo "Collecting for $DURATION (block range $BLOCK_RANGE)..."
-sleep "$DURATION"
 metric() { curl -s http://127.0.0.1:19010/metrics | awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%.0f", s}'; }
+seconds() { # 2h30m, 45m, 90s -> seconds
+  local d=$1 total=0 n unit
+  while [[ $d =~ ^([0-9]+)([hms])(.*)$ ]]; do
+    n=${BASH_REMATCH[1]} unit=${BASH_REMATCH[2]} d=${BASH_REMATCH[3]}
+    case $unit in h) total=$((total + n * 3600)) ;; m) total=$((total + n * 60)) ;; s) total=$((total + n)) ;; esac
+  done
+  echo "$total"
+}
+
+# One line per flushed block: the store bytes it added, divided by the samples
+# ingested since the previous flush (one block range at a steady scrape rate).
+echo "Collecting for $DURATION (block range $BLOCK_RANGE)..."
+end=$(($(date +%s) + $(seconds "$DURATION")))
+blocks=0 lastbytes=0 lastchunk=0 lastsamples=0
+while [ "$(date +%s)" -lt "$end" ]; do
+  sleep 30
+  b=$(metric hearth_ingester_flushed_blocks_total)
+  if [ "$b" -gt "$blocks" ]; then
+    wb=$(metric hearth_chunk_written_bytes_total) cb=$(metric hearth_ingester_flushed_bytes_total)
+    s=$(metric hearth_ingester_ingested_samples_total)
+    awk -v b="$b" -v wb=$((wb - lastbytes)) -v cb=$((cb - lastchunk)) -v s=$((s - lastsamples)) 'BEGIN {
+      printf "window %d flushed: %.2f B/sample stored (index included), %.2f B/sample chunk data, over %d samples\n", b, wb/s, cb/s, s }'
+    blocks=$b lastbytes=$wb lastchunk=$cb lastsamples=$s
+  fi
+done
 series=$(metric hearth_ingester_memory_series)
 token=$(cat "$WORK/hearth/operator-token")
 curl -sf -X POST -H "Authorization: Bearer $token" http://127.0.0.1:19010/ingester/flush
@@ -56,9 +79,11 @@ bytes=$(metric hearth_chunk_written_bytes_total)
 mutations=$(metric hearth_chunk_written_mutations_total)
 chunkbytes=$(metric hearth_ingester_flushed_bytes_total)
 disk=$(du -sb "$WORK/hearth/store" | cut -f1)
-awk -v s="$samples" -v n="$series" -v b="$bytes" -v c="$chunkbytes" -v m="$mutations" -v d="$disk" -v dur="$DURATION" 'BEGIN {
+cpu=$(metric process_cpu_seconds_total)
+awk -v cpu="$cpu" -v s="$samples" -v n="$series" -v b="$bytes" -v c="$chunkbytes" -v m="$mutations" -v d="$disk" -v dur="$DURATION" 'BEGIN {
   printf "real data, %s at 15 s: %d series, %d samples\n", dur, n, s
   printf "stored (keys+columns+values, index included): %d bytes = %.2f B/sample\n", b, b/s
   printf "chunk data flushed: %.2f B/sample; Pebble directory on disk: %.2f B/sample\n", c/s, d/s
   printf "store mutations: %d = %.1f per series\n", m, m/n
+  printf "hearth CPU: %.1f s = %.2f CPU-s per million samples\n", cpu, cpu/s*1e6
 }'
