@@ -52,6 +52,10 @@ type Limits struct {
 	MaxSeriesPerQuery     int            `yaml:"max_series_per_query"`
 	MaxChunksPerQuery     int            `yaml:"max_chunks_per_query"`
 	MaxChunkBytesPerQuery int            `yaml:"max_chunk_bytes_per_query"`
+	// MaxSamplesPerQuery bounds the samples one query's evaluation reads,
+	// summed over every step and selector (the engine's samples-read
+	// count), whatever the sources.
+	MaxSamplesPerQuery int `yaml:"max_samples_per_query"`
 	// MaxConcurrentQueries bounds the queries of one tenant running at once
 	// in one querier.
 	MaxConcurrentQueries int `yaml:"max_concurrent_queries_per_tenant"`
@@ -97,6 +101,7 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxSeriesPerQuery, "querier.max-series-per-query", 100000, "Maximum series one query may fetch from one ingester. 0 disables.")
 	f.IntVar(&l.MaxChunksPerQuery, "querier.max-chunks-per-query", 2000000, "Maximum chunks one query may fetch from one ingester. 0 disables.")
 	f.IntVar(&l.MaxChunkBytesPerQuery, "querier.max-chunk-bytes-per-query", 0, "Maximum chunk bytes one query may fetch from one ingester. 0 disables.")
+	f.IntVar(&l.MaxSamplesPerQuery, "querier.max-samples-per-query", 0, "Maximum samples one query may read while it is evaluated, summed over its steps and selectors (a range query over 1h at a 15s step reading a 5m window reads 240 × 20 samples per series); past it the API answers 422 cost_limit. 0 disables. -querier.max-samples bounds the samples held in memory at once, for every tenant.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
 
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
@@ -118,6 +123,7 @@ func (l *Limits) Validate() error {
 		"max_series_per_query":              l.MaxSeriesPerQuery,
 		"max_chunks_per_query":              l.MaxChunksPerQuery,
 		"max_chunk_bytes_per_query":         l.MaxChunkBytesPerQuery,
+		"max_samples_per_query":             l.MaxSamplesPerQuery,
 		"max_concurrent_queries_per_tenant": l.MaxConcurrentQueries,
 		"max_metadata_per_tenant":           l.MaxMetadataPerTenant,
 		"max_metadata_per_metric":           l.MaxMetadataPerMetric,

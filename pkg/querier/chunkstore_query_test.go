@@ -311,6 +311,19 @@ func TestStoreAPIErrors(t *testing.T) {
 			base: base(withLimits(func(l *limits.Limits) { l.MaxChunkBytesPerQuery = 100 })), path: oldRange,
 			wantStatus: http.StatusUnprocessableEntity, wantType: "execution", wantError: "-querier.max-chunk-bytes-per-query",
 		},
+		// oldRange reads 3 series × 61 steps = 183 samples.
+		"samples within the limit": {
+			base: base(withLimits(func(l *limits.Limits) { l.MaxSamplesPerQuery = 183 })), path: oldRange, wantStatus: http.StatusOK,
+		},
+		"samples limit": {
+			base: base(withLimits(func(l *limits.Limits) { l.MaxSamplesPerQuery = 182 })), path: oldRange,
+			wantStatus: http.StatusUnprocessableEntity, wantType: "cost_limit",
+			wantError: `the query read more than 182 samples, the limit -querier.max-samples-per-query of tenant "tenant-a"`,
+		},
+		"samples limit on ingester data": {
+			base: base(withLimits(func(l *limits.Limits) { l.MaxSamplesPerQuery = 10 })), path: rangeQuery("up", now.UnixMilli()-hourMs, now.UnixMilli()),
+			wantStatus: http.StatusUnprocessableEntity, wantType: "cost_limit", wantError: "-querier.max-samples-per-query",
+		},
 		"range within max query length": {base: shortLimit, path: oldRange, wantStatus: http.StatusOK},
 		"range over max query length": {
 			base: shortLimit, path: rangeQuery("up", n-2*hourMs, n),

@@ -102,7 +102,10 @@ func EngineOpts(cfg Config, logger *slog.Logger, reg prometheus.Registerer) prom
 		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() }, // Prometheus's default evaluation interval.
 		EnableAtModifier:         true,
 		EnableNegativeOffset:     true,
-		Parser:                   parser.NewParser(parser.Options{}),
+		// Query cost carries each tenant's -querier.max-samples-per-query
+		// (see tenantEngine); the engine-wide ceilings stay unset.
+		EnableQueryCost: true,
+		Parser:          parser.NewParser(parser.Options{}),
 	}
 }
 
@@ -139,7 +142,7 @@ var apiPaths = []string{
 
 func (q *Querier) newHandler(reg prometheus.Registerer) http.Handler {
 	api := v1.NewAPI(
-		q.engine,
+		newTenantEngine(q.engine, q.queryable.limits, reg),
 		q.queryable,
 		nil, // No remote write here: the distributor takes writes.
 		q.queryable,
