@@ -6,8 +6,18 @@ package ingesterpb
 // reused, so a querier may keep them for the life of the query. m's slices
 // are reused. Unknown fields are skipped; malformed input returns a
 // [*DecodeError].
+//
+// The labels and chunks of every series are slices of two arrays, one per
+// message, sized by a first pass that only counts: three allocations per
+// message instead of a few per series.
 func (m *QueryStreamResponse) UnmarshalZeroCopy(data []byte) error {
+	nSeries, nLabels, nChunks := countQueryStream(data)
 	series := m.Series[:0]
+	if cap(series) < nSeries {
+		series = make([]ChunkSeries, 0, nSeries)
+	}
+	labels := make([]LabelPair, nLabels)
+	chunks := make([]Chunk, nChunks)
 	m.XXX_unrecognized = nil
 	m.XXX_sizecache = 0
 	defer func() { m.Series = series }()
@@ -35,7 +45,16 @@ func (m *QueryStreamResponse) UnmarshalZeroCopy(data []byte) error {
 			return codeErr("QueryStreamResponse.series", i, s, wt)
 		}
 		series = grow(series)
-		if err := series[len(series)-1].unmarshalZeroCopy(data[s:e], s); err != nil {
+		cs := &series[len(series)-1]
+		// Each series gets the slots the count found for it; should it
+		// find more (it cannot, on input both passes read alike), grow
+		// appends past its capacity into a new array, never into a
+		// neighbour's slots.
+		nl, nc := countChunkSeries(data[s:e])
+		nl, nc = min(nl, len(labels)), min(nc, len(chunks))
+		cs.Labels, labels = labels[:0:nl], labels[nl:]
+		cs.Chunks, chunks = chunks[:0:nc], chunks[nc:]
+		if err := cs.unmarshalZeroCopy(data[s:e], s); err != nil {
 			return err
 		}
 		i = e
@@ -43,6 +62,56 @@ func (m *QueryStreamResponse) UnmarshalZeroCopy(data []byte) error {
 	return nil
 }
 
+// countQueryStream counts the series of a QueryStreamResponse and their
+// labels and chunks, stopping at the first malformed field: the counts
+// only size arrays, the decoder reports errors.
+func countQueryStream(data []byte) (series, labels, chunks int) {
+	for i := 0; i < len(data); {
+		field, wt, next := readKey(data, i)
+		if next < 0 {
+			return
+		}
+		if field != 1 || wt != 2 {
+			if i = skipField(data, i); i < 0 {
+				return
+			}
+			continue
+		}
+		s, e := readLen(data, next)
+		if s < 0 {
+			return
+		}
+		nl, nc := countChunkSeries(data[s:e])
+		series, labels, chunks = series+1, labels+nl, chunks+nc
+		i = e
+	}
+	return
+}
+
+// countChunkSeries counts the labels and chunks of one ChunkSeries.
+func countChunkSeries(data []byte) (labels, chunks int) {
+	for i := 0; i < len(data); {
+		field, wt, next := readKey(data, i)
+		if next < 0 {
+			return
+		}
+		if wt == 2 {
+			switch field {
+			case 1:
+				labels++
+			case 2:
+				chunks++
+			}
+		}
+		if i = skipField(data, i); i < 0 {
+			return
+		}
+	}
+	return
+}
+
+// unmarshalZeroCopy decodes one series into m's slices, reused from
+// index 0.
 func (m *ChunkSeries) unmarshalZeroCopy(data []byte, base int) error {
 	m.Labels = m.Labels[:0]
 	m.Chunks = m.Chunks[:0]
