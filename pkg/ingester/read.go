@@ -67,74 +67,123 @@ func (i *Ingester) queryStream(ctx context.Context, id tenant.ID, tdb *tenantDB,
 	var (
 		nSeries, nChunks, nBytes int
 		it                       chunks.Iterator
-		batch                    = make([]ingesterpb.ChunkSeries, 0, queryStreamBatchSize)
+		batch                    = newWireBatch(nil)
 	)
 	ss := q.Select(ctx, false, hints, matchers...)
 	for ss.Next() {
 		s := ss.At()
-		cs := ingesterpb.ChunkSeries{Labels: toPairs(s.Labels())}
+		mark := batch.mark()
+		cs := ingesterpb.ChunkSeries{Labels: batch.labels(s.Labels())}
 		if !req.SkipChunks {
 			it = s.Iterator(it)
 			for it.Next() {
 				meta := it.At()
-				c, err := toChunk(meta)
+				enc, err := ingesterpb.FromChunkEncoding(meta.Chunk.Encoding())
 				if err != nil {
 					return nSeries, nChunks, err
 				}
 				nChunks++
-				nBytes += len(c.Data)
+				nBytes += len(meta.Chunk.Bytes())
 				if lim.MaxChunksPerQuery > 0 && nChunks > lim.MaxChunksPerQuery {
 					return nSeries, nChunks, &QueryLimitError{Flag: "querier.max-chunks-per-query", What: "chunks", Limit: lim.MaxChunksPerQuery, Tenant: id}
 				}
 				if lim.MaxChunkBytesPerQuery > 0 && nBytes > lim.MaxChunkBytesPerQuery {
 					return nSeries, nChunks, &QueryLimitError{Flag: "querier.max-chunk-bytes-per-query", What: "chunk bytes", Limit: lim.MaxChunkBytesPerQuery, Tenant: id}
 				}
-				cs.Chunks = append(cs.Chunks, c)
+				batch.addChunk(meta, enc)
 			}
 			if err := it.Err(); err != nil {
 				return nSeries, nChunks, fmt.Errorf("reading chunks: %w", err)
 			}
-			if len(cs.Chunks) == 0 {
-				continue // No chunk in range: not a result.
+			if cs.Chunks = batch.chunksSince(mark); len(cs.Chunks) == 0 {
+				batch.reset(mark) // No chunk in range: not a result.
+				continue
 			}
 		}
 		nSeries++
 		if lim.MaxSeriesPerQuery > 0 && nSeries > lim.MaxSeriesPerQuery {
 			return nSeries, nChunks, &QueryLimitError{Flag: "querier.max-series-per-query", What: "series", Limit: lim.MaxSeriesPerQuery, Tenant: id}
 		}
-		batch = append(batch, cs)
-		if len(batch) == queryStreamBatchSize {
-			if err := stream.Send(&ingesterpb.QueryStreamResponse{Series: batch}); err != nil {
+		batch.series = append(batch.series, cs)
+		if len(batch.series) == queryStreamBatchSize {
+			if err := stream.Send(&ingesterpb.QueryStreamResponse{Series: batch.series}); err != nil {
 				return nSeries, nChunks, fmt.Errorf("sending series: %w", err)
 			}
 			// gRPC may still hold the sent message: start a new batch.
-			batch = make([]ingesterpb.ChunkSeries, 0, queryStreamBatchSize)
+			batch = newWireBatch(batch)
 		}
 	}
 	if err := ss.Err(); err != nil {
 		return nSeries, nChunks, fmt.Errorf("selecting series: %w", err)
 	}
-	if len(batch) > 0 {
-		if err := stream.Send(&ingesterpb.QueryStreamResponse{Series: batch}); err != nil {
+	if len(batch.series) > 0 {
+		if err := stream.Send(&ingesterpb.QueryStreamResponse{Series: batch.series}); err != nil {
 			return nSeries, nChunks, fmt.Errorf("sending series: %w", err)
 		}
 	}
 	return nSeries, nChunks, nil
 }
 
-// toChunk converts a chunk into its wire form. Bytes of chunks on disk are
-// only valid while the querier is open, so they are copied.
-func toChunk(meta chunks.Meta) (ingesterpb.Chunk, error) {
-	enc, err := ingesterpb.FromChunkEncoding(meta.Chunk.Encoding())
-	if err != nil {
-		return ingesterpb.Chunk{}, err
+// wireBatch is one QueryStream message being built. The labels, chunks
+// and chunk bytes of its series are slices of three arrays that grow as
+// series are added (a slice keeps the array it was cut from when the next
+// append moves on to a bigger one): a few allocations per message, not a
+// few per series. Chunk bytes are copied because bytes of chunks on disk
+// are valid only while the querier is open.
+type wireBatch struct {
+	series []ingesterpb.ChunkSeries
+	pairs  []ingesterpb.LabelPair
+	chunks []ingesterpb.Chunk
+	data   []byte
+}
+
+// newWireBatch returns an empty batch sized like prev, the batch before
+// it, if any: series of one query tend to look alike.
+func newWireBatch(prev *wireBatch) *wireBatch {
+	pairs, chunks, data := 4*queryStreamBatchSize, queryStreamBatchSize, 128*queryStreamBatchSize
+	if prev != nil {
+		pairs, chunks, data = len(prev.pairs)+len(prev.pairs)/8, len(prev.chunks)+len(prev.chunks)/8, len(prev.data)+len(prev.data)/8
 	}
-	return ingesterpb.Chunk{
+	return &wireBatch{
+		series: make([]ingesterpb.ChunkSeries, 0, queryStreamBatchSize),
+		pairs:  make([]ingesterpb.LabelPair, 0, pairs),
+		chunks: make([]ingesterpb.Chunk, 0, chunks),
+		data:   make([]byte, 0, data),
+	}
+}
+
+// batchMark is where a series starts in a batch's arrays.
+type batchMark struct{ pairs, chunks, data int }
+
+func (b *wireBatch) mark() batchMark { return batchMark{len(b.pairs), len(b.chunks), len(b.data)} }
+
+// reset drops what was added since m.
+func (b *wireBatch) reset(m batchMark) {
+	b.pairs, b.chunks, b.data = b.pairs[:m.pairs], b.chunks[:m.chunks], b.data[:m.data]
+}
+
+func (b *wireBatch) labels(lset labels.Labels) []ingesterpb.LabelPair {
+	start := len(b.pairs)
+	lset.Range(func(l labels.Label) {
+		b.pairs = append(b.pairs, ingesterpb.LabelPair{Name: l.Name, Value: l.Value})
+	})
+	return b.pairs[start:len(b.pairs):len(b.pairs)]
+}
+
+func (b *wireBatch) addChunk(meta chunks.Meta, enc ingesterpb.Chunk_Encoding) {
+	start := len(b.data)
+	b.data = append(b.data, meta.Chunk.Bytes()...)
+	b.chunks = append(b.chunks, ingesterpb.Chunk{
 		MinTimeMs: meta.MinTime,
 		MaxTimeMs: meta.MaxTime,
 		Encoding:  enc,
-		Data:      slices.Clone(meta.Chunk.Bytes()),
-	}, nil
+		Data:      b.data[start:len(b.data):len(b.data)],
+	})
+}
+
+// chunksSince returns the chunks added since m.
+func (b *wireBatch) chunksSince(m batchMark) []ingesterpb.Chunk {
+	return b.chunks[m.chunks:len(b.chunks):len(b.chunks)]
 }
 
 // LabelNames returns the tenant's label names in [start, end], restricted

@@ -208,3 +208,45 @@ func TestReplicaMergeThroughIngesters(t *testing.T) {
 }
 
 var _ storage.Series = (*ChunkSeries)(nil)
+
+func TestMergeReplicas(t *testing.T) {
+	pairs := func(kv ...string) []ingesterpb.LabelPair {
+		var out []ingesterpb.LabelPair
+		for i := 0; i < len(kv); i += 2 {
+			out = append(out, ingesterpb.LabelPair{Name: kv[i], Value: kv[i+1]})
+		}
+		return out
+	}
+	chunkAt := func(mint int64) []ingesterpb.Chunk {
+		return []ingesterpb.Chunk{{MinTimeMs: mint, MaxTimeMs: mint + 10, Encoding: ingesterpb.Chunk_ENCODING_XOR, Data: []byte{byte(mint)}}}
+	}
+	a, b, c := pairs("__name__", "up", "job", "a"), pairs("__name__", "up", "job", "b"), pairs("__name__", "up", "job", "a\xffb")
+	answers := [][][]ingesterpb.ChunkSeries{ // Per ingester, per message.
+		{{{Labels: b, Chunks: chunkAt(1)}}, {{Labels: a, Chunks: chunkAt(2)}}},
+		{{{Labels: a, Chunks: chunkAt(3)}, {Labels: c, Chunks: chunkAt(4)}}},
+		{{{Labels: c, Chunks: chunkAt(5)}, {Labels: b, Chunks: chunkAt(6)}}, {}, {{Labels: a, Chunks: chunkAt(7)}}},
+	}
+	want := map[string][]int64{ // Series → the min times of its chunks, in replica order.
+		`{__name__="up", job="a"}`:      {2, 3, 7},
+		`{__name__="up", job="b"}`:      {1, 6},
+		`{__name__="up", job="a\xffb"}`: {4, 5},
+	}
+	for name, hash := range map[string]func([]ingesterpb.LabelPair) uint64{
+		"xxhash":           hashPairs,
+		"every hash equal": func([]ingesterpb.LabelPair) uint64 { return 42 },
+	} {
+		t.Run(name, func(t *testing.T) {
+			out, nChunks, nBytes, err := mergeReplicas(answers, hash)
+			require.NoError(t, err)
+			require.Equal(t, 7, nChunks)
+			require.Equal(t, 7, nBytes)
+			got := map[string][]int64{}
+			for _, s := range out {
+				for _, c := range s.chunks {
+					got[s.lset.String()] = append(got[s.lset.String()], c.MinTime)
+				}
+			}
+			require.Equal(t, want, got)
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
@@ -228,42 +229,13 @@ func (q *Queryable) selectIngesters(ctx context.Context, mint, maxt int64, skipC
 		return nil, err
 	}
 
-	bySeries := map[string]int{}
-	var out []seriesChunks
-	var key strings.Builder
-	var b labels.ScratchBuilder
-	var nChunks, nBytes int
-	for _, r := range results {
-		for _, s := range r.([]ingesterpb.ChunkSeries) {
-			key.Reset()
-			for _, l := range s.Labels {
-				key.WriteString(l.Name)
-				key.WriteByte(0xff)
-				key.WriteString(l.Value)
-				key.WriteByte(0xff)
-			}
-			idx, ok := bySeries[key.String()]
-			if !ok {
-				b.Reset()
-				for _, l := range s.Labels {
-					b.Add(l.Name, l.Value)
-				}
-				b.Sort()
-				idx = len(out)
-				out = append(out, seriesChunks{lset: b.Labels()})
-				bySeries[key.String()] = idx
-			}
-			e := &out[idx]
-			for _, c := range s.Chunks {
-				enc, err := c.Encoding.ChunkEncoding()
-				if err != nil {
-					return nil, fmt.Errorf("series %s: %w", e.lset, err)
-				}
-				e.chunks = append(e.chunks, Chunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Encoding: enc, Data: c.Data})
-				nBytes += len(c.Data)
-			}
-			nChunks += len(s.Chunks)
-		}
+	answers := make([][][]ingesterpb.ChunkSeries, len(results))
+	for i, r := range results {
+		answers[i] = r.([][]ingesterpb.ChunkSeries)
+	}
+	out, nChunks, nBytes, err := mergeReplicas(answers, hashPairs)
+	if err != nil {
+		return nil, err
 	}
 	q.metrics.fetchedSeries.Add(float64(len(out)))
 	q.metrics.fetchedChunks.Add(float64(nChunks))
@@ -272,15 +244,100 @@ func (q *Queryable) selectIngesters(ctx context.Context, mint, maxt int64, skipC
 	return out, nil
 }
 
-// queryStream reads one ingester's whole answer.
-func queryStream(ctx context.Context, c ingesterpb.IngesterClient, req *ingesterpb.QueryRequest) ([]ingesterpb.ChunkSeries, error) {
+// mergeReplicas gathers the chunks of each series from every ingester's
+// answer (its messages, each a batch of series) into one entry per series.
+// Series are found by a 64-bit hash of their labels (hashPairs; tests pass
+// one that collides), checked against the labels on a hit.
+func mergeReplicas(answers [][][]ingesterpb.ChunkSeries, hash func([]ingesterpb.LabelPair) uint64) (out []seriesChunks, nChunks, nBytes int, err error) {
+	most := 0 // Series in the biggest answer: at least the distinct series.
+	for _, answer := range answers {
+		n := 0
+		for _, msg := range answer {
+			n += len(msg)
+		}
+		most = max(most, n)
+	}
+	out = make([]seriesChunks, 0, most)
+	first := make([][]ingesterpb.LabelPair, 0, most) // out[i]'s labels as the wire had them.
+	byHash := make(map[uint64]int, most)
+	var collided map[string]int // Series whose hash another series had first.
+	var b labels.ScratchBuilder
+	for _, answer := range answers {
+		for _, msg := range answer {
+			for _, s := range msg {
+				h := hash(s.Labels)
+				idx, ok := byHash[h]
+				if ok && !slices.EqualFunc(first[idx], s.Labels, sameLabel) {
+					key := pairsKey(s.Labels)
+					if idx, ok = collided[key]; !ok {
+						if collided == nil {
+							collided = map[string]int{}
+						}
+						collided[key] = len(out)
+					}
+				} else if !ok {
+					byHash[h] = len(out)
+				}
+				if !ok {
+					b.Reset()
+					for _, l := range s.Labels {
+						b.Add(l.Name, l.Value)
+					}
+					b.Sort()
+					idx = len(out)
+					out = append(out, seriesChunks{lset: b.Labels(), chunks: make([]Chunk, 0, len(s.Chunks)*len(answers))})
+					first = append(first, s.Labels)
+				}
+				e := &out[idx]
+				for _, c := range s.Chunks {
+					enc, err := c.Encoding.ChunkEncoding()
+					if err != nil {
+						return nil, 0, 0, fmt.Errorf("series %s: %w", e.lset, err)
+					}
+					e.chunks = append(e.chunks, Chunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Encoding: enc, Data: c.Data})
+					nBytes += len(c.Data)
+				}
+				nChunks += len(s.Chunks)
+			}
+		}
+	}
+	return out, nChunks, nBytes, nil
+}
+
+func hashPairs(ls []ingesterpb.LabelPair) uint64 {
+	var d xxhash.Digest
+	d.Reset()
+	sep := []byte{0xff}
+	for _, l := range ls {
+		_, _ = d.WriteString(l.Name)
+		_, _ = d.Write(sep)
+		_, _ = d.WriteString(l.Value)
+		_, _ = d.Write(sep)
+	}
+	return d.Sum64()
+}
+
+func sameLabel(a, b ingesterpb.LabelPair) bool { return a.Name == b.Name && a.Value == b.Value }
+
+// pairsKey is an exact key for a label set, with lengths so that no two
+// label sets share one.
+func pairsKey(ls []ingesterpb.LabelPair) string {
+	var k strings.Builder
+	for _, l := range ls {
+		fmt.Fprintf(&k, "%d:%s%d:%s", len(l.Name), l.Name, len(l.Value), l.Value)
+	}
+	return k.String()
+}
+
+// queryStream reads one ingester's whole answer, message by message.
+func queryStream(ctx context.Context, c ingesterpb.IngesterClient, req *ingesterpb.QueryRequest) ([][]ingesterpb.ChunkSeries, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel() // Ends the stream on an early return.
 	stream, err := c.QueryStream(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	var series []ingesterpb.ChunkSeries
+	var series [][]ingesterpb.ChunkSeries
 	for {
 		resp, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -289,7 +346,7 @@ func queryStream(ctx context.Context, c ingesterpb.IngesterClient, req *ingester
 		if err != nil {
 			return nil, err
 		}
-		series = append(series, resp.Series...)
+		series = append(series, resp.Series)
 	}
 }
 
