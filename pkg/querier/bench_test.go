@@ -3,6 +3,7 @@ package querier
 import (
 	"context"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/promqltest"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb/chunkenc"
 	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
 
@@ -103,4 +105,71 @@ func runQuery(b *testing.B, ctx context.Context, newQuery func() (promql.Query, 
 	require.NoError(b, res.Err)
 	require.NotEmpty(b, res.Value)
 	qry.Close()
+}
+
+// BenchmarkMergeChunks merges three replicas of one series (4 chunks of
+// 120 samples each) and reads every sample: identical replicas, the usual
+// case, collapse to one; replicas that missed different samples are
+// merged sample by sample.
+func BenchmarkMergeChunks(b *testing.B) {
+	full := series(0, 480*15_000, 15_000)
+	lset := labels.FromStrings("__name__", "up", "job", "api")
+	for name, replicas := range map[string][][]Chunk{
+		"identical": {xorChunks(b, full, 120), xorChunks(b, full, 120), xorChunks(b, full, 120)},
+		"different": {
+			xorChunks(b, series(0, 480*15_000, 15_000, 0), 120),
+			xorChunks(b, series(0, 480*15_000, 15_000, 15_000), 120),
+			xorChunks(b, series(0, 480*15_000, 15_000, 30_000), 120),
+		},
+	} {
+		var chunks []Chunk
+		for _, r := range replicas {
+			chunks = append(chunks, r...)
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			var it chunkenc.Iterator
+			var buf []Chunk // MergeChunks sorts and compacts in place.
+			for b.Loop() {
+				buf = append(buf[:0], chunks...)
+				it = MergeChunks(lset, buf, math.MinInt64, math.MaxInt64).Iterator(it)
+				n := 0
+				for it.Next() != chunkenc.ValNone {
+					n++
+				}
+				if n != len(full) {
+					b.Fatalf("read %d samples, want %d", n, len(full))
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(full)), "ns/sample")
+		})
+	}
+}
+
+// BenchmarkMergeReplicas gathers three ingesters' answers of 10,000 series
+// each (batches of 128, as ingesters send them) into one entry per series.
+func BenchmarkMergeReplicas(b *testing.B) {
+	const nSeries = 10_000
+	answer := func() [][]ingesterpb.ChunkSeries {
+		var msgs [][]ingesterpb.ChunkSeries
+		var msg []ingesterpb.ChunkSeries
+		for s := range nSeries {
+			msg = append(msg, ingesterpb.ChunkSeries{
+				Labels: []ingesterpb.LabelPair{{Name: "__name__", Value: "http_requests_total"}, {Name: "instance", Value: fmt.Sprint("i", s)}, {Name: "job", Value: fmt.Sprint("job", s%100)}},
+				Chunks: []ingesterpb.Chunk{{MinTimeMs: 0, MaxTimeMs: 1, Encoding: ingesterpb.Chunk_ENCODING_XOR, Data: []byte{0}}},
+			})
+			if len(msg) == 128 {
+				msgs, msg = append(msgs, msg), nil
+			}
+		}
+		return append(msgs, msg)
+	}
+	answers := [][][]ingesterpb.ChunkSeries{answer(), answer(), answer()}
+	b.ReportAllocs()
+	for b.Loop() {
+		out, _, _, err := mergeReplicas(answers, hashPairs)
+		if err != nil || len(out) != nSeries {
+			b.Fatal(len(out), err)
+		}
+	}
 }

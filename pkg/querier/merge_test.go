@@ -21,7 +21,7 @@ type sample struct {
 }
 
 // xorChunks encodes samples into XOR chunks of at most perChunk samples.
-func xorChunks(t *testing.T, samples []sample, perChunk int) []Chunk {
+func xorChunks(t testing.TB, samples []sample, perChunk int) []Chunk {
 	t.Helper()
 	var out []Chunk
 	for len(samples) > 0 {
@@ -52,7 +52,7 @@ func series(from, to, step int64, skip ...int64) []sample {
 	return out
 }
 
-func drain(t *testing.T, it chunkenc.Iterator) []sample {
+func drain(t testing.TB, it chunkenc.Iterator) []sample {
 	t.Helper()
 	var out []sample
 	for typ := it.Next(); typ != chunkenc.ValNone; typ = it.Next() {

@@ -249,14 +249,20 @@ func (q *Queryable) selectIngesters(ctx context.Context, mint, maxt int64, skipC
 // Series are found by a 64-bit hash of their labels (hashPairs; tests pass
 // one that collides), checked against the labels on a hit.
 func mergeReplicas(answers [][][]ingesterpb.ChunkSeries, hash func([]ingesterpb.LabelPair) uint64) (out []seriesChunks, nChunks, nBytes int, err error) {
-	most := 0 // Series in the biggest answer: at least the distinct series.
+	most, total := 0, 0 // Series in the biggest answer (at least the distinct series); chunks in all.
 	for _, answer := range answers {
 		n := 0
 		for _, msg := range answer {
 			n += len(msg)
+			for _, s := range msg {
+				total += len(s.Chunks)
+			}
 		}
 		most = max(most, n)
 	}
+	// Each series' chunks are a slice of one array, with room for as many
+	// again from each other answer; series past its end get their own.
+	arena := make([]Chunk, 0, total)
 	out = make([]seriesChunks, 0, most)
 	first := make([][]ingesterpb.LabelPair, 0, most) // out[i]'s labels as the wire had them.
 	byHash := make(map[uint64]int, most)
@@ -285,7 +291,14 @@ func mergeReplicas(answers [][][]ingesterpb.ChunkSeries, hash func([]ingesterpb.
 					}
 					b.Sort()
 					idx = len(out)
-					out = append(out, seriesChunks{lset: b.Labels(), chunks: make([]Chunk, 0, len(s.Chunks)*len(answers))})
+					room := len(s.Chunks) * len(answers)
+				var chunks []Chunk
+				if n := len(arena); n+room <= cap(arena) {
+					chunks, arena = arena[n:n:n+room], arena[:n+room]
+				} else {
+					chunks = make([]Chunk, 0, room)
+				}
+				out = append(out, seriesChunks{lset: b.Labels(), chunks: chunks})
 					first = append(first, s.Labels)
 				}
 				e := &out[idx]
