@@ -292,13 +292,13 @@ func mergeReplicas(answers [][][]ingesterpb.ChunkSeries, hash func([]ingesterpb.
 					b.Sort()
 					idx = len(out)
 					room := len(s.Chunks) * len(answers)
-				var chunks []Chunk
-				if n := len(arena); n+room <= cap(arena) {
-					chunks, arena = arena[n:n:n+room], arena[:n+room]
-				} else {
-					chunks = make([]Chunk, 0, room)
-				}
-				out = append(out, seriesChunks{lset: b.Labels(), chunks: chunks})
+					var chunks []Chunk
+					if n := len(arena); n+room <= cap(arena) {
+						chunks, arena = arena[n:n:n+room], arena[:n+room]
+					} else {
+						chunks = make([]Chunk, 0, room)
+					}
+					out = append(out, seriesChunks{lset: b.Labels(), chunks: chunks})
 					first = append(first, s.Labels)
 				}
 				e := &out[idx]
