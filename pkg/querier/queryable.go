@@ -260,61 +260,91 @@ func mergeReplicas(answers [][][]ingesterpb.ChunkSeries, hash func([]ingesterpb.
 		}
 		most = max(most, n)
 	}
-	// Each series' chunks are a slice of one array, with room for as many
-	// again from each other answer; series past its end get their own.
-	arena := make([]Chunk, 0, total)
-	out = make([]seriesChunks, 0, most)
-	first := make([][]ingesterpb.LabelPair, 0, most) // out[i]'s labels as the wire had them.
-	byHash := make(map[uint64]int, most)
-	var collided map[string]int // Series whose hash another series had first.
-	var b labels.ScratchBuilder
+	m := replicaMerger{
+		hash:     hash,
+		answers:  len(answers),
+		out:      make([]seriesChunks, 0, most),
+		first:    make([][]ingesterpb.LabelPair, 0, most),
+		byHash:   make(map[uint64]int, most),
+		arena:    make([]Chunk, 0, total),
+		collided: map[string]int{},
+	}
 	for _, answer := range answers {
 		for _, msg := range answer {
-			for _, s := range msg {
-				h := hash(s.Labels)
-				idx, ok := byHash[h]
-				if ok && !slices.EqualFunc(first[idx], s.Labels, sameLabel) {
-					key := pairsKey(s.Labels)
-					if idx, ok = collided[key]; !ok {
-						if collided == nil {
-							collided = map[string]int{}
-						}
-						collided[key] = len(out)
-					}
-				} else if !ok {
-					byHash[h] = len(out)
+			for i := range msg {
+				if err := m.add(&msg[i]); err != nil {
+					return nil, 0, 0, err
 				}
-				if !ok {
-					b.Reset()
-					for _, l := range s.Labels {
-						b.Add(l.Name, l.Value)
-					}
-					b.Sort()
-					idx = len(out)
-					room := len(s.Chunks) * len(answers)
-					var chunks []Chunk
-					if n := len(arena); n+room <= cap(arena) {
-						chunks, arena = arena[n:n:n+room], arena[:n+room]
-					} else {
-						chunks = make([]Chunk, 0, room)
-					}
-					out = append(out, seriesChunks{lset: b.Labels(), chunks: chunks})
-					first = append(first, s.Labels)
-				}
-				e := &out[idx]
-				for _, c := range s.Chunks {
-					enc, err := c.Encoding.ChunkEncoding()
-					if err != nil {
-						return nil, 0, 0, fmt.Errorf("series %s: %w", e.lset, err)
-					}
-					e.chunks = append(e.chunks, Chunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Encoding: enc, Data: c.Data})
+				nChunks += len(msg[i].Chunks)
+				for _, c := range msg[i].Chunks {
 					nBytes += len(c.Data)
 				}
-				nChunks += len(s.Chunks)
 			}
 		}
 	}
-	return out, nChunks, nBytes, nil
+	return m.out, nChunks, nBytes, nil
+}
+
+// replicaMerger is mergeReplicas' state.
+type replicaMerger struct {
+	hash    func([]ingesterpb.LabelPair) uint64
+	answers int
+	out     []seriesChunks
+	first   [][]ingesterpb.LabelPair // out[i]'s labels as the wire had them.
+	byHash  map[uint64]int           // Index in out by label hash.
+	// collided holds, by exact key, series whose hash another series had
+	// first.
+	collided map[string]int
+	// arena backs every series' chunks, with room for as many again from
+	// each other answer; series past its end get their own array.
+	arena []Chunk
+	b     labels.ScratchBuilder
+}
+
+func (m *replicaMerger) add(s *ingesterpb.ChunkSeries) error {
+	h := m.hash(s.Labels)
+	idx, ok := m.byHash[h]
+	if ok && !slices.EqualFunc(m.first[idx], s.Labels, sameLabel) {
+		key := pairsKey(s.Labels)
+		if idx, ok = m.collided[key]; !ok {
+			m.collided[key] = len(m.out)
+		}
+	} else if !ok {
+		m.byHash[h] = len(m.out)
+	}
+	if !ok {
+		idx = len(m.out)
+		m.out = append(m.out, seriesChunks{lset: m.labels(s.Labels), chunks: m.chunks(len(s.Chunks) * m.answers)})
+		m.first = append(m.first, s.Labels)
+	}
+	e := &m.out[idx]
+	for _, c := range s.Chunks {
+		enc, err := c.Encoding.ChunkEncoding()
+		if err != nil {
+			return fmt.Errorf("series %s: %w", e.lset, err)
+		}
+		e.chunks = append(e.chunks, Chunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Encoding: enc, Data: c.Data})
+	}
+	return nil
+}
+
+func (m *replicaMerger) labels(pairs []ingesterpb.LabelPair) labels.Labels {
+	m.b.Reset()
+	for _, l := range pairs {
+		m.b.Add(l.Name, l.Value)
+	}
+	m.b.Sort()
+	return m.b.Labels()
+}
+
+// chunks returns an empty slice with room for n chunks.
+func (m *replicaMerger) chunks(n int) []Chunk {
+	if l := len(m.arena); l+n <= cap(m.arena) {
+		out := m.arena[l : l : l+n]
+		m.arena = m.arena[:l+n]
+		return out
+	}
+	return make([]Chunk, 0, n)
 }
 
 func hashPairs(ls []ingesterpb.LabelPair) uint64 {
