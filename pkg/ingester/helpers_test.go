@@ -50,6 +50,13 @@ type envOption func(*Deps, *Ingester)
 
 func withFlusher(f Flusher) envOption { return func(d *Deps, _ *Ingester) { d.Flusher = f } }
 func withRing(r RingInfo) envOption   { return func(d *Deps, _ *Ingester) { d.Ring = r } }
+func withConfig(f func(*Config)) envOption {
+	return func(d *Deps, i *Ingester) {
+		if i == nil {
+			f(&d.Config)
+		}
+	}
+}
 func withNow(now func() time.Time) envOption {
 	return func(_ *Deps, i *Ingester) {
 		if i != nil {

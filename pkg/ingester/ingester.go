@@ -71,6 +71,10 @@ type Ingester struct {
 	// instanceSeries counts the in-memory series of every tenant, for
 	// -ingester.instance-limits.max-series.
 	instanceSeries atomic.Int64
+	// inflightPushes counts pushes being handled, for
+	// -ingester.instance-limits.max-inflight-push-requests.
+	inflightPushes atomic.Int64
+	disk           *diskGuard
 	logger         *slog.Logger
 	overrides      *limits.Overrides
 	ring           RingInfo
@@ -88,6 +92,11 @@ type Ingester struct {
 	closing bool
 
 	pushPool sync.Pool // *pushScratch
+
+	// walRecovery asks the service loop to reopen tenants whose WAL write
+	// failed; walRecovered is that loop's state.
+	walRecovery  chan struct{}
+	walRecovered walRecoveryState
 }
 
 var _ ingesterpb.IngesterServer = (*Ingester)(nil)
@@ -106,11 +115,14 @@ func New(d Deps) (*Ingester, error) {
 		overrides: d.Overrides,
 		ring:      d.Ring,
 		flusher:   d.Flusher,
-		metrics:   newMetrics(d.Registerer),
 		health:    health.NewServer(),
+		disk:      newDiskGuard(d.Config.Dir, d.Config.MinFreeDiskSpaceBytes),
 		now:       time.Now,
 		tenants:   map[tenant.ID]*tenantDB{},
+
+		walRecovery: make(chan struct{}, 1),
 	}
+	i.metrics = newMetrics(d.Registerer, func() float64 { return float64(i.inflightPushes.Load()) })
 	i.pushPool.New = func() any { return &pushScratch{} }
 	i.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	i.health.SetServingStatus(serviceName, healthpb.HealthCheckResponse_NOT_SERVING)
@@ -189,6 +201,9 @@ func (i *Ingester) run(ctx context.Context) error {
 				t.apiRate.tick(rateUpdatePeriod)
 				t.ruleRate.tick(rateUpdatePeriod)
 			}
+			i.recoverWALs()
+		case <-i.walRecovery:
+			i.recoverWALs()
 		}
 	}
 }
@@ -237,6 +252,11 @@ func (i *Ingester) maintain(ctx context.Context, t *tenantDB, metadataCutoff tim
 		return nil // Closed under us: nothing to maintain.
 	}
 	defer t.mu.RUnlock()
+	if t.walErr.Load() != nil {
+		// Its WAL is torn: the WAL truncation after a compaction would
+		// fail; the DB is reopened first.
+		return nil
+	}
 	t.maintMu.Lock()
 	defer t.maintMu.Unlock()
 
@@ -282,7 +302,13 @@ func (i *Ingester) tenantForWrite(t tenant.ID) (*tenantDB, error) {
 	if closing {
 		return nil, ErrNotRunning
 	}
-	tdb, err := i.openTenant(t)
+	i.mu.RLock()
+	err := i.checkTenantLimit(t)
+	i.mu.RUnlock()
+	if err != nil {
+		return nil, err
+	}
+	tdb, err = i.openTenant(t)
 	if err != nil {
 		return nil, err
 	}

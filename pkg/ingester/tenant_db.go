@@ -2,6 +2,7 @@ package ingester
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -22,8 +23,10 @@ import (
 // metadata, series counts and ingestion rates.
 type tenantDB struct {
 	id       tenant.ID
+	dir      string
 	db       *tsdb.DB
 	reg      *prometheus.Registry
+	wal      *walWatch
 	limiter  *seriesLimiter
 	metadata *metadataStore
 	apiRate  ewmaRate
@@ -37,6 +40,9 @@ type tenantDB struct {
 
 	// oooWindow is the applied out-of-order window, for Push.
 	oooWindow atomic.Int64
+	// walErr is set by the first failed WAL write: the tenant's pushes are
+	// refused until the DB is reopened (see wal.go).
+	walErr atomic.Pointer[walError]
 
 	// mu guards closed: calls hold it for reading while they use db, Close
 	// takes it for writing.
@@ -49,6 +55,7 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	lim := i.overrides.For(t)
 	tdb := &tenantDB{
 		id:          t,
+		dir:         filepath.Join(i.cfg.Dir, string(t)),
 		reg:         prometheus.NewRegistry(),
 		limiter:     newSeriesLimiter(t, i.overrides, i.ring, i.metrics.memorySeries.WithLabelValues(string(t)), &i.instanceSeries, i.cfg.InstanceLimits.MaxSeries),
 		metadata:    newMetadataStore(t),
@@ -61,6 +68,11 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	// flusher, written to the chunk store once.
 	opts.MaxBlockDuration = blockRange
 	opts.EnableOverlappingCompaction = false
+	// A compaction preallocates one chunk file of this size, whatever the
+	// block's size: at the default 512 MiB, compacting a small tenant
+	// fails on a disk with less free space than that. See
+	// -ingester.min-free-disk-space-bytes.
+	opts.MaxBlockChunkSegmentSize = 64 << 20
 	opts.RetentionDuration = time.Duration(i.cfg.RetentionPeriod).Milliseconds()
 	opts.BlocksToDelete = i.blocksToDelete(t)
 	opts.OutOfOrderTimeWindow = time.Duration(lim.OutOfOrderTimeWindow).Milliseconds()
@@ -69,13 +81,26 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	opts.SeriesLifecycleCallback = tdb.limiter
 	tdb.appliedOOO, tdb.appliedMaxExem = opts.OutOfOrderTimeWindow, opts.MaxExemplars
 	tdb.oooWindow.Store(opts.OutOfOrderTimeWindow)
+	tdb.wal = newWALWatch(tdb.reg)
 
 	start := time.Now()
-	db, err := tsdb.Open(filepath.Join(i.cfg.Dir, string(t)), i.logger.With("tenant", t), tdb.reg, opts, nil)
-	if err != nil {
+	fail := func(err error) (*tenantDB, error) {
 		tdb.limiter.release()
 		i.metrics.memorySeries.DeleteLabelValues(string(t))
 		return nil, fmt.Errorf("opening TSDB of tenant %s: %w", t, err)
+	}
+	if err := restoreInterruptedRepairs(tdb.dir, i.logger, t); err != nil {
+		return fail(err)
+	}
+	db, err := tsdb.Open(tdb.dir, i.logger.With("tenant", t), tdb.wal, opts, nil)
+	if err != nil {
+		return fail(err)
+	}
+	if tdb.wal.watching() == 0 {
+		// A Prometheus or client_golang upgrade changed how the WAL
+		// registers its metrics: without the counter, pushes after a
+		// failed WAL write could be acknowledged and then lost.
+		return fail(errors.Join(errors.New("the WAL's failed-writes counter was not found"), db.Close()))
 	}
 	// The ingester compacts on its own schedule, so it knows when a block
 	// appears (see maintain).
