@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc/codes"
@@ -94,33 +93,6 @@ func samplesByLabel(t *testing.T, env *testEnv, id, name string) map[string]int 
 			}
 		}
 	}
-}
-
-// metricValue returns the value of the counter or gauge name whose labels
-// include the given name=value pairs (0 when there is none).
-func metricValue(t *testing.T, g prometheus.Gatherer, name string, labelPairs ...string) float64 {
-	t.Helper()
-	mfs, err := g.Gather()
-	require.NoError(t, err)
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-	metrics:
-		for _, m := range mf.GetMetric() {
-			for k := 0; k+1 < len(labelPairs); k += 2 {
-				found := false
-				for _, l := range m.GetLabel() {
-					found = found || (l.GetName() == labelPairs[k] && l.GetValue() == labelPairs[k+1])
-				}
-				if !found {
-					continue metrics
-				}
-			}
-			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
-		}
-	}
-	return 0
 }
 
 // TestDiskFull fills the ingester's disk: pushes fail with a retryable

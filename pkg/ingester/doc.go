@@ -6,7 +6,9 @@
 // Each tenant gets its own Prometheus TSDB ([tsdb.DB]) in <dir>/<tenant>,
 // opened on the tenant's first push and, at startup, for every tenant
 // directory found, so that WALs replay before the [Ingester.Service] is
-// Running. A DB is a head (XOR chunks, postings, native histograms), a WAL,
+// Running; [Ingester.Status] and the hearth_ingester_wal_replay* metrics
+// show the replay's progress (tenants, and the WAL segment of the tenant
+// being replayed). A DB is a head (XOR chunks, postings, native histograms), a WAL,
 // an out-of-order window and exemplar storage, both sized from the tenant's
 // limits (re-applied when the overrides change), and the blocks the head is
 // compacted into. Each DB has its own metrics registry; a collector exposes

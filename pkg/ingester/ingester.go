@@ -97,6 +97,8 @@ type Ingester struct {
 	// failed; walRecovered is that loop's state.
 	walRecovery  chan struct{}
 	walRecovered walRecoveryState
+
+	replay replayState
 }
 
 var _ ingesterpb.IngesterServer = (*Ingester)(nil)
@@ -123,6 +125,7 @@ func New(d Deps) (*Ingester, error) {
 		walRecovery: make(chan struct{}, 1),
 	}
 	i.metrics = newMetrics(d.Registerer, func() float64 { return float64(i.inflightPushes.Load()) })
+	newReplayMetrics(d.Registerer, &i.replay)
 	i.pushPool.New = func() any { return &pushScratch{} }
 	i.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	i.health.SetServingStatus(serviceName, healthpb.HealthCheckResponse_NOT_SERVING)
@@ -147,30 +150,8 @@ func (i *Ingester) start(ctx context.Context) error {
 	if err := os.MkdirAll(i.cfg.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating ingester directory: %w", err)
 	}
-	entries, err := os.ReadDir(i.cfg.Dir)
-	if err != nil {
-		return fmt.Errorf("listing ingester directory: %w", err)
-	}
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !e.IsDir() {
-			continue
-		}
-		t, err := tenant.Parse(e.Name())
-		if err != nil {
-			i.logger.Warn("Skipping directory that is not a tenant", "dir", e.Name(), "err", err)
-			continue
-		}
-		tdb, err := i.openTenant(t)
-		if err != nil {
-			return err
-		}
-		i.mu.Lock()
-		i.tenants[t] = tdb
-		i.metrics.memoryTenants.Set(float64(len(i.tenants)))
-		i.mu.Unlock()
+	if err := i.replayAll(ctx); err != nil {
+		return err
 	}
 	// Serving from here on: the service turns Running when start returns.
 	i.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -308,10 +289,12 @@ func (i *Ingester) tenantForWrite(t tenant.ID) (*tenantDB, error) {
 	if err != nil {
 		return nil, err
 	}
-	tdb, err = i.openTenant(t)
+	start := time.Now()
+	tdb, err = i.openTenant(t, nil)
 	if err != nil {
 		return nil, err
 	}
+	i.logger.Info("Opened tenant TSDB", "tenant", t, "series", tdb.limiter.series(), "duration", time.Since(start))
 	i.mu.Lock()
 	i.tenants[t] = tdb
 	i.metrics.memoryTenants.Set(float64(len(i.tenants)))

@@ -51,7 +51,8 @@ type tenantDB struct {
 }
 
 // openTenant opens (or creates) t's TSDB in <dir>/<t>, replaying its WAL.
-func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
+// stats, optional, reports the replay's progress.
+func (i *Ingester) openTenant(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, error) {
 	lim := i.overrides.For(t)
 	tdb := &tenantDB{
 		id:          t,
@@ -83,7 +84,6 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	tdb.oooWindow.Store(opts.OutOfOrderTimeWindow)
 	tdb.wal = newWALWatch(tdb.reg)
 
-	start := time.Now()
 	fail := func(err error) (*tenantDB, error) {
 		tdb.limiter.release()
 		i.metrics.memorySeries.DeleteLabelValues(string(t))
@@ -92,7 +92,7 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	if err := restoreInterruptedRepairs(tdb.dir, i.logger, t); err != nil {
 		return fail(err)
 	}
-	db, err := tsdb.Open(tdb.dir, i.logger.With("tenant", t), tdb.wal, opts, nil)
+	db, err := tsdb.Open(tdb.dir, i.logger.With("tenant", t), tdb.wal, opts, stats)
 	if err != nil {
 		return fail(err)
 	}
@@ -107,7 +107,6 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	db.DisableCompactions()
 	tdb.db = db
 	tdb.limiter.enforcing.Store(true)
-	i.logger.Info("Opened tenant TSDB", "tenant", t, "series", tdb.limiter.series(), "duration", time.Since(start))
 	return tdb, nil
 }
 

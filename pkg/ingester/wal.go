@@ -276,7 +276,7 @@ func (i *Ingester) reopenTenant(t *tenantDB) {
 		i.logger.Warn("Closing a tenant TSDB whose WAL write failed", "tenant", t.id, "err", err)
 	}
 	i.metrics.memorySeries.DeleteLabelValues(string(t.id))
-	nt, err := i.openTenant(t.id)
+	nt, err := i.openTenant(t.id, nil)
 	if err != nil {
 		i.logger.Error("Reopening a tenant TSDB whose WAL write failed; retrying", "tenant", t.id, "err", err)
 		return
