@@ -71,6 +71,10 @@ func TestConfigValidate(t *testing.T) {
 			},
 			wantErr: []string{"ingester.min-free-disk-space-bytes is -1", "max-inflight-push-requests is -1", "max-tenants is -2"},
 		},
+		"unknown WAL compression": {
+			mutate:  func(c *Config) { c.WALCompression = "lz4" },
+			wantErr: []string{`ingester.wal-compression is "lz4", must be none, snappy or zstd`},
+		},
 		"retention shorter than a block": {
 			mutate:  func(c *Config) { c.RetentionPeriod = model.Duration(time.Hour) },
 			wantErr: []string{"must not be shorter than ingester.block-range"},

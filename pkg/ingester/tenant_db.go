@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/util/compression"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
@@ -27,6 +28,7 @@ type tenantDB struct {
 	db       *tsdb.DB
 	reg      *prometheus.Registry
 	wal      *walWatch
+	syncer   *walSyncer // nil without -ingester.wal-fsync
 	limiter  *seriesLimiter
 	metadata *metadataStore
 	apiRate  ewmaRate
@@ -75,6 +77,7 @@ func (i *Ingester) openTenant(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, erro
 	// -ingester.min-free-disk-space-bytes.
 	opts.MaxBlockChunkSegmentSize = 64 << 20
 	opts.RetentionDuration = time.Duration(i.cfg.RetentionPeriod).Milliseconds()
+	opts.WALCompression = compression.Type(i.cfg.WALCompression)
 	opts.BlocksToDelete = i.blocksToDelete(t)
 	opts.OutOfOrderTimeWindow = time.Duration(lim.OutOfOrderTimeWindow).Milliseconds()
 	opts.EnableExemplarStorage = true
@@ -83,6 +86,9 @@ func (i *Ingester) openTenant(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, erro
 	tdb.appliedOOO, tdb.appliedMaxExem = opts.OutOfOrderTimeWindow, opts.MaxExemplars
 	tdb.oooWindow.Store(opts.OutOfOrderTimeWindow)
 	tdb.wal = newWALWatch(tdb.reg)
+	if i.cfg.WALFsync {
+		tdb.syncer = newWALSyncer(tdb.dir)
+	}
 
 	fail := func(err error) (*tenantDB, error) {
 		tdb.limiter.release()
@@ -151,6 +157,9 @@ func (t *tenantDB) close() error {
 		return nil
 	}
 	t.closed = true
+	if t.syncer != nil {
+		t.syncer.close()
+	}
 	err := t.db.Close()
 	t.limiter.release()
 	return err

@@ -159,16 +159,20 @@ func (w *walWatch) failed() bool {
 // succeeded but came after a failed write.
 var errConcurrentWALFailure = errors.New("the TSDB counted a failed write to the WAL or the out-of-order WBL (this push's out-of-order samples, or another push's write before this one's; see the TSDB's log)")
 
-// commit commits a push. It fails when the push's WAL write failed, or
-// when any write to the tenant's WAL failed before it: nothing is
-// acknowledged after a failed write until the WAL has been reopened.
+// commit commits a push, and with -ingester.wal-fsync fsyncs the WAL. It
+// fails when the push's WAL write (or fsync) failed, or when any write to
+// the tenant's WAL failed before it: nothing is acknowledged after a
+// failed write until the WAL has been reopened.
 func (i *Ingester) commit(t *tenantDB, app storage.AppenderV2) error {
 	err := app.Commit()
-	if err == nil && !t.wal.failed() {
-		return nil
+	if err == nil && t.wal.failed() {
+		err = errConcurrentWALFailure
+	}
+	if err == nil && t.syncer != nil {
+		err = t.syncer.sync()
 	}
 	if err == nil {
-		err = errConcurrentWALFailure
+		return nil
 	}
 	i.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
 	werr := &walError{tenant: t.id, dir: filepath.Join(t.dir, "wal"), err: err}
