@@ -43,8 +43,10 @@ type tenantDB struct {
 	// oooWindow is the applied out-of-order window, for Push.
 	oooWindow atomic.Int64
 	// walErr is set by the first failed WAL write: the tenant's pushes are
-	// refused until the DB is reopened (see wal.go).
-	walErr atomic.Pointer[walError]
+	// refused until the DB is reopened (see wal.go). commits counts the
+	// commits in flight.
+	walErr  atomic.Pointer[walError]
+	commits atomic.Int64
 
 	// mu guards closed: calls hold it for reading while they use db, Close
 	// takes it for writing.

@@ -163,17 +163,37 @@ var errConcurrentWALFailure = errors.New("the TSDB counted a failed write to the
 // fails when the push's WAL write (or fsync) failed, or when any write to
 // the tenant's WAL failed before it: nothing is acknowledged after a
 // failed write until the WAL has been reopened.
+//
+// A failed WAL write fails its own commit, which records it in walErr
+// before it counts itself out of t.commits. A commit that succeeded with
+// no other commit in flight therefore sees any earlier failure in walErr;
+// otherwise, or when the tenant has a WBL (whose failures fail no commit),
+// it reads the TSDB's failure counters, which cost a few allocations.
 func (i *Ingester) commit(t *tenantDB, app storage.AppenderV2) error {
+	t.commits.Add(1)
 	err := app.Commit()
-	if err == nil && t.wal.failed() {
-		err = errConcurrentWALFailure
+	if err != nil {
+		err = i.walFailed(t, err)
 	}
-	if err == nil && t.syncer != nil {
-		err = t.syncer.sync()
+	others := t.commits.Add(-1)
+	switch {
+	case err != nil:
+		return err
+	case t.walErr.Load() != nil,
+		(others > 0 || t.wal.watching() > 1) && t.wal.failed():
+		return i.walFailed(t, errConcurrentWALFailure)
+	case t.syncer != nil:
+		if err := t.syncer.sync(); err != nil {
+			return i.walFailed(t, err)
+		}
 	}
-	if err == nil {
-		return nil
-	}
+	return nil
+}
+
+// walFailed records a failed WAL write (or fsync) of t, which fails a
+// push: the first one refuses t's pushes until its TSDB is reopened. It
+// returns the push's error.
+func (i *Ingester) walFailed(t *tenantDB, err error) error {
 	i.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
 	werr := &walError{tenant: t.id, dir: filepath.Join(t.dir, "wal"), err: err}
 	if t.walErr.CompareAndSwap(nil, werr) {
@@ -213,7 +233,8 @@ type walRecoveryState struct {
 const (
 	// walRecoveryInterval spaces attempts to reopen failed WALs.
 	walRecoveryInterval = time.Second
-	// walWaitLogInterval spaces the logs saying a reopen waits for space.
+	// walWaitLogInterval spaces the logs saying a reopen waits for space
+	// or failed.
 	walWaitLogInterval = time.Minute
 	// walRepairMargin is free space wanted besides the segments the
 	// repair rewrites (the new segment, head chunk files, the lock file).
@@ -282,7 +303,10 @@ func (i *Ingester) reopenTenant(t *tenantDB) {
 	i.metrics.memorySeries.DeleteLabelValues(string(t.id))
 	nt, err := i.openTenant(t.id, nil)
 	if err != nil {
-		i.logger.Error("Reopening a tenant TSDB whose WAL write failed; retrying", "tenant", t.id, "err", err)
+		if now := i.now(); now.Sub(i.walRecovered.lastLog) >= walWaitLogInterval {
+			i.walRecovered.lastLog = now
+			i.logger.Error("Reopening a tenant TSDB whose WAL write failed; retrying", "tenant", t.id, "err", err)
+		}
 		return
 	}
 	nt.metadata = t.metadata
