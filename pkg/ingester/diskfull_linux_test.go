@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -232,4 +233,65 @@ func TestOutOfOrderWBLWriteFailure(t *testing.T) {
 	for _, ts := range acked {
 		require.Contains(t, stored, ts)
 	}
+}
+
+// TestDiskFullConcurrentPushes: pushers of one tenant keep going while the
+// disk fills up and is freed; every push that was acknowledged is whole
+// after a restart, whichever pushes overlapped a failed WAL write.
+func TestDiskFullConcurrentPushes(t *testing.T) {
+	mnt := mountTmpfs(t, "96m")
+	dir := filepath.Join(mnt, "ingester")
+	o := limits.NewOverrides(defaultLimits())
+	cfg := withConfig(func(c *Config) { c.MinFreeDiskSpaceBytes = 0 })
+	env := startIngester(t, dir, o, cfg)
+	base := time.Now().Add(-time.Hour).UnixMilli()
+
+	var (
+		acked, failed atomic.Int64
+		mu            sync.Mutex
+		ackedBatches  []int
+		stop          = make(chan struct{})
+		wg            sync.WaitGroup
+	)
+	for g := range 4 {
+		wg.Go(func() {
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				batch := g*100_000 + n
+				_, err := env.client.Push(ctxFor("t"), bigBatch(batch, 300, base+int64(n)))
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				acked.Add(1)
+				mu.Lock()
+				ackedBatches = append(ackedBatches, batch)
+				mu.Unlock()
+			}
+		})
+	}
+	waitFor := func(c *atomic.Int64, n int64) {
+		t.Helper()
+		target := c.Load() + n
+		require.Eventually(t, func() bool { return c.Load() >= target }, 30*time.Second, time.Millisecond)
+	}
+	waitFor(&acked, 20)
+	free := fillDisk(t, mnt)
+	waitFor(&failed, 20)
+	free()
+	waitFor(&acked, 20)
+	close(stop)
+	wg.Wait()
+
+	env.stop()
+	env = startIngester(t, dir, o, cfg)
+	got := samplesByLabel(t, env, "t", "batch")
+	for _, b := range ackedBatches {
+		require.Equal(t, 300, got[fmt.Sprint(b)], "acknowledged batch %d", b)
+	}
+	t.Logf("%d pushes acknowledged, %d refused", acked.Load(), failed.Load())
 }
