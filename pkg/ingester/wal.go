@@ -176,13 +176,17 @@ func (i *Ingester) commit(t *tenantDB, app storage.AppenderV2) error {
 		err = i.walFailed(t, err)
 	}
 	others := t.commits.Add(-1)
-	switch {
-	case err != nil:
+	if err != nil {
 		return err
-	case t.walErr.Load() != nil,
-		(others > 0 || t.wal.watching() > 1) && t.wal.failed():
+	}
+	if werr := t.walErr.Load(); werr != nil {
+		i.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
+		return werr
+	}
+	if (others > 0 || t.wal.watching() > 1) && t.wal.failed() {
 		return i.walFailed(t, errConcurrentWALFailure)
-	case t.syncer != nil:
+	}
+	if t.syncer != nil {
 		if err := t.syncer.sync(); err != nil {
 			return i.walFailed(t, err)
 		}
