@@ -1,6 +1,8 @@
 package ingester
 
 import (
+	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hearthmetrics/hearth/pkg/limits"
+	"github.com/hearthmetrics/hearth/pkg/services"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
 
@@ -68,4 +71,45 @@ hearth_ingester_wal_replayed_tenants 2
 func zeroDuration(s ReplayStatus) ReplayStatus {
 	s.DurationSeconds = 0
 	return s
+}
+
+// TestStatusDuringReplay watches a restart whose second tenant has a large
+// WAL: while it replays, the ingester is Starting and Status says which
+// tenant is being replayed and how far the replay is.
+func TestStatusDuringReplay(t *testing.T) {
+	dir := t.TempDir()
+	l := defaultLimits()
+	l.MaxSeriesPerMetric = 0
+	o := limits.NewOverrides(l)
+	env := startIngester(t, dir, o)
+	one := withSamples(series("__name__", "up"), ingesterpb.Sample{TimestampMs: 1000, Value: 1})
+	push(t, env, "a", one)
+	push(t, env, "c", one)
+	req := &ingesterpb.PushRequest{}
+	for k := range 50_000 {
+		req.Timeseries = append(req.Timeseries, withSamples(series("__name__", "big", "i", strconv.Itoa(k)), ingesterpb.Sample{TimestampMs: 1000, Value: 1}))
+	}
+	_, err := env.client.Push(ctxFor("b"), req)
+	require.NoError(t, err)
+	env.stop()
+
+	ing, err := New(Deps{Config: defaultConfig(dir), Logger: discardLogger(), Registerer: newRegistry(), Overrides: o})
+	require.NoError(t, err)
+	require.NoError(t, ing.Service().StartAsync(context.Background()))
+	t.Cleanup(func() {
+		ing.Service().StopAsync()
+		require.NoError(t, ing.Service().AwaitTerminated(context.Background()))
+	})
+	require.Eventually(t, func() bool {
+		s := ing.Status().Replay
+		return s.Tenant == "b" && ing.Service().State() == services.Starting
+	}, 10*time.Second, 100*time.Microsecond, "never saw tenant b replaying")
+	s := ing.Status().Replay
+	require.False(t, s.Done)
+	require.Equal(t, 3, s.Tenants)
+	require.Equal(t, 1, s.TenantsReplayed)
+	require.Equal(t, 1, s.Series)
+
+	require.NoError(t, ing.Service().AwaitRunning(context.Background()))
+	require.Equal(t, ReplayStatus{Done: true, Tenants: 3, TenantsReplayed: 3, Series: 50_002}, zeroDuration(ing.Status().Replay))
 }
