@@ -59,7 +59,16 @@ func (i *Ingester) admitPush(t tenant.ID) error {
 		i.metrics.rejectedPushes.WithLabelValues(reasonInflight).Inc()
 		return &instanceLimitError{what: "push requests in flight", flag: "ingester.instance-limits.max-inflight-push-requests", limit: limit, tenant: t}
 	}
-	if free, low := i.disk.low(i.now()); low {
+	free, low, changed := i.disk.low(i.now())
+	if changed {
+		if low {
+			i.logger.Warn("The disk is nearly full: refusing writes until space is freed; reads go on",
+				"dir", i.cfg.Dir, "free_bytes", free, "flag", "-ingester.min-free-disk-space-bytes", "min_free_bytes", i.cfg.MinFreeDiskSpaceBytes)
+		} else {
+			i.logger.Info("The disk has space again: accepting writes", "dir", i.cfg.Dir, "free_bytes", free)
+		}
+	}
+	if low {
 		i.inflightPushes.Add(-1)
 		i.metrics.rejectedPushes.WithLabelValues(reasonDiskSpace).Inc()
 		return &diskSpaceError{dir: i.cfg.Dir, free: free, min: i.cfg.MinFreeDiskSpaceBytes, tenantName: t}
@@ -96,11 +105,12 @@ func newDiskGuard(dir string, min int64) *diskGuard {
 	return g
 }
 
-// low reports whether the disk is below the minimum, and the free bytes.
-// An unreadable free space counts as enough.
-func (g *diskGuard) low(now time.Time) (int64, bool) {
+// low reports the free bytes and whether they are below the minimum; an
+// unreadable free space counts as enough. changed is true for the one
+// caller that read a new state.
+func (g *diskGuard) low(now time.Time) (free int64, low, changed bool) {
 	if g.min <= 0 {
-		return 0, false
+		return 0, false, false
 	}
 	ns := now.UnixNano()
 	if next := g.next.Load(); ns >= next && g.next.CompareAndSwap(next, ns+int64(diskCheckInterval)) {
@@ -108,8 +118,10 @@ func (g *diskGuard) low(now time.Time) (int64, bool) {
 		if err != nil {
 			free = -1
 		}
-		g.free.Store(free)
+		old := g.free.Swap(free)
+		low := free >= 0 && free < g.min
+		return free, low, low != (old >= 0 && old < g.min)
 	}
-	free := g.free.Load()
-	return free, free >= 0 && free < g.min
+	free = g.free.Load()
+	return free, free >= 0 && free < g.min, false
 }
