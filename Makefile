@@ -53,6 +53,10 @@ test-e2e: ## Run the multi-process tests in integration/ (builds the binaries).
 bench: ## Run the Go benchmarks of the hot paths.
 	$(GO) test -run='^$$' -bench=. -benchmem -count=1 ./pkg/...
 
+.PHONY: bench-wal
+bench-wal: ## WAL replay of one tenant with 1,000,000 series (HEARTH_WAL_BENCH_SERIES), per WAL compression: replay time, heap and WAL bytes per series.
+	HEARTH_WAL_BENCH_SERIES=$${HEARTH_WAL_BENCH_SERIES:-1000000} $(GO) test -run='^$$' -bench=BenchmarkWALReplay -benchtime=1x -timeout=60m ./pkg/ingester/
+
 .PHONY: bench-system
 bench-system: ## Hearth against Prometheus v3 on this machine: ingest, RF=1 (~10 min); results in .cache/bench/results.md.
 	scripts/bench/bench.sh ingest

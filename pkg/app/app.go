@@ -142,7 +142,7 @@ func (a *App) build(explicit explicitSet) error {
 	if err != nil {
 		return err
 	}
-	registerCommonRoutes(a.servers.mux, a.servers.internal, a.reg, func() *services.Manager { return a.manager }, a.cfg)
+	registerCommonRoutes(a.servers.mux, a.servers.internal, a.reg, func() *services.Manager { return a.manager }, a.cfg, a.readyDetail)
 	// The servers start first, so /ready and /metrics answer while the
 	// components start, and stop last.
 	a.svcs = append(a.svcs, a.servers.service())

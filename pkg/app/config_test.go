@@ -174,7 +174,7 @@ func TestConfigEndpointHidesSecrets(t *testing.T) {
 	cfg, _, err := ParseArgs([]string{"-memberlist.secret-key=hunter2-gossip"}, TargetAll, io.Discard)
 	require.NoError(t, err)
 	public, internal := http.NewServeMux(), http.NewServeMux()
-	registerCommonRoutes(public, internal, prometheus.NewRegistry(), func() *services.Manager { return nil }, cfg)
+	registerCommonRoutes(public, internal, prometheus.NewRegistry(), func() *services.Manager { return nil }, cfg, nil)
 	rec := httptest.NewRecorder()
 	public.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/config", nil))
 	require.Equal(t, http.StatusNotFound, rec.Code, "/config must not be served to tenants")

@@ -15,30 +15,18 @@ import (
 )
 
 // registerCommonRoutes mounts what every process serves: /ready on both
-// listeners (load balancers probe the public one), and /metrics, /config,
-// /services and pprof on the operator listener only (metric labels name
-// tenants).
-func registerCommonRoutes(public, internal *http.ServeMux, reg *prometheus.Registry, mgr func() *services.Manager, cfg *Config) {
+// listeners (load balancers probe the public one; detail, optional, adds
+// the components' state), and /metrics, /config, /services and pprof on
+// the operator listener only (metric labels name tenants).
+func registerCommonRoutes(public, internal *http.ServeMux, reg *prometheus.Registry, mgr func() *services.Manager, cfg *Config, detail func(*readyReport, bool)) {
 	internal.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	internal.HandleFunc("/debug/pprof/", pprof.Index)
 	internal.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	internal.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	internal.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	internal.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ready := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		m := mgr()
-		if m == nil {
-			http.Error(w, "not ready: starting", http.StatusServiceUnavailable)
-			return
-		}
-		if ok, why := m.Ready(); !ok {
-			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ready")
-	})
-	public.Handle("GET /ready", ready)
-	internal.Handle("GET /ready", ready)
+	public.Handle("GET /ready", readyHandler(mgr, detail, true))
+	internal.Handle("GET /ready", readyHandler(mgr, detail, false))
 	internal.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/yaml; charset=utf-8")
 		out, err := yaml.Marshal(cfg.redacted())

@@ -31,6 +31,7 @@ func (f *Flusher) flushWithRetries(ctx context.Context, j *job) error {
 		err := f.flushBlock(ctx, j)
 		if err == nil {
 			f.metrics.duration.Observe(f.now().Sub(start).Seconds())
+			f.recordFlush()
 			return nil
 		}
 		if ctx.Err() != nil {
@@ -41,6 +42,7 @@ func (f *Flusher) flushWithRetries(ctx context.Context, j *job) error {
 			return errBlockGone
 		}
 		f.metrics.failures.Inc()
+		f.recordFailure(fmt.Errorf("flushing block %s of tenant %s: %w", j.meta.ULID, j.tenant, err))
 		f.logger.Warn("Flushing block failed, retrying", "tenant", j.tenant, "block", j.meta.ULID,
 			"attempt", attempt, "written_series", j.done, "backoff", wait, "err", err)
 		t := time.NewTimer(wait)

@@ -80,6 +80,8 @@ type Flusher struct {
 	changed chan struct{}          // closed when a pending block leaves
 	wake    chan struct{}          // a worker should look at the queue
 	running map[*job]context.CancelFunc
+	// outcomes are the recent results, for Status.
+	outcomes outcomes
 }
 
 type blockRef struct {

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -286,4 +287,38 @@ func (r refuseJob) WriteSeries(ctx context.Context, id string, batch []chunk.Ser
 		}
 	}
 	return r.next.WriteSeries(ctx, id, batch)
+}
+
+// TestStatusShowsTheBacklog: while the store is down, Status shows the
+// block waiting, the failures in a row and the last error; once the store
+// is back, the backlog is gone and the failure count reset.
+func TestStatusShowsTheBacklog(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t, newPebble(t))
+	var down atomic.Bool
+	down.Store(true)
+	w := &faultyWriter{next: s, fail: func(int) bool { return down.Load() }}
+	n := startNode(t, t.TempDir(), w)
+	require.Equal(t, Status{}, n.fl.Status())
+
+	d := data{series: 10, from: base, to: base + 3*hour + 5*minute, step: 5 * minute}
+	d.push(t, n, "t1")
+	require.NoError(t, n.ing.Compact(ctx))
+	require.Eventually(t, func() bool { return n.fl.Status().ConsecutiveFailures >= 2 }, 10*time.Second, time.Millisecond)
+	st := n.fl.Status()
+	require.Equal(t, 1, st.QueueLength)
+	require.Equal(t, 1, st.Waiting+st.InProgress)
+	require.Positive(t, st.OldestUnflushedAgeSeconds)
+	require.Contains(t, st.LastError, "of tenant t1: ")
+	require.Contains(t, st.LastError, "store unavailable")
+	require.NotNil(t, st.LastErrorTime)
+	require.Nil(t, st.LastFlushTime)
+
+	down.Store(false)
+	require.NoError(t, n.fl.Wait(ctx))
+	st = n.fl.Status()
+	require.Zero(t, st.QueueLength)
+	require.Zero(t, st.ConsecutiveFailures)
+	require.NotNil(t, st.LastFlushTime)
+	require.NotEmpty(t, st.LastError, "the last error stays, with its time")
 }

@@ -27,6 +27,14 @@ type Config struct {
 	// MetadataRetainPeriod is how long metric metadata is kept without
 	// being pushed again.
 	MetadataRetainPeriod model.Duration `yaml:"metadata_retain_period"`
+	// WALCompression compresses WAL records: none, snappy or zstd.
+	WALCompression string `yaml:"wal_compression"`
+	// WALFsync fsyncs the WAL before a push is acknowledged.
+	WALFsync bool `yaml:"wal_fsync"`
+	// MinFreeDiskSpaceBytes is the free space under which pushes are
+	// refused, so that the TSDB never runs out of disk (see
+	// diskGuard).
+	MinFreeDiskSpaceBytes int64 `yaml:"min_free_disk_space_bytes"`
 	// InstanceLimits bound this ingester as a whole.
 	InstanceLimits InstanceLimits `yaml:"instance_limits"`
 }
@@ -49,12 +57,26 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	// 10m, as Cortex: scrapes send metadata at least that often.
 	c.MetadataRetainPeriod = model.Duration(10 * time.Minute)
 	f.Var(&c.MetadataRetainPeriod, "ingester.metadata-retain-period", "How long metric metadata is kept in memory after it was last pushed.")
+	// snappy: see BenchmarkWALReplay for the measured trade-off.
+	f.StringVar(&c.WALCompression, "ingester.wal-compression", "snappy", "Compression of WAL records: none, snappy or zstd. Existing WALs replay whatever their compression.")
+	// Off, as Prometheus and Cortex: write(2) survives a crash of the
+	// process, and replication covers the loss of one machine.
+	f.BoolVar(&c.WALFsync, "ingester.wal-fsync", false, "Fsync a tenant's WAL before acknowledging a push, so that acknowledged samples survive a power loss of the machine, not only a crash of the process. Concurrent pushes of a tenant share one fsync. Costs an fsync per push: see BenchmarkPushWAL.")
 	f.IntVar(&c.InstanceLimits.MaxSeries, "ingester.instance-limits.max-series", 0, "Maximum in-memory series in this ingester, all tenants together; a push that would create more gets a retryable error (HTTP 5xx at the distributor), never an out-of-memory crash. 0 disables. See also -ingester.max-series-per-tenant.")
+	f.IntVar(&c.InstanceLimits.MaxInflightPushRequests, "ingester.instance-limits.max-inflight-push-requests", 0, "Maximum push requests this ingester handles at once; more get a retryable error (HTTP 5xx at the distributor). 0 disables. See also -distributor.instance-limits.max-inflight-push-requests.")
+	f.IntVar(&c.InstanceLimits.MaxTenants, "ingester.instance-limits.max-tenants", 0, "Maximum tenants with data in this ingester; a push of a further tenant gets a retryable error (HTTP 5xx at the distributor). Each tenant's TSDB holds about 10 MiB of memory before its first series (4 MiB with -ingester.max-exemplars=0). 0 disables.")
+	// 256 MiB: room for the TSDB to repair a torn WAL segment (it rewrites
+	// up to one 128 MiB segment), to preallocate a compacted block's chunk
+	// file (64 MiB) and to write head chunks of samples already accepted.
+	// The TSDB panics when it cannot write head chunks.
+	f.Int64Var(&c.MinFreeDiskSpaceBytes, "ingester.min-free-disk-space-bytes", 256<<20, "Free space, in bytes, under which the filesystem of -ingester.dir is too full to take writes: pushes get a retryable error (HTTP 5xx at the distributor) until space is freed; reads go on. 0 disables (the ingester may then crash when the disk fills up).")
 }
 
 // InstanceLimits protect one ingester whatever the tenants do.
 type InstanceLimits struct {
-	MaxSeries int `yaml:"max_series"`
+	MaxSeries               int `yaml:"max_series"`
+	MaxInflightPushRequests int `yaml:"max_inflight_push_requests"`
+	MaxTenants              int `yaml:"max_tenants"`
 }
 
 // Validate reports every invalid setting.
@@ -75,6 +97,25 @@ func (c *Config) Validate() error {
 	for _, p := range positive {
 		if p.v <= 0 {
 			errs = append(errs, fmt.Errorf("%s is %s, must be positive", p.name, p.v))
+		}
+	}
+	switch c.WALCompression {
+	case "none", "snappy", "zstd":
+	default:
+		errs = append(errs, fmt.Errorf("ingester.wal-compression is %q, must be none, snappy or zstd", c.WALCompression))
+	}
+	nonNegative := []struct {
+		name string
+		v    int64
+	}{
+		{"ingester.min-free-disk-space-bytes", c.MinFreeDiskSpaceBytes},
+		{"ingester.instance-limits.max-series", int64(c.InstanceLimits.MaxSeries)},
+		{"ingester.instance-limits.max-inflight-push-requests", int64(c.InstanceLimits.MaxInflightPushRequests)},
+		{"ingester.instance-limits.max-tenants", int64(c.InstanceLimits.MaxTenants)},
+	}
+	for _, n := range nonNegative {
+		if n.v < 0 {
+			errs = append(errs, fmt.Errorf("%s is %d, must not be negative", n.name, n.v))
 		}
 	}
 	if c.BlockRange > 0 && time.Duration(c.BlockRange)%time.Minute != 0 {

@@ -63,6 +63,18 @@ func TestConfigValidate(t *testing.T) {
 			mutate:  func(c *Config) { c.BlockRange = model.Duration(90 * time.Second) },
 			wantErr: []string{"whole number of minutes"},
 		},
+		"negative limits": {
+			mutate: func(c *Config) {
+				c.MinFreeDiskSpaceBytes = -1
+				c.InstanceLimits.MaxInflightPushRequests = -1
+				c.InstanceLimits.MaxTenants = -2
+			},
+			wantErr: []string{"ingester.min-free-disk-space-bytes is -1", "max-inflight-push-requests is -1", "max-tenants is -2"},
+		},
+		"unknown WAL compression": {
+			mutate:  func(c *Config) { c.WALCompression = "lz4" },
+			wantErr: []string{`ingester.wal-compression is "lz4", must be none, snappy or zstd`},
+		},
 		"retention shorter than a block": {
 			mutate:  func(c *Config) { c.RetentionPeriod = model.Duration(time.Hour) },
 			wantErr: []string{"must not be shorter than ingester.block-range"},

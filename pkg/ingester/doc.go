@@ -6,7 +6,9 @@
 // Each tenant gets its own Prometheus TSDB ([tsdb.DB]) in <dir>/<tenant>,
 // opened on the tenant's first push and, at startup, for every tenant
 // directory found, so that WALs replay before the [Ingester.Service] is
-// Running. A DB is a head (XOR chunks, postings, native histograms), a WAL,
+// Running; [Ingester.Status] and the hearth_ingester_wal_replay* metrics
+// show the replay's progress (tenants, and the WAL segment of the tenant
+// being replayed). A DB is a head (XOR chunks, postings, native histograms), a WAL,
 // an out-of-order window and exemplar storage, both sized from the tenant's
 // limits (re-applied when the overrides change), and the blocks the head is
 // compacted into. Each DB has its own metrics registry; a collector exposes
@@ -22,7 +24,15 @@
 // order, too old, duplicate timestamp with another value, series limits,
 // invalid histograms, exemplars) do not fail the call: they are returned
 // grouped by reason in PushResponse.errors. Errors that may pass on retry
-// (not running, disk full) fail the call with gRPC Unavailable.
+// (not running, an instance limit, a disk with less free space than
+// -ingester.min-free-disk-space-bytes, a failed WAL write) fail the call
+// with gRPC Unavailable.
+//
+// A push is acknowledged once its records are written (write(2), not
+// fsync) to the tenant's WAL. After a failed WAL write the TSDB's WAL may
+// hold a torn record, behind which its repair at the next open would cut
+// everything: the ingester then refuses the tenant's pushes until it has
+// reopened the tenant's TSDB, once the disk has room (see wal.go).
 //
 // Series limits (per tenant and per metric, local and global ÷ ingesters ×
 // replication factor through [RingInfo]) are checked by the head's series

@@ -19,6 +19,21 @@ var ErrNotRunning = errors.New("ingester is not running")
 // (shutdown); like ErrNotRunning it is retryable.
 var errTenantClosed = errors.New("tenant storage is closed")
 
+// walError says a write to a tenant's WAL failed (disk full, I/O error).
+// The push that hit it and every later push of the tenant fail with it
+// until the ingester has reopened the tenant's TSDB; all are retryable.
+type walError struct {
+	tenant tenant.ID
+	dir    string // the WAL directory
+	err    error
+}
+
+func (e *walError) Error() string {
+	return fmt.Sprintf("writing the WAL of tenant %q in %s failed: %v; the tenant's writes are refused until the ingester has reopened its WAL, retry later", e.tenant, e.dir, e.err)
+}
+
+func (e *walError) Unwrap() error { return e.err }
+
 // seriesLimitError says a new series was refused because a series limit
 // is reached. It is returned by the head's series-creation hook and
 // reported per series in PushResponse.errors.

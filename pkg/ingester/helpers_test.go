@@ -50,6 +50,13 @@ type envOption func(*Deps, *Ingester)
 
 func withFlusher(f Flusher) envOption { return func(d *Deps, _ *Ingester) { d.Flusher = f } }
 func withRing(r RingInfo) envOption   { return func(d *Deps, _ *Ingester) { d.Ring = r } }
+func withConfig(f func(*Config)) envOption {
+	return func(d *Deps, i *Ingester) {
+		if i == nil {
+			f(&d.Config)
+		}
+	}
+}
 func withNow(now func() time.Time) envOption {
 	return func(_ *Deps, i *Ingester) {
 		if i != nil {
@@ -223,3 +230,30 @@ func (r fakeRing) ReplicationFactor() int     { return r.rf }
 func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
 func newRegistry() *prometheus.Registry { return prometheus.NewPedanticRegistry() }
+
+// metricValue returns the value of the counter or gauge name whose labels
+// include the given name=value pairs (0 when there is none).
+func metricValue(t *testing.T, g prometheus.Gatherer, name string, labelPairs ...string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metrics:
+		for _, m := range mf.GetMetric() {
+			for k := 0; k+1 < len(labelPairs); k += 2 {
+				found := false
+				for _, l := range m.GetLabel() {
+					found = found || (l.GetName() == labelPairs[k] && l.GetValue() == labelPairs[k+1])
+				}
+				if !found {
+					continue metrics
+				}
+			}
+			return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+		}
+	}
+	return 0
+}

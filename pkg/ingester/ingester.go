@@ -71,6 +71,10 @@ type Ingester struct {
 	// instanceSeries counts the in-memory series of every tenant, for
 	// -ingester.instance-limits.max-series.
 	instanceSeries atomic.Int64
+	// inflightPushes counts pushes being handled, for
+	// -ingester.instance-limits.max-inflight-push-requests.
+	inflightPushes atomic.Int64
+	disk           *diskGuard
 	logger         *slog.Logger
 	overrides      *limits.Overrides
 	ring           RingInfo
@@ -88,6 +92,13 @@ type Ingester struct {
 	closing bool
 
 	pushPool sync.Pool // *pushScratch
+
+	// walRecovery asks the service loop to reopen tenants whose WAL write
+	// failed; walRecovered is that loop's state.
+	walRecovery  chan struct{}
+	walRecovered walRecoveryState
+
+	replay replayState
 }
 
 var _ ingesterpb.IngesterServer = (*Ingester)(nil)
@@ -106,11 +117,15 @@ func New(d Deps) (*Ingester, error) {
 		overrides: d.Overrides,
 		ring:      d.Ring,
 		flusher:   d.Flusher,
-		metrics:   newMetrics(d.Registerer),
 		health:    health.NewServer(),
+		disk:      newDiskGuard(d.Config.Dir, d.Config.MinFreeDiskSpaceBytes),
 		now:       time.Now,
 		tenants:   map[tenant.ID]*tenantDB{},
+
+		walRecovery: make(chan struct{}, 1),
 	}
+	i.metrics = newMetrics(d.Registerer, func() float64 { return float64(i.inflightPushes.Load()) })
+	newReplayMetrics(d.Registerer, &i.replay)
 	i.pushPool.New = func() any { return &pushScratch{} }
 	i.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	i.health.SetServingStatus(serviceName, healthpb.HealthCheckResponse_NOT_SERVING)
@@ -135,30 +150,8 @@ func (i *Ingester) start(ctx context.Context) error {
 	if err := os.MkdirAll(i.cfg.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating ingester directory: %w", err)
 	}
-	entries, err := os.ReadDir(i.cfg.Dir)
-	if err != nil {
-		return fmt.Errorf("listing ingester directory: %w", err)
-	}
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if !e.IsDir() {
-			continue
-		}
-		t, err := tenant.Parse(e.Name())
-		if err != nil {
-			i.logger.Warn("Skipping directory that is not a tenant", "dir", e.Name(), "err", err)
-			continue
-		}
-		tdb, err := i.openTenant(t)
-		if err != nil {
-			return err
-		}
-		i.mu.Lock()
-		i.tenants[t] = tdb
-		i.metrics.memoryTenants.Set(float64(len(i.tenants)))
-		i.mu.Unlock()
+	if err := i.replayAll(ctx); err != nil {
+		return err
 	}
 	// Serving from here on: the service turns Running when start returns.
 	i.health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
@@ -189,6 +182,9 @@ func (i *Ingester) run(ctx context.Context) error {
 				t.apiRate.tick(rateUpdatePeriod)
 				t.ruleRate.tick(rateUpdatePeriod)
 			}
+			i.recoverWALs()
+		case <-i.walRecovery:
+			i.recoverWALs()
 		}
 	}
 }
@@ -237,6 +233,11 @@ func (i *Ingester) maintain(ctx context.Context, t *tenantDB, metadataCutoff tim
 		return nil // Closed under us: nothing to maintain.
 	}
 	defer t.mu.RUnlock()
+	if t.walErr.Load() != nil {
+		// Its WAL is torn: the WAL truncation after a compaction would
+		// fail; the DB is reopened first.
+		return nil
+	}
 	t.maintMu.Lock()
 	defer t.maintMu.Unlock()
 
@@ -282,10 +283,18 @@ func (i *Ingester) tenantForWrite(t tenant.ID) (*tenantDB, error) {
 	if closing {
 		return nil, ErrNotRunning
 	}
-	tdb, err := i.openTenant(t)
+	i.mu.RLock()
+	err := i.checkTenantLimit(t)
+	i.mu.RUnlock()
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
+	tdb, err = i.openTenant(t, nil)
+	if err != nil {
+		return nil, err
+	}
+	i.logger.Info("Opened tenant TSDB", "tenant", t, "series", tdb.limiter.series(), "duration", time.Since(start))
 	i.mu.Lock()
 	i.tenants[t] = tdb
 	i.metrics.memoryTenants.Set(float64(len(i.tenants)))

@@ -21,10 +21,21 @@ type metrics struct {
 	queriedSeries      prometheus.Histogram
 	queriedChunks      prometheus.Histogram
 	queryLimitHits     *prometheus.CounterVec
+	walWriteFailures   *prometheus.CounterVec
+	rejectedPushes     *prometheus.CounterVec
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+// Reasons of hearth_ingester_rejected_pushes_total.
+const (
+	reasonWALFailed = "wal_write_failed"
+)
+
+func newMetrics(reg prometheus.Registerer, inflightPushes func() float64) *metrics {
 	f := promauto.With(reg)
+	f.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "hearth_ingester_inflight_push_requests",
+		Help: "Push requests being handled. See -ingester.instance-limits.max-inflight-push-requests.",
+	}, inflightPushes)
 	return &metrics{
 		memorySeries: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hearth_ingester_memory_series",
@@ -68,6 +79,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hearth_ingester_query_limit_reached_total",
 			Help: "QueryStream calls refused because they hit a per-query limit, by limit flag.",
 		}, []string{"tenant", "limit"}),
+		walWriteFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_ingester_wal_write_failures_total",
+			Help: "Pushes that failed because a write to the tenant's WAL failed (disk full, I/O error); the tenant's writes are then refused until its TSDB is reopened.",
+		}, []string{"tenant"}),
+		rejectedPushes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_ingester_rejected_pushes_total",
+			Help: "Pushes refused whole with a retryable error before anything was written, by reason.",
+		}, []string{"reason"}),
 	}
 }
 
@@ -81,6 +100,7 @@ func (m *metrics) deleteTenant(t tenant.ID) {
 	m.ingestedExemplars.DeletePartialMatch(l)
 	m.appendFailures.DeletePartialMatch(l)
 	m.queryLimitHits.DeletePartialMatch(l)
+	m.walWriteFailures.DeletePartialMatch(l)
 }
 
 // tsdbMetricNames lists the per-tenant TSDB metrics worth exposing and the

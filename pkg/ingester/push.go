@@ -55,6 +55,10 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 	if err := i.checkRunning(); err != nil {
 		return nil, toStatus(err)
 	}
+	if err := i.admitPush(id); err != nil {
+		return nil, toStatus(err)
+	}
+	defer i.endPush()
 	tdb, err := i.tenantForWrite(id)
 	if err != nil {
 		return nil, toStatus(err)
@@ -63,6 +67,9 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 		return nil, toStatus(err)
 	}
 	defer tdb.mu.RUnlock()
+	if err := i.checkWAL(tdb); err != nil {
+		return nil, toStatus(err)
+	}
 
 	s := i.pushPool.Get().(*pushScratch)
 	defer func() {
@@ -94,8 +101,8 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 			s.record(reason, 1, func() string { return fmt.Sprintf("%v, metric %.200q", err, md.MetricFamilyName) })
 		}
 	}
-	if err := app.Commit(); err != nil {
-		return nil, toStatus(fmt.Errorf("committing push of tenant %s: %w", id, err))
+	if err := i.commit(tdb, app); err != nil {
+		return nil, toStatus(err)
 	}
 
 	t := string(id)

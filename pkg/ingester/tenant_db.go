@@ -2,6 +2,7 @@ package ingester
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/util/compression"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
@@ -22,8 +24,11 @@ import (
 // metadata, series counts and ingestion rates.
 type tenantDB struct {
 	id       tenant.ID
+	dir      string
 	db       *tsdb.DB
 	reg      *prometheus.Registry
+	wal      *walWatch
+	syncer   *walSyncer // nil without -ingester.wal-fsync
 	limiter  *seriesLimiter
 	metadata *metadataStore
 	apiRate  ewmaRate
@@ -37,6 +42,11 @@ type tenantDB struct {
 
 	// oooWindow is the applied out-of-order window, for Push.
 	oooWindow atomic.Int64
+	// walErr is set by the first failed WAL write: the tenant's pushes are
+	// refused until the DB is reopened (see wal.go). commits counts the
+	// commits in flight.
+	walErr  atomic.Pointer[walError]
+	commits atomic.Int64
 
 	// mu guards closed: calls hold it for reading while they use db, Close
 	// takes it for writing.
@@ -45,10 +55,12 @@ type tenantDB struct {
 }
 
 // openTenant opens (or creates) t's TSDB in <dir>/<t>, replaying its WAL.
-func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
+// stats, optional, reports the replay's progress.
+func (i *Ingester) openTenant(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, error) {
 	lim := i.overrides.For(t)
 	tdb := &tenantDB{
 		id:          t,
+		dir:         filepath.Join(i.cfg.Dir, string(t)),
 		reg:         prometheus.NewRegistry(),
 		limiter:     newSeriesLimiter(t, i.overrides, i.ring, i.metrics.memorySeries.WithLabelValues(string(t)), &i.instanceSeries, i.cfg.InstanceLimits.MaxSeries),
 		metadata:    newMetadataStore(t),
@@ -61,7 +73,13 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	// flusher, written to the chunk store once.
 	opts.MaxBlockDuration = blockRange
 	opts.EnableOverlappingCompaction = false
+	// A compaction preallocates one chunk file of this size, whatever the
+	// block's size: at the default 512 MiB, compacting a small tenant
+	// fails on a disk with less free space than that. See
+	// -ingester.min-free-disk-space-bytes.
+	opts.MaxBlockChunkSegmentSize = 64 << 20
 	opts.RetentionDuration = time.Duration(i.cfg.RetentionPeriod).Milliseconds()
+	opts.WALCompression = compression.Type(i.cfg.WALCompression)
 	opts.BlocksToDelete = i.blocksToDelete(t)
 	opts.OutOfOrderTimeWindow = time.Duration(lim.OutOfOrderTimeWindow).Milliseconds()
 	opts.EnableExemplarStorage = true
@@ -69,20 +87,34 @@ func (i *Ingester) openTenant(t tenant.ID) (*tenantDB, error) {
 	opts.SeriesLifecycleCallback = tdb.limiter
 	tdb.appliedOOO, tdb.appliedMaxExem = opts.OutOfOrderTimeWindow, opts.MaxExemplars
 	tdb.oooWindow.Store(opts.OutOfOrderTimeWindow)
+	tdb.wal = newWALWatch(tdb.reg)
+	if i.cfg.WALFsync {
+		tdb.syncer = newWALSyncer(tdb.dir)
+	}
 
-	start := time.Now()
-	db, err := tsdb.Open(filepath.Join(i.cfg.Dir, string(t)), i.logger.With("tenant", t), tdb.reg, opts, nil)
-	if err != nil {
+	fail := func(err error) (*tenantDB, error) {
 		tdb.limiter.release()
 		i.metrics.memorySeries.DeleteLabelValues(string(t))
 		return nil, fmt.Errorf("opening TSDB of tenant %s: %w", t, err)
+	}
+	if err := restoreInterruptedRepairs(tdb.dir, i.logger, t); err != nil {
+		return fail(err)
+	}
+	db, err := tsdb.Open(tdb.dir, i.logger.With("tenant", t), tdb.wal, opts, stats)
+	if err != nil {
+		return fail(err)
+	}
+	if tdb.wal.watching() == 0 {
+		// A Prometheus or client_golang upgrade changed how the WAL
+		// registers its metrics: without the counter, pushes after a
+		// failed WAL write could be acknowledged and then lost.
+		return fail(errors.Join(errors.New("the WAL's failed-writes counter was not found"), db.Close()))
 	}
 	// The ingester compacts on its own schedule, so it knows when a block
 	// appears (see maintain).
 	db.DisableCompactions()
 	tdb.db = db
 	tdb.limiter.enforcing.Store(true)
-	i.logger.Info("Opened tenant TSDB", "tenant", t, "series", tdb.limiter.series(), "duration", time.Since(start))
 	return tdb, nil
 }
 
@@ -127,6 +159,9 @@ func (t *tenantDB) close() error {
 		return nil
 	}
 	t.closed = true
+	if t.syncer != nil {
+		t.syncer.close()
+	}
 	err := t.db.Close()
 	t.limiter.release()
 	return err
