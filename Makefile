@@ -7,7 +7,7 @@ GO        ?= go
 BIN       := bin
 TOOL      := $(GO) tool -modfile=tools/go.mod
 DATA_DIR  ?= ./data
-COMMANDS  := hearth distributor ingester querier loadgen
+COMMANDS  := hearth distributor ingester querier loadgen hearth-check
 # Packages whose tests run in `make test`: everything but the multi-process
 # suites behind build tags.
 TEST_PKGS := ./...
