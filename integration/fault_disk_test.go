@@ -67,11 +67,12 @@ var diskMetrics = []string{
 // acknowledged sample is queryable, also after a SIGKILL and a restart
 // (WAL replay).
 func TestFaultDiskFull(t *testing.T) {
+	begin := beginFault(t)
 	dir := mountTmpfs(t, "64m")
 	p := newProcess(t, "all-in-one", "hearth", t.TempDir(), "-target=all", "-ingester.dir="+dir)
 	p.start(t)
 	p.waitReady(t)
-	run := startChecker(t, p.httpAddr, p.httpAddr)
+	run := startChecker(t, begin, p.httpAddr, p.httpAddr)
 	run.waitAcknowledged(30)
 
 	before := run.c.Progress()

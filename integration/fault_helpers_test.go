@@ -32,7 +32,15 @@ const faultTenant = "fault"
 type faultRun struct {
 	t     *testing.T
 	c     *checker.Checker
-	start time.Time
+	begin time.Time // the test's start, for its wall time
+}
+
+// beginFault builds the binaries (once per run) and returns the time the
+// test starts, so that its wall time leaves the build out.
+func beginFault(t *testing.T) time.Time {
+	t.Helper()
+	binary(t, "hearth")
+	return time.Now()
 }
 
 // logWriter sends a checker's log lines to t.Log.
@@ -45,8 +53,9 @@ func (w logWriter) Write(p []byte) (int, error) {
 
 // startChecker starts a checker pushing to pushAddr's remote-write endpoint
 // and reading back from queryAddr's Prometheus API: 50 series every 100ms,
-// a read-back of the last minute every second.
-func startChecker(t *testing.T, pushAddr, queryAddr string) *faultRun {
+// a read-back of the last minute every second. begin is when the test
+// started.
+func startChecker(t *testing.T, begin time.Time, pushAddr, queryAddr string) *faultRun {
 	t.Helper()
 	cfg := checker.Config{
 		URL:           "http://" + pushAddr + "/api/v1/push",
@@ -62,7 +71,7 @@ func startChecker(t *testing.T, pushAddr, queryAddr string) *faultRun {
 	}
 	c, err := checker.New(cfg, slog.New(slog.NewTextHandler(logWriter{t}, nil)))
 	require.NoError(t, err)
-	r := &faultRun{t: t, c: c, start: time.Now()}
+	r := &faultRun{t: t, c: c, begin: begin}
 	c.Start(context.Background())
 	t.Cleanup(c.Stop)
 	return r
@@ -92,7 +101,7 @@ func (r *faultRun) verify() *checker.Summary {
 // HEARTH_FAULT_REPORT names a file, appends them to it as a JSON line.
 func (r *faultRun) report(s *checker.Summary) {
 	r.t.Helper()
-	wall := time.Since(r.start)
+	wall := time.Since(r.begin)
 	r.t.Logf("FAULT SUMMARY %s: samples acknowledged=%d read back=%d lost=%d; pushes retried (5xx/429/no answer)=%d (responses 5xx=%d 429=%d, no answer=%d); mismatches=%d, read back unacknowledged=%d, query failures=%d, checks during the run=%d (incomplete %d); wall %s",
 		r.t.Name(), s.SamplesAcknowledged, s.SamplesReadBack, s.SamplesLost, s.PushesRetried, s.Responses5xx, s.Responses429, s.TransportErrors,
 		s.ValueMismatches, s.ReadBackUnacknowledged, s.QueryFailures, s.PeriodicChecks, s.PeriodicIncomplete, wall.Round(time.Second))

@@ -11,27 +11,31 @@ import (
 
 // TestFaultKillOnlyIngester kills the all-in-one (RF=1, the only
 // ingester) with SIGKILL under load and restarts it on the same data
-// directory: every acknowledged sample is queryable afterwards (the WAL
+// directory, three times: every acknowledged sample is queryable afterwards (the WAL
 // holds what was acknowledged).
 func TestFaultKillOnlyIngester(t *testing.T) {
+	begin := beginFault(t)
 	p := newProcess(t, "all-in-one", "hearth", t.TempDir(), "-target=all")
 	p.start(t)
 	p.waitReady(t)
-	run := startChecker(t, p.httpAddr, p.httpAddr)
+	run := startChecker(t, begin, p.httpAddr, p.httpAddr)
 	run.waitAcknowledged(30)
 
-	before := run.c.Progress()
-	p.kill(t)
-	t.Logf("Killed the all-in-one with SIGKILL after %d acknowledged pushes", before.PushesAcknowledged)
-	require.Eventually(t, func() bool {
-		now := run.c.Progress()
-		return now.TransportErrors+now.Responses5xx > before.TransportErrors+before.Responses5xx
-	}, time.Minute, 10*time.Millisecond, "pushes kept succeeding with the only ingester dead")
+	// Three times: a kill lands at a different point of a push each time.
+	for i := range 3 {
+		before := run.c.Progress()
+		p.kill(t)
+		t.Logf("Killed the all-in-one with SIGKILL (%d of 3) after %d acknowledged pushes", i+1, before.PushesAcknowledged)
+		require.Eventually(t, func() bool {
+			now := run.c.Progress()
+			return now.TransportErrors+now.Responses5xx > before.TransportErrors+before.Responses5xx
+		}, time.Minute, 10*time.Millisecond, "pushes kept succeeding with the only ingester dead")
 
-	p.start(t)
-	p.waitReady(t)
-	t.Logf("Restarted on the same data directory: %s", p.metrics(t, "hearth_ingester_memory_series", "hearth_ingester_tsdb_data_replay_duration_seconds"))
-	run.waitAcknowledged(30)
+		p.start(t)
+		p.waitReady(t)
+		t.Logf("Restarted on the same data directory: %s", p.metrics(t, "hearth_ingester_memory_series", "hearth_ingester_tsdb_data_replay_duration_seconds"))
+		run.waitAcknowledged(30)
+	}
 
 	s := run.verify()
 	run.report(s)
@@ -43,8 +47,9 @@ func TestFaultKillOnlyIngester(t *testing.T) {
 // with SIGKILL under load and leaves it down: pushes keep succeeding (2 of
 // 3 replicas are a quorum) and every acknowledged sample is queryable.
 func TestFaultKillOneOfThreeIngesters(t *testing.T) {
+	begin := beginFault(t)
 	c := startCluster(t)
-	run := startChecker(t, c.distributor.httpAddr, c.querier.httpAddr)
+	run := startChecker(t, begin, c.distributor.httpAddr, c.querier.httpAddr)
 	run.waitAcknowledged(30)
 
 	before := run.c.Progress()

@@ -4,6 +4,7 @@ package integration
 
 import (
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -14,8 +15,9 @@ import (
 // checker pushes and reads back every second: no acknowledged sample is
 // lost and no query fails.
 func TestFaultRollingRestart(t *testing.T) {
+	begin := beginFault(t)
 	c := startCluster(t)
-	run := startChecker(t, c.distributor.httpAddr, c.querier.httpAddr)
+	run := startChecker(t, begin, c.distributor.httpAddr, c.querier.httpAddr)
 	run.waitAcknowledged(30)
 
 	for _, ing := range c.ingesters {
@@ -25,8 +27,12 @@ func TestFaultRollingRestart(t *testing.T) {
 		ing.waitReady(t)
 		c.waitActiveIngesters(t, 3)
 		t.Logf("Restarted %s: %s", ing.name, ing.metrics(t, "hearth_ingester_memory_series", "hearth_ingester_tsdb_data_replay_duration_seconds"))
-		// Enough pushes for the distributor to use the restarted ingester
-		// again before the next one stops.
+		// The restarted ingester takes writes again before the next one
+		// stops, or two replicas could be down at once.
+		replayed := ing.metric(t, "hearth_ingester_ingested_samples_total")
+		require.Eventuallyf(t, func() bool {
+			return ing.metric(t, "hearth_ingester_ingested_samples_total") > replayed
+		}, time.Minute, 20*time.Millisecond, "%s takes no writes after its restart", ing.name)
 		run.waitAcknowledged(30)
 	}
 

@@ -27,6 +27,7 @@ var flushMetrics = []string{
 // and every acknowledged sample is queryable, in the end from the store
 // alone (ingesters replaced by empty ones).
 func TestFaultStoreOutage(t *testing.T) {
+	begin := beginFault(t)
 	em := startEmulator(t)
 	proxy := startProxy(t, em.addr)
 	c := startClusterWith(t, clusterOptions{
@@ -36,7 +37,7 @@ func TestFaultStoreOutage(t *testing.T) {
 		extra:         []string{"-querier.query-store-after=0"},
 		ingesterExtra: []string{"-ingester.block-range=1m", "-ingester.head-compaction-interval=5s"},
 	})
-	run := startChecker(t, c.distributor.httpAddr, c.querier.httpAddr)
+	run := startChecker(t, begin, c.distributor.httpAddr, c.querier.httpAddr)
 	run.waitAcknowledged(30)
 
 	// The store works: a forced flush goes through.
