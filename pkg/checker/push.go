@@ -86,6 +86,7 @@ func (c *Checker) pushTick(ctx context.Context, ts int64) {
 	start := time.Now()
 	backoff := minBackoff
 	retried := false
+	attempts, lastCode := 0, 0 // failed attempts so far, and the last one's status (0: no answer)
 	for {
 		res := c.attempt(body)
 		switch {
@@ -110,12 +111,17 @@ func (c *Checker) pushTick(ctx context.Context, ts int64) {
 		if !retried {
 			retried = true
 			c.counts.pushesRetried.Add(1)
+		}
+		// One line per change of outcome, not per attempt.
+		if res.code != lastCode || attempts == 0 {
 			if res.err != nil {
-				c.logger.Info("Push not answered, retrying", "ts", ts, "err", res.err)
+				c.logger.Info("Push not answered, retrying", "ts", ts, "attempt", attempts+1, "err", res.err)
 			} else {
-				c.logger.Info("Push not acknowledged, retrying", "ts", ts, "status", res.code, "body", res.body)
+				c.logger.Info("Push not acknowledged, retrying", "ts", ts, "attempt", attempts+1, "status", res.code, "body", res.body)
 			}
 		}
+		lastCode = res.code
+		attempts++
 		wait := backoff
 		if res.retryAfter > wait {
 			wait = min(res.retryAfter, maxRetryAfter)
