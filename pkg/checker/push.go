@@ -85,7 +85,6 @@ func (c *Checker) pushTick(ctx context.Context, ts int64) {
 	c.counts.pushes.Add(1)
 	start := time.Now()
 	backoff := minBackoff
-	retried := false
 	attempts, lastCode := 0, 0 // failed attempts so far, and the last one's status (0: no answer)
 	for {
 		res := c.attempt(body)
@@ -93,7 +92,7 @@ func (c *Checker) pushTick(ctx context.Context, ts int64) {
 		case res.err == nil && res.code/100 == 2:
 			c.ledger.ack(time.Now())
 			c.counts.pushesAcknowledged.Add(1)
-			if retried {
+			if attempts > 0 {
 				c.logger.Info("Push acknowledged after retries", "ts", ts, "status", res.code, "waited", time.Since(start))
 			}
 			return
@@ -108,12 +107,11 @@ func (c *Checker) pushTick(ctx context.Context, ts int64) {
 		default:
 			c.counts.responses5xx.Add(1)
 		}
-		if !retried {
-			retried = true
+		if attempts == 0 {
 			c.counts.pushesRetried.Add(1)
 		}
 		// One line per change of outcome, not per attempt.
-		if res.code != lastCode || attempts == 0 {
+		if attempts == 0 || res.code != lastCode {
 			if res.err != nil {
 				c.logger.Info("Push not answered, retrying", "ts", ts, "attempt", attempts+1, "err", res.err)
 			} else {
