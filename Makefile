@@ -7,7 +7,7 @@ GO        ?= go
 BIN       := bin
 TOOL      := $(GO) tool -modfile=tools/go.mod
 DATA_DIR  ?= ./data
-COMMANDS  := hearth distributor ingester querier loadgen
+COMMANDS  := hearth distributor ingester querier loadgen hearth-check
 # Packages whose tests run in `make test`: everything but the multi-process
 # suites behind build tags.
 TEST_PKGS := ./...
@@ -35,6 +35,7 @@ test: fmt-check vet ## Vet, check formatting, run the unit and in-process tests 
 vet: ## Run go vet (the integration tests included).
 	$(GO) vet ./...
 	$(GO) vet -tags=integration ./integration/...
+	$(GO) vet -tags='integration fault' ./integration/...
 
 .PHONY: fmt
 fmt: ## Format the code.
@@ -46,8 +47,14 @@ fmt-check: ## Fail when gofmt would change a file.
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
 .PHONY: test-e2e
-test-e2e: ## Run the multi-process tests in integration/ (builds the binaries).
+test-e2e: ## Run the multi-process tests in integration/ (builds the binaries; the fault tests are in test-fault).
 	$(GO) test -tags=integration -count=1 -timeout=20m ./integration/...
+
+.PHONY: test-fault
+test-fault: ## Fault-injection tests with real processes: kill -9, rolling restart, store outage, disk full (~4 min); figures in .cache/fault/report.jsonl.
+	@mkdir -p .cache/fault && rm -f .cache/fault/report.jsonl
+	rc=0; HEARTH_FAULT_REPORT=$(CURDIR)/.cache/fault/report.jsonl $(GO) test -tags 'integration fault' -count=1 -run TestFault -v -timeout 30m ./integration/ || rc=$$?; \
+	echo "--- .cache/fault/report.jsonl"; cat .cache/fault/report.jsonl 2>/dev/null || true; exit $$rc
 
 .PHONY: bench
 bench: ## Run the Go benchmarks of the hot paths.

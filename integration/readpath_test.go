@@ -28,49 +28,79 @@ import (
 const tenantHeader = "X-Scope-OrgID"
 
 // cluster is a distributor, three ingesters and a querier, each its own
-// process, joined by memberlist on loopback.
+// process, joined by memberlist on loopback, with a Bigtable emulator.
 type cluster struct {
+	emulator    *emulator
 	distributor *process
 	ingesters   []*process
 	querier     *process
 }
 
+// clusterOptions change the cluster startClusterWith starts.
+type clusterOptions struct {
+	extra         []string  // flags of every process
+	ingesterExtra []string  // flags of the ingesters only
+	emulator      *emulator // nil: a new one
+	// ingesterStore is the ingesters' BIGTABLE_EMULATOR_HOST (a proxy in
+	// front of the emulator, say); "": the emulator's address.
+	ingesterStore string
+}
+
 func startCluster(t *testing.T, extra ...string) *cluster {
 	t.Helper()
-	c := &cluster{}
-	em := startEmulator(t)
+	return startClusterWith(t, clusterOptions{extra: extra})
+}
+
+func startClusterWith(t *testing.T, o clusterOptions) *cluster {
+	t.Helper()
+	c := &cluster{emulator: o.emulator}
+	if c.emulator == nil {
+		c.emulator = startEmulator(t)
+	}
+	em := c.emulator
 	var seed string
-	common := append(em.storeFlags(), extra...)
-	newComponent := func(name, bin string, args ...string) *process {
+	common := append(em.storeFlags(), o.extra...)
+	newComponent := func(name, bin, store string, args ...string) *process {
 		p := newProcess(t, name, bin, t.TempDir(), append(args, common...)...)
-		p.env = []string{"BIGTABLE_EMULATOR_HOST=" + em.addr}
+		p.env = []string{"BIGTABLE_EMULATOR_HOST=" + store}
 		return p
 	}
+	ingesterStore := o.ingesterStore
+	if ingesterStore == "" {
+		ingesterStore = em.addr
+	}
 	for i := range 3 {
-		args := []string{"-target=ingester"}
+		args := append([]string{"-target=ingester"}, o.ingesterExtra...)
 		if seed != "" {
 			args = append(args, "-memberlist.join="+seed)
 		}
-		p := newComponent(fmt.Sprintf("ingester-%d", i), "ingester", args...)
+		p := newComponent(fmt.Sprintf("ingester-%d", i), "ingester", ingesterStore, args...)
 		if seed == "" {
 			seed = p.gossip
 		}
 		p.start(t)
 		c.ingesters = append(c.ingesters, p)
 	}
-	c.distributor = newComponent("distributor", "distributor", "-memberlist.join="+seed)
-	c.querier = newComponent("querier", "querier", "-memberlist.join="+seed)
+	c.distributor = newComponent("distributor", "distributor", em.addr, "-memberlist.join="+seed)
+	c.querier = newComponent("querier", "querier", em.addr, "-memberlist.join="+seed)
 	c.distributor.start(t)
 	c.querier.start(t)
 	for _, p := range append([]*process{c.distributor, c.querier}, c.ingesters...) {
 		p.waitReady(t)
 	}
+	c.waitActiveIngesters(t, 3)
+	return c
+}
+
+// waitActiveIngesters waits until the distributor and the querier see n
+// ACTIVE ingesters in the ring.
+func (c *cluster) waitActiveIngesters(t *testing.T, n int) {
+	t.Helper()
 	for _, p := range []*process{c.distributor, c.querier} {
 		require.Eventuallyf(t, func() bool {
-			return p.metric(t, "hearth_ring_members", `name="ingester"`, `state="ACTIVE"`) == 3
-		}, 30*time.Second, 50*time.Millisecond, "%s never saw three ACTIVE ingesters", p.name)
+			return p.metric(t, "hearth_ring_members", `name="ingester"`, `state="ACTIVE"`) == float64(n)
+		}, 30*time.Second, 50*time.Millisecond, "%s never saw %d ACTIVE ingesters", p.name, n)
 	}
-	return c
 }
 
 // dataset is what the test pushes: counters and gauges, 15 s apart.
