@@ -36,7 +36,7 @@ func TestFaultStoreOutage(t *testing.T) {
 		ingesterStore: proxy.addr,
 		// The querier asks the store for every range (and the ingesters).
 		extra:         []string{"-querier.query-store-after=0"},
-		ingesterExtra: []string{"-ingester.block-range=1m", "-ingester.head-compaction-interval=5s"},
+		ingesterExtra: []string{"-ingester.block-range=1m", "-ingester.head-compaction-interval=5s", "-ingester.flush-op-timeout=5s"},
 	})
 	run := startChecker(t, begin, c.distributor.httpAddr, c.querier.httpAddr)
 	run.waitAcknowledged(30)
@@ -64,11 +64,10 @@ func TestFaultStoreOutage(t *testing.T) {
 	for i, ing := range c.ingesters {
 		require.Eventuallyf(t, func() bool {
 			queued[i] = ing.metric(t, "hearth_ingester_flush_queue_length")
-			// Not hearth_ingester_flush_failures_total: an attempt does not
-			// fail while the store is down, the Bigtable client retries
-			// Unavailable for as long as the flush's context lasts (no
-			// deadline), so the attempt hangs until the store is back.
-			return queued[i] > 0 && ing.metric(t, "hearth_ingester_oldest_unflushed_block_age_seconds") > 0
+			// The Bigtable client retries Unavailable for as long as its
+			// context lasts: each write fails after -ingester.flush-op-timeout.
+			return queued[i] > 0 && ing.metric(t, "hearth_ingester_oldest_unflushed_block_age_seconds") > 0 &&
+				ing.metric(t, "hearth_ingester_flush_failures_total") > 0
 		}, time.Minute, 100*time.Millisecond, "%s shows no flush backlog: %s", ing.name, ing.metrics(t, flushMetrics...))
 		t.Logf("%s after the forced flush: %s", ing.name, ing.metrics(t, flushMetrics...))
 	}

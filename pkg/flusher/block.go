@@ -161,13 +161,14 @@ func (f *Flusher) flushBlock(ctx context.Context, j *job) (err error) {
 // write sends one batch. A batch the store refuses as invalid is sent again
 // series by series, skipping (and counting) the series it refuses: retrying
 // them could never succeed and would hold the block on disk forever.
+// Each write has -ingester.flush-op-timeout.
 func (f *Flusher) write(ctx context.Context, j *job, batch []chunk.SeriesChunks) (dropped int, err error) {
-	_, err = f.store.WriteSeries(ctx, string(j.tenant), batch)
+	err = f.writeSeries(ctx, j, batch)
 	if err == nil || !permanent(err) {
 		return 0, err
 	}
 	for k := range batch {
-		_, err := f.store.WriteSeries(ctx, string(j.tenant), batch[k:k+1])
+		err := f.writeSeries(ctx, j, batch[k:k+1])
 		switch {
 		case err == nil:
 		case permanent(err):
@@ -179,6 +180,17 @@ func (f *Flusher) write(ctx context.Context, j *job, batch []chunk.SeriesChunks)
 		}
 	}
 	return dropped, nil
+}
+
+func (f *Flusher) writeSeries(ctx context.Context, j *job, batch []chunk.SeriesChunks) error {
+	ctx, cancel := context.WithTimeoutCause(ctx, f.cfg.OpTimeout,
+		fmt.Errorf("writing %d series to the chunk store took longer than -ingester.flush-op-timeout=%s", len(batch), f.cfg.OpTimeout))
+	defer cancel()
+	_, err := f.store.WriteSeries(ctx, string(j.tenant), batch)
+	if err != nil && ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	}
+	return err
 }
 
 func permanent(err error) bool {

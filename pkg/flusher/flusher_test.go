@@ -102,6 +102,30 @@ func TestFlushEveryBlock(t *testing.T) {
 	}
 }
 
+// TestHungStoreFailsTheAttempt holds every write: each one fails after
+// -ingester.flush-op-timeout, counted and retried, until the store answers.
+func TestHungStoreFailsTheAttempt(t *testing.T) {
+	ctx := context.Background()
+	w := &faultyWriter{next: newStore(t, newPebble(t))}
+	gate := make(chan struct{})
+	w.setGate(gate)
+	n := startNode(t, t.TempDir(), w, func(c *Config) { c.OpTimeout = 20 * time.Millisecond })
+	n.fl.now = func() time.Time { return time.Now().Add(time.Minute) }
+
+	data{series: 10, from: base, to: base + 3*hour + 5*minute, step: 5 * minute}.push(t, n, "t1")
+	require.NoError(t, n.ing.Compact(ctx))
+	require.Eventually(t, func() bool {
+		return metric(t, n.flReg, "hearth_ingester_flush_failures_total") >= 2
+	}, 10*time.Second, time.Millisecond)
+	st := n.fl.Status()
+	require.Contains(t, st.LastError, "took longer than -ingester.flush-op-timeout=20ms")
+
+	w.setGate(nil)
+	close(gate)
+	require.NoError(t, n.fl.Wait(ctx))
+	require.True(t, n.fl.Flushed("t1", n.ing.Blocks("t1")[0]))
+}
+
 // TestRetriesResumeAfterTheWrittenSeries holds the store, shows the
 // backlog in the metrics, then fails the second batch three times: the
 // block is flushed once the store accepts, without writing the first

@@ -71,12 +71,16 @@ func (n *node) stop(t testing.TB) {
 }
 
 // startNode starts a flusher writing to w and an ingester on dir reporting
-// to it. Retries wait 1ms to 10ms.
-func startNode(t testing.TB, dir string, w SeriesWriter) *node {
+// to it. Retries wait 1ms to 10ms. configure, if any, changes the
+// flusher's default config.
+func startNode(t testing.TB, dir string, w SeriesWriter, configure ...func(*Config)) *node {
 	t.Helper()
 	ctx := context.Background()
 	var cfg Config
 	cfg.RegisterFlags(flag.NewFlagSet("flusher", flag.PanicOnError))
+	for _, c := range configure {
+		c(&cfg)
+	}
 	flReg := prometheus.NewPedanticRegistry()
 	fl, err := New(Deps{Config: cfg, Store: w, Logger: discard(), Registerer: flReg})
 	require.NoError(t, err)
