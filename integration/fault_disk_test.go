@@ -65,11 +65,30 @@ var diskMetrics = []string{
 // load: pushes fail with a retryable 5xx and the ingester says why in its
 // log; once the filler is removed pushes succeed again, and every
 // acknowledged sample is queryable, also after a SIGKILL and a restart
-// (WAL replay).
+// (WAL replay). Twice: with the free-space guard, which refuses pushes
+// before the disk is full, and without it, where the WAL write itself
+// fails.
 func TestFaultDiskFull(t *testing.T) {
+	tests := map[string]struct {
+		minFree string
+		// walFails: the WAL write fails (no guard); else the guard refuses.
+		walFails bool
+		logLine  string
+	}{
+		"free-space guard": {minFree: "16777216", logLine: "The disk is nearly full: refusing writes"},
+		"WAL write fails":  {minFree: "0", walFails: true, logLine: "no space left on device"},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			testDiskFull(t, tc.minFree, tc.walFails, tc.logLine)
+		})
+	}
+}
+
+func testDiskFull(t *testing.T, minFree string, walFails bool, logLine string) {
 	begin := beginFault(t)
 	dir := mountTmpfs(t, "64m")
-	p := newProcess(t, "all-in-one", "hearth", t.TempDir(), "-target=all", "-ingester.dir="+dir)
+	p := newProcess(t, "all-in-one", "hearth", t.TempDir(), "-target=all", "-ingester.dir="+dir, "-ingester.min-free-disk-space-bytes="+minFree)
 	p.start(t)
 	p.waitReady(t)
 	run := startChecker(t, begin, p.httpAddr, p.httpAddr)
@@ -91,10 +110,14 @@ func TestFaultDiskFull(t *testing.T) {
 	t.Logf("Pushes on a full disk: %+v; %s", full, p.metrics(t, diskMetrics...))
 	require.Equal(t, before.PushesFailed, full.PushesFailed, "a push on a full disk was refused with a 4xx (not retryable)")
 	require.Equal(t, before.TransportErrors, full.TransportErrors, "a push on a full disk got no answer (did the process die?)")
-	require.Positive(t, p.metric(t, "hearth_ingester_tsdb_wal_writes_failed_total"), "no failed WAL write counted")
-	lines := p.logLines("no space left on device")
-	require.NotEmpty(t, lines, "the process never logged 'no space left on device'")
-	t.Logf("%d log lines say 'no space left on device', the first: %s", len(lines), lines[0])
+	// The guard reads the free space once a second: a WAL write may fail
+	// before it notices a disk filled at once, as here.
+	if walFails {
+		require.Positive(t, p.metric(t, "hearth_ingester_tsdb_wal_writes_failed_total"), "no failed WAL write counted")
+	}
+	lines := p.logLines(logLine)
+	require.NotEmptyf(t, lines, "the process never logged %q", logLine)
+	t.Logf("%d log lines say %q, the first: %s", len(lines), logLine, lines[0])
 	var ingesterLines []string
 	for _, l := range p.logLines("component=ingester ") {
 		if !strings.Contains(l, "level=INFO") {

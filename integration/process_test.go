@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -50,14 +51,41 @@ func binary(t *testing.T, name string) string {
 	return filepath.Join(binDir, name)
 }
 
-// freePort returns a TCP port free on 127.0.0.1 at the time of the call.
+// freePort returns a port free for TCP and UDP on 127.0.0.1 at the time of
+// the call. It picks below the kernel's ephemeral range (32768 and up on
+// Linux): a port the kernel hands out is soon the local end of some
+// outgoing connection, which then keeps the process started on it from
+// binding. Ports already handed out in this run are not picked again.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 1000 {
+		port := 20000 + rand.IntN(12000)
+		if portsUsed[port] {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		portsUsed[port] = true
+		return port
+	}
+	t.Fatal("no free port in 20000-31999 on 127.0.0.1")
+	return 0
 }
+
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
 
 // emulator is a running Bigtable emulator (cbtemulator).
 type emulator struct{ addr string }
