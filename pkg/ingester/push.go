@@ -44,9 +44,13 @@ type pushCounts struct {
 // grouped by reason. The call fails, with Unavailable, only when the whole
 // push may succeed later (the ingester is not running, the disk is full).
 //
-// The request's strings may alias the gRPC receive buffer. Push builds each
-// series' labels in a reused buffer and copies them into owned memory only
-// when the series is new, because the head keeps the label set it is given.
+// Push keeps nothing of req once it returns: its strings and slices may
+// alias a buffer the caller reuses (the gRPC receive buffer, or the
+// distributor's pooled request when it calls an ingester of its own
+// process). Push builds each series' labels in a reused buffer and copies
+// them into owned memory only when the series is new, because the head
+// keeps the label set it is given; histograms are copied too, because the
+// head keeps the last one of each series.
 func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*ingesterpb.PushResponse, error) {
 	id, err := tenant.FromContext(ctx)
 	if err != nil {
@@ -379,7 +383,8 @@ func ownedCopy(lset labels.Labels) labels.Labels {
 }
 
 // toHistogram converts a wire histogram into an integer histogram, or a
-// float one when its count is a float.
+// float one when its count is a float, sharing no memory with p: the head
+// keeps each series' last histogram (to tell duplicates from new values).
 func toHistogram(p *ingesterpb.Histogram) (*histogram.Histogram, *histogram.FloatHistogram) {
 	hint := toResetHint(p.ResetHint)
 	if c, ok := p.Count.(*ingesterpb.Histogram_CountFloat); ok {
@@ -391,9 +396,9 @@ func toHistogram(p *ingesterpb.Histogram) (*histogram.Histogram, *histogram.Floa
 			Sum:              p.Sum,
 			PositiveSpans:    toSpans(p.PositiveSpans),
 			NegativeSpans:    toSpans(p.NegativeSpans),
-			PositiveBuckets:  p.PositiveCounts,
-			NegativeBuckets:  p.NegativeCounts,
-			CustomValues:     p.CustomValues,
+			PositiveBuckets:  slices.Clone(p.PositiveCounts),
+			NegativeBuckets:  slices.Clone(p.NegativeCounts),
+			CustomValues:     slices.Clone(p.CustomValues),
 		}
 		if zc, ok := p.ZeroCount.(*ingesterpb.Histogram_ZeroCountFloat); ok {
 			fh.ZeroCount = zc.ZeroCountFloat
@@ -408,9 +413,9 @@ func toHistogram(p *ingesterpb.Histogram) (*histogram.Histogram, *histogram.Floa
 		Sum:              p.Sum,
 		PositiveSpans:    toSpans(p.PositiveSpans),
 		NegativeSpans:    toSpans(p.NegativeSpans),
-		PositiveBuckets:  p.PositiveDeltas,
-		NegativeBuckets:  p.NegativeDeltas,
-		CustomValues:     p.CustomValues,
+		PositiveBuckets:  slices.Clone(p.PositiveDeltas),
+		NegativeBuckets:  slices.Clone(p.NegativeDeltas),
+		CustomValues:     slices.Clone(p.CustomValues),
 	}
 	if zc, ok := p.ZeroCount.(*ingesterpb.Histogram_ZeroCountInt); ok {
 		h.ZeroCount = zc.ZeroCountInt
