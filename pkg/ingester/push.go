@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
@@ -356,30 +355,6 @@ func exemplarReason(err error) string {
 		return "exemplar_labels_too_long"
 	}
 	return "exemplar_invalid"
-}
-
-// ownedCopy returns lset with every name and value copied into one new
-// allocation, sharing no memory with lset (whatever the labels build tag).
-func ownedCopy(lset labels.Labels) labels.Labels {
-	n := 0
-	lset.Range(func(l labels.Label) { n += len(l.Name) + len(l.Value) })
-	var sb strings.Builder
-	sb.Grow(n)
-	lset.Range(func(l labels.Label) {
-		sb.WriteString(l.Name)
-		sb.WriteString(l.Value)
-	})
-	all := sb.String()
-	b := labels.NewScratchBuilder(lset.Len())
-	off := 0
-	lset.Range(func(l labels.Label) {
-		name := all[off : off+len(l.Name)]
-		off += len(l.Name)
-		value := all[off : off+len(l.Value)]
-		off += len(l.Value)
-		b.Add(name, value)
-	})
-	return b.Labels()
 }
 
 // toHistogram converts a wire histogram into an integer histogram, or a
