@@ -8,4 +8,9 @@
 // ingester registers it) and closes clients that fail, and clients whose
 // address is no longer listed by [Options.Addresses] (an ingester that left
 // the ring). Stopping the service closes every client.
+//
+// A process that runs an ingester next to its distributor names it in
+// [Options.Local]: pushes to that address are then direct calls
+// ([LocalPusher]) instead of a marshal, a loopback HTTP/2 round trip and a
+// decode; the other calls still go over gRPC.
 package clientpool

@@ -84,6 +84,9 @@ type Options struct {
 	// DialOptions are added to the pool's own (e.g. transport
 	// credentials, which default to insecure).
 	DialOptions []grpc.DialOption
+	// Local, when set, is the ingester of this process: the client of its
+	// address sends Push by a direct method call, other calls over gRPC.
+	Local *LocalIngester
 }
 
 type client struct {
@@ -181,7 +184,11 @@ func (p *Pool) dial(addr string) (*client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("creating client for ingester %s: %w", addr, err)
 	}
-	return &client{IngesterClient: ingesterpb.NewIngesterClient(conn), HealthClient: healthpb.NewHealthClient(conn), conn: conn}, nil
+	c := &client{IngesterClient: ingesterpb.NewIngesterClient(conn), HealthClient: healthpb.NewHealthClient(conn), conn: conn}
+	if l := p.opts.Local; l != nil && l.Addr == addr {
+		c.IngesterClient = &localClient{IngesterClient: c.IngesterClient, pusher: l.Pusher}
+	}
+	return c, nil
 }
 
 // Remove closes addr's client, if any.

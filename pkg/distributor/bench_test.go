@@ -44,10 +44,22 @@ func benchRequest(series, labels int) *ingesterpb.PushRequest {
 }
 
 // BenchmarkPush measures decode + validate + shard + fan-out bookkeeping
-// for a 2,000-series request over 3 replicas, without the network.
+// for a 2,000-series request over 1 replica (the all-in-one) and 3
+// replicas, without the network.
+//
+//	go test -run '^$' -bench 'BenchmarkPush$' -benchmem ./pkg/distributor/
 func BenchmarkPush(b *testing.B) {
+	for _, rf := range []struct {
+		name string
+		ring *fakeRing
+	}{{"rf1", newFakeRing("a")}, {"rf3", newFakeRing("a", "b", "c")}} {
+		b.Run(rf.name, func(b *testing.B) { benchmarkPush(b, rf.ring) })
+	}
+}
+
+func benchmarkPush(b *testing.B, r *fakeRing) {
 	d, err := New(Deps{
-		Config: defaultConfig(), Ring: newFakeRing("a", "b", "c"), Clients: nopClients{},
+		Config: defaultConfig(), Ring: r, Clients: nopClients{},
 		Limits: limits.NewOverrides(defaultLimits()), Logger: slog.New(slog.DiscardHandler),
 		Registerer: prometheus.NewRegistry(), Now: func() time.Time { return testNow },
 	})

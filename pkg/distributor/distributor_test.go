@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -139,8 +140,12 @@ func TestPushWritesValidSeriesAndRefusesInvalid(t *testing.T) {
 		"empty label name":     {series: ingesterpb.TimeSeries{Labels: []ingesterpb.LabelPair{{Name: "", Value: "x"}, {Name: "__name__", Value: "up"}}, Samples: []ingesterpb.Sample{{TimestampMs: nowMs}}}, wantReason: ReasonInvalidLabelName},
 		"label name not utf8":  {series: series("up", nowMs, "a\xff", "x"), wantReason: ReasonInvalidLabelName},
 		"label value not utf8": {series: series("up", nowMs, "job", "\xff"), wantReason: ReasonInvalidLabelValue},
-		"duplicate label":      {series: series("up", nowMs, "job", "a", "job", "b"), wantReason: ReasonDuplicateLabelNames, wantBody: `"job"`},
-		"unsorted labels":      {series: series("up", nowMs, "job", "a", "instance", "b"), wantReason: ReasonLabelsNotSorted},
+		// Past the first eight bytes, where the ASCII check reads words.
+		"long metric name not utf8": {series: series("metric_name_\xff", nowMs), wantReason: ReasonInvalidMetricName},
+		"long label name not utf8":  {series: series("up", nowMs, "label_name_\xfe", "x"), wantReason: ReasonInvalidLabelName},
+		"long label value not utf8": {series: series("up", nowMs, "job", "0123456789\xc3"), wantReason: ReasonInvalidLabelValue},
+		"duplicate label":           {series: series("up", nowMs, "job", "a", "job", "b"), wantReason: ReasonDuplicateLabelNames, wantBody: `"job"`},
+		"unsorted labels":           {series: series("up", nowMs, "job", "a", "instance", "b"), wantReason: ReasonLabelsNotSorted},
 		"label name too long": {series: series("up", nowMs, strings.Repeat("n", 20), "a"), wantReason: ReasonLabelNameTooLong, wantBody: "20, limit 10",
 			mutate: func(l *limits.Limits) { l.MaxLabelNameLength = 10 }},
 		"label value too long": {series: series("up", nowMs, "job", strings.Repeat("v", 30)), wantReason: ReasonLabelValueTooLong, wantBody: "30, limit 20",
@@ -287,4 +292,23 @@ func TestPushRequiresATenant(t *testing.T) {
 	env := newTestEnv(t, 1, nil)
 	_, err := env.d.Push(t.Context(), nil)
 	require.Error(t, err)
+}
+
+func TestIsASCII(t *testing.T) {
+	f := func(a, b string, want bool) {
+		t.Helper()
+		require.Equal(t, want, isASCII(a, b), "%q %q", a, b)
+		if want {
+			require.True(t, utf8.ValidString(a) && utf8.ValidString(b))
+		}
+	}
+	f("", "", true)
+	f("__name__", "up", true)
+	f("0123456789abcdef", "0123456789abcdef0", true)
+	f("\x7f", "", true)
+	f("é", "", false)
+	f("", "é", false)
+	f("01234567\x80", "", false)
+	f("", "0123456\x80", false)
+	f("0123456789abcdef", "01234567ü", false)
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/histogram"
@@ -44,9 +43,13 @@ type pushCounts struct {
 // grouped by reason. The call fails, with Unavailable, only when the whole
 // push may succeed later (the ingester is not running, the disk is full).
 //
-// The request's strings may alias the gRPC receive buffer. Push builds each
-// series' labels in a reused buffer and copies them into owned memory only
-// when the series is new, because the head keeps the label set it is given.
+// Push keeps nothing of req once it returns: its strings and slices may
+// alias a buffer the caller reuses (the gRPC receive buffer, or the
+// distributor's pooled request when it calls an ingester of its own
+// process). Push builds each series' labels in a reused buffer and copies
+// them into owned memory only when the series is new, because the head
+// keeps the label set it is given; histograms are copied too, because the
+// head keeps the last one of each series.
 func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*ingesterpb.PushResponse, error) {
 	id, err := tenant.FromContext(ctx)
 	if err != nil {
@@ -361,32 +364,9 @@ func exemplarReason(err error) string {
 	return "exemplar_invalid"
 }
 
-// ownedCopy returns lset with every name and value copied into one new
-// allocation, sharing no memory with lset (whatever the labels build tag).
-func ownedCopy(lset labels.Labels) labels.Labels {
-	n := 0
-	lset.Range(func(l labels.Label) { n += len(l.Name) + len(l.Value) })
-	var sb strings.Builder
-	sb.Grow(n)
-	lset.Range(func(l labels.Label) {
-		sb.WriteString(l.Name)
-		sb.WriteString(l.Value)
-	})
-	all := sb.String()
-	b := labels.NewScratchBuilder(lset.Len())
-	off := 0
-	lset.Range(func(l labels.Label) {
-		name := all[off : off+len(l.Name)]
-		off += len(l.Name)
-		value := all[off : off+len(l.Value)]
-		off += len(l.Value)
-		b.Add(name, value)
-	})
-	return b.Labels()
-}
-
 // toHistogram converts a wire histogram into an integer histogram, or a
-// float one when its count is a float.
+// float one when its count is a float, sharing no memory with p: the head
+// keeps each series' last histogram (to tell duplicates from new values).
 func toHistogram(p *ingesterpb.Histogram) (*histogram.Histogram, *histogram.FloatHistogram) {
 	hint := toResetHint(p.ResetHint)
 	if c, ok := p.Count.(*ingesterpb.Histogram_CountFloat); ok {
@@ -398,9 +378,9 @@ func toHistogram(p *ingesterpb.Histogram) (*histogram.Histogram, *histogram.Floa
 			Sum:              p.Sum,
 			PositiveSpans:    toSpans(p.PositiveSpans),
 			NegativeSpans:    toSpans(p.NegativeSpans),
-			PositiveBuckets:  p.PositiveCounts,
-			NegativeBuckets:  p.NegativeCounts,
-			CustomValues:     p.CustomValues,
+			PositiveBuckets:  slices.Clone(p.PositiveCounts),
+			NegativeBuckets:  slices.Clone(p.NegativeCounts),
+			CustomValues:     slices.Clone(p.CustomValues),
 		}
 		if zc, ok := p.ZeroCount.(*ingesterpb.Histogram_ZeroCountFloat); ok {
 			fh.ZeroCount = zc.ZeroCountFloat
@@ -415,9 +395,9 @@ func toHistogram(p *ingesterpb.Histogram) (*histogram.Histogram, *histogram.Floa
 		Sum:              p.Sum,
 		PositiveSpans:    toSpans(p.PositiveSpans),
 		NegativeSpans:    toSpans(p.NegativeSpans),
-		PositiveBuckets:  p.PositiveDeltas,
-		NegativeBuckets:  p.NegativeDeltas,
-		CustomValues:     p.CustomValues,
+		PositiveBuckets:  slices.Clone(p.PositiveDeltas),
+		NegativeBuckets:  slices.Clone(p.NegativeDeltas),
+		CustomValues:     slices.Clone(p.CustomValues),
 	}
 	if zc, ok := p.ZeroCount.(*ingesterpb.Histogram_ZeroCountInt); ok {
 		h.ZeroCount = zc.ZeroCountInt

@@ -5,8 +5,9 @@
 #
 # Usage: scripts/bench/bench.sh [scenario ...]
 #   ingest   (default) RF=1 all-in-one vs Prometheus: max sustained samples/s
-#            (-max-rate), CPU-seconds per million samples, RSS, then query
-#            latency under a steady scrape load.
+#            (-max-rate), CPU-seconds per million samples, RSS, then push
+#            latency paced at half of that maximum, then query latency under
+#            a steady scrape load.
 #   cluster  3 ingesters + distributor/querier, RF=3, on loopback, the same
 #            load (CPU and RSS summed over the processes), with Prometheus.
 #   memory   scenario 1 at 1M series (RSS per series).
@@ -16,7 +17,8 @@
 # Environment (defaults in brackets):
 #   SERIES [200000] float series (half counters, half gauges); CLASSIC [1000]
 #   classic histograms (14 series each); NATIVE [0] native histograms;
-#   DURATION [60s] ingest phase;
+#   DURATION [60s] ingest phase; HALF_DURATION [30s] the phase paced at
+#   half of the maximum rate just measured (0: skip it);
 #   QUERY_DURATION [30s]; QUERY_RATE [5]; CONCURRENCY [8]; BATCH [2000];
 #   PROTOCOL [rw1]; SYSTEMS ["prometheus hearth"]; REPEAT [3] runs per
 #   system, alternating (the report shows each run and the medians);
@@ -41,6 +43,7 @@ SERIES=${SERIES:-200000}
 CLASSIC=${CLASSIC:-1000}
 NATIVE=${NATIVE:-0}
 DURATION=${DURATION:-60s}
+HALF_DURATION=${HALF_DURATION:-30s}
 QUERY_DURATION=${QUERY_DURATION:-30s}
 QUERY_RATE=${QUERY_RATE:-5}
 CONCURRENCY=${CONCURRENCY:-8}
@@ -261,12 +264,13 @@ rss_mib() {
 }
 
 # measure NAME PIDS PUSH_URL QUERY_URL RUN: the ingest phase (-max-rate),
-# then a steady scrape load with queries. Appends one JSON object to
-# $RUN_DIR/rows.json. PIDS is a space-separated list; CPU and RSS are summed
-# over it.
+# a phase paced at half the rate it reached, then a steady scrape load with
+# queries. Appends one JSON object to $RUN_DIR/rows.json. PIDS is a
+# space-separated list; CPU and RSS are summed over it.
 measure() {
-	local name=$1 pid=$2 push=$3 query=$4 run=$5 cpu0 cpu1 ingest q rss hwm load
+	local name=$1 pid=$2 push=$3 query=$4 run=$5 cpu0 cpu1 ingest half q rss hwm load interval_ms
 	ingest=$RUN_DIR/$name-$run-ingest.json
+	half=$RUN_DIR/$name-$run-half.json
 	q=$RUN_DIR/$name-$run-query.json
 	log "$name (run $run): ingest, $SERIES float series + $CLASSIC classic + $NATIVE native histograms, -max-rate for $DURATION"
 	cpu0=$(cpu_seconds $pid)
@@ -278,6 +282,20 @@ measure() {
 	rss=$(rss_mib VmRSS $pid)
 	hwm=$(rss_mib VmHWM $pid)
 	load=$(cut -d' ' -f1 /proc/loadavg)
+	if [[ $HALF_DURATION != 0 ]]; then
+		# Every series once per interval, the interval chosen so the rate is
+		# half of the maximum just measured: the push latency of a system
+		# with headroom, as it runs in production.
+		interval_ms=$(jq -r --argjson n "$((SERIES + 14 * CLASSIC + NATIVE))" \
+			'[($n * 1000 * 2 / .samples_per_second | round), 1] | max' "$ingest")
+		log "$name (run $run): half load, every series every ${interval_ms}ms (half of $(jq -r '.samples_per_second | floor' "$ingest") samples/s) for $HALF_DURATION"
+		$PIN_LOADGEN "$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
+			-classic-histograms="$CLASSIC" -native-histograms="$NATIVE" \
+			-interval="${interval_ms}ms" -duration="$HALF_DURATION" -concurrency="$CONCURRENCY" -batch-size="$BATCH" \
+			-summary-json="$half" -live-every=5s
+	else
+		echo '{}' >"$half"
+	fi
 	log "$name (run $run): steady load (the same series every 15s) with $QUERY_RATE queries/s for $QUERY_DURATION"
 	$PIN_LOADGEN "$BIN/loadgen" -url="$push" -protocol="$PROTOCOL" -tenant=bench -series="$SERIES" \
 		-classic-histograms="$CLASSIC" -native-histograms="$NATIVE" \
@@ -285,8 +303,8 @@ measure() {
 		-query-url="$query" -query-rate="$QUERY_RATE" -summary-json="$q" -live-every=5s
 	jq -n --arg name "$name" --argjson run "$run" --argjson cpu "$(awk -v a="$cpu0" -v b="$cpu1" 'BEGIN { print b - a }')" \
 		--argjson rss "${rss:-0}" --argjson hwm "${hwm:-0}" --argjson load "$load" \
-		--slurpfile i "$ingest" --slurpfile q "$q" '
-		{name: $name, run: $run, cpu: $cpu, rss: $rss, hwm: $hwm, load: $load, i: $i[0], q: $q[0]}' >>"$RUN_DIR/rows.json"
+		--slurpfile i "$ingest" --slurpfile h "$half" --slurpfile q "$q" '
+		{name: $name, run: $run, cpu: $cpu, rss: $rss, hwm: $hwm, load: $load, i: $i[0], h: $h[0], q: $q[0]}' >>"$RUN_DIR/rows.json"
 }
 
 # measure_system NAME RUN: start NAME on a fresh data directory, measure
@@ -360,10 +378,11 @@ def row: {
 	name, run,
 	sps: .i.samples_per_second, cpm: cpm, cores: (.cpu / .i.duration_seconds),
 	rss, hwm, p50: .i.push_latency.p50_ms, p99: .i.push_latency.p99_ms, dropped: .i.samples_dropped,
+	hsps: .h.samples_per_second, h50: .h.push_latency.p50_ms, h99: .h.push_latency.p99_ms,
 	heavy50: .q.queries.range1h_heavy.p50_ms, heavy99: .q.queries.range1h_heavy.p99_ms,
 	q99: qmax(.p99_ms), load, gen: .i.generator_cpu_seconds
 };
-def line: "| \(.name) | \(.run) | \(.sps | floor) | \(.cpm | r(100)) | \(.cores | r(100)) | \(.rss | round) | \(.hwm | round) | \(.p50 | r(10)) / \(.p99 | r(10)) | \(.dropped) | \(.heavy50 | r(10)) / \(.heavy99 | r(10)) | \(.q99 | r(10)) | \(.load) | \(.gen | r(10)) |";
+def line: "| \(.name) | \(.run) | \(.sps | floor) | \(.cpm | r(100)) | \(.cores | r(100)) | \(.rss | round) | \(.hwm | round) | \(.p50 | r(10)) / \(.p99 | r(10)) | \(.dropped) | \(if .hsps == null then "-" else .hsps | floor end) | \(.h50 | r(10)) / \(.h99 | r(10)) | \(.heavy50 | r(10)) / \(.heavy99 | r(10)) | \(.q99 | r(10)) | \(.load) | \(.gen | r(10)) |";
 '
 
 # report TITLE SCENARIO: the Markdown table of $RUN_DIR/rows.json.
@@ -373,22 +392,22 @@ report() {
 		echo
 		echo "Machine: $(nproc) cores, $(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); loadgen runs on the same cores${PIN:+ (pinned: system on CPU 1, loadgen on CPU 0)}."
 		echo
-		echo "Command: \`SERIES=$SERIES CLASSIC=$CLASSIC NATIVE=$NATIVE DURATION=$DURATION${ROUNDS:+ ROUNDS=$ROUNDS} REPEAT=$REPEAT CONCURRENCY=$CONCURRENCY BATCH=$BATCH PROTOCOL=$PROTOCOL QUERY_RATE=$QUERY_RATE QUERY_DURATION=$QUERY_DURATION${PIN:+ PIN=1} scripts/bench/bench.sh $2\`"
+		echo "Command: \`SERIES=$SERIES CLASSIC=$CLASSIC NATIVE=$NATIVE DURATION=$DURATION HALF_DURATION=$HALF_DURATION${ROUNDS:+ ROUNDS=$ROUNDS} REPEAT=$REPEAT CONCURRENCY=$CONCURRENCY BATCH=$BATCH PROTOCOL=$PROTOCOL QUERY_RATE=$QUERY_RATE QUERY_DURATION=$QUERY_DURATION${PIN:+ PIN=1} scripts/bench/bench.sh $2\`"
 		echo
-		echo "| system | run | samples/s accepted | CPU-s per 1M samples | cores used | RSS after ingest (MiB) | peak RSS (MiB) | push p50 / p99 (ms) | dropped | range 1h heavy p50 / p99 (ms) | slowest query class p99 (ms) | host load (1m) | loadgen CPU-s |"
-		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+		echo "| system | run | samples/s accepted | CPU-s per 1M samples | cores used | RSS after ingest (MiB) | peak RSS (MiB) | push p50 / p99 (ms) | dropped | ½ load samples/s | ½ load push p50 / p99 (ms) | range 1h heavy p50 / p99 (ms) | slowest query class p99 (ms) | host load (1m) | loadgen CPU-s |"
+		echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 		jq -rs "$JQ_DEFS"' .[] | row | line' "$RUN_DIR/rows.json"
 		jq -rs "$JQ_DEFS"'
-			[.[] | row] | group_by(.name) | map(. as $g | reduce ("sps","cpm","cores","rss","hwm","p50","p99","dropped","heavy50","heavy99","q99","load","gen") as $k
+			[.[] | row] | group_by(.name) | map(. as $g | reduce ("sps","cpm","cores","rss","hwm","p50","p99","dropped","hsps","h50","h99","heavy50","heavy99","q99","load","gen") as $k
 				({name: ("**" + $g[0].name + "**"), run: "median"}; .[$k] = ([$g[] | .[$k] | select(. != null)] | median))) as $m
 			| ($m[] | line),
 			  (($m | map({key: (.name | gsub("\\*"; "")), value: .}) | from_entries) as $by
 				| select($by.prometheus != null)
 				| $m[] | (.name | gsub("\\*"; "")) as $n | select($n != "prometheus") | . as $x
 				| def ratio(k): if ($by.prometheus[k] // 0) > 0 and $x[k] != null then ($x[k] / $by.prometheus[k] | r(100) | tostring) + "×" else "-" end;
-				  "| \($n) ÷ prometheus | median | \(ratio("sps")) | \(ratio("cpm")) | \(ratio("cores")) | \(ratio("rss")) | \(ratio("hwm")) | \(ratio("p50")) / \(ratio("p99")) | | \(ratio("heavy50")) / \(ratio("heavy99")) | \(ratio("q99")) | | |")' "$RUN_DIR/rows.json"
+				  "| \($n) ÷ prometheus | median | \(ratio("sps")) | \(ratio("cpm")) | \(ratio("cores")) | \(ratio("rss")) | \(ratio("hwm")) | \(ratio("p50")) / \(ratio("p99")) | | \(ratio("hsps")) | \(ratio("h50")) / \(ratio("h99")) | \(ratio("heavy50")) / \(ratio("heavy99")) | \(ratio("q99")) | | |")' "$RUN_DIR/rows.json"
 		echo
-		echo "Ingest: \`loadgen -max-rate\` for $DURATION on a fresh data directory (timestamps from 1h ago, 15s apart per round). CPU-s and cores used are the system's own (/proc/<pid>/stat) during that phase; RSS is read right after it. Queries: the loadgen mix (instant cheap/medium/heavy, range 1h at 15s, 6h at 1m; heavy = histogram_quantile over classic buckets) at $QUERY_RATE/s while the same series are scraped every 15s. The slowest class's p99 is shown; per-class figures follow, and the JSON summaries are in a folder named after the scenario next to the results."
+		echo "Ingest: \`loadgen -max-rate\` for $DURATION on a fresh data directory (timestamps from 1h ago, 15s apart per round). CPU-s and cores used are the system's own (/proc/<pid>/stat) during that phase; RSS is read right after it. ½ load: then $HALF_DURATION paced at half of the samples/s just reached (every series once per interval, \`-interval\` = series ÷ half the rate). Queries: the loadgen mix (instant cheap/medium/heavy, range 1h at 15s, 6h at 1m; heavy = histogram_quantile over classic buckets) at $QUERY_RATE/s while the same series are scraped every 15s. The slowest class's p99 is shown; per-class figures follow, and the JSON summaries are in a folder named after the scenario next to the results."
 		jq -es 'any(.[]; .q.queries != null)' "$RUN_DIR/rows.json" >/dev/null || return 0
 		echo
 		echo "Per query class, median p50 / worst p99 over the runs in ms (count):"
@@ -421,14 +440,14 @@ scenario_cluster() {
 # Scenario 3: memory per active series: scenario 1 with 1M float series,
 # without queries; bytes per series = RSS / series.
 scenario_memory() {
-	SERIES=1000000 DURATION=45s QUERY_RATE=0 run_systems "Scenario 3: memory at 1M series" memory $SYSTEMS
+	SERIES=1000000 DURATION=45s QUERY_RATE=0 HALF_DURATION=0 run_systems "Scenario 3: memory at 1M series" memory $SYSTEMS
 }
 
 # Scenario 4: query latency over 1h of data: a fresh system gets 1h of
 # data backfilled (-max-rate -rounds=240, 15s apart, ending now), then the
 # query mix runs at QUERY_RATE while the same series are scraped every 15s.
 scenario_query() {
-	SERIES=${QUERY_SERIES:-20000} CLASSIC=${QUERY_CLASSIC:-200} ROUNDS=240 DURATION=10m \
+	SERIES=${QUERY_SERIES:-20000} CLASSIC=${QUERY_CLASSIC:-200} ROUNDS=240 DURATION=10m HALF_DURATION=0 \
 		QUERY_RATE=${QUERY_RATE_4:-10} QUERY_DURATION=${QUERY_DURATION_4:-60s} \
 		run_systems "Scenario 4: query latency over 1h of data" query $SYSTEMS
 }
