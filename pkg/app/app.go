@@ -356,7 +356,7 @@ func (a *App) clientPool() (*clientpool.Pool, error) {
 		// The distributor pushes to this process's ingester by a method
 		// call, not through a loopback gRPC round trip (the all-in-one
 		// spent about a third of its CPU there).
-		opts.Local = &clientpool.LocalIngester{Addr: a.lifecycler.Addr(), Pusher: a.ingester}
+		opts.Local = &clientpool.LocalIngester{Addr: a.lifecycler.Addr(), Pusher: a.ingester, Querier: a.ingester}
 	}
 	var err error
 	a.pool, err = clientpool.New(a.cfg.IngesterClient, opts, a.logger.With("component", "ingester-client"), a.reg)

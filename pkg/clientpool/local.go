@@ -25,13 +25,18 @@ type LocalIngester struct {
 	Addr string
 	// Pusher is the ingester.
 	Pusher LocalPusher
+	// Querier, if set, is the ingester too: QueryStream calls to Addr are
+	// then served in-process as well.
+	Querier LocalQuerier
 }
 
-// localClient sends Push to the ingester of this process by a method call,
-// and every other call over gRPC like any client.
+// localClient sends Push, and QueryStream when it has a querier, to the
+// ingester of this process by a method call, and every other call over
+// gRPC like any client.
 type localClient struct {
 	ingesterpb.IngesterClient
-	pusher LocalPusher
+	pusher  LocalPusher
+	querier LocalQuerier
 }
 
 // Push calls the local ingester directly: no marshalling, no HTTP/2, no

@@ -186,7 +186,7 @@ func (p *Pool) dial(addr string) (*client, error) {
 	}
 	c := &client{IngesterClient: ingesterpb.NewIngesterClient(conn), HealthClient: healthpb.NewHealthClient(conn), conn: conn}
 	if l := p.opts.Local; l != nil && l.Addr == addr {
-		c.IngesterClient = &localClient{IngesterClient: c.IngesterClient, pusher: l.Pusher}
+		c.IngesterClient = &localClient{IngesterClient: c.IngesterClient, pusher: l.Pusher, querier: l.Querier}
 	}
 	return c, nil
 }
