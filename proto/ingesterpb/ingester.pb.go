@@ -192,11 +192,8 @@ func (Chunk_Encoding) EnumDescriptor() ([]byte, []int) {
 }
 
 type LabelPair struct {
-	Name                 string   `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Value                string   `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
+	Name  string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value string `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
 }
 
 func (m *LabelPair) Reset()         { *m = LabelPair{} }
@@ -233,11 +230,8 @@ func (m *LabelPair) XXX_DiscardUnknown() {
 var xxx_messageInfo_LabelPair proto.InternalMessageInfo
 
 type Sample struct {
-	Value                float64  `protobuf:"fixed64,1,opt,name=value,proto3" json:"value,omitempty"`
-	TimestampMs          int64    `protobuf:"varint,2,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
+	Value       float64 `protobuf:"fixed64,1,opt,name=value,proto3" json:"value,omitempty"`
+	TimestampMs int64   `protobuf:"varint,2,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
 }
 
 func (m *Sample) Reset()         { *m = Sample{} }
@@ -274,12 +268,9 @@ func (m *Sample) XXX_DiscardUnknown() {
 var xxx_messageInfo_Sample proto.InternalMessageInfo
 
 type Exemplar struct {
-	Labels               []LabelPair `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels"`
-	Value                float64     `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
-	TimestampMs          int64       `protobuf:"varint,3,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
-	XXX_NoUnkeyedLiteral struct{}    `json:"-"`
-	XXX_unrecognized     []byte      `json:"-"`
-	XXX_sizecache        int32       `json:"-"`
+	Labels      []LabelPair `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels"`
+	Value       float64     `protobuf:"fixed64,2,opt,name=value,proto3" json:"value,omitempty"`
+	TimestampMs int64       `protobuf:"varint,3,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
 }
 
 func (m *Exemplar) Reset()         { *m = Exemplar{} }
@@ -316,11 +307,8 @@ func (m *Exemplar) XXX_DiscardUnknown() {
 var xxx_messageInfo_Exemplar proto.InternalMessageInfo
 
 type BucketSpan struct {
-	Offset               int32    `protobuf:"zigzag32,1,opt,name=offset,proto3" json:"offset,omitempty"`
-	Length               uint32   `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
+	Offset int32  `protobuf:"zigzag32,1,opt,name=offset,proto3" json:"offset,omitempty"`
+	Length uint32 `protobuf:"varint,2,opt,name=length,proto3" json:"length,omitempty"`
 }
 
 func (m *BucketSpan) Reset()         { *m = BucketSpan{} }
@@ -370,19 +358,16 @@ type Histogram struct {
 	//
 	//	*Histogram_ZeroCountInt
 	//	*Histogram_ZeroCountFloat
-	ZeroCount            isHistogram_ZeroCount `protobuf_oneof:"zero_count"`
-	NegativeSpans        []BucketSpan          `protobuf:"bytes,8,rep,name=negative_spans,json=negativeSpans,proto3" json:"negative_spans"`
-	NegativeDeltas       []int64               `protobuf:"zigzag64,9,rep,packed,name=negative_deltas,json=negativeDeltas,proto3" json:"negative_deltas,omitempty"`
-	NegativeCounts       []float64             `protobuf:"fixed64,10,rep,packed,name=negative_counts,json=negativeCounts,proto3" json:"negative_counts,omitempty"`
-	PositiveSpans        []BucketSpan          `protobuf:"bytes,11,rep,name=positive_spans,json=positiveSpans,proto3" json:"positive_spans"`
-	PositiveDeltas       []int64               `protobuf:"zigzag64,12,rep,packed,name=positive_deltas,json=positiveDeltas,proto3" json:"positive_deltas,omitempty"`
-	PositiveCounts       []float64             `protobuf:"fixed64,13,rep,packed,name=positive_counts,json=positiveCounts,proto3" json:"positive_counts,omitempty"`
-	ResetHint            Histogram_ResetHint   `protobuf:"varint,14,opt,name=reset_hint,json=resetHint,proto3,enum=hearth.ingester.v1.Histogram_ResetHint" json:"reset_hint,omitempty"`
-	TimestampMs          int64                 `protobuf:"varint,15,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
-	CustomValues         []float64             `protobuf:"fixed64,16,rep,packed,name=custom_values,json=customValues,proto3" json:"custom_values,omitempty"`
-	XXX_NoUnkeyedLiteral struct{}              `json:"-"`
-	XXX_unrecognized     []byte                `json:"-"`
-	XXX_sizecache        int32                 `json:"-"`
+	ZeroCount      isHistogram_ZeroCount `protobuf_oneof:"zero_count"`
+	NegativeSpans  []BucketSpan          `protobuf:"bytes,8,rep,name=negative_spans,json=negativeSpans,proto3" json:"negative_spans"`
+	NegativeDeltas []int64               `protobuf:"zigzag64,9,rep,packed,name=negative_deltas,json=negativeDeltas,proto3" json:"negative_deltas,omitempty"`
+	NegativeCounts []float64             `protobuf:"fixed64,10,rep,packed,name=negative_counts,json=negativeCounts,proto3" json:"negative_counts,omitempty"`
+	PositiveSpans  []BucketSpan          `protobuf:"bytes,11,rep,name=positive_spans,json=positiveSpans,proto3" json:"positive_spans"`
+	PositiveDeltas []int64               `protobuf:"zigzag64,12,rep,packed,name=positive_deltas,json=positiveDeltas,proto3" json:"positive_deltas,omitempty"`
+	PositiveCounts []float64             `protobuf:"fixed64,13,rep,packed,name=positive_counts,json=positiveCounts,proto3" json:"positive_counts,omitempty"`
+	ResetHint      Histogram_ResetHint   `protobuf:"varint,14,opt,name=reset_hint,json=resetHint,proto3,enum=hearth.ingester.v1.Histogram_ResetHint" json:"reset_hint,omitempty"`
+	TimestampMs    int64                 `protobuf:"varint,15,opt,name=timestamp_ms,json=timestampMs,proto3" json:"timestamp_ms,omitempty"`
+	CustomValues   []float64             `protobuf:"fixed64,16,rep,packed,name=custom_values,json=customValues,proto3" json:"custom_values,omitempty"`
 }
 
 func (m *Histogram) Reset()         { *m = Histogram{} }
@@ -499,13 +484,10 @@ func (*Histogram) XXX_OneofWrappers() []interface{} {
 }
 
 type TimeSeries struct {
-	Labels               []LabelPair `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels"`
-	Samples              []Sample    `protobuf:"bytes,2,rep,name=samples,proto3" json:"samples"`
-	Exemplars            []Exemplar  `protobuf:"bytes,3,rep,name=exemplars,proto3" json:"exemplars"`
-	Histograms           []Histogram `protobuf:"bytes,4,rep,name=histograms,proto3" json:"histograms"`
-	XXX_NoUnkeyedLiteral struct{}    `json:"-"`
-	XXX_unrecognized     []byte      `json:"-"`
-	XXX_sizecache        int32       `json:"-"`
+	Labels     []LabelPair `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels"`
+	Samples    []Sample    `protobuf:"bytes,2,rep,name=samples,proto3" json:"samples"`
+	Exemplars  []Exemplar  `protobuf:"bytes,3,rep,name=exemplars,proto3" json:"exemplars"`
+	Histograms []Histogram `protobuf:"bytes,4,rep,name=histograms,proto3" json:"histograms"`
 }
 
 func (m *TimeSeries) Reset()         { *m = TimeSeries{} }
@@ -542,13 +524,10 @@ func (m *TimeSeries) XXX_DiscardUnknown() {
 var xxx_messageInfo_TimeSeries proto.InternalMessageInfo
 
 type MetricMetadata struct {
-	Type                 MetricMetadata_MetricType `protobuf:"varint,1,opt,name=type,proto3,enum=hearth.ingester.v1.MetricMetadata_MetricType" json:"type,omitempty"`
-	MetricFamilyName     string                    `protobuf:"bytes,2,opt,name=metric_family_name,json=metricFamilyName,proto3" json:"metric_family_name,omitempty"`
-	Help                 string                    `protobuf:"bytes,4,opt,name=help,proto3" json:"help,omitempty"`
-	Unit                 string                    `protobuf:"bytes,5,opt,name=unit,proto3" json:"unit,omitempty"`
-	XXX_NoUnkeyedLiteral struct{}                  `json:"-"`
-	XXX_unrecognized     []byte                    `json:"-"`
-	XXX_sizecache        int32                     `json:"-"`
+	Type             MetricMetadata_MetricType `protobuf:"varint,1,opt,name=type,proto3,enum=hearth.ingester.v1.MetricMetadata_MetricType" json:"type,omitempty"`
+	MetricFamilyName string                    `protobuf:"bytes,2,opt,name=metric_family_name,json=metricFamilyName,proto3" json:"metric_family_name,omitempty"`
+	Help             string                    `protobuf:"bytes,4,opt,name=help,proto3" json:"help,omitempty"`
+	Unit             string                    `protobuf:"bytes,5,opt,name=unit,proto3" json:"unit,omitempty"`
 }
 
 func (m *MetricMetadata) Reset()         { *m = MetricMetadata{} }
@@ -585,12 +564,9 @@ func (m *MetricMetadata) XXX_DiscardUnknown() {
 var xxx_messageInfo_MetricMetadata proto.InternalMessageInfo
 
 type PushRequest struct {
-	Timeseries           []TimeSeries     `protobuf:"bytes,1,rep,name=timeseries,proto3" json:"timeseries"`
-	Metadata             []MetricMetadata `protobuf:"bytes,3,rep,name=metadata,proto3" json:"metadata"`
-	Source               Source           `protobuf:"varint,4,opt,name=source,proto3,enum=hearth.ingester.v1.Source" json:"source,omitempty"`
-	XXX_NoUnkeyedLiteral struct{}         `json:"-"`
-	XXX_unrecognized     []byte           `json:"-"`
-	XXX_sizecache        int32            `json:"-"`
+	Timeseries []TimeSeries     `protobuf:"bytes,1,rep,name=timeseries,proto3" json:"timeseries"`
+	Metadata   []MetricMetadata `protobuf:"bytes,3,rep,name=metadata,proto3" json:"metadata"`
+	Source     Source           `protobuf:"varint,4,opt,name=source,proto3,enum=hearth.ingester.v1.Source" json:"source,omitempty"`
 }
 
 func (m *PushRequest) Reset()         { *m = PushRequest{} }
@@ -637,10 +613,7 @@ type PushError struct {
 	Samples uint64 `protobuf:"varint,3,opt,name=samples,proto3" json:"samples,omitempty"`
 	// retryable is true when the same data may succeed later (an instance
 	// limit, a full disk); false when it never can (out of order).
-	Retryable            bool     `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
+	Retryable bool `protobuf:"varint,4,opt,name=retryable,proto3" json:"retryable,omitempty"`
 }
 
 func (m *PushError) Reset()         { *m = PushError{} }
@@ -677,10 +650,7 @@ func (m *PushError) XXX_DiscardUnknown() {
 var xxx_messageInfo_PushError proto.InternalMessageInfo
 
 type PushResponse struct {
-	Errors               []PushError `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors"`
-	XXX_NoUnkeyedLiteral struct{}    `json:"-"`
-	XXX_unrecognized     []byte      `json:"-"`
-	XXX_sizecache        int32       `json:"-"`
+	Errors []PushError `protobuf:"bytes,1,rep,name=errors,proto3" json:"errors"`
 }
 
 func (m *PushResponse) Reset()         { *m = PushResponse{} }
@@ -717,12 +687,9 @@ func (m *PushResponse) XXX_DiscardUnknown() {
 var xxx_messageInfo_PushResponse proto.InternalMessageInfo
 
 type LabelMatcher struct {
-	Type                 LabelMatcher_Type `protobuf:"varint,1,opt,name=type,proto3,enum=hearth.ingester.v1.LabelMatcher_Type" json:"type,omitempty"`
-	Name                 string            `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
-	Value                string            `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
-	XXX_NoUnkeyedLiteral struct{}          `json:"-"`
-	XXX_unrecognized     []byte            `json:"-"`
-	XXX_sizecache        int32             `json:"-"`
+	Type  LabelMatcher_Type `protobuf:"varint,1,opt,name=type,proto3,enum=hearth.ingester.v1.LabelMatcher_Type" json:"type,omitempty"`
+	Name  string            `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Value string            `protobuf:"bytes,3,opt,name=value,proto3" json:"value,omitempty"`
 }
 
 func (m *LabelMatcher) Reset()         { *m = LabelMatcher{} }
@@ -763,10 +730,7 @@ type QueryRequest struct {
 	EndMs    int64          `protobuf:"varint,2,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`
 	Matchers []LabelMatcher `protobuf:"bytes,3,rep,name=matchers,proto3" json:"matchers"`
 	// skip_chunks asks for series labels only (a Select with hints.Func "series").
-	SkipChunks           bool     `protobuf:"varint,4,opt,name=skip_chunks,json=skipChunks,proto3" json:"skip_chunks,omitempty"`
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
+	SkipChunks bool `protobuf:"varint,4,opt,name=skip_chunks,json=skipChunks,proto3" json:"skip_chunks,omitempty"`
 }
 
 func (m *QueryRequest) Reset()         { *m = QueryRequest{} }
@@ -803,13 +767,10 @@ func (m *QueryRequest) XXX_DiscardUnknown() {
 var xxx_messageInfo_QueryRequest proto.InternalMessageInfo
 
 type Chunk struct {
-	MinTimeMs            int64          `protobuf:"varint,1,opt,name=min_time_ms,json=minTimeMs,proto3" json:"min_time_ms,omitempty"`
-	MaxTimeMs            int64          `protobuf:"varint,2,opt,name=max_time_ms,json=maxTimeMs,proto3" json:"max_time_ms,omitempty"`
-	Encoding             Chunk_Encoding `protobuf:"varint,3,opt,name=encoding,proto3,enum=hearth.ingester.v1.Chunk_Encoding" json:"encoding,omitempty"`
-	Data                 []byte         `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
-	XXX_NoUnkeyedLiteral struct{}       `json:"-"`
-	XXX_unrecognized     []byte         `json:"-"`
-	XXX_sizecache        int32          `json:"-"`
+	MinTimeMs int64          `protobuf:"varint,1,opt,name=min_time_ms,json=minTimeMs,proto3" json:"min_time_ms,omitempty"`
+	MaxTimeMs int64          `protobuf:"varint,2,opt,name=max_time_ms,json=maxTimeMs,proto3" json:"max_time_ms,omitempty"`
+	Encoding  Chunk_Encoding `protobuf:"varint,3,opt,name=encoding,proto3,enum=hearth.ingester.v1.Chunk_Encoding" json:"encoding,omitempty"`
+	Data      []byte         `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
 }
 
 func (m *Chunk) Reset()         { *m = Chunk{} }
@@ -846,11 +807,8 @@ func (m *Chunk) XXX_DiscardUnknown() {
 var xxx_messageInfo_Chunk proto.InternalMessageInfo
 
 type ChunkSeries struct {
-	Labels               []LabelPair `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels"`
-	Chunks               []Chunk     `protobuf:"bytes,2,rep,name=chunks,proto3" json:"chunks"`
-	XXX_NoUnkeyedLiteral struct{}    `json:"-"`
-	XXX_unrecognized     []byte      `json:"-"`
-	XXX_sizecache        int32       `json:"-"`
+	Labels []LabelPair `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels"`
+	Chunks []Chunk     `protobuf:"bytes,2,rep,name=chunks,proto3" json:"chunks"`
 }
 
 func (m *ChunkSeries) Reset()         { *m = ChunkSeries{} }
@@ -887,10 +845,7 @@ func (m *ChunkSeries) XXX_DiscardUnknown() {
 var xxx_messageInfo_ChunkSeries proto.InternalMessageInfo
 
 type QueryStreamResponse struct {
-	Series               []ChunkSeries `protobuf:"bytes,1,rep,name=series,proto3" json:"series"`
-	XXX_NoUnkeyedLiteral struct{}      `json:"-"`
-	XXX_unrecognized     []byte        `json:"-"`
-	XXX_sizecache        int32         `json:"-"`
+	Series []ChunkSeries `protobuf:"bytes,1,rep,name=series,proto3" json:"series"`
 }
 
 func (m *QueryStreamResponse) Reset()         { *m = QueryStreamResponse{} }
@@ -927,13 +882,10 @@ func (m *QueryStreamResponse) XXX_DiscardUnknown() {
 var xxx_messageInfo_QueryStreamResponse proto.InternalMessageInfo
 
 type LabelNamesRequest struct {
-	StartMs              int64          `protobuf:"varint,1,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"`
-	EndMs                int64          `protobuf:"varint,2,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`
-	Matchers             []LabelMatcher `protobuf:"bytes,3,rep,name=matchers,proto3" json:"matchers"`
-	Limit                int64          `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
-	XXX_NoUnkeyedLiteral struct{}       `json:"-"`
-	XXX_unrecognized     []byte         `json:"-"`
-	XXX_sizecache        int32          `json:"-"`
+	StartMs  int64          `protobuf:"varint,1,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"`
+	EndMs    int64          `protobuf:"varint,2,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`
+	Matchers []LabelMatcher `protobuf:"bytes,3,rep,name=matchers,proto3" json:"matchers"`
+	Limit    int64          `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
 }
 
 func (m *LabelNamesRequest) Reset()         { *m = LabelNamesRequest{} }
@@ -970,10 +922,7 @@ func (m *LabelNamesRequest) XXX_DiscardUnknown() {
 var xxx_messageInfo_LabelNamesRequest proto.InternalMessageInfo
 
 type LabelNamesResponse struct {
-	Names                []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
+	Names []string `protobuf:"bytes,1,rep,name=names,proto3" json:"names,omitempty"`
 }
 
 func (m *LabelNamesResponse) Reset()         { *m = LabelNamesResponse{} }
@@ -1010,14 +959,11 @@ func (m *LabelNamesResponse) XXX_DiscardUnknown() {
 var xxx_messageInfo_LabelNamesResponse proto.InternalMessageInfo
 
 type LabelValuesRequest struct {
-	Name                 string         `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	StartMs              int64          `protobuf:"varint,2,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"`
-	EndMs                int64          `protobuf:"varint,3,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`
-	Matchers             []LabelMatcher `protobuf:"bytes,4,rep,name=matchers,proto3" json:"matchers"`
-	Limit                int64          `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
-	XXX_NoUnkeyedLiteral struct{}       `json:"-"`
-	XXX_unrecognized     []byte         `json:"-"`
-	XXX_sizecache        int32          `json:"-"`
+	Name     string         `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	StartMs  int64          `protobuf:"varint,2,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"`
+	EndMs    int64          `protobuf:"varint,3,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`
+	Matchers []LabelMatcher `protobuf:"bytes,4,rep,name=matchers,proto3" json:"matchers"`
+	Limit    int64          `protobuf:"varint,5,opt,name=limit,proto3" json:"limit,omitempty"`
 }
 
 func (m *LabelValuesRequest) Reset()         { *m = LabelValuesRequest{} }
@@ -1054,10 +1000,7 @@ func (m *LabelValuesRequest) XXX_DiscardUnknown() {
 var xxx_messageInfo_LabelValuesRequest proto.InternalMessageInfo
 
 type LabelValuesResponse struct {
-	Values               []string `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
+	Values []string `protobuf:"bytes,1,rep,name=values,proto3" json:"values,omitempty"`
 }
 
 func (m *LabelValuesResponse) Reset()         { *m = LabelValuesResponse{} }
@@ -1094,10 +1037,7 @@ func (m *LabelValuesResponse) XXX_DiscardUnknown() {
 var xxx_messageInfo_LabelValuesResponse proto.InternalMessageInfo
 
 type MatcherSet struct {
-	Matchers             []LabelMatcher `protobuf:"bytes,1,rep,name=matchers,proto3" json:"matchers"`
-	XXX_NoUnkeyedLiteral struct{}       `json:"-"`
-	XXX_unrecognized     []byte         `json:"-"`
-	XXX_sizecache        int32          `json:"-"`
+	Matchers []LabelMatcher `protobuf:"bytes,1,rep,name=matchers,proto3" json:"matchers"`
 }
 
 func (m *MatcherSet) Reset()         { *m = MatcherSet{} }
@@ -1134,13 +1074,10 @@ func (m *MatcherSet) XXX_DiscardUnknown() {
 var xxx_messageInfo_MatcherSet proto.InternalMessageInfo
 
 type SeriesRequest struct {
-	StartMs              int64        `protobuf:"varint,1,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"`
-	EndMs                int64        `protobuf:"varint,2,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`
-	MatcherSets          []MatcherSet `protobuf:"bytes,3,rep,name=matcher_sets,json=matcherSets,proto3" json:"matcher_sets"`
-	Limit                int64        `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
-	XXX_NoUnkeyedLiteral struct{}     `json:"-"`
-	XXX_unrecognized     []byte       `json:"-"`
-	XXX_sizecache        int32        `json:"-"`
+	StartMs     int64        `protobuf:"varint,1,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"`
+	EndMs       int64        `protobuf:"varint,2,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`
+	MatcherSets []MatcherSet `protobuf:"bytes,3,rep,name=matcher_sets,json=matcherSets,proto3" json:"matcher_sets"`
+	Limit       int64        `protobuf:"varint,4,opt,name=limit,proto3" json:"limit,omitempty"`
 }
 
 func (m *SeriesRequest) Reset()         { *m = SeriesRequest{} }
@@ -1177,10 +1114,7 @@ func (m *SeriesRequest) XXX_DiscardUnknown() {
 var xxx_messageInfo_SeriesRequest proto.InternalMessageInfo
 
 type LabelSet struct {
-	Labels               []LabelPair `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels"`
-	XXX_NoUnkeyedLiteral struct{}    `json:"-"`
-	XXX_unrecognized     []byte      `json:"-"`
-	XXX_sizecache        int32       `json:"-"`
+	Labels []LabelPair `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels"`
 }
 
 func (m *LabelSet) Reset()         { *m = LabelSet{} }
@@ -1217,10 +1151,7 @@ func (m *LabelSet) XXX_DiscardUnknown() {
 var xxx_messageInfo_LabelSet proto.InternalMessageInfo
 
 type SeriesResponse struct {
-	Series               []LabelSet `protobuf:"bytes,1,rep,name=series,proto3" json:"series"`
-	XXX_NoUnkeyedLiteral struct{}   `json:"-"`
-	XXX_unrecognized     []byte     `json:"-"`
-	XXX_sizecache        int32      `json:"-"`
+	Series []LabelSet `protobuf:"bytes,1,rep,name=series,proto3" json:"series"`
 }
 
 func (m *SeriesResponse) Reset()         { *m = SeriesResponse{} }
@@ -1258,12 +1189,9 @@ var xxx_messageInfo_SeriesResponse proto.InternalMessageInfo
 
 type MetricMetadataRequest struct {
 	// metric, when set, restricts the answer to one metric family.
-	Metric               string   `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
-	Limit                int64    `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
-	LimitPerMetric       int64    `protobuf:"varint,3,opt,name=limit_per_metric,json=limitPerMetric,proto3" json:"limit_per_metric,omitempty"`
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
+	Metric         string `protobuf:"bytes,1,opt,name=metric,proto3" json:"metric,omitempty"`
+	Limit          int64  `protobuf:"varint,2,opt,name=limit,proto3" json:"limit,omitempty"`
+	LimitPerMetric int64  `protobuf:"varint,3,opt,name=limit_per_metric,json=limitPerMetric,proto3" json:"limit_per_metric,omitempty"`
 }
 
 func (m *MetricMetadataRequest) Reset()         { *m = MetricMetadataRequest{} }
@@ -1300,10 +1228,7 @@ func (m *MetricMetadataRequest) XXX_DiscardUnknown() {
 var xxx_messageInfo_MetricMetadataRequest proto.InternalMessageInfo
 
 type MetricMetadataResponse struct {
-	Metadata             []MetricMetadata `protobuf:"bytes,1,rep,name=metadata,proto3" json:"metadata"`
-	XXX_NoUnkeyedLiteral struct{}         `json:"-"`
-	XXX_unrecognized     []byte           `json:"-"`
-	XXX_sizecache        int32            `json:"-"`
+	Metadata []MetricMetadata `protobuf:"bytes,1,rep,name=metadata,proto3" json:"metadata"`
 }
 
 func (m *MetricMetadataResponse) Reset()         { *m = MetricMetadataResponse{} }
@@ -1340,12 +1265,9 @@ func (m *MetricMetadataResponse) XXX_DiscardUnknown() {
 var xxx_messageInfo_MetricMetadataResponse proto.InternalMessageInfo
 
 type ExemplarQueryRequest struct {
-	StartMs              int64        `protobuf:"varint,1,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"`
-	EndMs                int64        `protobuf:"varint,2,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`
-	MatcherSets          []MatcherSet `protobuf:"bytes,3,rep,name=matcher_sets,json=matcherSets,proto3" json:"matcher_sets"`
-	XXX_NoUnkeyedLiteral struct{}     `json:"-"`
-	XXX_unrecognized     []byte       `json:"-"`
-	XXX_sizecache        int32        `json:"-"`
+	StartMs     int64        `protobuf:"varint,1,opt,name=start_ms,json=startMs,proto3" json:"start_ms,omitempty"`
+	EndMs       int64        `protobuf:"varint,2,opt,name=end_ms,json=endMs,proto3" json:"end_ms,omitempty"`
+	MatcherSets []MatcherSet `protobuf:"bytes,3,rep,name=matcher_sets,json=matcherSets,proto3" json:"matcher_sets"`
 }
 
 func (m *ExemplarQueryRequest) Reset()         { *m = ExemplarQueryRequest{} }
@@ -1382,11 +1304,8 @@ func (m *ExemplarQueryRequest) XXX_DiscardUnknown() {
 var xxx_messageInfo_ExemplarQueryRequest proto.InternalMessageInfo
 
 type ExemplarSeries struct {
-	Labels               []LabelPair `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels"`
-	Exemplars            []Exemplar  `protobuf:"bytes,2,rep,name=exemplars,proto3" json:"exemplars"`
-	XXX_NoUnkeyedLiteral struct{}    `json:"-"`
-	XXX_unrecognized     []byte      `json:"-"`
-	XXX_sizecache        int32       `json:"-"`
+	Labels    []LabelPair `protobuf:"bytes,1,rep,name=labels,proto3" json:"labels"`
+	Exemplars []Exemplar  `protobuf:"bytes,2,rep,name=exemplars,proto3" json:"exemplars"`
 }
 
 func (m *ExemplarSeries) Reset()         { *m = ExemplarSeries{} }
@@ -1423,10 +1342,7 @@ func (m *ExemplarSeries) XXX_DiscardUnknown() {
 var xxx_messageInfo_ExemplarSeries proto.InternalMessageInfo
 
 type ExemplarQueryResponse struct {
-	Series               []ExemplarSeries `protobuf:"bytes,1,rep,name=series,proto3" json:"series"`
-	XXX_NoUnkeyedLiteral struct{}         `json:"-"`
-	XXX_unrecognized     []byte           `json:"-"`
-	XXX_sizecache        int32            `json:"-"`
+	Series []ExemplarSeries `protobuf:"bytes,1,rep,name=series,proto3" json:"series"`
 }
 
 func (m *ExemplarQueryResponse) Reset()         { *m = ExemplarQueryResponse{} }
@@ -1463,9 +1379,6 @@ func (m *ExemplarQueryResponse) XXX_DiscardUnknown() {
 var xxx_messageInfo_ExemplarQueryResponse proto.InternalMessageInfo
 
 type TenantStatsRequest struct {
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
 }
 
 func (m *TenantStatsRequest) Reset()         { *m = TenantStatsRequest{} }
@@ -1504,12 +1417,9 @@ var xxx_messageInfo_TenantStatsRequest proto.InternalMessageInfo
 type TenantStats struct {
 	NumSeries uint64 `protobuf:"varint,1,opt,name=num_series,json=numSeries,proto3" json:"num_series,omitempty"`
 	// ingestion_rate is samples per second over the last minute, all sources.
-	IngestionRate        float64  `protobuf:"fixed64,2,opt,name=ingestion_rate,json=ingestionRate,proto3" json:"ingestion_rate,omitempty"`
-	ApiIngestionRate     float64  `protobuf:"fixed64,3,opt,name=api_ingestion_rate,json=apiIngestionRate,proto3" json:"api_ingestion_rate,omitempty"`
-	RuleIngestionRate    float64  `protobuf:"fixed64,4,opt,name=rule_ingestion_rate,json=ruleIngestionRate,proto3" json:"rule_ingestion_rate,omitempty"`
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
+	IngestionRate     float64 `protobuf:"fixed64,2,opt,name=ingestion_rate,json=ingestionRate,proto3" json:"ingestion_rate,omitempty"`
+	ApiIngestionRate  float64 `protobuf:"fixed64,3,opt,name=api_ingestion_rate,json=apiIngestionRate,proto3" json:"api_ingestion_rate,omitempty"`
+	RuleIngestionRate float64 `protobuf:"fixed64,4,opt,name=rule_ingestion_rate,json=ruleIngestionRate,proto3" json:"rule_ingestion_rate,omitempty"`
 }
 
 func (m *TenantStats) Reset()         { *m = TenantStats{} }
@@ -1546,10 +1456,7 @@ func (m *TenantStats) XXX_DiscardUnknown() {
 var xxx_messageInfo_TenantStats proto.InternalMessageInfo
 
 type TenantStatsResponse struct {
-	Stats                TenantStats `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats"`
-	XXX_NoUnkeyedLiteral struct{}    `json:"-"`
-	XXX_unrecognized     []byte      `json:"-"`
-	XXX_sizecache        int32       `json:"-"`
+	Stats TenantStats `protobuf:"bytes,1,opt,name=stats,proto3" json:"stats"`
 }
 
 func (m *TenantStatsResponse) Reset()         { *m = TenantStatsResponse{} }
@@ -1586,9 +1493,6 @@ func (m *TenantStatsResponse) XXX_DiscardUnknown() {
 var xxx_messageInfo_TenantStatsResponse proto.InternalMessageInfo
 
 type AllTenantStatsRequest struct {
-	XXX_NoUnkeyedLiteral struct{} `json:"-"`
-	XXX_unrecognized     []byte   `json:"-"`
-	XXX_sizecache        int32    `json:"-"`
 }
 
 func (m *AllTenantStatsRequest) Reset()         { *m = AllTenantStatsRequest{} }
@@ -1625,11 +1529,8 @@ func (m *AllTenantStatsRequest) XXX_DiscardUnknown() {
 var xxx_messageInfo_AllTenantStatsRequest proto.InternalMessageInfo
 
 type TenantStatsEntry struct {
-	Tenant               string      `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
-	Stats                TenantStats `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats"`
-	XXX_NoUnkeyedLiteral struct{}    `json:"-"`
-	XXX_unrecognized     []byte      `json:"-"`
-	XXX_sizecache        int32       `json:"-"`
+	Tenant string      `protobuf:"bytes,1,opt,name=tenant,proto3" json:"tenant,omitempty"`
+	Stats  TenantStats `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats"`
 }
 
 func (m *TenantStatsEntry) Reset()         { *m = TenantStatsEntry{} }
@@ -1666,10 +1567,7 @@ func (m *TenantStatsEntry) XXX_DiscardUnknown() {
 var xxx_messageInfo_TenantStatsEntry proto.InternalMessageInfo
 
 type AllTenantStatsResponse struct {
-	Tenants              []TenantStatsEntry `protobuf:"bytes,1,rep,name=tenants,proto3" json:"tenants"`
-	XXX_NoUnkeyedLiteral struct{}           `json:"-"`
-	XXX_unrecognized     []byte             `json:"-"`
-	XXX_sizecache        int32              `json:"-"`
+	Tenants []TenantStatsEntry `protobuf:"bytes,1,rep,name=tenants,proto3" json:"tenants"`
 }
 
 func (m *AllTenantStatsResponse) Reset()         { *m = AllTenantStatsResponse{} }
@@ -1750,130 +1648,131 @@ func init() {
 func init() { proto.RegisterFile("ingesterpb/ingester.proto", fileDescriptor_cfa526ba05d08708) }
 
 var fileDescriptor_cfa526ba05d08708 = []byte{
-	// 1966 bytes of a gzipped FileDescriptorProto
-	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xc4, 0x58, 0xdd, 0x6f, 0x1b, 0x4b,
-	0x15, 0xcf, 0xfa, 0x2b, 0xf6, 0xb1, 0xe3, 0xbb, 0x99, 0x7c, 0x5c, 0x37, 0x6a, 0xd3, 0x74, 0xa1,
-	0x6d, 0x5a, 0x71, 0xd3, 0x4b, 0x10, 0x42, 0x5c, 0x2e, 0xe8, 0x3a, 0xe9, 0x26, 0x31, 0xad, 0xed,
-	0x74, 0xed, 0x00, 0xbd, 0x48, 0x5d, 0x36, 0xce, 0xd4, 0x5e, 0xd5, 0xbb, 0x6b, 0x76, 0xc6, 0x55,
-	0xc3, 0x13, 0x12, 0xba, 0x6f, 0x48, 0x88, 0xbf, 0x00, 0x5e, 0xf8, 0x03, 0x90, 0x78, 0xe1, 0x3f,
-	0xe8, 0x23, 0x12, 0x2f, 0xf0, 0x82, 0xa0, 0x7f, 0x09, 0x9a, 0xaf, 0xfd, 0x70, 0xd6, 0xc9, 0x25,
-	0xad, 0xc4, 0xdb, 0xcc, 0x6f, 0xce, 0x99, 0xf9, 0x9d, 0x39, 0x1f, 0x73, 0x76, 0xe1, 0x86, 0xeb,
-	0x0f, 0x31, 0xa1, 0x38, 0x9c, 0x9c, 0x3e, 0x52, 0xc3, 0x9d, 0x49, 0x18, 0xd0, 0x00, 0xa1, 0x11,
-	0x76, 0x42, 0x3a, 0xda, 0x89, 0xe0, 0xd7, 0xdf, 0xde, 0x58, 0x1d, 0x06, 0xc3, 0x80, 0x2f, 0x3f,
-	0x62, 0x23, 0x21, 0x69, 0x7c, 0x17, 0x2a, 0x4f, 0x9d, 0x53, 0x3c, 0x3e, 0x76, 0xdc, 0x10, 0x21,
-	0x28, 0xf8, 0x8e, 0x87, 0x1b, 0xda, 0x96, 0xb6, 0x5d, 0xb1, 0xf8, 0x18, 0xad, 0x42, 0xf1, 0xb5,
-	0x33, 0x9e, 0xe2, 0x46, 0x8e, 0x83, 0x62, 0x62, 0x34, 0xa1, 0xd4, 0x73, 0xbc, 0xc9, 0x38, 0xb1,
-	0xce, 0x94, 0x34, 0xb9, 0x8e, 0xee, 0x40, 0x8d, 0xba, 0x1e, 0x26, 0xd4, 0xf1, 0x26, 0xb6, 0x47,
-	0xb8, 0x72, 0xde, 0xaa, 0x46, 0x58, 0x9b, 0x18, 0xbf, 0xd6, 0xa0, 0x6c, 0xbe, 0xc1, 0xde, 0x64,
-	0xec, 0x84, 0xe8, 0x07, 0x50, 0x1a, 0x33, 0x1a, 0xa4, 0xa1, 0x6d, 0xe5, 0xb7, 0xab, 0xbb, 0xb7,
-	0x76, 0x2e, 0x5a, 0xb0, 0x13, 0x11, 0xdd, 0x2b, 0xbc, 0xfd, 0xd7, 0xed, 0x05, 0x4b, 0xaa, 0xa4,
-	0x29, 0xce, 0xa5, 0x90, 0xbf, 0x48, 0xe1, 0x73, 0x80, 0xbd, 0xe9, 0xe0, 0x15, 0xa6, 0xbd, 0x89,
-	0xe3, 0xa3, 0x75, 0x28, 0x05, 0x2f, 0x5f, 0x12, 0x4c, 0xb9, 0x29, 0xcb, 0x96, 0x9c, 0x31, 0x7c,
-	0x8c, 0xfd, 0x21, 0x1d, 0xf1, 0xfd, 0x97, 0x2c, 0x39, 0x33, 0xfe, 0x5a, 0x82, 0xca, 0x91, 0x4b,
-	0x68, 0x30, 0x0c, 0x1d, 0x0f, 0xdd, 0x82, 0xca, 0x20, 0x98, 0xfa, 0xd4, 0x76, 0x7d, 0xb1, 0x41,
-	0xe1, 0x68, 0xc1, 0x2a, 0x73, 0xa8, 0xe5, 0x53, 0x74, 0x07, 0xaa, 0x62, 0xf9, 0xe5, 0x38, 0x70,
-	0xa8, 0x60, 0x7a, 0xb4, 0x60, 0x01, 0x07, 0x0f, 0x18, 0x86, 0x74, 0xc8, 0x93, 0xa9, 0xc7, 0x79,
-	0x6a, 0x16, 0x1b, 0xb2, 0x93, 0xc9, 0x60, 0x84, 0x3d, 0xa7, 0x51, 0x10, 0x8c, 0xc4, 0x0c, 0xdd,
-	0x85, 0xfa, 0xaf, 0x70, 0x18, 0xd8, 0x74, 0x14, 0x62, 0x32, 0x0a, 0xc6, 0x67, 0x8d, 0x22, 0x57,
-	0x5a, 0x62, 0x68, 0x5f, 0x81, 0xe8, 0x9e, 0x14, 0x8b, 0x79, 0x95, 0x38, 0x2f, 0xcd, 0xaa, 0x31,
-	0x7c, 0x5f, 0x71, 0x7b, 0x08, 0x7a, 0x42, 0x4e, 0x10, 0x5c, 0xe4, 0x04, 0x35, 0xab, 0x1e, 0x49,
-	0x0a, 0x92, 0x4f, 0xa0, 0xee, 0xe3, 0xa1, 0x43, 0xdd, 0xd7, 0xd8, 0x26, 0x13, 0xc7, 0x27, 0x8d,
-	0x32, 0x77, 0xd8, 0x66, 0x96, 0xc3, 0xe2, 0xcb, 0x95, 0x1e, 0x5b, 0x52, 0xba, 0x0c, 0x23, 0xe8,
-	0x3e, 0x7c, 0x14, 0x6d, 0x76, 0x86, 0xc7, 0xd4, 0x21, 0x8d, 0xca, 0x56, 0x7e, 0x1b, 0x59, 0xd1,
-	0x19, 0x8f, 0x39, 0x9a, 0x12, 0xe4, 0x2c, 0x49, 0x03, 0xb6, 0xf2, 0xdb, 0x5a, 0x2c, 0xc8, 0x29,
-	0x12, 0x46, 0x6f, 0x12, 0x10, 0x37, 0x41, 0xaf, 0xfa, 0xbf, 0xd0, 0x53, 0xba, 0x11, 0xbd, 0x68,
-	0x33, 0x49, 0xaf, 0x26, 0xe8, 0x29, 0x38, 0xa6, 0x17, 0x09, 0x4a, 0x7a, 0x4b, 0x82, 0x9e, 0x82,
-	0x25, 0xbd, 0x03, 0x80, 0x10, 0x13, 0x4c, 0xed, 0x11, 0xf3, 0x46, 0x7d, 0x4b, 0xdb, 0xae, 0xef,
-	0xde, 0xcf, 0xa2, 0x16, 0xc5, 0xd5, 0x8e, 0xc5, 0xe4, 0x8f, 0x5c, 0x9f, 0x5a, 0x95, 0x50, 0x0d,
-	0x2f, 0xc4, 0xf6, 0x47, 0x17, 0x62, 0x1b, 0x7d, 0x03, 0x96, 0x06, 0x53, 0x42, 0x03, 0xcf, 0xe6,
-	0xe9, 0x40, 0x1a, 0x3a, 0x67, 0x54, 0x13, 0xe0, 0x4f, 0x38, 0x66, 0xfc, 0x02, 0x2a, 0xd1, 0xfe,
-	0x68, 0x1d, 0x90, 0x65, 0xf6, 0xcc, 0xbe, 0x7d, 0xd4, 0xea, 0xf4, 0xed, 0x93, 0xce, 0x93, 0x4e,
-	0xf7, 0xa7, 0x1d, 0x7d, 0x01, 0x21, 0xa8, 0x27, 0xf0, 0xe7, 0x66, 0x4f, 0xd7, 0xd0, 0x32, 0x2c,
-	0x25, 0xb0, 0x4e, 0x57, 0xcf, 0xa1, 0x55, 0xd0, 0x13, 0xd0, 0x61, 0xf3, 0xe4, 0xd0, 0xd4, 0xf3,
-	0x7b, 0x8b, 0x50, 0xe4, 0x37, 0xb2, 0x57, 0x03, 0x88, 0x83, 0xcc, 0xf8, 0x6d, 0x0e, 0xa0, 0xef,
-	0x7a, 0xb8, 0x87, 0x43, 0x17, 0x93, 0xf7, 0x4b, 0xff, 0xcf, 0x60, 0x91, 0xf0, 0x5a, 0xc4, 0xca,
-	0x0c, 0xd3, 0xde, 0xc8, 0xd2, 0x16, 0xe5, 0x4a, 0xaa, 0x2a, 0x05, 0xf4, 0x05, 0x54, 0xb0, 0xac,
-	0x41, 0xac, 0x42, 0x30, 0xed, 0x9b, 0x59, 0xda, 0xaa, 0x50, 0x49, 0xfd, 0x58, 0x09, 0xed, 0x03,
-	0x8c, 0x94, 0xb3, 0x48, 0xa3, 0x30, 0x9f, 0x7e, 0xe4, 0x52, 0xb9, 0x47, 0x42, 0xcd, 0xf8, 0x2a,
-	0x0f, 0xf5, 0x36, 0xa6, 0xa1, 0x3b, 0x68, 0x63, 0xea, 0x9c, 0x39, 0xd4, 0x41, 0x4d, 0x28, 0xd0,
-	0xf3, 0x89, 0x28, 0xab, 0xf5, 0xdd, 0x4f, 0xb2, 0x76, 0x4c, 0x6b, 0xc8, 0x69, 0xff, 0x7c, 0x82,
-	0x2d, 0xae, 0x8a, 0xbe, 0x05, 0xc8, 0xe3, 0x98, 0xfd, 0xd2, 0xf1, 0xdc, 0xf1, 0xb9, 0xcd, 0x8b,
-	0xbb, 0xa8, 0xe3, 0xba, 0x58, 0x39, 0xe0, 0x0b, 0x1d, 0x56, 0xe8, 0x11, 0x14, 0x46, 0x78, 0x3c,
-	0xe1, 0xa5, 0xa6, 0x62, 0xf1, 0x31, 0xc3, 0xa6, 0xbe, 0x4b, 0x79, 0x79, 0xa9, 0x58, 0x7c, 0x6c,
-	0xfc, 0x53, 0x03, 0x88, 0x8f, 0x42, 0x1f, 0xc3, 0x4a, 0xdb, 0xec, 0x5b, 0xad, 0x7d, 0xbb, 0xff,
-	0xfc, 0xd8, 0x4c, 0x84, 0xcd, 0xcc, 0xc2, 0x7e, 0xf7, 0xa4, 0xd3, 0x37, 0x2d, 0x5d, 0x43, 0x6b,
-	0xb0, 0x9c, 0x5c, 0x10, 0x91, 0x92, 0x43, 0x37, 0x60, 0x2d, 0x09, 0x1f, 0xb5, 0x7a, 0xfd, 0xee,
-	0xa1, 0xd5, 0x6c, 0xeb, 0x79, 0xb4, 0x09, 0x1b, 0x17, 0x34, 0xe2, 0xf5, 0xc2, 0xec, 0x51, 0xbd,
-	0x93, 0x76, 0xbb, 0x69, 0x3d, 0xd7, 0x8b, 0x2c, 0x26, 0x93, 0x0b, 0xad, 0xce, 0x41, 0x57, 0x2f,
-	0xa1, 0x06, 0xac, 0xa6, 0xc4, 0xfb, 0xcd, 0x3e, 0x0b, 0x5c, 0x7d, 0xd1, 0xf8, 0xbb, 0x06, 0xd5,
-	0xe3, 0x29, 0x19, 0x59, 0xf8, 0x97, 0x53, 0x4c, 0x28, 0x7a, 0x0c, 0xc0, 0x73, 0x8a, 0x47, 0xa9,
-	0x8c, 0xcd, 0xcc, 0x52, 0x12, 0xc7, 0xb2, 0xf2, 0x6e, 0xac, 0x87, 0x1e, 0x43, 0xd9, 0x93, 0x4e,
-	0x92, 0x31, 0x66, 0x5c, 0xed, 0x4e, 0xb9, 0x4f, 0xa4, 0x89, 0x76, 0xa1, 0x44, 0x82, 0x69, 0x38,
-	0xc0, 0xdc, 0x43, 0xf5, 0x39, 0x51, 0xce, 0x25, 0x2c, 0x29, 0xf9, 0xe3, 0x42, 0x39, 0xa7, 0xe7,
-	0x8d, 0x29, 0x54, 0x98, 0x51, 0x66, 0x18, 0x06, 0x21, 0x7b, 0x53, 0x42, 0xec, 0x90, 0xc0, 0x97,
-	0xaf, 0xbc, 0x9c, 0xa1, 0x06, 0x2c, 0x7a, 0x98, 0x10, 0x67, 0xa8, 0x22, 0x44, 0x4d, 0xd9, 0x8a,
-	0xca, 0x2f, 0xf6, 0x36, 0x15, 0xe2, 0xec, 0xb9, 0x09, 0x95, 0x10, 0xd3, 0xf0, 0xdc, 0x39, 0x1d,
-	0x0b, 0x56, 0x65, 0x2b, 0x06, 0x8c, 0x27, 0x50, 0x13, 0x77, 0x49, 0x26, 0x81, 0x4f, 0x30, 0x4b,
-	0x72, 0xcc, 0x28, 0x5c, 0x9a, 0xe4, 0x11, 0x51, 0x95, 0xe4, 0x42, 0xc5, 0xf8, 0xb3, 0x06, 0x35,
-	0x5e, 0x00, 0xda, 0x0e, 0x1d, 0x8c, 0x70, 0x88, 0xbe, 0x9f, 0xca, 0x8f, 0xbb, 0x73, 0x0b, 0x86,
-	0x94, 0xdf, 0x49, 0xe4, 0x85, 0x6a, 0x73, 0x72, 0x59, 0x6d, 0x4e, 0x3e, 0xd9, 0xe6, 0x7c, 0x0e,
-	0x05, 0x1e, 0xe4, 0x55, 0x58, 0xe4, 0xa1, 0x62, 0x3e, 0xd3, 0x17, 0x50, 0x0d, 0xca, 0x7c, 0xd2,
-	0x31, 0x9f, 0xe9, 0x5a, 0xb4, 0x64, 0xb1, 0x18, 0x8e, 0x96, 0x2c, 0x53, 0xcf, 0x1b, 0x7f, 0xd2,
-	0xa0, 0xf6, 0x6c, 0x8a, 0xc3, 0x73, 0x15, 0x4e, 0x37, 0xa0, 0x4c, 0xa8, 0x13, 0x52, 0x56, 0xb2,
-	0x35, 0x5e, 0xb2, 0x17, 0xf9, 0xbc, 0x4d, 0xd0, 0x1a, 0x94, 0xb0, 0x7f, 0x16, 0xb7, 0x4a, 0x45,
-	0xec, 0x9f, 0xb5, 0x09, 0xda, 0x83, 0xb2, 0x27, 0x0c, 0x50, 0xe5, 0x69, 0xeb, 0x2a, 0x4b, 0xa3,
-	0xc0, 0x91, 0x7a, 0xe8, 0x36, 0x54, 0xc9, 0x2b, 0x77, 0x62, 0x0f, 0x46, 0x53, 0xff, 0x15, 0x91,
-	0x7e, 0x02, 0x06, 0xed, 0x73, 0xc4, 0xf8, 0x2a, 0x07, 0x45, 0x3e, 0x44, 0x9b, 0x50, 0xf5, 0x5c,
-	0xdf, 0x66, 0xb1, 0x1b, 0x73, 0xac, 0x78, 0xae, 0xcf, 0xe2, 0xbb, 0x4d, 0xf8, 0xba, 0xf3, 0x26,
-	0x5a, 0xcf, 0xc9, 0x75, 0xe7, 0x8d, 0x5c, 0xff, 0x11, 0x94, 0xb1, 0x3f, 0x08, 0xce, 0x5c, 0x7f,
-	0xc8, 0x2f, 0xb2, 0x9e, 0x1d, 0xe9, 0xfc, 0xb0, 0x1d, 0x53, 0x4a, 0x5a, 0x91, 0x0e, 0xf3, 0x0c,
-	0xcf, 0x12, 0xc6, 0xb1, 0x66, 0xf1, 0xb1, 0x31, 0x82, 0xb2, 0x92, 0x64, 0xf9, 0x6c, 0x76, 0xf6,
-	0xbb, 0x8f, 0x5b, 0x9d, 0xc3, 0x44, 0xa5, 0xd1, 0xa1, 0x16, 0xa1, 0x3f, 0xeb, 0xb2, 0x12, 0xb3,
-	0x0e, 0x28, 0x42, 0xe2, 0x42, 0x91, 0x43, 0x37, 0xa1, 0x11, 0xe1, 0x07, 0x4f, 0xbb, 0xcd, 0x7e,
-	0xb2, 0xcc, 0x18, 0xbf, 0xd1, 0xa0, 0xca, 0xa9, 0x7d, 0x88, 0x57, 0xe9, 0x7b, 0x50, 0x92, 0x17,
-	0x2e, 0x1e, 0xa5, 0x1b, 0x73, 0x2f, 0x42, 0x29, 0x0a, 0x71, 0xa3, 0x0f, 0x2b, 0x3c, 0x68, 0x7a,
-	0x34, 0xc4, 0x8e, 0x17, 0x65, 0xcf, 0x0f, 0xa1, 0x94, 0x2a, 0x43, 0xb7, 0xe7, 0xee, 0x97, 0xaa,
-	0x43, 0x52, 0xc9, 0xf8, 0x83, 0x06, 0xcb, 0x9c, 0x2a, 0xab, 0xf5, 0xe4, 0xff, 0x1b, 0x90, 0xab,
-	0x50, 0x1c, 0xbb, 0x9e, 0x4b, 0xb9, 0x9b, 0xf3, 0x96, 0x98, 0x18, 0x0f, 0x01, 0x25, 0x09, 0x4a,
-	0xb3, 0x57, 0xa1, 0xc8, 0xf2, 0x53, 0x58, 0x5d, 0xb1, 0xc4, 0xc4, 0xf8, 0x8b, 0x26, 0x85, 0x45,
-	0x1f, 0xa3, 0xcc, 0xc9, 0xfa, 0x7e, 0x49, 0x9a, 0x98, 0x9b, 0x67, 0x62, 0x7e, 0x9e, 0x89, 0x85,
-	0xf7, 0x35, 0xb1, 0x98, 0x34, 0xf1, 0x13, 0x58, 0x49, 0xb1, 0x96, 0x36, 0xae, 0x43, 0x49, 0xf6,
-	0x68, 0xc2, 0x48, 0x39, 0x33, 0x8e, 0x01, 0xe4, 0xfe, 0x3d, 0x4c, 0x53, 0xb4, 0xb4, 0xeb, 0xd1,
-	0x32, 0xfe, 0xa8, 0xc1, 0x92, 0x08, 0x8f, 0xeb, 0x47, 0xc0, 0x21, 0xd4, 0xe4, 0x7e, 0x36, 0xc1,
-	0x54, 0x45, 0x41, 0xe6, 0xab, 0x18, 0xb3, 0x97, 0x4c, 0xaa, 0x5e, 0x84, 0xcc, 0x0b, 0x83, 0x43,
-	0x28, 0x73, 0x13, 0x98, 0xc9, 0xef, 0x93, 0x80, 0xc6, 0x53, 0xa8, 0x2b, 0x53, 0xe5, 0x3d, 0x7f,
-	0x36, 0x93, 0x42, 0x37, 0xe7, 0x6e, 0x17, 0x33, 0x56, 0xf9, 0x13, 0xc0, 0x5a, 0xfa, 0x7d, 0x56,
-	0x17, 0xb8, 0x0e, 0x25, 0xd1, 0x4a, 0xa9, 0xf7, 0x54, 0xcc, 0x62, 0xeb, 0x72, 0x09, 0xeb, 0xd0,
-	0x36, 0xe8, 0x7c, 0x60, 0x4f, 0x70, 0x68, 0x4b, 0x3d, 0x11, 0x7c, 0x75, 0x8e, 0x1f, 0xe3, 0x50,
-	0x1c, 0x63, 0xbc, 0x80, 0xf5, 0xd9, 0x03, 0xa5, 0x19, 0xc9, 0x76, 0x42, 0xbb, 0x6e, 0x3b, 0x61,
-	0xfc, 0x5e, 0x83, 0x55, 0xd5, 0xd5, 0xbe, 0xe7, 0x23, 0xf5, 0xa1, 0x22, 0xc2, 0xf8, 0x9d, 0x06,
-	0x75, 0xc5, 0xe9, 0x43, 0xd4, 0xe0, 0x54, 0x77, 0x9f, 0xbb, 0x46, 0x77, 0x6f, 0x3c, 0x87, 0xb5,
-	0x99, 0x4b, 0x92, 0x4e, 0xf8, 0x62, 0x26, 0x96, 0x8c, 0xcb, 0xf6, 0xcd, 0xac, 0xc8, 0xab, 0x80,
-	0xfa, 0xd8, 0x77, 0x7c, 0xda, 0xa3, 0x0e, 0x55, 0xf9, 0xc8, 0xfa, 0x9c, 0x6a, 0x02, 0x46, 0xb7,
-	0x00, 0xfc, 0xa9, 0x67, 0x47, 0x67, 0xb1, 0xfe, 0xab, 0xe2, 0x4f, 0x3d, 0x79, 0x3d, 0x77, 0xa1,
-	0x2e, 0x0e, 0x74, 0x03, 0xdf, 0x0e, 0x1d, 0xaa, 0xfe, 0x81, 0x2c, 0x45, 0xa8, 0xe5, 0x50, 0xfe,
-	0x25, 0xe0, 0x4c, 0x5c, 0x7b, 0x46, 0x54, 0xfc, 0x69, 0xd0, 0x9d, 0x89, 0xdb, 0x4a, 0x49, 0xef,
-	0xc0, 0x4a, 0x38, 0x1d, 0xe3, 0x59, 0xf1, 0x02, 0x17, 0x5f, 0x66, 0x4b, 0x29, 0x79, 0xc3, 0x82,
-	0x95, 0x94, 0x25, 0x51, 0xbf, 0x57, 0x24, 0x0c, 0xe0, 0xac, 0xe7, 0x3c, 0x58, 0x09, 0x3d, 0x79,
-	0x3d, 0x42, 0xc7, 0xf8, 0x18, 0xd6, 0x9a, 0xe3, 0x71, 0xc6, 0x05, 0x0d, 0x41, 0x4f, 0xa0, 0xa6,
-	0x4f, 0xc3, 0x73, 0x96, 0x83, 0x94, 0x63, 0x2a, 0x07, 0xc5, 0x2c, 0x66, 0x90, 0xbb, 0x06, 0x83,
-	0x17, 0xb0, 0x3e, 0xcb, 0x20, 0x4a, 0xc0, 0x45, 0x71, 0x80, 0x72, 0xfe, 0x37, 0xaf, 0xd8, 0x98,
-	0xb3, 0x54, 0x9f, 0x9e, 0x52, 0xf5, 0xe1, 0x03, 0x28, 0x89, 0x6e, 0x1d, 0xd5, 0x01, 0x7a, 0xdd,
-	0x13, 0x6b, 0xdf, 0xb4, 0x9b, 0xc7, 0x2d, 0x7d, 0x01, 0x7d, 0x04, 0x55, 0x39, 0xb7, 0x4e, 0x9e,
-	0x9a, 0xba, 0xb6, 0xfb, 0x8f, 0x12, 0x94, 0x5b, 0x72, 0x6b, 0xd4, 0x82, 0x02, 0x6b, 0x92, 0xd1,
-	0xed, 0x79, 0xed, 0xb3, 0xbc, 0xa9, 0x8d, 0xad, 0xf9, 0x02, 0xd2, 0x90, 0x2f, 0xa1, 0x9a, 0x68,
-	0x35, 0x50, 0xa6, 0x42, 0xb2, 0x36, 0x6c, 0xdc, 0x9f, 0x2b, 0x91, 0xee, 0x56, 0x3e, 0xd5, 0xd0,
-	0xcf, 0x01, 0xe2, 0xe7, 0x1c, 0xcd, 0xef, 0xcf, 0x93, 0xfd, 0xc8, 0xc6, 0xbd, 0xab, 0xc4, 0x24,
-	0xf1, 0x17, 0x50, 0x4d, 0x3c, 0xa4, 0x68, 0xbe, 0x5a, 0xaa, 0x3f, 0xc8, 0xa6, 0x9f, 0xf5, 0x22,
-	0x77, 0xa1, 0x24, 0x13, 0xec, 0x4e, 0xe6, 0x57, 0x56, 0xf2, 0x09, 0xdd, 0x30, 0x2e, 0x13, 0x91,
-	0x1b, 0x0e, 0x2f, 0x7c, 0xdf, 0x3f, 0xb8, 0xba, 0x66, 0xab, 0x03, 0x1e, 0x7e, 0x1d, 0x51, 0x79,
-	0x10, 0x86, 0x3a, 0xf7, 0x87, 0x19, 0xfd, 0xa0, 0xd8, 0xbe, 0xac, 0x32, 0xa5, 0xbc, 0xfb, 0xe0,
-	0x6b, 0x48, 0xc6, 0x0e, 0x48, 0x56, 0xa9, 0x7b, 0x57, 0x24, 0xc0, 0xa5, 0x0e, 0xc8, 0x4a, 0xb1,
-	0x21, 0xd4, 0xd3, 0xc9, 0x97, 0x7d, 0x5f, 0x99, 0x25, 0x22, 0xfb, 0xbe, 0xb2, 0x73, 0x79, 0x6f,
-	0xef, 0xed, 0x7f, 0x36, 0x17, 0xde, 0xbe, 0xdb, 0xd4, 0xfe, 0xf6, 0x6e, 0x53, 0xfb, 0xf7, 0xbb,
-	0x4d, 0xed, 0xcb, 0x4f, 0x87, 0x2e, 0x1d, 0x4d, 0x4f, 0x77, 0x06, 0x81, 0xf7, 0x48, 0xec, 0x23,
-	0xde, 0x69, 0x22, 0x67, 0x8f, 0xc4, 0x3f, 0xf4, 0xf8, 0xe7, 0xfb, 0x69, 0x89, 0x23, 0xdf, 0xf9,
-	0x6f, 0x00, 0x00, 0x00, 0xff, 0xff, 0x71, 0xd8, 0x6c, 0xf6, 0x91, 0x17, 0x00, 0x00,
+	// 1981 bytes of a gzipped FileDescriptorProto
+	0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x02, 0xff, 0xc4, 0x58, 0x5b, 0x6f, 0xdb, 0xc8,
+	0xf5, 0x17, 0x75, 0xb3, 0x74, 0x24, 0x2b, 0xf4, 0xf8, 0xb2, 0x8a, 0x91, 0x28, 0x0e, 0xff, 0xff,
+	0x24, 0x4e, 0xd0, 0x55, 0xb6, 0x2e, 0x8a, 0xa2, 0xdb, 0x6d, 0xb1, 0xb2, 0x43, 0xdb, 0x6a, 0x22,
+	0xc9, 0xa1, 0xe4, 0xb6, 0xd9, 0x02, 0x61, 0x69, 0x79, 0x22, 0x11, 0x11, 0x49, 0x95, 0x33, 0x0a,
+	0xe2, 0x3e, 0x15, 0x28, 0xf6, 0xad, 0x40, 0xdb, 0x4f, 0xd0, 0xbe, 0xf4, 0x03, 0x14, 0xe8, 0x4b,
+	0xbf, 0x41, 0x1e, 0x17, 0xe8, 0xcb, 0xf6, 0xa5, 0x68, 0x93, 0x2f, 0x52, 0xcc, 0x85, 0x37, 0x99,
+	0xb2, 0xb7, 0x4e, 0x80, 0xbe, 0xcd, 0xfc, 0xe6, 0x9c, 0x99, 0xdf, 0x99, 0x73, 0x99, 0x43, 0xc2,
+	0x75, 0xdb, 0x1d, 0x61, 0x42, 0xb1, 0x3f, 0x3d, 0x79, 0x18, 0x0c, 0x9b, 0x53, 0xdf, 0xa3, 0x1e,
+	0x42, 0x63, 0x6c, 0xf9, 0x74, 0xdc, 0x0c, 0xe1, 0x57, 0xdf, 0xde, 0x5c, 0x1b, 0x79, 0x23, 0x8f,
+	0x2f, 0x3f, 0x64, 0x23, 0x21, 0xa9, 0x7d, 0x17, 0xca, 0x4f, 0xac, 0x13, 0x3c, 0x39, 0xb2, 0x6c,
+	0x1f, 0x21, 0xc8, 0xbb, 0x96, 0x83, 0xeb, 0xca, 0x96, 0xb2, 0x5d, 0x36, 0xf8, 0x18, 0xad, 0x41,
+	0xe1, 0x95, 0x35, 0x99, 0xe1, 0x7a, 0x96, 0x83, 0x62, 0xa2, 0xb5, 0xa0, 0xd8, 0xb7, 0x9c, 0xe9,
+	0x24, 0xb6, 0xce, 0x94, 0x14, 0xb9, 0x8e, 0x6e, 0x43, 0x95, 0xda, 0x0e, 0x26, 0xd4, 0x72, 0xa6,
+	0xa6, 0x43, 0xb8, 0x72, 0xce, 0xa8, 0x84, 0x58, 0x87, 0x68, 0xbf, 0x56, 0xa0, 0xa4, 0xbf, 0xc6,
+	0xce, 0x74, 0x62, 0xf9, 0xe8, 0x07, 0x50, 0x9c, 0x30, 0x1a, 0xa4, 0xae, 0x6c, 0xe5, 0xb6, 0x2b,
+	0x3b, 0x37, 0x9b, 0xe7, 0x2d, 0x68, 0x86, 0x44, 0x77, 0xf3, 0x6f, 0xfe, 0x79, 0x2b, 0x63, 0x48,
+	0x95, 0x24, 0xc5, 0x85, 0x14, 0x72, 0xe7, 0x29, 0x7c, 0x06, 0xb0, 0x3b, 0x1b, 0xbe, 0xc4, 0xb4,
+	0x3f, 0xb5, 0x5c, 0xb4, 0x01, 0x45, 0xef, 0xc5, 0x0b, 0x82, 0x29, 0x37, 0x65, 0xc5, 0x90, 0x33,
+	0x86, 0x4f, 0xb0, 0x3b, 0xa2, 0x63, 0xbe, 0xff, 0xb2, 0x21, 0x67, 0xda, 0xdf, 0x8a, 0x50, 0x3e,
+	0xb4, 0x09, 0xf5, 0x46, 0xbe, 0xe5, 0xa0, 0x9b, 0x50, 0x1e, 0x7a, 0x33, 0x97, 0x9a, 0xb6, 0x2b,
+	0x36, 0xc8, 0x1f, 0x66, 0x8c, 0x12, 0x87, 0xda, 0x2e, 0x45, 0xb7, 0xa1, 0x22, 0x96, 0x5f, 0x4c,
+	0x3c, 0x8b, 0x0a, 0xa6, 0x87, 0x19, 0x03, 0x38, 0xb8, 0xcf, 0x30, 0xa4, 0x42, 0x8e, 0xcc, 0x1c,
+	0xce, 0x53, 0x31, 0xd8, 0x90, 0x9d, 0x4c, 0x86, 0x63, 0xec, 0x58, 0xf5, 0xbc, 0x60, 0x24, 0x66,
+	0xe8, 0x0e, 0xd4, 0x7e, 0x85, 0x7d, 0xcf, 0xa4, 0x63, 0x1f, 0x93, 0xb1, 0x37, 0x39, 0xad, 0x17,
+	0xb8, 0xd2, 0x32, 0x43, 0x07, 0x01, 0x88, 0xee, 0x4a, 0xb1, 0x88, 0x57, 0x91, 0xf3, 0x52, 0x8c,
+	0x2a, 0xc3, 0xf7, 0x02, 0x6e, 0x0f, 0x40, 0x8d, 0xc9, 0x09, 0x82, 0x4b, 0x9c, 0xa0, 0x62, 0xd4,
+	0x42, 0x49, 0x41, 0xf2, 0x31, 0xd4, 0x5c, 0x3c, 0xb2, 0xa8, 0xfd, 0x0a, 0x9b, 0x64, 0x6a, 0xb9,
+	0xa4, 0x5e, 0xe2, 0x0e, 0x6b, 0xa4, 0x39, 0x2c, 0xba, 0x5c, 0xe9, 0xb1, 0xe5, 0x40, 0x97, 0x61,
+	0x04, 0xdd, 0x83, 0x6b, 0xe1, 0x66, 0xa7, 0x78, 0x42, 0x2d, 0x52, 0x2f, 0x6f, 0xe5, 0xb6, 0x91,
+	0x11, 0x9e, 0xf1, 0x88, 0xa3, 0x09, 0x41, 0xce, 0x92, 0xd4, 0x61, 0x2b, 0xb7, 0xad, 0x44, 0x82,
+	0x9c, 0x22, 0x61, 0xf4, 0xa6, 0x1e, 0xb1, 0x63, 0xf4, 0x2a, 0xff, 0x0d, 0xbd, 0x40, 0x37, 0xa4,
+	0x17, 0x6e, 0x26, 0xe9, 0x55, 0x05, 0xbd, 0x00, 0x8e, 0xe8, 0x85, 0x82, 0x92, 0xde, 0xb2, 0xa0,
+	0x17, 0xc0, 0x92, 0xde, 0x3e, 0x80, 0x8f, 0x09, 0xa6, 0xe6, 0x98, 0x79, 0xa3, 0xb6, 0xa5, 0x6c,
+	0xd7, 0x76, 0xee, 0xa5, 0x51, 0x0b, 0xe3, 0xaa, 0x69, 0x30, 0xf9, 0x43, 0xdb, 0xa5, 0x46, 0xd9,
+	0x0f, 0x86, 0xe7, 0x62, 0xfb, 0xda, 0xb9, 0xd8, 0x46, 0xff, 0x07, 0xcb, 0xc3, 0x19, 0xa1, 0x9e,
+	0x63, 0xf2, 0x74, 0x20, 0x75, 0x95, 0x33, 0xaa, 0x0a, 0xf0, 0x27, 0x1c, 0xd3, 0x7e, 0x01, 0xe5,
+	0x70, 0x7f, 0xb4, 0x01, 0xc8, 0xd0, 0xfb, 0xfa, 0xc0, 0x3c, 0x6c, 0x77, 0x07, 0xe6, 0x71, 0xf7,
+	0x71, 0xb7, 0xf7, 0xd3, 0xae, 0x9a, 0x41, 0x08, 0x6a, 0x31, 0xfc, 0x99, 0xde, 0x57, 0x15, 0xb4,
+	0x02, 0xcb, 0x31, 0xac, 0xdb, 0x53, 0xb3, 0x68, 0x0d, 0xd4, 0x18, 0x74, 0xd0, 0x3a, 0x3e, 0xd0,
+	0xd5, 0xdc, 0xee, 0x12, 0x14, 0xf8, 0x8d, 0xec, 0x56, 0x01, 0xa2, 0x20, 0xd3, 0x7e, 0x9b, 0x05,
+	0x18, 0xd8, 0x0e, 0xee, 0x63, 0xdf, 0xc6, 0xe4, 0xfd, 0xd2, 0xff, 0x53, 0x58, 0x22, 0xbc, 0x16,
+	0xb1, 0x32, 0xc3, 0xb4, 0x37, 0xd3, 0xb4, 0x45, 0xb9, 0x92, 0xaa, 0x81, 0x02, 0xfa, 0x1c, 0xca,
+	0x58, 0xd6, 0x20, 0x56, 0x21, 0x98, 0xf6, 0x8d, 0x34, 0xed, 0xa0, 0x50, 0x49, 0xfd, 0x48, 0x09,
+	0xed, 0x01, 0x8c, 0x03, 0x67, 0x91, 0x7a, 0x7e, 0x31, 0xfd, 0xd0, 0xa5, 0x72, 0x8f, 0x98, 0x9a,
+	0xf6, 0x65, 0x0e, 0x6a, 0x1d, 0x4c, 0x7d, 0x7b, 0xd8, 0xc1, 0xd4, 0x3a, 0xb5, 0xa8, 0x85, 0x5a,
+	0x90, 0xa7, 0x67, 0x53, 0x51, 0x56, 0x6b, 0x3b, 0x1f, 0xa7, 0xed, 0x98, 0xd4, 0x90, 0xd3, 0xc1,
+	0xd9, 0x14, 0x1b, 0x5c, 0x15, 0x7d, 0x0b, 0x90, 0xc3, 0x31, 0xf3, 0x85, 0xe5, 0xd8, 0x93, 0x33,
+	0x93, 0x17, 0x77, 0x51, 0xc7, 0x55, 0xb1, 0xb2, 0xcf, 0x17, 0xba, 0xac, 0xd0, 0x23, 0xc8, 0x8f,
+	0xf1, 0x64, 0xca, 0x4b, 0x4d, 0xd9, 0xe0, 0x63, 0x86, 0xcd, 0x5c, 0x9b, 0xf2, 0xf2, 0x52, 0x36,
+	0xf8, 0x58, 0xfb, 0x87, 0x02, 0x10, 0x1d, 0x85, 0x3e, 0x82, 0xd5, 0x8e, 0x3e, 0x30, 0xda, 0x7b,
+	0xe6, 0xe0, 0xd9, 0x91, 0x1e, 0x0b, 0x9b, 0xb9, 0x85, 0xbd, 0xde, 0x71, 0x77, 0xa0, 0x1b, 0xaa,
+	0x82, 0xd6, 0x61, 0x25, 0xbe, 0x20, 0x22, 0x25, 0x8b, 0xae, 0xc3, 0x7a, 0x1c, 0x3e, 0x6c, 0xf7,
+	0x07, 0xbd, 0x03, 0xa3, 0xd5, 0x51, 0x73, 0xa8, 0x01, 0x9b, 0xe7, 0x34, 0xa2, 0xf5, 0xfc, 0xfc,
+	0x51, 0xfd, 0xe3, 0x4e, 0xa7, 0x65, 0x3c, 0x53, 0x0b, 0x2c, 0x26, 0xe3, 0x0b, 0xed, 0xee, 0x7e,
+	0x4f, 0x2d, 0xa2, 0x3a, 0xac, 0x25, 0xc4, 0x07, 0xad, 0x01, 0x0b, 0x5c, 0x75, 0x49, 0xfb, 0xbb,
+	0x02, 0x95, 0xa3, 0x19, 0x19, 0x1b, 0xf8, 0x97, 0x33, 0x4c, 0x28, 0x7a, 0x04, 0xc0, 0x73, 0x8a,
+	0x47, 0xa9, 0x8c, 0xcd, 0xd4, 0x52, 0x12, 0xc5, 0x72, 0xe0, 0xdd, 0x48, 0x0f, 0x3d, 0x82, 0x92,
+	0x23, 0x9d, 0x24, 0x63, 0x4c, 0xbb, 0xdc, 0x9d, 0x72, 0x9f, 0x50, 0x13, 0xed, 0x40, 0x91, 0x78,
+	0x33, 0x7f, 0x88, 0xb9, 0x87, 0x6a, 0x0b, 0xa2, 0x9c, 0x4b, 0x18, 0x52, 0xf2, 0xc7, 0xf9, 0x52,
+	0x56, 0xcd, 0x69, 0x33, 0x28, 0x33, 0xa3, 0x74, 0xdf, 0xf7, 0x7c, 0xf6, 0xa6, 0xf8, 0xd8, 0x22,
+	0x9e, 0x2b, 0x5f, 0x79, 0x39, 0x43, 0x75, 0x58, 0x72, 0x30, 0x21, 0xd6, 0x28, 0x88, 0x90, 0x60,
+	0xca, 0x56, 0x82, 0xfc, 0x62, 0x6f, 0x53, 0x3e, 0xca, 0x9e, 0x1b, 0x50, 0xf6, 0x31, 0xf5, 0xcf,
+	0xac, 0x93, 0x89, 0x60, 0x55, 0x32, 0x22, 0x40, 0x7b, 0x0c, 0x55, 0x71, 0x97, 0x64, 0xea, 0xb9,
+	0x04, 0xb3, 0x24, 0xc7, 0x8c, 0xc2, 0x85, 0x49, 0x1e, 0x12, 0x0d, 0x92, 0x5c, 0xa8, 0x68, 0x7f,
+	0x51, 0xa0, 0xca, 0x0b, 0x40, 0xc7, 0xa2, 0xc3, 0x31, 0xf6, 0xd1, 0xf7, 0x13, 0xf9, 0x71, 0x67,
+	0x61, 0xc1, 0x90, 0xf2, 0xcd, 0x58, 0x5e, 0x04, 0x6d, 0x4e, 0x36, 0xad, 0xcd, 0xc9, 0xc5, 0xdb,
+	0x9c, 0xcf, 0x20, 0xcf, 0x83, 0xbc, 0x02, 0x4b, 0x3c, 0x54, 0xf4, 0xa7, 0x6a, 0x06, 0x55, 0xa1,
+	0xc4, 0x27, 0x5d, 0xfd, 0xa9, 0xaa, 0x84, 0x4b, 0x06, 0x8b, 0xe1, 0x70, 0xc9, 0xd0, 0xd5, 0x9c,
+	0xf6, 0x67, 0x05, 0xaa, 0x4f, 0x67, 0xd8, 0x3f, 0x0b, 0xc2, 0xe9, 0x3a, 0x94, 0x08, 0xb5, 0x7c,
+	0xca, 0x4a, 0xb6, 0xc2, 0x4b, 0xf6, 0x12, 0x9f, 0x77, 0x08, 0x5a, 0x87, 0x22, 0x76, 0x4f, 0xa3,
+	0x56, 0xa9, 0x80, 0xdd, 0xd3, 0x0e, 0x41, 0xbb, 0x50, 0x72, 0x84, 0x01, 0x41, 0x79, 0xda, 0xba,
+	0xcc, 0xd2, 0x30, 0x70, 0xa4, 0x1e, 0xba, 0x05, 0x15, 0xf2, 0xd2, 0x9e, 0x9a, 0xc3, 0xf1, 0xcc,
+	0x7d, 0x49, 0xa4, 0x9f, 0x80, 0x41, 0x7b, 0x1c, 0xd1, 0xbe, 0xcc, 0x42, 0x81, 0x0f, 0x51, 0x03,
+	0x2a, 0x8e, 0xed, 0x9a, 0x2c, 0x76, 0x23, 0x8e, 0x65, 0xc7, 0x76, 0x59, 0x7c, 0x77, 0x08, 0x5f,
+	0xb7, 0x5e, 0x87, 0xeb, 0x59, 0xb9, 0x6e, 0xbd, 0x96, 0xeb, 0x3f, 0x82, 0x12, 0x76, 0x87, 0xde,
+	0xa9, 0xed, 0x8e, 0xf8, 0x45, 0xd6, 0xd2, 0x23, 0x9d, 0x1f, 0xd6, 0xd4, 0xa5, 0xa4, 0x11, 0xea,
+	0x30, 0xcf, 0xf0, 0x2c, 0x61, 0x1c, 0xab, 0x06, 0x1f, 0x6b, 0x63, 0x28, 0x05, 0x92, 0x2c, 0x9f,
+	0xf5, 0xee, 0x5e, 0xef, 0x51, 0xbb, 0x7b, 0x10, 0xab, 0x34, 0x2a, 0x54, 0x43, 0xf4, 0x67, 0x3d,
+	0x56, 0x62, 0x36, 0x00, 0x85, 0x48, 0x54, 0x28, 0xb2, 0xe8, 0x06, 0xd4, 0x43, 0x7c, 0xff, 0x49,
+	0xaf, 0x35, 0x88, 0x97, 0x19, 0xed, 0x37, 0x0a, 0x54, 0x38, 0xb5, 0x0f, 0xf1, 0x2a, 0x7d, 0x0f,
+	0x8a, 0xf2, 0xc2, 0xc5, 0xa3, 0x74, 0x7d, 0xe1, 0x45, 0x04, 0x8a, 0x42, 0x5c, 0x1b, 0xc0, 0x2a,
+	0x0f, 0x9a, 0x3e, 0xf5, 0xb1, 0xe5, 0x84, 0xd9, 0xf3, 0x43, 0x28, 0x26, 0xca, 0xd0, 0xad, 0x85,
+	0xfb, 0x25, 0xea, 0x90, 0x54, 0xd2, 0xfe, 0xa8, 0xc0, 0x0a, 0xa7, 0xca, 0x6a, 0x3d, 0xf9, 0xdf,
+	0x06, 0xe4, 0x1a, 0x14, 0x26, 0xb6, 0x63, 0x53, 0xee, 0xe6, 0x9c, 0x21, 0x26, 0xda, 0x03, 0x40,
+	0x71, 0x82, 0xd2, 0xec, 0x35, 0x28, 0xb0, 0xfc, 0x14, 0x56, 0x97, 0x0d, 0x31, 0xd1, 0xfe, 0xaa,
+	0x48, 0x61, 0xd1, 0xc7, 0x04, 0xe6, 0xa4, 0x7d, 0xbf, 0xc4, 0x4d, 0xcc, 0x2e, 0x32, 0x31, 0xb7,
+	0xc8, 0xc4, 0xfc, 0xfb, 0x9a, 0x58, 0x88, 0x9b, 0xf8, 0x31, 0xac, 0x26, 0x58, 0x4b, 0x1b, 0x37,
+	0xa0, 0x28, 0x7b, 0x34, 0x61, 0xa4, 0x9c, 0x69, 0x47, 0x00, 0x72, 0xff, 0x3e, 0xa6, 0x09, 0x5a,
+	0xca, 0xd5, 0x68, 0x69, 0x7f, 0x52, 0x60, 0x59, 0x84, 0xc7, 0xd5, 0x23, 0xe0, 0x00, 0xaa, 0x72,
+	0x3f, 0x93, 0x60, 0x1a, 0x44, 0x41, 0xea, 0xab, 0x18, 0xb1, 0x97, 0x4c, 0x2a, 0x4e, 0x88, 0x2c,
+	0x0a, 0x83, 0x03, 0x28, 0x71, 0x13, 0x98, 0xc9, 0xef, 0x93, 0x80, 0xda, 0x13, 0xa8, 0x05, 0xa6,
+	0xca, 0x7b, 0xfe, 0x74, 0x2e, 0x85, 0x6e, 0x2c, 0xdc, 0x2e, 0x62, 0x1c, 0xe4, 0x8f, 0x07, 0xeb,
+	0xc9, 0xf7, 0x39, 0xb8, 0xc0, 0x0d, 0x28, 0x8a, 0x56, 0x2a, 0x78, 0x4f, 0xc5, 0x2c, 0xb2, 0x2e,
+	0x1b, 0xb3, 0x0e, 0x6d, 0x83, 0xca, 0x07, 0xe6, 0x14, 0xfb, 0xa6, 0xd4, 0x13, 0xc1, 0x57, 0xe3,
+	0xf8, 0x11, 0xf6, 0xc5, 0x31, 0xda, 0x73, 0xd8, 0x98, 0x3f, 0x50, 0x9a, 0x11, 0x6f, 0x27, 0x94,
+	0xab, 0xb6, 0x13, 0xda, 0x1f, 0x14, 0x58, 0x0b, 0xba, 0xda, 0xf7, 0x7c, 0xa4, 0x3e, 0x54, 0x44,
+	0x68, 0xbf, 0x53, 0xa0, 0x16, 0x70, 0xfa, 0x10, 0x35, 0x38, 0xd1, 0xdd, 0x67, 0xaf, 0xd0, 0xdd,
+	0x6b, 0xcf, 0x60, 0x7d, 0xee, 0x92, 0xa4, 0x13, 0x3e, 0x9f, 0x8b, 0x25, 0xed, 0xa2, 0x7d, 0x53,
+	0x2b, 0xf2, 0x1a, 0xa0, 0x01, 0x76, 0x2d, 0x97, 0xf6, 0xa9, 0x45, 0x83, 0x7c, 0x64, 0x7d, 0x4e,
+	0x25, 0x06, 0xa3, 0x9b, 0x00, 0xee, 0xcc, 0x31, 0xc3, 0xb3, 0x58, 0xff, 0x55, 0x76, 0x67, 0x8e,
+	0xbc, 0x9e, 0x3b, 0x50, 0x13, 0x07, 0xda, 0x9e, 0x6b, 0xfa, 0x16, 0x0d, 0xfe, 0x81, 0x2c, 0x87,
+	0xa8, 0x61, 0x51, 0xfe, 0x25, 0x60, 0x4d, 0x6d, 0x73, 0x4e, 0x54, 0xfc, 0x69, 0x50, 0xad, 0xa9,
+	0xdd, 0x4e, 0x48, 0x37, 0x61, 0xd5, 0x9f, 0x4d, 0xf0, 0xbc, 0x78, 0x9e, 0x8b, 0xaf, 0xb0, 0xa5,
+	0x84, 0xbc, 0x66, 0xc0, 0x6a, 0xc2, 0x92, 0xb0, 0xdf, 0x2b, 0x10, 0x06, 0x70, 0xd6, 0x0b, 0x1e,
+	0xac, 0x98, 0x9e, 0xbc, 0x1e, 0xa1, 0xa3, 0x7d, 0x04, 0xeb, 0xad, 0xc9, 0x24, 0xe5, 0x82, 0x46,
+	0xa0, 0xc6, 0x50, 0xdd, 0xa5, 0xfe, 0x19, 0xcb, 0x41, 0xca, 0xb1, 0x20, 0x07, 0xc5, 0x2c, 0x62,
+	0x90, 0xbd, 0x02, 0x83, 0xe7, 0xb0, 0x31, 0xcf, 0x20, 0x4c, 0xc0, 0x25, 0x71, 0x40, 0xe0, 0xfc,
+	0xff, 0xbf, 0x64, 0x63, 0xce, 0x32, 0xf8, 0xf4, 0x94, 0xaa, 0x0f, 0xee, 0x43, 0x51, 0x74, 0xeb,
+	0xa8, 0x06, 0xd0, 0xef, 0x1d, 0x1b, 0x7b, 0xba, 0xd9, 0x3a, 0x6a, 0xab, 0x19, 0x74, 0x0d, 0x2a,
+	0x72, 0x6e, 0x1c, 0x3f, 0xd1, 0x55, 0x65, 0xe7, 0xeb, 0x22, 0x94, 0xda, 0x72, 0x6b, 0xd4, 0x86,
+	0x3c, 0x6b, 0x92, 0xd1, 0xad, 0x45, 0xed, 0xb3, 0xbc, 0xa9, 0xcd, 0xad, 0xc5, 0x02, 0xd2, 0x90,
+	0x2f, 0xa0, 0x12, 0x6b, 0x35, 0x50, 0xaa, 0x42, 0xbc, 0x36, 0x6c, 0xde, 0x5b, 0x28, 0x91, 0xec,
+	0x56, 0x3e, 0x51, 0xd0, 0xcf, 0x01, 0xa2, 0xe7, 0x1c, 0x2d, 0xee, 0xcf, 0xe3, 0xfd, 0xc8, 0xe6,
+	0xdd, 0xcb, 0xc4, 0x24, 0xf1, 0xe7, 0x50, 0x89, 0x3d, 0xa4, 0x68, 0xb1, 0x5a, 0xa2, 0x3f, 0x48,
+	0xa7, 0x9f, 0xf6, 0x22, 0xf7, 0xa0, 0x28, 0x13, 0xec, 0x76, 0xea, 0x57, 0x56, 0xfc, 0x09, 0xdd,
+	0xd4, 0x2e, 0x12, 0x91, 0x1b, 0x8e, 0xce, 0x7d, 0xdf, 0xdf, 0xbf, 0xbc, 0x66, 0x07, 0x07, 0x3c,
+	0xf8, 0x26, 0xa2, 0xf2, 0x20, 0x0c, 0x35, 0xee, 0x0f, 0x3d, 0xfc, 0x41, 0xb1, 0x7d, 0x51, 0x65,
+	0x4a, 0x78, 0xf7, 0xfe, 0x37, 0x90, 0x8c, 0x1c, 0x10, 0xaf, 0x52, 0x77, 0x2f, 0x49, 0x80, 0x0b,
+	0x1d, 0x90, 0x96, 0x62, 0x23, 0xa8, 0x25, 0x93, 0x2f, 0xfd, 0xbe, 0x52, 0x4b, 0x44, 0xfa, 0x7d,
+	0xa5, 0xe7, 0xf2, 0x6e, 0xf7, 0xcd, 0xbf, 0x1b, 0x99, 0x37, 0x6f, 0x1b, 0xca, 0x57, 0x6f, 0x1b,
+	0xca, 0xbf, 0xde, 0x36, 0x94, 0xdf, 0xbf, 0x6b, 0x64, 0xbe, 0x7a, 0xd7, 0xc8, 0x7c, 0xfd, 0xae,
+	0x91, 0xf9, 0xe2, 0x93, 0x91, 0x4d, 0xc7, 0xb3, 0x93, 0xe6, 0xd0, 0x73, 0x1e, 0x8a, 0x3d, 0xc5,
+	0x9b, 0x4d, 0xe4, 0xec, 0xa1, 0xf8, 0x9f, 0x1e, 0xfd, 0x88, 0x3f, 0x29, 0x72, 0xe4, 0x3b, 0xff,
+	0x09, 0x00, 0x00, 0xff, 0xff, 0x21, 0x12, 0x35, 0x42, 0x9d, 0x17, 0x00, 0x00,
 }
 
 // Reference imports to suppress errors if they are not otherwise used.
@@ -2304,10 +2203,6 @@ func (m *LabelPair) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Value) > 0 {
 		i -= len(m.Value)
 		copy(dAtA[i:], m.Value)
@@ -2345,10 +2240,6 @@ func (m *Sample) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.TimestampMs != 0 {
 		i = encodeVarintIngester(dAtA, i, uint64(m.TimestampMs))
 		i--
@@ -2383,10 +2274,6 @@ func (m *Exemplar) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.TimestampMs != 0 {
 		i = encodeVarintIngester(dAtA, i, uint64(m.TimestampMs))
 		i--
@@ -2435,10 +2322,6 @@ func (m *BucketSpan) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.Length != 0 {
 		i = encodeVarintIngester(dAtA, i, uint64(m.Length))
 		i--
@@ -2472,10 +2355,6 @@ func (m *Histogram) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.CustomValues) > 0 {
 		for iNdEx := len(m.CustomValues) - 1; iNdEx >= 0; iNdEx-- {
 			f1 := math.Float64bits(float64(m.CustomValues[iNdEx]))
@@ -2692,10 +2571,6 @@ func (m *TimeSeries) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Histograms) > 0 {
 		for iNdEx := len(m.Histograms) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -2775,10 +2650,6 @@ func (m *MetricMetadata) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Unit) > 0 {
 		i -= len(m.Unit)
 		copy(dAtA[i:], m.Unit)
@@ -2828,10 +2699,6 @@ func (m *PushRequest) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.Source != 0 {
 		i = encodeVarintIngester(dAtA, i, uint64(m.Source))
 		i--
@@ -2888,10 +2755,6 @@ func (m *PushError) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.Retryable {
 		i--
 		if m.Retryable {
@@ -2944,10 +2807,6 @@ func (m *PushResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Errors) > 0 {
 		for iNdEx := len(m.Errors) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -2985,10 +2844,6 @@ func (m *LabelMatcher) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Value) > 0 {
 		i -= len(m.Value)
 		copy(dAtA[i:], m.Value)
@@ -3031,10 +2886,6 @@ func (m *QueryRequest) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.SkipChunks {
 		i--
 		if m.SkipChunks {
@@ -3092,10 +2943,6 @@ func (m *Chunk) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Data) > 0 {
 		i -= len(m.Data)
 		copy(dAtA[i:], m.Data)
@@ -3141,10 +2988,6 @@ func (m *ChunkSeries) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Chunks) > 0 {
 		for iNdEx := len(m.Chunks) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -3196,10 +3039,6 @@ func (m *QueryStreamResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Series) > 0 {
 		for iNdEx := len(m.Series) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -3237,10 +3076,6 @@ func (m *LabelNamesRequest) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.Limit != 0 {
 		i = encodeVarintIngester(dAtA, i, uint64(m.Limit))
 		i--
@@ -3293,10 +3128,6 @@ func (m *LabelNamesResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Names) > 0 {
 		for iNdEx := len(m.Names) - 1; iNdEx >= 0; iNdEx-- {
 			i -= len(m.Names[iNdEx])
@@ -3329,10 +3160,6 @@ func (m *LabelValuesRequest) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.Limit != 0 {
 		i = encodeVarintIngester(dAtA, i, uint64(m.Limit))
 		i--
@@ -3392,10 +3219,6 @@ func (m *LabelValuesResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Values) > 0 {
 		for iNdEx := len(m.Values) - 1; iNdEx >= 0; iNdEx-- {
 			i -= len(m.Values[iNdEx])
@@ -3428,10 +3251,6 @@ func (m *MatcherSet) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Matchers) > 0 {
 		for iNdEx := len(m.Matchers) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -3469,10 +3288,6 @@ func (m *SeriesRequest) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.Limit != 0 {
 		i = encodeVarintIngester(dAtA, i, uint64(m.Limit))
 		i--
@@ -3525,10 +3340,6 @@ func (m *LabelSet) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Labels) > 0 {
 		for iNdEx := len(m.Labels) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -3566,10 +3377,6 @@ func (m *SeriesResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Series) > 0 {
 		for iNdEx := len(m.Series) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -3607,10 +3414,6 @@ func (m *MetricMetadataRequest) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.LimitPerMetric != 0 {
 		i = encodeVarintIngester(dAtA, i, uint64(m.LimitPerMetric))
 		i--
@@ -3651,10 +3454,6 @@ func (m *MetricMetadataResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) 
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Metadata) > 0 {
 		for iNdEx := len(m.Metadata) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -3692,10 +3491,6 @@ func (m *ExemplarQueryRequest) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.MatcherSets) > 0 {
 		for iNdEx := len(m.MatcherSets) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -3743,10 +3538,6 @@ func (m *ExemplarSeries) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Exemplars) > 0 {
 		for iNdEx := len(m.Exemplars) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -3798,10 +3589,6 @@ func (m *ExemplarQueryResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Series) > 0 {
 		for iNdEx := len(m.Series) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -3839,10 +3626,6 @@ func (m *TenantStatsRequest) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	return len(dAtA) - i, nil
 }
 
@@ -3866,10 +3649,6 @@ func (m *TenantStats) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if m.RuleIngestionRate != 0 {
 		i -= 8
 		encoding_binary.LittleEndian.PutUint64(dAtA[i:], uint64(math.Float64bits(float64(m.RuleIngestionRate))))
@@ -3916,10 +3695,6 @@ func (m *TenantStatsResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	{
 		size, err := m.Stats.MarshalToSizedBuffer(dAtA[:i])
 		if err != nil {
@@ -3953,10 +3728,6 @@ func (m *AllTenantStatsRequest) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	return len(dAtA) - i, nil
 }
 
@@ -3980,10 +3751,6 @@ func (m *TenantStatsEntry) MarshalToSizedBuffer(dAtA []byte) (int, error) {
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	{
 		size, err := m.Stats.MarshalToSizedBuffer(dAtA[:i])
 		if err != nil {
@@ -4024,10 +3791,6 @@ func (m *AllTenantStatsResponse) MarshalToSizedBuffer(dAtA []byte) (int, error) 
 	_ = i
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		i -= len(m.XXX_unrecognized)
-		copy(dAtA[i:], m.XXX_unrecognized)
-	}
 	if len(m.Tenants) > 0 {
 		for iNdEx := len(m.Tenants) - 1; iNdEx >= 0; iNdEx-- {
 			{
@@ -4070,9 +3833,6 @@ func (m *LabelPair) Size() (n int) {
 	if l > 0 {
 		n += 1 + l + sovIngester(uint64(l))
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4087,9 +3847,6 @@ func (m *Sample) Size() (n int) {
 	}
 	if m.TimestampMs != 0 {
 		n += 1 + sovIngester(uint64(m.TimestampMs))
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4112,9 +3869,6 @@ func (m *Exemplar) Size() (n int) {
 	if m.TimestampMs != 0 {
 		n += 1 + sovIngester(uint64(m.TimestampMs))
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4129,9 +3883,6 @@ func (m *BucketSpan) Size() (n int) {
 	}
 	if m.Length != 0 {
 		n += 1 + sovIngester(uint64(m.Length))
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4197,9 +3948,6 @@ func (m *Histogram) Size() (n int) {
 	}
 	if len(m.CustomValues) > 0 {
 		n += 2 + sovIngester(uint64(len(m.CustomValues)*8)) + len(m.CustomValues)*8
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4270,9 +4018,6 @@ func (m *TimeSeries) Size() (n int) {
 			n += 1 + l + sovIngester(uint64(l))
 		}
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4296,9 +4041,6 @@ func (m *MetricMetadata) Size() (n int) {
 	l = len(m.Unit)
 	if l > 0 {
 		n += 1 + l + sovIngester(uint64(l))
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4324,9 +4066,6 @@ func (m *PushRequest) Size() (n int) {
 	if m.Source != 0 {
 		n += 1 + sovIngester(uint64(m.Source))
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4350,9 +4089,6 @@ func (m *PushError) Size() (n int) {
 	if m.Retryable {
 		n += 2
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4367,9 +4103,6 @@ func (m *PushResponse) Size() (n int) {
 			l = e.Size()
 			n += 1 + l + sovIngester(uint64(l))
 		}
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4390,9 +4123,6 @@ func (m *LabelMatcher) Size() (n int) {
 	l = len(m.Value)
 	if l > 0 {
 		n += 1 + l + sovIngester(uint64(l))
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4418,9 +4148,6 @@ func (m *QueryRequest) Size() (n int) {
 	if m.SkipChunks {
 		n += 2
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4443,9 +4170,6 @@ func (m *Chunk) Size() (n int) {
 	if l > 0 {
 		n += 1 + l + sovIngester(uint64(l))
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4467,9 +4191,6 @@ func (m *ChunkSeries) Size() (n int) {
 			n += 1 + l + sovIngester(uint64(l))
 		}
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4484,9 +4205,6 @@ func (m *QueryStreamResponse) Size() (n int) {
 			l = e.Size()
 			n += 1 + l + sovIngester(uint64(l))
 		}
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4512,9 +4230,6 @@ func (m *LabelNamesRequest) Size() (n int) {
 	if m.Limit != 0 {
 		n += 1 + sovIngester(uint64(m.Limit))
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4529,9 +4244,6 @@ func (m *LabelNamesResponse) Size() (n int) {
 			l = len(s)
 			n += 1 + l + sovIngester(uint64(l))
 		}
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4561,9 +4273,6 @@ func (m *LabelValuesRequest) Size() (n int) {
 	if m.Limit != 0 {
 		n += 1 + sovIngester(uint64(m.Limit))
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4579,9 +4288,6 @@ func (m *LabelValuesResponse) Size() (n int) {
 			n += 1 + l + sovIngester(uint64(l))
 		}
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4596,9 +4302,6 @@ func (m *MatcherSet) Size() (n int) {
 			l = e.Size()
 			n += 1 + l + sovIngester(uint64(l))
 		}
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4624,9 +4327,6 @@ func (m *SeriesRequest) Size() (n int) {
 	if m.Limit != 0 {
 		n += 1 + sovIngester(uint64(m.Limit))
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4642,9 +4342,6 @@ func (m *LabelSet) Size() (n int) {
 			n += 1 + l + sovIngester(uint64(l))
 		}
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4659,9 +4356,6 @@ func (m *SeriesResponse) Size() (n int) {
 			l = e.Size()
 			n += 1 + l + sovIngester(uint64(l))
 		}
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4682,9 +4376,6 @@ func (m *MetricMetadataRequest) Size() (n int) {
 	if m.LimitPerMetric != 0 {
 		n += 1 + sovIngester(uint64(m.LimitPerMetric))
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4699,9 +4390,6 @@ func (m *MetricMetadataResponse) Size() (n int) {
 			l = e.Size()
 			n += 1 + l + sovIngester(uint64(l))
 		}
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4724,9 +4412,6 @@ func (m *ExemplarQueryRequest) Size() (n int) {
 			n += 1 + l + sovIngester(uint64(l))
 		}
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4748,9 +4433,6 @@ func (m *ExemplarSeries) Size() (n int) {
 			n += 1 + l + sovIngester(uint64(l))
 		}
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4766,9 +4448,6 @@ func (m *ExemplarQueryResponse) Size() (n int) {
 			n += 1 + l + sovIngester(uint64(l))
 		}
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4778,9 +4457,6 @@ func (m *TenantStatsRequest) Size() (n int) {
 	}
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4802,9 +4478,6 @@ func (m *TenantStats) Size() (n int) {
 	if m.RuleIngestionRate != 0 {
 		n += 9
 	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4816,9 +4489,6 @@ func (m *TenantStatsResponse) Size() (n int) {
 	_ = l
 	l = m.Stats.Size()
 	n += 1 + l + sovIngester(uint64(l))
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4828,9 +4498,6 @@ func (m *AllTenantStatsRequest) Size() (n int) {
 	}
 	var l int
 	_ = l
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4846,9 +4513,6 @@ func (m *TenantStatsEntry) Size() (n int) {
 	}
 	l = m.Stats.Size()
 	n += 1 + l + sovIngester(uint64(l))
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
-	}
 	return n
 }
 
@@ -4863,9 +4527,6 @@ func (m *AllTenantStatsResponse) Size() (n int) {
 			l = e.Size()
 			n += 1 + l + sovIngester(uint64(l))
 		}
-	}
-	if m.XXX_unrecognized != nil {
-		n += len(m.XXX_unrecognized)
 	}
 	return n
 }
@@ -4981,7 +4642,6 @@ func (m *LabelPair) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -5062,7 +4722,6 @@ func (m *Sample) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -5177,7 +4836,6 @@ func (m *Exemplar) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -5268,7 +4926,6 @@ func (m *BucketSpan) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -5848,7 +5505,6 @@ func (m *Histogram) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -6035,7 +5691,6 @@ func (m *TimeSeries) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -6201,7 +5856,6 @@ func (m *MetricMetadata) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -6339,7 +5993,6 @@ func (m *PushRequest) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -6493,7 +6146,6 @@ func (m *PushError) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -6578,7 +6230,6 @@ func (m *PushResponse) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -6712,7 +6363,6 @@ func (m *LabelMatcher) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -6855,7 +6505,6 @@ func (m *QueryRequest) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -6997,7 +6646,6 @@ func (m *Chunk) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -7116,7 +6764,6 @@ func (m *ChunkSeries) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -7201,7 +6848,6 @@ func (m *QueryStreamResponse) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -7343,7 +6989,6 @@ func (m *LabelNamesRequest) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -7426,7 +7071,6 @@ func (m *LabelNamesResponse) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -7600,7 +7244,6 @@ func (m *LabelValuesRequest) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -7683,7 +7326,6 @@ func (m *LabelValuesResponse) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -7768,7 +7410,6 @@ func (m *MatcherSet) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -7910,7 +7551,6 @@ func (m *SeriesRequest) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -7995,7 +7635,6 @@ func (m *LabelSet) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -8080,7 +7719,6 @@ func (m *SeriesResponse) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -8201,7 +7839,6 @@ func (m *MetricMetadataRequest) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -8286,7 +7923,6 @@ func (m *MetricMetadataResponse) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -8409,7 +8045,6 @@ func (m *ExemplarQueryRequest) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -8528,7 +8163,6 @@ func (m *ExemplarSeries) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -8613,7 +8247,6 @@ func (m *ExemplarQueryResponse) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -8664,7 +8297,6 @@ func (m *TenantStatsRequest) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -8767,7 +8399,6 @@ func (m *TenantStats) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -8851,7 +8482,6 @@ func (m *TenantStatsResponse) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -8902,7 +8532,6 @@ func (m *AllTenantStatsRequest) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -9018,7 +8647,6 @@ func (m *TenantStatsEntry) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}
@@ -9103,7 +8731,6 @@ func (m *AllTenantStatsResponse) Unmarshal(dAtA []byte) error {
 			if (iNdEx + skippy) > l {
 				return io.ErrUnexpectedEOF
 			}
-			m.XXX_unrecognized = append(m.XXX_unrecognized, dAtA[iNdEx:iNdEx+skippy]...)
 			iNdEx += skippy
 		}
 	}

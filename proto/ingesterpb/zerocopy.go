@@ -96,8 +96,6 @@ func (m *PushRequest) UnmarshalZeroCopy(data []byte) error {
 	ts := m.Timeseries[:0]
 	md := m.Metadata[:0]
 	m.Source = 0
-	m.XXX_unrecognized = nil
-	m.XXX_sizecache = 0
 	defer func() { m.Timeseries, m.Metadata = ts, md }()
 
 	i := 0
@@ -171,8 +169,6 @@ func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int) error {
 	m.Samples = m.Samples[:0]
 	m.Exemplars = m.Exemplars[:0]
 	m.Histograms = m.Histograms[:0]
-	m.XXX_unrecognized = nil
-	m.XXX_sizecache = 0
 
 	i := 0
 	for i < len(data) {
@@ -229,8 +225,6 @@ var timeSeriesFields = [...]string{"", "TimeSeries.labels", "TimeSeries.samples"
 
 func (m *LabelPair) unmarshalZeroCopy(data []byte, base int) error {
 	m.Name, m.Value = "", ""
-	m.XXX_unrecognized = nil
-	m.XXX_sizecache = 0
 	i := 0
 	for i < len(data) {
 		pre := i
@@ -319,8 +313,6 @@ func (m *Sample) unmarshalZeroCopy(data []byte, base int) error {
 func (m *Exemplar) unmarshalZeroCopy(data []byte, base int) error {
 	m.Labels = m.Labels[:0]
 	m.Value, m.TimestampMs = 0, 0
-	m.XXX_unrecognized = nil
-	m.XXX_sizecache = 0
 	i := 0
 	for i < len(data) {
 		pre := i

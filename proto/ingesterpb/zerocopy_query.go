@@ -18,8 +18,6 @@ func (m *QueryStreamResponse) UnmarshalZeroCopy(data []byte) error {
 	}
 	labels := make([]LabelPair, nLabels)
 	chunks := make([]Chunk, nChunks)
-	m.XXX_unrecognized = nil
-	m.XXX_sizecache = 0
 	defer func() { m.Series = series }()
 	i := 0
 	for i < len(data) {
@@ -115,8 +113,6 @@ func countChunkSeries(data []byte) (labels, chunks int) {
 func (m *ChunkSeries) unmarshalZeroCopy(data []byte, base int) error {
 	m.Labels = m.Labels[:0]
 	m.Chunks = m.Chunks[:0]
-	m.XXX_unrecognized = nil
-	m.XXX_sizecache = 0
 	i := 0
 	for i < len(data) {
 		pre := i

@@ -112,7 +112,6 @@ func checkAgainstGogo(t *testing.T, data []byte, mustSucceed bool) {
 		require.ErrorAs(t, gotErr, &de)
 		require.ErrorIs(t, gotErr, ErrBadLength)
 	}
-	discardUnknown(&want)
 	canonical := mustMarshal(t, &want)
 	if gotErr == nil {
 		require.Equal(t, canonical, mustMarshal(t, &got))
@@ -260,37 +259,3 @@ func BenchmarkUnmarshalZeroCopy(b *testing.B) {
 	}
 }
 
-// discardUnknown drops the unknown fields gogo keeps (its own
-// DiscardUnknown cannot walk non-nullable repeated fields).
-func discardUnknown(m *PushRequest) {
-	m.XXX_unrecognized = nil
-	for i := range m.Timeseries {
-		ts := &m.Timeseries[i]
-		ts.XXX_unrecognized = nil
-		for j := range ts.Labels {
-			ts.Labels[j].XXX_unrecognized = nil
-		}
-		for j := range ts.Samples {
-			ts.Samples[j].XXX_unrecognized = nil
-		}
-		for j := range ts.Exemplars {
-			ts.Exemplars[j].XXX_unrecognized = nil
-			for k := range ts.Exemplars[j].Labels {
-				ts.Exemplars[j].Labels[k].XXX_unrecognized = nil
-			}
-		}
-		for j := range ts.Histograms {
-			h := &ts.Histograms[j]
-			h.XXX_unrecognized = nil
-			for k := range h.NegativeSpans {
-				h.NegativeSpans[k].XXX_unrecognized = nil
-			}
-			for k := range h.PositiveSpans {
-				h.PositiveSpans[k].XXX_unrecognized = nil
-			}
-		}
-	}
-	for i := range m.Metadata {
-		m.Metadata[i].XXX_unrecognized = nil
-	}
-}

@@ -185,7 +185,6 @@ func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) 
 	ts.Samples = ts.Samples[:0]
 	ts.Exemplars = ts.Exemplars[:0]
 	ts.Histograms = ts.Histograms[:0]
-	ts.XXX_unrecognized = nil
 	var meta seriesMeta
 	fail := func(what string, off int, err error) (seriesMeta, error) {
 		return meta, &decodeError{what: what, offset: base + off, series: idx, err: err}
@@ -309,7 +308,6 @@ func decodeSample(s *ingesterpb.Sample, data []byte) error {
 func (d *Decoder) exemplar(e *ingesterpb.Exemplar, data []byte) error {
 	e.Labels = e.Labels[:0]
 	e.Value, e.TimestampMs = 0, 0
-	e.XXX_unrecognized = nil
 	start := len(d.refs) // exemplar refs go after the series' own refs
 	defer func() { d.refs = d.refs[:start] }()
 	for i := 0; i < len(data); {

@@ -92,7 +92,6 @@ func reference(data []byte) (*ingesterpb.PushRequest, error) {
 			if err := ih.Unmarshal(b); err != nil {
 				return nil, err
 			}
-			ih.XXX_unrecognized = nil // start_timestamp
 			s.Histograms = append(s.Histograms, ih)
 		}
 		for _, e := range ts.Exemplars {
