@@ -258,4 +258,3 @@ func BenchmarkUnmarshalZeroCopy(b *testing.B) {
 		})
 	}
 }
-
