@@ -1,7 +1,9 @@
 package ingester
 
 import (
+	"fmt"
 	"runtime"
+	"sync/atomic"
 	"strconv"
 	"testing"
 	"time"
@@ -22,22 +24,27 @@ import (
 func BenchmarkTenantOverhead(b *testing.B) {
 	const tenants = 100
 	cases := []struct {
-		name         string
 		maxExemplars int
+		stripeSize   int
 	}{
-		{"max-exemplars=100000", 100000},
-		{"max-exemplars=0", 0},
+		{100000, 16384},
+		{0, 16384},
+		{0, 4096},
+		{0, 1024},
+		{0, 256},
+		{0, 64},
 	}
 	for _, tc := range cases {
-		b.Run(tc.name, func(b *testing.B) {
+		b.Run(fmt.Sprintf("max-exemplars=%d/stripe-size=%d", tc.maxExemplars, tc.stripeSize), func(b *testing.B) {
 			l := defaultLimits()
 			l.MaxExemplars = tc.maxExemplars
 			o := limits.NewOverrides(l)
+			cfg := withConfig(func(c *Config) { c.TSDBStripeSize = tc.stripeSize })
 			var heap uint64
 			var goroutines int
 			for b.Loop() {
 				b.StopTimer()
-				env := startIngester(b, b.TempDir(), o)
+				env := startIngester(b, b.TempDir(), o, cfg)
 				before := liveMemory()
 				b.StartTimer()
 				pushTenants(b, env.ing, tenants)
@@ -83,4 +90,62 @@ func liveMemory() memory {
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return memory{heap: ms.HeapAlloc, goroutines: runtime.NumGoroutine()}
+}
+
+// BenchmarkPushParallel measures what the head's stripe count costs one
+// large tenant: concurrent pushers (4 per GOMAXPROCS) each push 100 series
+// of their own with one sample, to existing series and to new ones, for
+// each -ingester.tsdb-stripe-size. Fewer stripes mean more pushers taking
+// the same stripe lock.
+//
+//	go test -run '^$' -bench BenchmarkPushParallel -count=6 ./pkg/ingester/
+//	go test -run '^$' -bench BenchmarkPushParallel -count=6 -cpu=2,8 ./pkg/ingester/
+func BenchmarkPushParallel(b *testing.B) {
+	const seriesPerPush = 100
+	for _, newSeries := range []bool{false, true} {
+		for _, stripes := range []int{16384, 4096, 1024, 256, 64, 16} {
+			name := fmt.Sprintf("existing series/stripe-size=%d", stripes)
+			if newSeries {
+				name = fmt.Sprintf("new series/stripe-size=%d", stripes)
+			}
+			b.Run(name, func(b *testing.B) {
+				l := defaultLimits()
+				l.MaxSeriesPerTenant, l.MaxSeriesPerMetric = 0, 0
+				env := startIngester(b, b.TempDir(), limits.NewOverrides(l),
+					withConfig(func(c *Config) { c.TSDBStripeSize = stripes }))
+				ctx := ctxFor("bench")
+				var pushers atomic.Int64
+				start := time.Now().Add(-time.Hour).UnixMilli()
+				b.SetParallelism(4)
+				b.ReportAllocs()
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					p := strconv.FormatInt(pushers.Add(1), 10)
+					req := &ingesterpb.PushRequest{}
+					for k := range seriesPerPush {
+						s := series("__name__", "http_requests_total", "job", "api", "instance", "10.0.0."+p+":9090", "series_id", strconv.Itoa(k))
+						s.Samples = []ingesterpb.Sample{{}}
+						req.Timeseries = append(req.Timeseries, s)
+					}
+					ts, next := start, seriesPerPush
+					for pb.Next() {
+						ts += 15_000
+						for k := range req.Timeseries {
+							req.Timeseries[k].Samples[0] = ingesterpb.Sample{TimestampMs: ts, Value: float64(ts)}
+							if newSeries {
+								req.Timeseries[k].Labels[3].Value = strconv.Itoa(next)
+								next++
+							}
+						}
+						resp, err := env.ing.Push(ctx, req)
+						if err != nil || len(resp.Errors) > 0 {
+							b.Errorf("push: %v %v", err, resp)
+							return
+						}
+					}
+				})
+				b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*seriesPerPush), "ns/sample")
+			})
+		}
+	}
 }

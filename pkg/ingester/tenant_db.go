@@ -80,6 +80,7 @@ func (i *Ingester) openTenant(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, erro
 	opts.MaxBlockChunkSegmentSize = 64 << 20
 	opts.RetentionDuration = time.Duration(i.cfg.RetentionPeriod).Milliseconds()
 	opts.WALCompression = compression.Type(i.cfg.WALCompression)
+	opts.StripeSize = i.cfg.TSDBStripeSize
 	opts.BlocksToDelete = i.blocksToDelete(t)
 	opts.OutOfOrderTimeWindow = time.Duration(lim.OutOfOrderTimeWindow).Milliseconds()
 	opts.EnableExemplarStorage = true
