@@ -3,8 +3,8 @@ package ingester
 import (
 	"fmt"
 	"runtime"
-	"sync/atomic"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
