@@ -11,43 +11,65 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hearthmetrics/hearth/pkg/limits"
+	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
 
 // BenchmarkTenantOverhead measures what a tenant costs an ingester before
-// it has data worth the name: it opens 100 tenants with one series (one
-// sample) each and reports the live heap they hold per tenant (after a GC,
-// against the running ingester's before the first push) and the
-// goroutines per tenant.
+// it has data worth the name: it opens 100 tenants with one series each and
+// reports the live heap they hold per tenant (after a GC, against the
+// running ingester's before the first push) and the goroutines per tenant.
+// The series has one sample, or 300 with its first chunk written to the
+// chunk file (m-mapped), as after ~30 min of scrapes every 15s; with
+// exemplars, the tenant sent one.
 //
 //	go test -run '^$' -bench BenchmarkTenantOverhead -benchtime=1x -count=6 ./pkg/ingester/
 func BenchmarkTenantOverhead(b *testing.B) {
 	const tenants = 100
 	cases := []struct {
-		maxExemplars int
-		stripeSize   int
+		stripes     int
+		writeBuffer int // head chunks write buffer
+		exemplars   bool
+		mmapped     bool
 	}{
-		{100000, 16384},
-		{0, 16384},
-		{0, 4096},
-		{0, 1024},
-		{0, 256},
-		{0, 64},
+		// What every tenant cost before exemplar buffers were allocated
+		// on the first exemplars (one sample; then with its first chunk).
+		{16384, 4 << 20, true, false},
+		{16384, 4 << 20, true, true},
+		// A tenant without exemplars, at the TSDB's defaults.
+		{16384, 4 << 20, false, false},
+		{16384, 4 << 20, false, true},
+		// Stripes.
+		{4096, 64 << 10, false, true},
+		{1024, 64 << 10, false, true},
+		{256, 64 << 10, false, true},
+		{64, 64 << 10, false, true},
+		// Head chunks write buffer.
+		{1024, 256 << 10, false, true},
+		{1024, 1 << 20, false, true},
+		{1024, 4 << 20, false, true},
+		// The defaults (1024 stripes, 64 KiB; m-mapped without exemplars
+		// above).
+		{defaultStripeSize(), headChunksWriteBuffer, false, false},
+		{defaultStripeSize(), headChunksWriteBuffer, true, false},
+		{defaultStripeSize(), headChunksWriteBuffer, true, true},
 	}
 	for _, tc := range cases {
-		b.Run(fmt.Sprintf("max-exemplars=%d/stripe-size=%d", tc.maxExemplars, tc.stripeSize), func(b *testing.B) {
-			l := defaultLimits()
-			l.MaxExemplars = tc.maxExemplars
-			o := limits.NewOverrides(l)
-			cfg := withConfig(func(c *Config) { c.TSDBStripeSize = tc.stripeSize })
+		name := fmt.Sprintf("stripe-size=%d/write-buffer=%dKiB/exemplars=%t/mmapped=%t", tc.stripes, tc.writeBuffer>>10, tc.exemplars, tc.mmapped)
+		b.Run(name, func(b *testing.B) {
+			o := limits.NewOverrides(defaultLimits())
+			opts := []envOption{
+				withConfig(func(c *Config) { c.TSDBStripeSize = tc.stripes }),
+				withHeadChunksWriteBuffer(tc.writeBuffer),
+			}
 			var heap uint64
 			var goroutines int
 			for b.Loop() {
 				b.StopTimer()
-				env := startIngester(b, b.TempDir(), o, cfg)
+				env := startIngester(b, b.TempDir(), o, opts...)
 				before := liveMemory()
 				b.StartTimer()
-				pushTenants(b, env.ing, tenants)
+				pushTenants(b, env.ing, tenants, tc.exemplars, tc.mmapped)
 				b.StopTimer()
 				after := liveMemory()
 				heap = after.heap - min(after.heap, before.heap)
@@ -62,18 +84,92 @@ func BenchmarkTenantOverhead(b *testing.B) {
 	}
 }
 
-// pushTenants pushes one sample of one series to each of n tenants,
-// opening their TSDBs.
-func pushTenants(b *testing.B, ing *Ingester, n int) {
+// defaultStripeSize is -ingester.tsdb-stripe-size's default.
+func defaultStripeSize() int { return defaultConfig("x").TSDBStripeSize }
+
+func withHeadChunksWriteBuffer(n int) envOption {
+	return func(_ *Deps, i *Ingester) {
+		if i != nil {
+			i.headChunksWriteBufferSize = n
+		}
+	}
+}
+
+// pushTenants pushes one series to each of n tenants, opening their TSDBs:
+// one sample, or 300 samples 1s apart with the first chunk m-mapped; with
+// exemplars, one exemplar.
+func pushTenants(b *testing.B, ing *Ingester, n int, exemplars, mmapped bool) {
 	b.Helper()
-	ts := time.Now().UnixMilli()
+	ts := time.Now().Add(-time.Hour).UnixMilli()
+	s := withSamples(series("__name__", "up", "job", "bench"), ingesterpb.Sample{TimestampMs: ts, Value: 1})
+	if mmapped {
+		for k := range int64(299) {
+			s.Samples = append(s.Samples, ingesterpb.Sample{TimestampMs: ts + (k+1)*1000, Value: 1})
+		}
+	}
+	if exemplars {
+		s.Exemplars = []ingesterpb.Exemplar{{Labels: []ingesterpb.LabelPair{{Name: "trace_id", Value: "abc"}}, Value: 1, TimestampMs: ts}}
+	}
+	req := &ingesterpb.PushRequest{Timeseries: []ingesterpb.TimeSeries{s}}
 	for k := range n {
-		req := &ingesterpb.PushRequest{Timeseries: []ingesterpb.TimeSeries{
-			withSamples(series("__name__", "up", "job", "bench"), ingesterpb.Sample{TimestampMs: ts, Value: 1}),
-		}}
-		resp, err := ing.Push(ctxFor("tenant-"+strconv.Itoa(k)), req)
+		id := "tenant-" + strconv.Itoa(k)
+		resp, err := ing.Push(ctxFor(id), req)
 		require.NoError(b, err)
 		require.Empty(b, resp.Errors)
+		if mmapped {
+			ing.tenant(tenant.ID(id)).db.ForceHeadMMap()
+		}
+	}
+}
+
+// BenchmarkHeadChunksWrite measures what the head chunks write buffer
+// costs the writing of full chunks to a tenant's chunk files: 10,000
+// series get 130 more samples each (not timed), then one m-map pass writes
+// their full chunks (timed), as the TSDB does every minute.
+//
+//	go test -run '^$' -bench BenchmarkHeadChunksWrite -benchtime=20x -count=6 ./pkg/ingester/
+func BenchmarkHeadChunksWrite(b *testing.B) {
+	const nSeries, perRound, perPush = 10_000, 130, 500
+	for _, size := range []int{64 << 10, 256 << 10, 1 << 20, 4 << 20} {
+		b.Run(fmt.Sprintf("write-buffer=%dKiB", size>>10), func(b *testing.B) {
+			l := defaultLimits()
+			l.MaxSeriesPerTenant, l.MaxSeriesPerMetric = 0, 0
+			env := startIngester(b, b.TempDir(), limits.NewOverrides(l), withHeadChunksWriteBuffer(size))
+			ctx := ctxFor("bench")
+			ts := time.Now().Add(-6 * time.Hour).UnixMilli()
+			reqs := make([]*ingesterpb.PushRequest, nSeries/perPush)
+			for k := range reqs {
+				reqs[k] = &ingesterpb.PushRequest{}
+				for j := range perPush {
+					s := series("__name__", "bench_metric_total", "job", "bench", "series_id", strconv.Itoa(k*perPush+j))
+					s.Samples = make([]ingesterpb.Sample, perRound)
+					reqs[k].Timeseries = append(reqs[k].Timeseries, s)
+				}
+			}
+			var chunks float64
+			for b.Loop() {
+				b.StopTimer()
+				for _, req := range reqs {
+					for j := range req.Timeseries {
+						for r := range req.Timeseries[j].Samples {
+							req.Timeseries[j].Samples[r] = ingesterpb.Sample{TimestampMs: ts + int64(r)*1000, Value: float64(r)}
+						}
+					}
+					resp, err := env.ing.Push(ctx, req)
+					require.NoError(b, err)
+					require.Empty(b, resp.Errors)
+				}
+				ts += perRound * 1000
+				tdb := env.ing.tenant("bench")
+				before := metricValue(b, tdb.reg, "prometheus_tsdb_mmap_chunks_total")
+				b.StartTimer()
+				tdb.db.ForceHeadMMap()
+				b.StopTimer()
+				chunks += metricValue(b, tdb.reg, "prometheus_tsdb_mmap_chunks_total") - before
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/chunks, "ns/chunk")
+		})
 	}
 }
 
