@@ -35,6 +35,10 @@ type Config struct {
 	// refused, so that the TSDB never runs out of disk (see
 	// diskGuard).
 	MinFreeDiskSpaceBytes int64 `yaml:"min_free_disk_space_bytes"`
+	// TSDBStripeSize is the number of stripes of each tenant's head: its
+	// series are sharded by ID and by label hash over that many maps,
+	// each with its own lock.
+	TSDBStripeSize int `yaml:"tsdb_stripe_size"`
 	// InstanceLimits bound this ingester as a whole.
 	InstanceLimits InstanceLimits `yaml:"instance_limits"`
 }
@@ -62,9 +66,17 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	// Off, as Prometheus and Cortex: write(2) survives a crash of the
 	// process, and replication covers the loss of one machine.
 	f.BoolVar(&c.WALFsync, "ingester.wal-fsync", false, "Fsync a tenant's WAL before acknowledging a push, so that acknowledged samples survive a power loss of the machine, not only a crash of the process. Concurrent pushes of a tenant share one fsync. Costs an fsync per push: see BenchmarkPushWAL.")
+	// 1024: a stripe costs ~250 bytes per tenant whether it holds series or
+	// not, so Prometheus's 16384 (sized for one large TSDB) costs 4 MiB per
+	// tenant; 1024 costs 250 KiB. A stripe's lock is held for one map
+	// operation (and by the head GC while it walks the stripe's series):
+	// BenchmarkPushParallel measures no difference down to 16 stripes on
+	// 2 cores. 1024 leaves room for many cores pushing to one tenant: two
+	// concurrent series lookups take the same lock once in ~1,000.
+	f.IntVar(&c.TSDBStripeSize, "ingester.tsdb-stripe-size", 1024, "Number of stripes of each tenant's in-memory series map, a power of 2: series are sharded over that many maps, each with its own lock. A stripe costs about 250 bytes per tenant whether it holds series or not (16384, the Prometheus and Cortex default, costs 4 MiB per tenant); fewer stripes mean more lock contention between concurrent pushes of one large tenant. See the README's 'Sizing ingesters' for the measured trade-off.")
 	f.IntVar(&c.InstanceLimits.MaxSeries, "ingester.instance-limits.max-series", 0, "Maximum in-memory series in this ingester, all tenants together; a push that would create more gets a retryable error (HTTP 5xx at the distributor), never an out-of-memory crash. 0 disables. See also -ingester.max-series-per-tenant.")
 	f.IntVar(&c.InstanceLimits.MaxInflightPushRequests, "ingester.instance-limits.max-inflight-push-requests", 0, "Maximum push requests this ingester handles at once; more get a retryable error (HTTP 5xx at the distributor). 0 disables. See also -distributor.instance-limits.max-inflight-push-requests.")
-	f.IntVar(&c.InstanceLimits.MaxTenants, "ingester.instance-limits.max-tenants", 0, "Maximum tenants with data in this ingester; a push of a further tenant gets a retryable error (HTTP 5xx at the distributor). Each tenant's TSDB holds about 10 MiB of memory before its first series (4 MiB with -ingester.max-exemplars=0). 0 disables.")
+	f.IntVar(&c.InstanceLimits.MaxTenants, "ingester.instance-limits.max-tenants", 0, "Maximum tenants with data in this ingester; a push of a further tenant gets a retryable error (HTTP 5xx at the distributor). Each tenant's TSDB holds about 0.6 MiB of memory with a few series, 7 MiB once it has sent exemplars (see -ingester.max-exemplars, -ingester.tsdb-stripe-size). 0 disables.")
 	// 256 MiB: room for the TSDB to repair a torn WAL segment (it rewrites
 	// up to one 128 MiB segment), to preallocate a compacted block's chunk
 	// file (64 MiB) and to write head chunks of samples already accepted.
@@ -117,6 +129,9 @@ func (c *Config) Validate() error {
 		if n.v < 0 {
 			errs = append(errs, fmt.Errorf("%s is %d, must not be negative", n.name, n.v))
 		}
+	}
+	if n := c.TSDBStripeSize; n <= 0 || n&(n-1) != 0 {
+		errs = append(errs, fmt.Errorf("ingester.tsdb-stripe-size is %d, must be a power of 2", n))
 	}
 	if c.BlockRange > 0 && time.Duration(c.BlockRange)%time.Minute != 0 {
 		errs = append(errs, fmt.Errorf("ingester.block-range is %s, must be a whole number of minutes", c.BlockRange))

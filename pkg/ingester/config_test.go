@@ -71,6 +71,14 @@ func TestConfigValidate(t *testing.T) {
 			},
 			wantErr: []string{"ingester.min-free-disk-space-bytes is -1", "max-inflight-push-requests is -1", "max-tenants is -2"},
 		},
+		"stripe size not a power of 2": {
+			mutate:  func(c *Config) { c.TSDBStripeSize = 1000 },
+			wantErr: []string{"ingester.tsdb-stripe-size is 1000, must be a power of 2"},
+		},
+		"stripe size zero": {
+			mutate:  func(c *Config) { c.TSDBStripeSize = 0 },
+			wantErr: []string{"ingester.tsdb-stripe-size is 0, must be a power of 2"},
+		},
 		"unknown WAL compression": {
 			mutate:  func(c *Config) { c.WALCompression = "lz4" },
 			wantErr: []string{`ingester.wal-compression is "lz4", must be none, snappy or zstd`},

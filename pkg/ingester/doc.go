@@ -14,6 +14,12 @@
 // compacted into. Each DB has its own metrics registry; a collector exposes
 // the useful figures as hearth_ingester_tsdb_* with a tenant label.
 //
+// An ingester may hold many small tenants, so what a DB costs before it
+// holds data is kept small: the head has -ingester.tsdb-stripe-size
+// stripes (not the TSDB's 16384), a small head chunks write buffer, and an
+// exemplar buffer of size 0 until the tenant first sends exemplars
+// (exemplars.go). BenchmarkTenantOverhead measures it.
+//
 // # Write path
 //
 // [Ingester.Push] may receive strings that alias the gRPC receive buffer.

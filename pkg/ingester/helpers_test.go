@@ -233,7 +233,7 @@ func newRegistry() *prometheus.Registry { return prometheus.NewPedanticRegistry(
 
 // metricValue returns the value of the counter or gauge name whose labels
 // include the given name=value pairs (0 when there is none).
-func metricValue(t *testing.T, g prometheus.Gatherer, name string, labelPairs ...string) float64 {
+func metricValue(t testing.TB, g prometheus.Gatherer, name string, labelPairs ...string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()
 	require.NoError(t, err)

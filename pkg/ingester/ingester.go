@@ -83,6 +83,8 @@ type Ingester struct {
 	svc            *services.Service
 	health         *health.Server
 	now            func() time.Time
+	// headChunksWriteBufferSize is headChunksWriteBuffer but in benchmarks.
+	headChunksWriteBufferSize int
 
 	// openMu serialises opening and closing DBs; mu guards tenants and
 	// closing. Lookups only take mu for reading.
@@ -122,7 +124,8 @@ func New(d Deps) (*Ingester, error) {
 		now:       time.Now,
 		tenants:   map[tenant.ID]*tenantDB{},
 
-		walRecovery: make(chan struct{}, 1),
+		walRecovery:               make(chan struct{}, 1),
+		headChunksWriteBufferSize: headChunksWriteBuffer,
 	}
 	i.metrics = newMetrics(d.Registerer, func() float64 { return float64(i.inflightPushes.Load()) })
 	newReplayMetrics(d.Registerer, &i.replay)

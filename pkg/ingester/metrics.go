@@ -132,6 +132,7 @@ var tsdbMetricNames = map[string]string{
 	"prometheus_tsdb_wal_writes_failed_total":                   "hearth_ingester_tsdb_wal_writes_failed_total",
 	"prometheus_tsdb_wal_fsync_duration_seconds":                "hearth_ingester_tsdb_wal_fsync_duration_seconds",
 	"prometheus_tsdb_wal_storage_size_bytes":                    "hearth_ingester_tsdb_wal_storage_size_bytes",
+	"prometheus_tsdb_exemplar_max_exemplars":                    "hearth_ingester_tsdb_exemplar_max_exemplars",
 	"prometheus_tsdb_exemplar_exemplars_appended_total":         "hearth_ingester_tsdb_exemplar_exemplars_appended_total",
 	"prometheus_tsdb_exemplar_exemplars_in_storage":             "hearth_ingester_tsdb_exemplar_exemplars_in_storage",
 	"prometheus_tsdb_exemplar_series_with_exemplars_in_storage": "hearth_ingester_tsdb_exemplar_series_with_exemplars_in_storage",
