@@ -354,8 +354,9 @@ func (a *App) clientPool() (*clientpool.Pool, error) {
 	}
 	if a.ingester != nil {
 		// The distributor pushes to this process's ingester by a method
-		// call, not through a loopback gRPC round trip (the all-in-one
-		// spent about a third of its CPU there).
+		// call, not through a loopback gRPC round trip (about two thirds
+		// of the all-in-one's CPU per sample went there; BENCHMARKS.md),
+		// and its querier reads that ingester's QueryStream the same way.
 		opts.Local = &clientpool.LocalIngester{Addr: a.lifecycler.Addr(), Pusher: a.ingester, Querier: a.ingester}
 	}
 	var err error

@@ -3,9 +3,10 @@ package clientpool
 import (
 	"context"
 
-	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
+
+	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
 
 // LocalPusher is an ingester running in the pool's own process.

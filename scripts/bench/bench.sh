@@ -387,6 +387,8 @@ def line: "| \(.name) | \(.run) | \(.sps | floor) | \(.cpm | r(100)) | \(.cores 
 
 # report TITLE SCENARIO: the Markdown table of $RUN_DIR/rows.json.
 report() {
+	local HALF_NOTE=""
+	[[ $HALF_DURATION == 0 ]] || HALF_NOTE=" ½ load: then $HALF_DURATION paced at half of the samples/s just reached (every series once per interval, \`-interval\` = series ÷ half the rate)."
 	{
 		echo "### $1 ($(date -u +%F))"
 		echo
@@ -407,7 +409,7 @@ report() {
 				| def ratio(k): if ($by.prometheus[k] // 0) > 0 and $x[k] != null then ($x[k] / $by.prometheus[k] | r(100) | tostring) + "×" else "-" end;
 				  "| \($n) ÷ prometheus | median | \(ratio("sps")) | \(ratio("cpm")) | \(ratio("cores")) | \(ratio("rss")) | \(ratio("hwm")) | \(ratio("p50")) / \(ratio("p99")) | | \(ratio("hsps")) | \(ratio("h50")) / \(ratio("h99")) | \(ratio("heavy50")) / \(ratio("heavy99")) | \(ratio("q99")) | | |")' "$RUN_DIR/rows.json"
 		echo
-		echo "Ingest: \`loadgen -max-rate\` for $DURATION on a fresh data directory (timestamps from 1h ago, 15s apart per round). CPU-s and cores used are the system's own (/proc/<pid>/stat) during that phase; RSS is read right after it. ½ load: then $HALF_DURATION paced at half of the samples/s just reached (every series once per interval, \`-interval\` = series ÷ half the rate). Queries: the loadgen mix (instant cheap/medium/heavy, range 1h at 15s, 6h at 1m; heavy = histogram_quantile over classic buckets) at $QUERY_RATE/s while the same series are scraped every 15s. The slowest class's p99 is shown; per-class figures follow, and the JSON summaries are in a folder named after the scenario next to the results."
+		echo "Ingest: \`loadgen -max-rate\` for $DURATION on a fresh data directory (timestamps from 1h ago, 15s apart per round). CPU-s and cores used are the system's own (/proc/<pid>/stat) during that phase; RSS is read right after it.${HALF_NOTE} Queries: the loadgen mix (instant cheap/medium/heavy, range 1h at 15s, 6h at 1m; heavy = histogram_quantile over classic buckets) at $QUERY_RATE/s while the same series are scraped every 15s. The slowest class's p99 is shown; per-class figures follow, and the JSON summaries are in a folder named after the scenario next to the results."
 		jq -es 'any(.[]; .q.queries != null)' "$RUN_DIR/rows.json" >/dev/null || return 0
 		echo
 		echo "Per query class, median p50 / worst p99 over the runs in ms (count):"
