@@ -53,23 +53,33 @@ type localStream struct {
 	cancel context.CancelFunc
 	msgs   chan *ingesterpb.QueryStreamResponse
 	err    error // The handler's result, set before msgs is closed.
+	end    error // What Recv returns once msgs is closed: io.EOF or err.
 }
 
 var _ ingesterpb.Ingester_QueryStreamClient = (*localStream)(nil)
 
 // Recv returns the next message, io.EOF after the last one, or the
-// handler's error. A canceled call ends the handler: its next Send fails.
+// handler's error; once the call is canceled, a Canceled status, as gRPC
+// does, whatever messages were still buffered. A canceled call ends the
+// handler: its next Send fails.
 func (s *localStream) Recv() (*ingesterpb.QueryStreamResponse, error) {
+	if s.end != nil {
+		return nil, s.end
+	}
+	if err := s.ctx.Err(); err != nil {
+		return nil, status.FromContextError(err).Err()
+	}
 	select {
 	case m, ok := <-s.msgs:
 		if ok {
 			return m, nil
 		}
-		s.cancel()
+		s.end = io.EOF
 		if s.err != nil {
-			return nil, s.err
+			s.end = s.err
 		}
-		return nil, io.EOF
+		s.cancel()
+		return nil, s.end
 	case <-s.ctx.Done():
 		return nil, status.FromContextError(s.ctx.Err()).Err()
 	}

@@ -85,6 +85,8 @@ func TestLocalQueryStream(t *testing.T) {
 			} else {
 				require.Equal(t, tc.wantCode, status.Code(err), "%v", err)
 			}
+			_, again := stream.Recv()
+			require.Equal(t, status.Code(err), status.Code(again), "a second Recv after the end: %v", again)
 			<-q.ended
 			remote.mu.Lock()
 			require.Empty(t, remote.last, "the call went over gRPC")

@@ -201,11 +201,11 @@ start_hearth() {
 	HEARTH_QUERY=http://127.0.0.1:$NODE_HTTP/prometheus
 }
 
-# start_cluster: three ingesters and one distributor+querier process,
-# RF=3, gossiping on loopback. Sets CLUSTER_PIDS (space-separated),
-# CLUSTER_DIRS, HEARTH_PUSH and HEARTH_QUERY.
+# start_cluster RF: three ingesters and one distributor+querier process,
+# replication factor RF, gossiping on loopback. Sets CLUSTER_PIDS
+# (space-separated), CLUSTER_DIRS, HEARTH_PUSH and HEARTH_QUERY.
 start_cluster() {
-	local i seed="" pids=() dirs=() metrics emu store
+	local rf=$1 i seed="" pids=() dirs=() metrics emu store
 	# A cluster needs a shared chunk store: the Bigtable emulator from the
 	# bigtable module in go.mod (in memory; its CPU is not counted).
 	if [[ ! -x $BIN/emulator ]]; then
@@ -224,11 +224,11 @@ start_cluster() {
 	store=(-store.backend=bigtable -store.bigtable.project=hearth-bench -store.bigtable.instance=hearth-bench -store.bigtable.create-table=true)
 	for i in 0 1 2; do
 		start_hearth_node "ingester-$i" -target=ingester -ingester.ring.instance-id="ingester-$i" \
-			-ingester.ring.replication-factor=3 "${store[@]}" ${seed:+-memberlist.join=$seed}
+			-ingester.ring.replication-factor="$rf" "${store[@]}" ${seed:+-memberlist.join=$seed}
 		[[ -n $seed ]] || seed=127.0.0.1:$NODE_GOSSIP
 		pids+=("$NODE_PID") dirs+=("$NODE_DIR")
 	done
-	start_hearth_node front -target=distributor,querier -ingester.ring.replication-factor=3 "${store[@]}" -memberlist.join="$seed"
+	start_hearth_node front -target=distributor,querier -ingester.ring.replication-factor="$rf" "${store[@]}" -memberlist.join="$seed"
 	pids+=("$NODE_PID") dirs+=("$NODE_DIR")
 	NODE_ENV=()
 	CLUSTER_PIDS="${pids[*]}" CLUSTER_DIRS="${dirs[*]}"
@@ -330,9 +330,9 @@ measure_system() {
 			rm -rf "$SYSTEM_DIR"
 		fi
 		;;
-	hearth-rf3)
-		start_cluster
-		measure hearth-rf3 "$CLUSTER_PIDS" "$HEARTH_PUSH" "$HEARTH_QUERY" "$2"
+	hearth-rf3 | hearth-rf1)
+		start_cluster "${1#hearth-rf}"
+		measure "$1" "$CLUSTER_PIDS" "$HEARTH_PUSH" "$HEARTH_QUERY" "$2"
 		# shellcheck disable=SC2086
 		kill $CLUSTER_PIDS
 		local pid
@@ -432,10 +432,13 @@ report() {
 
 # Scenario 2: a loopback cluster (three ingesters, one distributor+querier
 # process, RF=3) under the scenario 1 load, CPU and RSS summed over the
-# four processes. With SYSTEMS containing prometheus, it runs alongside.
+# four processes. The same cluster at RF=1 (hearth-rf1) is the peer that
+# prices replication: the all-in-one pushes to its ingester in-process, a
+# cluster always over gRPC. With SYSTEMS containing prometheus, it runs
+# alongside.
 scenario_cluster() {
-	local systems=(hearth-rf3)
-	[[ " $SYSTEMS " != *" prometheus "* ]] || systems=(prometheus hearth-rf3)
+	local systems=(hearth-rf1 hearth-rf3)
+	[[ " $SYSTEMS " != *" prometheus "* ]] || systems=(prometheus hearth-rf1 hearth-rf3)
 	run_systems "Scenario 2: ingest into a 3-ingester cluster, RF=3" cluster "${systems[@]}"
 }
 
