@@ -51,7 +51,8 @@ type Querier struct {
 	cfg       Config
 	logger    *slog.Logger
 	queryable *Queryable
-	engine    *promql.Engine
+	engine    *promql.Engine // For tenants without a samples limit, and the ruler.
+	limited   *promql.Engine // With query-cost accounting, for the others.
 	handler   http.Handler
 }
 
@@ -83,28 +84,44 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 			metrics:   newMetrics(deps.Registerer),
 		},
 	}
-	q.engine = promql.NewEngine(EngineOpts(cfg, logger, deps.Registerer))
+	// Two engines share one concurrency limit: the samples-read budget
+	// needs the engine's query-cost accounting, which costs a range query
+	// about 60% more CPU, so only tenants with a
+	// -querier.max-samples-per-query run on the engine that has it.
+	tracker := newConcurrencyLimiter(cfg.MaxConcurrent)
+	q.engine = promql.NewEngine(EngineOpts(cfg, logger, engineRegisterer(deps.Registerer, "off"), tracker, false))
+	q.limited = promql.NewEngine(EngineOpts(cfg, logger, engineRegisterer(deps.Registerer, "on"), tracker, true))
 	q.handler = q.newHandler(deps.Registerer)
 	return q, nil
 }
 
+// engineRegisterer labels an engine's prometheus_engine_* metrics with
+// whether its queries carry a samples limit.
+func engineRegisterer(reg prometheus.Registerer, samplesLimit string) prometheus.Registerer {
+	if reg == nil {
+		return nil
+	}
+	return prometheus.WrapRegistererWith(prometheus.Labels{"samples_limit": samplesLimit}, reg)
+}
+
 // EngineOpts returns the PromQL engine options for cfg: Prometheus 3's
 // defaults (the @ modifier, negative offsets, native histograms) with
-// cfg's timeout, sample limit, lookback delta and concurrency.
-func EngineOpts(cfg Config, logger *slog.Logger, reg prometheus.Registerer) promql.EngineOpts {
+// cfg's timeout, sample limit and lookback delta, the concurrency limit
+// tracker, and query-cost accounting when queryCost is set.
+func EngineOpts(cfg Config, logger *slog.Logger, reg prometheus.Registerer, tracker promql.QueryTracker, queryCost bool) promql.EngineOpts {
 	return promql.EngineOpts{
 		Logger:                   logger,
 		Reg:                      reg,
 		MaxSamples:               cfg.MaxSamples,
 		Timeout:                  cfg.Timeout,
-		ActiveQueryTracker:       newConcurrencyLimiter(cfg.MaxConcurrent),
+		ActiveQueryTracker:       tracker,
 		LookbackDelta:            cfg.LookbackDelta,
 		NoStepSubqueryIntervalFn: func(int64) int64 { return time.Minute.Milliseconds() }, // Prometheus's default evaluation interval.
 		EnableAtModifier:         true,
 		EnableNegativeOffset:     true,
 		// Query cost carries each tenant's -querier.max-samples-per-query
 		// (see tenantEngine); the engine-wide ceilings stay unset.
-		EnableQueryCost: true,
+		EnableQueryCost: queryCost,
 		Parser:          parser.NewParser(parser.Options{}),
 	}
 }
@@ -128,7 +145,7 @@ func (q *Querier) Service() *services.Service {
 		<-ctx.Done()
 		return nil
 	}, func(error) error {
-		return q.engine.Close()
+		return errors.Join(q.engine.Close(), q.limited.Close())
 	})
 }
 
@@ -142,7 +159,7 @@ var apiPaths = []string{
 
 func (q *Querier) newHandler(reg prometheus.Registerer) http.Handler {
 	api := v1.NewAPI(
-		newTenantEngine(q.engine, q.queryable.limits, reg),
+		newTenantEngine(q.engine, q.limited, q.queryable.limits, reg),
 		q.queryable,
 		nil, // No remote write here: the distributor takes writes.
 		q.queryable,
