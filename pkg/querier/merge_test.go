@@ -2,7 +2,9 @@ package querier
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/prometheus/prometheus/model/histogram"
@@ -247,6 +249,56 @@ func TestMergeReplicas(t *testing.T) {
 				}
 			}
 			require.Equal(t, want, got)
+		})
+	}
+	t.Run("one answer", func(t *testing.T) {
+		out, nChunks, _, err := mergeReplicas(answers[:1], func([]ingesterpb.LabelPair) uint64 { panic("one answer needs no lookup") })
+		require.NoError(t, err)
+		require.Equal(t, 2, nChunks)
+		require.Len(t, out, 2)
+		require.Equal(t, `{__name__="up", job="b"}`, out[0].lset.String())
+		require.Equal(t, []int64{1}, []int64{out[0].chunks[0].MinTime})
+		require.Equal(t, `{__name__="up", job="a"}`, out[1].lset.String())
+		require.Equal(t, []int64{2}, []int64{out[1].chunks[0].MinTime})
+	})
+	t.Run("labels out of order", func(t *testing.T) {
+		out, _, _, err := mergeReplicas([][][]ingesterpb.ChunkSeries{{{{Labels: pairs("job", "a", "__name__", "up")}}}}, hashPairs)
+		require.NoError(t, err)
+		require.Equal(t, labels.FromStrings("__name__", "up", "job", "a"), out[0].lset)
+	})
+}
+
+// TestSelectOrder checks Select's order contract: sorted by labels when
+// asked, every series either way. The ingester answers in the order it
+// created the series, which is not the labels' order.
+func TestSelectOrder(t *testing.T) {
+	for _, n := range []int{1, 3} {
+		t.Run(fmt.Sprint(n, " ingesters"), func(t *testing.T) {
+			c := newCluster(t, n)
+			ctx := tenant.WithID(context.Background(), "order")
+			var want []string
+			for _, job := range []string{"z", "b", "y", "a", "x"} {
+				lset := labels.FromStrings("__name__", "up", "job", job)
+				want = append(want, lset.String())
+				ts := ingesterpb.TimeSeries{Labels: toPairs(lset), Samples: []ingesterpb.Sample{{TimestampMs: 1000, Value: 1}}}
+				require.NoError(t, c.push(ctx, &ingesterpb.PushRequest{Timeseries: []ingesterpb.TimeSeries{ts}}))
+			}
+			slices.Sort(want)
+			q, err := newTestQueryable(c).Querier(0, 10_000)
+			require.NoError(t, err)
+			for _, sorted := range []bool{true, false} {
+				var got []string
+				ss := q.Select(ctx, sorted, nil, labels.MustNewMatcher(labels.MatchEqual, "__name__", "up"))
+				for ss.Next() {
+					got = append(got, ss.At().Labels().String())
+				}
+				require.NoError(t, ss.Err())
+				if sorted {
+					require.Equal(t, want, got)
+				} else {
+					require.ElementsMatch(t, want, got)
+				}
+			}
 		})
 	}
 }
