@@ -261,6 +261,14 @@ func TestMergeReplicas(t *testing.T) {
 		require.Equal(t, `{__name__="up", job="a"}`, out[1].lset.String())
 		require.Equal(t, []int64{2}, []int64{out[1].chunks[0].MinTime})
 	})
+	t.Run("closed", func(t *testing.T) {
+		m := newReplicaMerger(2, hashPairs)
+		require.NoError(t, m.add(answers[0][0]))
+		out, nChunks, _ := m.close()
+		require.Len(t, out, 1)
+		require.Equal(t, 1, nChunks)
+		require.ErrorIs(t, m.add(answers[0][1]), errMergeClosed)
+	})
 	t.Run("labels out of order", func(t *testing.T) {
 		out, _, _, err := mergeReplicas([][][]ingesterpb.ChunkSeries{{{{Labels: pairs("job", "a", "__name__", "up")}}}}, hashPairs)
 		require.NoError(t, err)

@@ -2,14 +2,11 @@ package querier
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/annotations"
@@ -78,13 +75,27 @@ func (q *Queryable) ChunkQuerier(mint, maxt int64) (storage.ChunkQuerier, error)
 // the answers of those that succeeded once enough have. Errors come back
 // classified (see errors.go).
 func (q *Queryable) fanout(ctx context.Context, op string, f func(context.Context, ingesterpb.IngesterClient) (any, error)) ([]any, error) {
+	rs, err := q.readSet(ctx, op)
+	if err != nil {
+		return nil, err
+	}
+	return q.do(ctx, op, rs, f)
+}
+
+// readSet returns the ingesters a read of the tenant in ctx asks.
+func (q *Queryable) readSet(ctx context.Context, op string) (ring.ReplicationSet, error) {
 	if _, err := tenant.FromContext(ctx); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
+		return ring.ReplicationSet{}, fmt.Errorf("%s: %w", op, err)
 	}
 	rs, err := q.instances.GetAll(ring.Read)
 	if err != nil {
-		return nil, &UnavailableError{Err: fmt.Errorf("%s: listing ingesters: %w", op, err)}
+		return ring.ReplicationSet{}, &UnavailableError{Err: fmt.Errorf("%s: listing ingesters: %w", op, err)}
 	}
+	return rs, nil
+}
+
+// do calls f on every ingester of rs, as fanout says.
+func (q *Queryable) do(ctx context.Context, op string, rs ring.ReplicationSet, f func(context.Context, ingesterpb.IngesterClient) (any, error)) ([]any, error) {
 	res, err := rs.Do(ctx, func(ctx context.Context, inst *ringpb.InstanceDesc) (any, error) {
 		start := time.Now()
 		client, err := q.clients.Get(inst.Addr)
@@ -214,210 +225,6 @@ func mergeSources(ing []seriesChunks, st []chunk.Series, mint, maxt int64) []sto
 		}
 	}
 	return out
-}
-
-// selectIngesters fans QueryStream out and returns the series, each with
-// the chunks of every replica, sorted by labels if sorted is set.
-func (q *Queryable) selectIngesters(ctx context.Context, mint, maxt int64, skipChunks, sorted bool, matchers []*labels.Matcher) ([]seriesChunks, error) {
-	pbMatchers, err := ingesterpb.FromLabelMatchers(matchers)
-	if err != nil {
-		return nil, err
-	}
-	req := &ingesterpb.QueryRequest{StartMs: mint, EndMs: maxt, Matchers: pbMatchers, SkipChunks: skipChunks}
-	results, err := q.fanout(ctx, "query_stream", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
-		return queryStream(ctx, c, req)
-	})
-	if err != nil {
-		return nil, err
-	}
-
-	answers := make([][][]ingesterpb.ChunkSeries, len(results))
-	for i, r := range results {
-		answers[i] = r.([][]ingesterpb.ChunkSeries)
-	}
-	out, nChunks, nBytes, err := mergeReplicas(answers, hashPairs)
-	if err != nil {
-		return nil, err
-	}
-	q.metrics.fetchedSeries.Add(float64(len(out)))
-	q.metrics.fetchedChunks.Add(float64(nChunks))
-	q.metrics.fetchedChunkBytes.Add(float64(nBytes))
-	if sorted {
-		slices.SortFunc(out, func(a, b seriesChunks) int { return labels.Compare(a.lset, b.lset) })
-	}
-	return out, nil
-}
-
-// mergeReplicas gathers the chunks of each series from every ingester's
-// answer (its messages, each a batch of series) into one entry per series.
-// Series are found by a 64-bit hash of their labels (hashPairs; tests pass
-// one that collides), checked against the labels on a hit. A single answer
-// (RF=1, or one ingester holding the series) has each series once and
-// needs no lookup.
-func mergeReplicas(answers [][][]ingesterpb.ChunkSeries, hash func([]ingesterpb.LabelPair) uint64) (out []seriesChunks, nChunks, nBytes int, err error) {
-	most, total := 0, 0 // Series in the biggest answer (at least the distinct series); chunks in all.
-	for _, answer := range answers {
-		n := 0
-		for _, msg := range answer {
-			n += len(msg)
-			for _, s := range msg {
-				total += len(s.Chunks)
-			}
-		}
-		most = max(most, n)
-	}
-	m := replicaMerger{
-		hash:    hash,
-		answers: len(answers),
-		out:     make([]seriesChunks, 0, most),
-		arena:   make([]Chunk, 0, total),
-	}
-	add := m.append
-	if len(answers) > 1 {
-		m.first = make([][]ingesterpb.LabelPair, 0, most)
-		m.byHash = make(map[uint64]int, most)
-		m.collided = map[string]int{}
-		add = m.add
-	}
-	for _, answer := range answers {
-		for _, msg := range answer {
-			for i := range msg {
-				if err := add(&msg[i]); err != nil {
-					return nil, 0, 0, err
-				}
-				nChunks += len(msg[i].Chunks)
-				for _, c := range msg[i].Chunks {
-					nBytes += len(c.Data)
-				}
-			}
-		}
-	}
-	return m.out, nChunks, nBytes, nil
-}
-
-// replicaMerger is mergeReplicas' state.
-type replicaMerger struct {
-	hash    func([]ingesterpb.LabelPair) uint64
-	answers int
-	out     []seriesChunks
-	first   [][]ingesterpb.LabelPair // out[i]'s labels as the wire had them.
-	byHash  map[uint64]int           // Index in out by label hash.
-	// collided holds, by exact key, series whose hash another series had
-	// first.
-	collided map[string]int
-	// arena backs every series' chunks, with room for as many again from
-	// each other answer; series past its end get their own array.
-	arena []Chunk
-	b     labels.ScratchBuilder
-}
-
-// add appends s's chunks to its series' entry, made on its first sight.
-func (m *replicaMerger) add(s *ingesterpb.ChunkSeries) error {
-	h := m.hash(s.Labels)
-	idx, ok := m.byHash[h]
-	if ok && !slices.EqualFunc(m.first[idx], s.Labels, sameLabel) {
-		key := pairsKey(s.Labels)
-		if idx, ok = m.collided[key]; !ok {
-			m.collided[key] = len(m.out)
-		}
-	} else if !ok {
-		m.byHash[h] = len(m.out)
-	}
-	if !ok {
-		idx = len(m.out)
-		m.out = append(m.out, seriesChunks{lset: m.labels(s.Labels), chunks: m.chunks(len(s.Chunks) * m.answers)})
-		m.first = append(m.first, s.Labels)
-	}
-	return m.addChunks(&m.out[idx], s.Chunks)
-}
-
-// append gives s an entry of its own, for answers that hold each series
-// once.
-func (m *replicaMerger) append(s *ingesterpb.ChunkSeries) error {
-	m.out = append(m.out, seriesChunks{lset: m.labels(s.Labels), chunks: m.chunks(len(s.Chunks))})
-	return m.addChunks(&m.out[len(m.out)-1], s.Chunks)
-}
-
-func (m *replicaMerger) addChunks(e *seriesChunks, chunks []ingesterpb.Chunk) error {
-	for _, c := range chunks {
-		enc, err := c.Encoding.ChunkEncoding()
-		if err != nil {
-			return fmt.Errorf("series %s: %w", e.lset, err)
-		}
-		e.chunks = append(e.chunks, Chunk{MinTime: c.MinTimeMs, MaxTime: c.MaxTimeMs, Encoding: enc, Data: c.Data})
-	}
-	return nil
-}
-
-// labels builds a series' labels. Ingesters send them sorted, which is
-// checked rather than assumed.
-func (m *replicaMerger) labels(pairs []ingesterpb.LabelPair) labels.Labels {
-	m.b.Reset()
-	sorted := true
-	for i, l := range pairs {
-		m.b.Add(l.Name, l.Value)
-		sorted = sorted && (i == 0 || pairs[i-1].Name < l.Name)
-	}
-	if !sorted {
-		m.b.Sort()
-	}
-	return m.b.Labels()
-}
-
-// chunks returns an empty slice with room for n chunks.
-func (m *replicaMerger) chunks(n int) []Chunk {
-	if l := len(m.arena); l+n <= cap(m.arena) {
-		out := m.arena[l : l : l+n]
-		m.arena = m.arena[:l+n]
-		return out
-	}
-	return make([]Chunk, 0, n)
-}
-
-func hashPairs(ls []ingesterpb.LabelPair) uint64 {
-	var d xxhash.Digest
-	d.Reset()
-	sep := []byte{0xff}
-	for _, l := range ls {
-		_, _ = d.WriteString(l.Name)
-		_, _ = d.Write(sep)
-		_, _ = d.WriteString(l.Value)
-		_, _ = d.Write(sep)
-	}
-	return d.Sum64()
-}
-
-func sameLabel(a, b ingesterpb.LabelPair) bool { return a.Name == b.Name && a.Value == b.Value }
-
-// pairsKey is an exact key for a label set, with lengths so that no two
-// label sets share one.
-func pairsKey(ls []ingesterpb.LabelPair) string {
-	var k strings.Builder
-	for _, l := range ls {
-		fmt.Fprintf(&k, "%d:%s%d:%s", len(l.Name), l.Name, len(l.Value), l.Value)
-	}
-	return k.String()
-}
-
-// queryStream reads one ingester's whole answer, message by message.
-func queryStream(ctx context.Context, c ingesterpb.IngesterClient, req *ingesterpb.QueryRequest) ([][]ingesterpb.ChunkSeries, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel() // Ends the stream on an early return.
-	stream, err := c.QueryStream(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	var series [][]ingesterpb.ChunkSeries
-	for {
-		resp, err := stream.Recv()
-		if errors.Is(err, io.EOF) {
-			return series, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		series = append(series, resp.Series)
-	}
 }
 
 // LabelNames merges the label names of the ingesters and the store, as
