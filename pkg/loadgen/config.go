@@ -45,6 +45,7 @@ type Config struct {
 	// Pacing.
 	Interval    time.Duration
 	MaxRate     bool
+	Backfill    time.Duration
 	Concurrency int
 	BatchSize   int
 	MaxRetries  int
@@ -86,7 +87,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.Uint64Var(&c.Seed, "seed", 1, "Seed of the value generators (runs with the same flags send the same values).")
 
 	f.DurationVar(&c.Interval, "interval", 15*time.Second, "Scrape interval: every series gets one sample per interval, timestamped at the interval's tick (the first at the next multiple of the interval) and sent spread over the interval. With -max-rate, the step between rounds' timestamps.")
-	f.BoolVar(&c.MaxRate, "max-rate", false, "Push as fast as possible instead of pacing on -interval; timestamps start 1h in the past and advance by -interval per round until they reach the wall clock, then follow it.")
+	f.BoolVar(&c.MaxRate, "max-rate", false, "Push as fast as possible instead of pacing on -interval; timestamps start -backfill in the past and advance by -interval per round until they reach the wall clock, then follow it.")
+	f.DurationVar(&c.Backfill, "backfill", time.Hour, "With -max-rate, how far in the past the first round's timestamps are: e.g. -backfill=12h -rounds=2880 writes 12h of 15s samples, enough for several 2h blocks.")
 	f.IntVar(&c.Concurrency, "concurrency", 4, "Concurrent pushers; each owns a fixed share of the batches, so one series' samples stay in order.")
 	f.IntVar(&c.BatchSize, "batch-size", 1000, "Series per remote-write request.")
 	f.IntVar(&c.MaxRetries, "max-retries", 5, "Retries of a request answered 5xx or 429 (exponential backoff from 50ms to 2s); 4xx are dropped.")
@@ -142,6 +144,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Interval < time.Millisecond {
 		add("-interval %v is under 1ms", c.Interval)
+	}
+	if c.Backfill < 0 {
+		add("-backfill %v must not be negative", c.Backfill)
 	}
 	if c.Jitter < 0 || 2*c.Jitter >= c.Interval {
 		add("-jitter %v must be in [0, -interval/2)", c.Jitter)

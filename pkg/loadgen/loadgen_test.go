@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -201,23 +202,34 @@ func TestRunChurn(t *testing.T) {
 }
 
 func TestRunRounds(t *testing.T) {
-	recv, url := newReceiver(t, nil)
-	cfg := testConfig(t, url, func(c *Config) {
-		c.Series = 500
-		c.BatchSize = 100
-		c.MaxRate = true
-		c.Concurrency = 3
-		c.Rounds = 4
-	})
-	sum := run(t, cfg)
-	require.Equal(t, uint64(4*500), sum.SamplesAccepted)
-	series := recv.tenantSeries("loadgen")
-	require.Len(t, series, 500)
-	for key, points := range series {
-		require.Len(t, points, 4, key)
-		for i := 1; i < len(points); i++ {
-			require.Equal(t, cfg.Interval.Milliseconds(), points[i].t-points[i-1].t, key)
-		}
+	for _, backfill := range []time.Duration{time.Hour, 13 * time.Hour} {
+		t.Run(fmt.Sprint("backfill ", backfill), func(t *testing.T) {
+			recv, url := newReceiver(t, nil)
+			cfg := testConfig(t, url, func(c *Config) {
+				c.Series = 500
+				c.BatchSize = 100
+				c.MaxRate = true
+				c.Backfill = backfill
+				c.Concurrency = 3
+				c.Rounds = 4
+			})
+			// The first round is -backfill before the run started,
+			// truncated to -interval.
+			first := time.Now().Add(-backfill).Truncate(cfg.Interval).UnixMilli()
+			sum := run(t, cfg)
+			last := time.Now().Add(-backfill).Truncate(cfg.Interval).UnixMilli()
+			require.Equal(t, uint64(4*500), sum.SamplesAccepted)
+			series := recv.tenantSeries("loadgen")
+			require.Len(t, series, 500)
+			for key, points := range series {
+				require.Len(t, points, 4, key)
+				require.GreaterOrEqual(t, points[0].t, first, key)
+				require.LessOrEqual(t, points[0].t, last, key)
+				for i := 1; i < len(points); i++ {
+					require.Equal(t, cfg.Interval.Milliseconds(), points[i].t-points[i-1].t, key)
+				}
+			}
+		})
 	}
 }
 

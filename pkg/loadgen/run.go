@@ -18,14 +18,10 @@ const (
 	// queueDepth is how many encoded requests each pusher's encoder may
 	// keep ready ahead of the pusher.
 	queueDepth = 16
-	// maxRateBackfill is how far in the past -max-rate timestamps start,
-	// so that rounds (one -interval apart each) can run faster than the
-	// wall clock for a while.
-	maxRateBackfill = time.Hour
 )
 
 // roundClock gives every round its timestamp. With -interval pacing, round
-// r is at base + r×interval. With -max-rate, rounds start maxRateBackfill
+// r is at base + r×interval. With -max-rate, rounds start -backfill
 // in the past and advance by -interval until they reach the wall clock;
 // from there they follow it (at least 1ms apart), so that no timestamp is
 // ever in the future. The first encoder to reach a round fixes its
@@ -104,7 +100,7 @@ func Run(ctx context.Context, cfg Config, logger *slog.Logger, live io.Writer) (
 		base = base.Add(cfg.Interval)
 	}
 	if cfg.MaxRate {
-		base = r.start.Add(-maxRateBackfill).Truncate(cfg.Interval)
+		base = r.start.Add(-cfg.Backfill).Truncate(cfg.Interval)
 	}
 	r.sched = base
 	r.clock = &roundClock{
