@@ -76,6 +76,10 @@ bench-cluster: ## Ingest into a loopback RF=3 cluster against Prometheus (~7 min
 bench-query: ## Query latency over 1h of data, Hearth against Prometheus (~6 min).
 	REPEAT=2 scripts/bench/bench.sh query
 
+.PHONY: bench-synthetic-store
+bench-synthetic-store: ## Stored bytes per sample on 10,000 loadgen series backfilled over 13h of 2h blocks (~2 min).
+	scripts/synthetic-store.sh
+
 .PHONY: bench-realdata
 bench-realdata: ## Stored bytes per sample on real data: Prometheus scraping node-exporter into the all-in-one (DURATION=45m).
 	scripts/realdata.sh
