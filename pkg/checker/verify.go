@@ -139,7 +139,11 @@ func (c *Checker) query(ctx context.Context, from, to int64) (model.Matrix, erro
 	defer cancel()
 	v, _, _, err := c.api.Query(qctx, expr, time.UnixMilli(to))
 	if err != nil {
-		c.counts.queryFailures.Add(1)
+		// A read-back cut short because the run ended is not the
+		// backend's failure; its own timeout is.
+		if ctx.Err() == nil {
+			c.counts.queryFailures.Add(1)
+		}
 		return nil, fmt.Errorf("querying %s at %d: %w", expr, to, err)
 	}
 	m, ok := v.(model.Matrix)
