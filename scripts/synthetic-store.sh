@@ -27,8 +27,12 @@ metric() { curl -s http://127.0.0.1:19010/metrics | awk -v m="$1" '$1 ~ "^"m"({|
 # One pusher: pushers run ahead of each other, and a sample more than half
 # a block range (1h) behind the head's newest is out of bounds, in
 # Prometheus's TSDB as here.
+# The first sample sits on a 2h boundary, so every flushed block is a full
+# window of SERIES × 480 samples.
+now=$(date +%s)
+start=$(((now - HOURS * 3600) / 7200 * 7200))
 bin/loadgen -url=http://127.0.0.1:19009/api/v1/push -tenant=synthetic -series="$SERIES" \
-  -max-rate -backfill="${HOURS}h" -rounds=$((HOURS * 240)) -duration=1h -concurrency=1 -batch-size=2000 -live-every=0 | tail -3
+  -max-rate -backfill="$((now - start))s" -rounds=$(((now - start) / 15)) -duration=1h -concurrency=1 -batch-size=2000 -live-every=0 | tail -3
 
 # Each flushed 2h block holds SERIES × 480 samples.
 per_block=$((SERIES * 480))
@@ -53,7 +57,7 @@ bytes=$(metric hearth_chunk_written_bytes_total)
 mutations=$(metric hearth_chunk_written_mutations_total)
 chunkbytes=$(metric hearth_ingester_flushed_bytes_total)
 disk=$(du -sb "$WORK/hearth/store" | cut -f1)
-awk -v s="$samples" -v n="$SERIES" -v b="$bytes" -v c="$chunkbytes" -v m="$mutations" -v d="$disk" -v h="$HOURS" 'BEGIN {
+awk -v s="$samples" -v n="$SERIES" -v b="$bytes" -v c="$chunkbytes" -v m="$mutations" -v d="$disk" -v h="$(((now - start) / 3600))" 'BEGIN {
   printf "synthetic, %dh at 15 s: %d series, %d samples\n", h, n, s
   printf "stored (keys+columns+values, index included): %d bytes = %.2f B/sample\n", b, b/s
   printf "chunk data flushed: %.2f B/sample; Pebble directory on disk: %.2f B/sample\n", c/s, d/s
