@@ -211,6 +211,21 @@ func TestReplicaMergeThroughIngesters(t *testing.T) {
 
 var _ storage.Series = (*ChunkSeries)(nil)
 
+// mergeReplicas merges whole answers (per ingester, its messages) through
+// a replicaMerger, as selectIngesters does message by message.
+func mergeReplicas(answers [][][]ingesterpb.ChunkSeries, hash func([]ingesterpb.LabelPair) uint64) (out []seriesChunks, nChunks, nBytes int, err error) {
+	m := newReplicaMerger(len(answers), hash)
+	for _, answer := range answers {
+		for _, msg := range answer {
+			if err := m.add(msg); err != nil {
+				return nil, 0, 0, err
+			}
+		}
+	}
+	out, nChunks, nBytes = m.close()
+	return out, nChunks, nBytes, nil
+}
+
 func TestMergeReplicas(t *testing.T) {
 	pairs := func(kv ...string) []ingesterpb.LabelPair {
 		var out []ingesterpb.LabelPair

@@ -70,21 +70,6 @@ func queryStream(ctx context.Context, c ingesterpb.IngesterClient, req *ingester
 	}
 }
 
-// mergeReplicas merges whole answers (per ingester, its messages) as
-// selectIngesters merges streamed ones.
-func mergeReplicas(answers [][][]ingesterpb.ChunkSeries, hash func([]ingesterpb.LabelPair) uint64) (out []seriesChunks, nChunks, nBytes int, err error) {
-	m := newReplicaMerger(len(answers), hash)
-	for _, answer := range answers {
-		for _, msg := range answer {
-			if err := m.add(msg); err != nil {
-				return nil, 0, 0, err
-			}
-		}
-	}
-	out, nChunks, nBytes = m.close()
-	return out, nChunks, nBytes, nil
-}
-
 // errMergeClosed answers a message that arrives after the merge was read.
 var errMergeClosed = errors.New("query stream: the merge of replicas is closed")
 
