@@ -1,4 +1,4 @@
 // Package depgraph holds the test that enforces Hearth's import graph
-// (DESIGN.md §2): leaves import nothing of ours, components never import
+// (docs/architecture.md §3): leaves import nothing of ours, components never import
 // each other, nothing imports cmd/.
 package depgraph
