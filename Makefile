@@ -36,6 +36,7 @@ vet: ## Run go vet (the integration tests included).
 	$(GO) vet ./...
 	$(GO) vet -tags=integration ./integration/...
 	$(GO) vet -tags='integration fault' ./integration/...
+	$(GO) vet -tags='integration adversarial' ./integration/...
 
 .PHONY: fmt
 fmt: ## Format the code.
@@ -55,6 +56,12 @@ test-fault: ## Fault-injection tests with real processes: kill -9, rolling resta
 	@mkdir -p .cache/fault && rm -f .cache/fault/report.jsonl
 	rc=0; HEARTH_FAULT_REPORT=$(CURDIR)/.cache/fault/report.jsonl $(GO) test -tags 'integration fault' -count=1 -run TestFault -v -timeout 30m ./integration/ || rc=$$?; \
 	echo "--- .cache/fault/report.jsonl"; cat .cache/fault/report.jsonl 2>/dev/null || true; exit $$rc
+
+.PHONY: test-adversarial
+test-adversarial: ## The worst inputs found against a running all-in-one under a memory cgroup, with a well-behaved tenant alongside (~3 min); figures in .cache/adversarial/report.jsonl.
+	@mkdir -p .cache/adversarial && rm -f .cache/adversarial/report.jsonl
+	rc=0; HEARTH_ADVERSARIAL_REPORT=$(CURDIR)/.cache/adversarial/report.jsonl $(GO) test -tags 'integration adversarial' -count=1 -run TestAdversarial -v -timeout 20m ./integration/ || rc=$$?; \
+	echo "--- .cache/adversarial/report.jsonl"; cat .cache/adversarial/report.jsonl 2>/dev/null || true; exit $$rc
 
 .PHONY: bench
 bench: ## Run the Go benchmarks of the hot paths.
