@@ -270,3 +270,29 @@ func TestAllInOneCutsASlowPush(t *testing.T) {
 			strings.Contains(string(metrics), `hearth_http_connections_refused_total{listener="http"} 0`)
 	}, 10*time.Second, 10*time.Millisecond)
 }
+
+// TestOversizeHeadersAreRefused: a header block past
+// -server.http-max-header-bytes gets 431 and holds nothing.
+func TestOversizeHeadersAreRefused(t *testing.T) {
+	cfg := testHTTPConfig()
+	s, _ := startServers(t, cfg, func(s *servers) {
+		s.mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ready\n") })
+	})
+	for name, tc := range map[string]struct {
+		size int
+		want int
+	}{
+		"within the limit": {size: cfg.MaxHeaderBytes / 2, want: http.StatusOK},
+		"past the limit":   {size: 2 * cfg.MaxHeaderBytes, want: http.StatusRequestHeaderFieldsTooLarge},
+	} {
+		t.Run(name, func(t *testing.T) {
+			req, err := http.NewRequest(http.MethodGet, "http://"+s.HTTPAddr()+"/ready", nil)
+			require.NoError(t, err)
+			req.Header.Set("X-Padding", strings.Repeat("p", tc.size))
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, tc.want, resp.StatusCode)
+		})
+	}
+}
