@@ -156,6 +156,7 @@ func (a *App) build(explicit explicitSet) error {
 	if err := a.initAuthenticator(); err != nil {
 		return err
 	}
+	a.servers.guardHTTP(a.cfg.Server.HTTP, a.reg)
 	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initRetention, a.initDeleter}
 	for _, step := range steps {
 		if err := step(explicit); err != nil {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -93,4 +94,94 @@ func TestAllInOneAPIKeys(t *testing.T) {
 	var apiErr *promv1.Error
 	require.True(t, errors.As(err, &apiErr), "%v", err)
 	require.Contains(t, apiErr.Detail, "lacks the read scope")
+}
+
+// TestAllInOneGoodKeysDuringABadKeyFlood replays issue 13's attack on a
+// running all-in-one: from 127.0.0.1, 40 bad credentials a second (random
+// API keys, the tenant's name with wrong keys, bad operator tokens) while
+// the good tenant pushes from the same address and an operator uses the
+// operator listener. Every good push and operator request succeeds.
+func TestAllInOneGoodKeysDuringABadKeyFlood(t *testing.T) {
+	p := startProcess(t, TargetAll, "-auth.mode=api-keys")
+	ctx := context.Background()
+	writeKey := createKey(t, p, "team-a", "write")
+	token, err := os.ReadFile(p.app.operatorToken.Path)
+	require.NoError(t, err)
+
+	stop := make(chan struct{})
+	flooded := make(chan map[int]int)
+	go func() {
+		statuses := map[int]int{}
+		tick := time.NewTicker(25 * time.Millisecond) // 40/s
+		defer tick.Stop()
+		bad := []func() (*http.Request, error){
+			func() (*http.Request, error) {
+				r, err := http.NewRequest(http.MethodPost, "http://"+p.app.HTTPAddr()+"/api/v1/push", strings.NewReader("x"))
+				if err == nil {
+					r.Header.Set("Authorization", "Bearer hearth_aaaaaaaaaaaaaaaa_"+strings.Repeat("b", 52))
+				}
+				return r, err
+			},
+			func() (*http.Request, error) {
+				r, err := http.NewRequest(http.MethodPost, "http://"+p.app.HTTPAddr()+"/api/v1/push", strings.NewReader("x"))
+				if err == nil {
+					r.SetBasicAuth("team-a", writeKey[:len(writeKey)-1]+"z")
+				}
+				return r, err
+			},
+			func() (*http.Request, error) {
+				r, err := http.NewRequest(http.MethodGet, "http://"+p.app.InternalAddr()+"/services", nil)
+				if err == nil {
+					r.Header.Set("Authorization", "Bearer hearth_operator_guess")
+				}
+				return r, err
+			},
+		}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				flooded <- statuses
+				return
+			case <-tick.C:
+			}
+			req, err := bad[i%len(bad)]()
+			if err != nil {
+				continue
+			}
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				continue
+			}
+			resp.Body.Close()
+			statuses[resp.StatusCode]++
+		}
+	}()
+
+	basic := config_util.DefaultHTTPClientConfig
+	basic.BasicAuth = &config_util.BasicAuth{Username: "team-a", Password: config_util.Secret(writeKey)}
+	good := keyPusher(t, p.app.HTTPAddr(), basic)
+	bearer := keyPusher(t, p.app.HTTPAddr(), config_util.HTTPClientConfig{Authorization: &config_util.Authorization{Type: "Bearer", Credentials: config_util.Secret(writeKey)}})
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	now := time.Now()
+	for i := range 36 {
+		<-tick.C
+		pusher := good
+		if i%2 == 1 {
+			pusher = bearer
+		}
+		require.NoError(t, pusher.push(ctx, 1, now.Add(time.Duration(i)*time.Millisecond), float64(i)), "good push %d", i)
+		req, err := http.NewRequest(http.MethodGet, "http://"+p.app.InternalAddr()+"/services", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(token)))
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "operator request %d", i)
+	}
+	close(stop)
+	statuses := <-flooded
+	require.Zero(t, statuses[http.StatusOK]+statuses[http.StatusNoContent], "%v", statuses)
+	require.NotZero(t, statuses[http.StatusTooManyRequests], "%v", statuses)
+	t.Logf("36 of 36 good pushes and operator requests served during a flood answered %v", statuses)
 }

@@ -15,18 +15,19 @@ import (
 )
 
 // registerCommonRoutes mounts what every process serves: /ready on both
-// listeners (load balancers probe the public one; detail, optional, adds
-// the components' state), and /metrics, /config, /services and pprof on
-// the operator listener only (metric labels name tenants).
-func registerCommonRoutes(public, internal *http.ServeMux, reg *prometheus.Registry, mgr func() *services.Manager, cfg *Config, detail func(*readyReport, bool)) {
+// listeners (load balancers probe the public one, which says only whether
+// the process is ready; detail, optional, adds the components' state on the
+// operator listener), and /metrics, /config, /services and pprof on the
+// operator listener only (metric labels name tenants).
+func registerCommonRoutes(public, internal *http.ServeMux, reg *prometheus.Registry, mgr func() *services.Manager, cfg *Config, detail func(*readyReport)) {
 	internal.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	internal.HandleFunc("/debug/pprof/", pprof.Index)
 	internal.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	internal.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	internal.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	internal.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	public.Handle("GET /ready", readyHandler(mgr, detail, true))
-	internal.Handle("GET /ready", readyHandler(mgr, detail, false))
+	public.Handle("GET /ready", readyHandler(mgr, nil))
+	internal.Handle("GET /ready", readyHandler(mgr, detail))
 	internal.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/yaml; charset=utf-8")
 		out, err := yaml.Marshal(cfg.redacted())

@@ -24,41 +24,26 @@ type readyReport struct {
 	Flush    *flusher.Status  `json:"flush,omitempty"`
 }
 
-// readyDetail fills in what the process's ingester and flusher report.
-// The public listener's copy names no tenant and quotes no error: tenants
-// must not learn of each other, nor of the store's addresses.
-func (a *App) readyDetail(r *readyReport, public bool) {
+// readyDetail fills in what the process's ingester and flusher report. Only
+// the operator listener shows it: the public /ready is a probe's answer
+// (ready or not, and which service is not running) and tells no tenant how
+// many tenants there are, what is in flight, or what the store said.
+func (a *App) readyDetail(r *readyReport) {
 	if a.ingester != nil {
 		s := a.ingester.Status()
-		redact(&s, nil, public)
 		r.Ingester = &s
 	}
 	if a.flusher != nil {
 		s := a.flusher.Status()
-		redact(nil, &s, public)
 		r.Flush = &s
-	}
-}
-
-// redact removes tenant names and error messages from what the public
-// listener shows.
-func redact(i *ingester.Status, f *flusher.Status, public bool) {
-	if !public {
-		return
-	}
-	if i != nil {
-		i.Replay.Tenant = ""
-		i.WALFailedTenants = nil
-	}
-	if f != nil {
-		f.LastError = ""
 	}
 }
 
 // readyHandler serves /ready: 200 when every service is running, 503
 // otherwise, with the report as text, or as JSON on Accept:
-// application/json. detail, optional, adds the components' state.
-func readyHandler(mgr func() *services.Manager, detail func(r *readyReport, public bool), public bool) http.Handler {
+// application/json. detail, optional, adds the components' state; the
+// public listener passes none.
+func readyHandler(mgr func() *services.Manager, detail func(r *readyReport)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r := readyReport{Reason: "starting"}
 		if m := mgr(); m != nil {
@@ -66,7 +51,7 @@ func readyHandler(mgr func() *services.Manager, detail func(r *readyReport, publ
 			r.Ready, r.Reason = ok, why
 		}
 		if detail != nil {
-			detail(&r, public)
+			detail(&r)
 		}
 		code := http.StatusOK
 		if !r.Ready {

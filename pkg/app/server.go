@@ -24,6 +24,8 @@ type ServerConfig struct {
 	InternalListenAddress string        `yaml:"internal_listen_address"`
 	GRPCListenAddress     string        `yaml:"grpc_listen_address"`
 	GracefulTimeout       time.Duration `yaml:"graceful_shutdown_timeout"`
+
+	HTTP HTTPServerConfig `yaml:",inline"`
 }
 
 // RegisterFlags registers the server flags.
@@ -35,6 +37,7 @@ func (c *ServerConfig) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.InternalListenAddress, "server.internal-listen-address", "127.0.0.1:9010", "HTTP listen address (host:port) for operator endpoints: /metrics, /config, /services, /ring, /debug/pprof, ingester and tenant administration. Never expose it to tenants. See also -server.http-listen-address.")
 	f.StringVar(&c.GRPCListenAddress, "server.grpc-listen-address", ":9095", "gRPC listen address (host:port) for traffic between components.")
 	f.DurationVar(&c.GracefulTimeout, "server.graceful-shutdown-timeout", 30*time.Second, "How long in-flight requests may take to finish on shutdown.")
+	c.HTTP.RegisterFlags(f)
 }
 
 // Validate reports every invalid setting.
@@ -45,6 +48,7 @@ func (c *ServerConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
 		}
 	}
+	errs = append(errs, c.HTTP.Validate())
 	return errors.Join(errs...)
 }
 

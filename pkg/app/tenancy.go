@@ -60,9 +60,15 @@ func (a *App) initAuthenticator() error {
 
 // tenantHTTP binds a public request to its tenant: the one place where that
 // happens. The scope is what the route needs (write for pushes, read for
-// queries).
+// queries). It also sets the route's write deadline: a push is answered
+// within -server.http-write-timeout, a query within -querier.timeout plus
+// that.
 func (a *App) tenantHTTP(scope auth.Scope, next http.Handler) http.Handler {
-	return a.auth.Middleware(scope)(next)
+	deadline := a.cfg.Server.HTTP.WriteTimeout
+	if scope != auth.ScopeWrite {
+		deadline += a.cfg.Querier.Timeout
+	}
+	return withWriteDeadline(a.auth.Middleware(scope)(next), deadline)
 }
 
 // operatorOnly requires the operator credential on the internal listener,

@@ -27,7 +27,15 @@ const (
 	refreshBatch = 1000
 	// loadTimeout bounds one store read of the cache.
 	loadTimeout = 10 * time.Second
+	// knownRefresh is how often the ids of every key in the store are read
+	// (one scan of the key rows), so that a lookup can tell a key that
+	// exists from a made-up one without reading the store.
+	knownRefresh = time.Minute
 )
+
+// errLookupLimited is returned by lookup for an id neither cached nor known
+// to exist when its source may not cause another store read now.
+var errLookupLimited = errors.New("too many lookups of unknown API keys")
 
 // ErrStoreUnavailable is returned when a key record could not be read and
 // no fresh enough copy is cached. The middleware answers 503.
@@ -55,7 +63,12 @@ type Authenticator struct {
 	keys       *Keys
 	operator   Secret
 	logger     *slog.Logger
-	limiter    *failureLimiter
+	// limiter counts failures per (source, claimed tenant or key id);
+	// opLimiter failures of the operator credential per source; lookups
+	// store reads of ids not known to exist, per source.
+	limiter   *failureLimiter
+	opLimiter *failureLimiter
+	lookups   *failureLimiter
 
 	mu        sync.RWMutex
 	cache     map[string]*entry
@@ -64,6 +77,12 @@ type Authenticator struct {
 	// cache what it read.
 	gen   atomic.Uint64
 	group singleflight.Group
+	// known holds the id of every key in the store, from the last scan
+	// (knownRefresh) and every key found since. A store read for a known id
+	// is bounded by the number of keys; one for an unknown id is charged
+	// to lookups.
+	known atomic.Pointer[map[string]struct{}]
+	kmu   sync.Mutex // serialises writers of known
 
 	failures   *prometheus.CounterVec
 	storeReads *prometheus.CounterVec
@@ -100,6 +119,8 @@ func New(deps Deps) (*Authenticator, error) {
 		operator:   deps.OperatorToken,
 		logger:     logger,
 		limiter:    newFailureLimiter(deps.Config.FailureRateLimit, deps.Config.FailureBurst),
+		opLimiter:  newFailureLimiter(deps.Config.FailureRateLimit, deps.Config.FailureBurst),
+		lookups:    newFailureLimiter(deps.Config.FailureRateLimit, deps.Config.FailureBurst),
 		cache:      map[string]*entry{},
 	}
 	f := promauto.With(reg)
@@ -125,19 +146,25 @@ func New(deps Deps) (*Authenticator, error) {
 // Mode returns the -auth.mode in force.
 func (a *Authenticator) Mode() string { return a.mode }
 
-// Service refreshes the cached key records every -auth.cache-ttl.
+// Service refreshes the cached key records every -auth.cache-ttl, and the
+// set of existing key ids every minute.
 func (a *Authenticator) Service() *services.Service {
 	return services.New("auth", nil, func(ctx context.Context) error {
 		if a.keys == nil {
 			<-ctx.Done()
 			return nil
 		}
+		a.scanKnown(ctx)
 		t := time.NewTicker(a.ttl)
 		defer t.Stop()
+		k := time.NewTicker(knownRefresh)
+		defer k.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
+			case <-k.C:
+				a.scanKnown(ctx)
 			case <-t.C:
 				if err := a.refresh(ctx); err != nil && ctx.Err() == nil {
 					a.logger.Warn("Refreshing cached API keys failed; keys not refreshed for twice -auth.cache-ttl are read on use", "err", err)
@@ -163,8 +190,64 @@ func (a *Authenticator) Invalidate(ids ...string) {
 	}
 }
 
-// lookup returns the record of key id, nil when there is none.
-func (a *Authenticator) lookup(ctx context.Context, id string) (*Key, error) {
+// scanKnown replaces the set of known key ids with the store's.
+func (a *Authenticator) scanKnown(ctx context.Context) {
+	sctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	a.storeReads.WithLabelValues("scan").Inc()
+	ids, err := a.keys.IDs(sctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.logger.Warn("Listing API key ids failed; lookups of keys not cached are limited per source until the next scan", "err", err)
+		}
+		return
+	}
+	m := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		m[id] = struct{}{}
+	}
+	a.kmu.Lock()
+	a.known.Store(&m)
+	a.kmu.Unlock()
+}
+
+// isKnown reports whether key id was in the store at the last scan or has
+// been found since.
+func (a *Authenticator) isKnown(id string) bool {
+	m := a.known.Load()
+	if m == nil {
+		return false
+	}
+	_, ok := (*m)[id]
+	return ok
+}
+
+// addKnown records that key id exists (copy on write: keys are created
+// rarely, looked up on every request).
+func (a *Authenticator) addKnown(id string) {
+	if a.isKnown(id) {
+		return
+	}
+	a.kmu.Lock()
+	defer a.kmu.Unlock()
+	old := a.known.Load()
+	m := map[string]struct{}{id: {}}
+	if old != nil {
+		m = make(map[string]struct{}, len(*old)+1)
+		for k := range *old {
+			m[k] = struct{}{}
+		}
+		m[id] = struct{}{}
+	}
+	a.known.Store(&m)
+}
+
+// lookup returns the record of key id, nil when there is none. An id that
+// is neither cached nor known to exist is read from the store only when
+// mayRead (which charges the caller's source) allows it; otherwise lookup
+// returns errLookupLimited. That bounds the store reads a flood of made-up
+// keys can cause.
+func (a *Authenticator) lookup(ctx context.Context, id string, mayRead func() bool) (*Key, error) {
 	now := time.Now()
 	a.mu.RLock()
 	e := a.cache[id]
@@ -174,6 +257,9 @@ func (a *Authenticator) lookup(ctx context.Context, id string) (*Key, error) {
 			e.used.Store(s)
 		}
 		return e.key, nil
+	}
+	if !a.isKnown(id) && !mayRead() {
+		return nil, errLookupLimited
 	}
 	v, err, _ := a.group.Do(id, func() (any, error) {
 		// The first caller's cancellation must not fail the others.
@@ -187,6 +273,9 @@ func (a *Authenticator) lookup(ctx context.Context, id string) (*Key, error) {
 			return nil, err
 		}
 		k := got[id]
+		if k != nil {
+			a.addKnown(id)
+		}
 		if a.gen.Load() == gen {
 			a.put(id, k, loaded)
 		}

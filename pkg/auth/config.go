@@ -54,8 +54,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	// 1 failure/s sustained with a burst of 10: a mistyped key or a
 	// misconfigured sender is noticed long before it is blocked, while
 	// guessing is throttled to a crawl (and pointless against 256 bits).
-	f.Float64Var(&c.FailureRateLimit, "auth.failure-rate-limit", 1, "Authentication failures per second one source (an IPv4 address or an IPv6 /64) may sustain before its requests get 429. See also -auth.failure-burst.")
-	f.IntVar(&c.FailureBurst, "auth.failure-burst", 10, "Authentication failures one source may make in a burst before -auth.failure-rate-limit applies.")
+	f.Float64Var(&c.FailureRateLimit, "auth.failure-rate-limit", 1, "Authentication failures per second one source (an IPv4 address or an IPv6 /64) may sustain for one claimed tenant or key id before further failures of that pair get 429 (a valid key is always served); also the rate of store reads a source may cause for key ids not known to exist, and of bad operator tokens. See also -auth.failure-burst.")
+	f.IntVar(&c.FailureBurst, "auth.failure-burst", 10, "Authentication failures one source may make for one claimed tenant or key id in a burst before -auth.failure-rate-limit applies.")
 	f.StringVar(&c.OperatorTokenFile, "auth.operator-token-file", "", "File holding the operator credential the internal listener requires (Authorization: Bearer <token>); created with mode 0600 on first start. Empty means <-storage.dir>/operator-token. Processes of one cluster should share one file.")
 	f.Var(&c.ClusterSecret, "auth.cluster-secret", "Secret every component sends and requires on internal gRPC. Prefer -auth.cluster-secret-file: flags are visible in the process list.")
 	f.StringVar(&c.ClusterSecretFile, "auth.cluster-secret-file", "", "File holding the cluster secret (see -auth.cluster-secret); surrounding white space is ignored.")

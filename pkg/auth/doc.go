@@ -59,8 +59,18 @@
 // one tenant (-auth.none-tenant), for single-tenant development.
 // A missing or bad key gets 401 with a WWW-Authenticate challenge, a valid
 // key without the scope or of another tenant 403. Failures are counted in
-// hearth_auth_failures_total{reason}, and a source (IPv4 address or IPv6
-// /64) that fails too often gets 429 until its token bucket refills.
+// hearth_auth_failures_total{reason}. A failure is charged to the pair
+// (source, claimed tenant or key id), where a source is an IPv4 address or
+// an IPv6 /64; a pair that fails too often gets 429 instead of 401 until its
+// token bucket refills. A credential that verifies is never refused, so a
+// neighbour spraying bad keys from a shared address (a NAT, a proxy) does
+// not lock a tenant out. Because key ids are the client's to choose, store
+// reads of ids not known to exist are bounded separately: a key id seen in
+// the store (a scan of the key rows every minute, plus every key found) is
+// read when not cached; any other id costs one token of its source's lookup
+// budget (-auth.failure-rate-limit, -auth.failure-burst), and past it the
+// request gets 429 without a read. The operator listener has a limiter of
+// its own, and checks the operator token before it.
 //
 // Key records are cached by id, found and not found alike. The
 // authenticator's service re-reads every cached record each -auth.cache-ttl

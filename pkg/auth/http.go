@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -20,7 +21,8 @@ const (
 	reasonExpired       = "expired"
 	reasonWrongTenant   = "wrong_tenant" // Basic user is not the key's tenant
 	reasonMissingScope  = "missing_scope"
-	reasonRateLimited   = "rate_limited"
+	reasonRateLimited   = "rate_limited"        // this (source, tenant or key id) failed too often
+	reasonLookupLimited = "lookup_rate_limited" // this source asked for too many keys that do not exist
 	reasonStoreError    = "store_error"
 	reasonOperator      = "operator" // bad or missing operator credential
 )
@@ -39,7 +41,15 @@ type refusal struct {
 	msg    string
 	keyID  string
 	tenant tenant.ID
+	// charge, when set, is the key the failure is charged to in limiter
+	// (the authenticator's pair limiter when nil).
+	charge     string
+	limiter    *failureLimiter
+	retryAfter time.Duration
 }
+
+// with returns a copy of a shared refusal, to be charged.
+func (r *refusal) with() *refusal { c := *r; return &c }
 
 var (
 	refuseMissing   = &refusal{status: http.StatusUnauthorized, reason: reasonMissing, msg: "authentication required: Basic auth (tenant and API key) or Authorization: Bearer <API key>"}
@@ -60,9 +70,6 @@ func (a *Authenticator) Middleware(scope Scope) func(http.Handler) http.Handler 
 			})
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if a.rateLimited(w, r) {
-				return
-			}
 			id, ref := a.authenticate(r, scope)
 			if ref != nil {
 				a.refuse(w, r, ref, challenge)
@@ -74,25 +81,72 @@ func (a *Authenticator) Middleware(scope Scope) func(http.Handler) http.Handler 
 }
 
 // authenticate checks r's API key for scope and returns its tenant.
+//
+// Failures are charged to the pair (source, claimed tenant or key id), and
+// a pair that failed too often gets 429 instead of 401, but only for a
+// credential that does not verify: a good key is served whatever else its
+// source or its tenant's name has been used for. A blocked pair causes no
+// store read for a key id not known to exist; an unblocked one causes at
+// most -auth.failure-rate-limit such reads per second per source.
 func (a *Authenticator) authenticate(r *http.Request, scope Scope) (tenant.ID, *refusal) {
 	token, user, hasUser, ref := requestCredentials(r)
 	if ref != nil {
 		return "", ref
 	}
+	src := source(r)
 	if hasUser {
 		if err := tenant.Validate(user); err != nil {
-			return "", &refusal{status: http.StatusBadRequest, reason: reasonInvalidTenant, msg: "tenant: " + err.Error()}
+			return "", &refusal{status: http.StatusBadRequest, reason: reasonInvalidTenant, msg: "tenant: " + err.Error(), charge: pairKey(src, "")}
 		}
 	}
 	id, err := ParseToken(token)
-	if err != nil {
-		return "", refuseMalformed
+	// The principal is what the client claims to be: the tenant of Basic
+	// auth, else the key id (free to choose, so unknown ids are bounded by
+	// the lookup budget below, not by this pair).
+	principal := id
+	if hasUser {
+		principal = user
 	}
-	k, err := a.lookup(r.Context(), id)
+	pair := pairKey(src, principal)
+	now := time.Now()
+	blocked, wait := false, time.Duration(0)
+	if a.limiter.active() {
+		blocked, wait = a.limiter.blocked(pair, now)
+	}
+	limited := func(ref *refusal) *refusal {
+		if blocked && ref.status == http.StatusUnauthorized {
+			return &refusal{status: http.StatusTooManyRequests, reason: reasonRateLimited, retryAfter: wait,
+				msg: "too many authentication failures for this tenant or key from this address, retry later", keyID: ref.keyID}
+		}
+		ref.charge = pair
+		return ref
+	}
+	if err != nil {
+		return "", limited(refuseMalformed.with())
+	}
+	k, err := a.lookup(r.Context(), id, func() bool { return !blocked && a.lookups.take(src, now) })
+	if errors.Is(err, errLookupLimited) {
+		if blocked {
+			return "", limited(&refusal{status: http.StatusUnauthorized, keyID: id})
+		}
+		_, wait := a.lookups.blocked(src, now)
+		return "", &refusal{status: http.StatusTooManyRequests, reason: reasonLookupLimited, retryAfter: wait, keyID: id,
+			msg: "too many unknown API keys from this address, retry later"}
+	}
 	if err != nil {
 		a.logger.Warn("Reading an API key failed", "err", err, "key_id", id)
 		return "", &refusal{status: http.StatusServiceUnavailable, reason: reasonStoreError, msg: "authentication unavailable, retry later", keyID: id}
 	}
+	t, ref := a.check(k, token, id, user, hasUser, scope)
+	if ref != nil {
+		return "", limited(ref)
+	}
+	return t, nil
+}
+
+// check verifies token against k, the record of key id (nil when there is
+// none), and the claimed tenant and scope.
+func (a *Authenticator) check(k *Key, token, id, user string, hasUser bool, scope Scope) (tenant.ID, *refusal) {
 	if k == nil {
 		return "", &refusal{status: http.StatusUnauthorized, reason: reasonUnknownKey, msg: "invalid API key", keyID: id}
 	}
@@ -142,49 +196,47 @@ func requestCredentials(r *http.Request) (token, user string, hasUser bool, ref 
 	}
 }
 
-// rateLimited answers 429 when r's source has failed too often.
-func (a *Authenticator) rateLimited(w http.ResponseWriter, r *http.Request) bool {
-	if !a.limiter.active() {
-		return false
-	}
-	blocked, wait := a.limiter.blocked(source(r), time.Now())
-	if !blocked {
-		return false
-	}
-	a.failures.WithLabelValues(reasonRateLimited).Inc()
-	w.Header().Set("Retry-After", strconv.Itoa(int(wait/time.Second)+1))
-	http.Error(w, "too many authentication failures, retry later", http.StatusTooManyRequests)
-	return true
-}
-
-// refuse answers ref, counts it and, unless the failure is the server's,
-// charges it to the source.
+// refuse answers ref, counts it and charges it to ref.charge, if any.
 func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, ref *refusal, chal string) {
 	a.failures.WithLabelValues(ref.reason).Inc()
-	src := source(r)
-	if ref.status != http.StatusServiceUnavailable && ref.reason != reasonMissing {
-		a.limiter.fail(src, time.Now())
+	if ref.charge != "" {
+		l := ref.limiter
+		if l == nil {
+			l = a.limiter
+		}
+		l.fail(ref.charge, time.Now())
 	}
-	a.logger.Debug("Request refused", "reason", ref.reason, "source", src, "key_id", ref.keyID, "tenant", string(ref.tenant), "path", r.URL.Path)
-	if ref.status == http.StatusUnauthorized {
+	a.logger.Debug("Request refused", "reason", ref.reason, "source", source(r), "key_id", ref.keyID, "tenant", string(ref.tenant), "path", r.URL.Path)
+	switch ref.status {
+	case http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", chal)
+	case http.StatusTooManyRequests:
+		w.Header().Set("Retry-After", strconv.Itoa(int(ref.retryAfter/time.Second)+1))
 	}
 	http.Error(w, ref.msg, ref.status)
 }
 
 // Operator returns middleware that requires the operator credential
-// (Authorization: Bearer <operator token>) whatever -auth.mode says.
+// (Authorization: Bearer <operator token>) whatever -auth.mode says. The
+// token is checked first (in constant time, reading nothing), so a valid
+// one is never refused; bad ones are charged to their source in a limiter
+// of their own, apart from tenants' failures.
 func (a *Authenticator) Operator(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if a.rateLimited(w, r) {
-			return
-		}
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || !a.operator.equal(strings.TrimSpace(token)) {
-			ref := &refusal{status: http.StatusUnauthorized, reason: reasonOperator, msg: "operator credential required (Authorization: Bearer <token from the operator token file>)"}
-			a.refuse(w, r, ref, operatorChallenge)
+		if strings.EqualFold(scheme, "Bearer") && a.operator.equal(strings.TrimSpace(token)) {
+			next.ServeHTTP(w, r)
 			return
 		}
-		next.ServeHTTP(w, r)
+		src := source(r)
+		if a.opLimiter.active() {
+			if blocked, wait := a.opLimiter.blocked(src, time.Now()); blocked {
+				a.refuse(w, r, &refusal{status: http.StatusTooManyRequests, reason: reasonRateLimited, retryAfter: wait,
+					msg: "too many operator authentication failures from this address, retry later"}, operatorChallenge)
+				return
+			}
+		}
+		a.refuse(w, r, &refusal{status: http.StatusUnauthorized, reason: reasonOperator, charge: src, limiter: a.opLimiter,
+			msg: "operator credential required (Authorization: Bearer <token from the operator token file>)"}, operatorChallenge)
 	})
 }

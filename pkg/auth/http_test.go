@@ -213,9 +213,10 @@ func TestOtherModes(t *testing.T) {
 	}
 }
 
-// TestRepeatedFailuresAreRateLimited: a source that keeps failing gets
-// 429, even with a good key, until its bucket refills; others are not
-// affected.
+// TestRepeatedFailuresAreRateLimited: a (source, key) pair that keeps
+// failing gets 429 instead of 401 until its bucket refills, but the good
+// key from the same source is served, and another source's failures of
+// the same key are not blocked.
 func TestRepeatedFailuresAreRateLimited(t *testing.T) {
 	keys := NewKeys(newMem())
 	cfg := testConfig()
@@ -223,23 +224,26 @@ func TestRepeatedFailuresAreRateLimited(t *testing.T) {
 	a, _ := newAuth(t, cfg, keys, nil)
 	srv := publicServer(t, a)
 	k := mustCreate(t, keys, "team-a", ScopeWrite)
+	bad := flipLast(k.Token.Reveal())
 	for range 3 {
-		status, _, _ := do(t, srv, http.MethodPost, "/api/v1/push", bearer(flipLast(k.Token.Reveal())))
+		status, _, _ := do(t, srv, http.MethodPost, "/api/v1/push", bearer(bad))
 		require.Equal(t, http.StatusUnauthorized, status)
 	}
-	status, _, h := do(t, srv, http.MethodPost, "/api/v1/push", bearer(k.Token.Reveal()))
+	status, _, h := do(t, srv, http.MethodPost, "/api/v1/push", bearer(bad))
 	require.Equal(t, http.StatusTooManyRequests, status)
 	require.NotEmpty(t, h.Get("Retry-After"))
 	require.Equal(t, 1.0, testutil.ToFloat64(a.failures.WithLabelValues(reasonRateLimited)))
 
-	// Another source still gets through: call the handler with another
-	// remote address.
+	status, body, _ := do(t, srv, http.MethodPost, "/api/v1/push", bearer(k.Token.Reveal()))
+	require.Equal(t, http.StatusOK, status, "a key that verifies is never refused: %s", body)
+
+	// Another source failing with the same key is not blocked.
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, "/api/v1/push", nil)
 	req.RemoteAddr = "192.0.2.7:1234"
-	req.Header.Set("Authorization", "Bearer "+k.Token.Reveal())
+	req.Header.Set("Authorization", "Bearer "+bad)
 	a.Middleware(ScopeWrite)(echoTenant).ServeHTTP(rec, req)
-	require.Equal(t, http.StatusOK, rec.Code)
+	require.Equal(t, http.StatusUnauthorized, rec.Code)
 }
 
 func TestFailureLimiter(t *testing.T) {

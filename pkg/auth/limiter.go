@@ -10,13 +10,15 @@ import (
 	"time"
 )
 
-// maxSources bounds the sources the failure limiter remembers; past it,
-// sources whose bucket has refilled are forgotten, and if none has, all are.
+// maxSources bounds the buckets a limiter remembers; past it, buckets that
+// have refilled are forgotten, and if none has, all are.
 const maxSources = 100_000
 
-// failureLimiter is a token bucket of authentication failures per source.
-// Only failures create buckets, so a source that never fails costs one
-// lock-free map read per request.
+// failureLimiter is a token bucket per key. The authenticator keeps three:
+// failures per (source, claimed tenant or key id), failures of the operator
+// credential per source, and reads of key ids not known to exist per source.
+// Only failures (or reads) create buckets, so a key that never fails costs
+// one lock-free map read per request.
 type failureLimiter struct {
 	rate  float64 // tokens per second
 	burst float64
@@ -43,7 +45,7 @@ func (l *failureLimiter) refill(b *bucket, now time.Time) {
 	b.last = now
 }
 
-// blocked reports whether src has no failure left, and when it will.
+// blocked reports whether src has no token left, and when it will.
 func (l *failureLimiter) blocked(src string, now time.Time) (bool, time.Duration) {
 	if l.n.Load() == 0 {
 		return false, 0
@@ -62,8 +64,30 @@ func (l *failureLimiter) blocked(src string, now time.Time) (bool, time.Duration
 	return true, time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }
 
-// fail takes one token from src's bucket.
+// fail takes one token from src's bucket, if it has one.
 func (l *failureLimiter) fail(src string, now time.Time) {
+	b := l.bucket(src, now)
+	b.mu.Lock()
+	l.refill(b, now)
+	b.tokens = math.Max(0, b.tokens-1)
+	b.mu.Unlock()
+}
+
+// take takes one token from src's bucket and reports whether it had one.
+func (l *failureLimiter) take(src string, now time.Time) bool {
+	b := l.bucket(src, now)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l.refill(b, now)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
+// bucket returns src's bucket, creating a full one.
+func (l *failureLimiter) bucket(src string, now time.Time) *bucket {
 	v, ok := l.sources.Load(src)
 	if !ok {
 		if l.n.Load() >= maxSources {
@@ -74,11 +98,7 @@ func (l *failureLimiter) fail(src string, now time.Time) {
 			l.n.Add(1)
 		}
 	}
-	b := v.(*bucket)
-	b.mu.Lock()
-	l.refill(b, now)
-	b.tokens = math.Max(0, b.tokens-1)
-	b.mu.Unlock()
+	return v.(*bucket)
 }
 
 // sweep forgets sources whose bucket is full again, or every source when
@@ -124,6 +144,10 @@ func source(r *http.Request) string {
 	}
 	return ip.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
+
+// pairKey is the failure limiter's key of a request from src claiming
+// principal (a tenant, a key id, or "" when the credential names neither).
+func pairKey(src, principal string) string { return src + "\x00" + principal }
 
 // active reports whether any source has failed recently.
 func (l *failureLimiter) active() bool { return l.n.Load() != 0 }

@@ -112,6 +112,25 @@ func (s *Keys) Create(ctx context.Context, req CreateRequest) (Created, error) {
 	return Created{Key: k, Token: token}, nil
 }
 
+// IDs returns the id of every key in the store, revoked and expired ones
+// included, in one scan of the key rows.
+func (s *Keys) IDs(ctx context.Context) ([]string, error) {
+	var ids []string
+	err := s.backend.Read(ctx, chunk.ReadRequest{
+		Ranges:      []chunk.KeyRange{chunk.PrefixRange(keyRowPrefix)},
+		ColumnStart: recordColumn, ColumnEnd: chunk.PrefixEnd(recordColumn), CellsPerRow: 1,
+	}, func(r chunk.Row) bool {
+		if id := string(r.Key[len(keyRowPrefix):]); ValidKeyID(id) {
+			ids = append(ids, id)
+		}
+		return true
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing API key ids: %w", err)
+	}
+	return ids, nil
+}
+
 // Get reads the records of ids; absent ids are missing from the result.
 func (s *Keys) Get(ctx context.Context, ids ...string) (map[string]*Key, error) {
 	out := make(map[string]*Key, len(ids))

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"unicode/utf8"
 )
 
 // MaxLength is the longest tenant ID accepted, in bytes.
@@ -54,10 +56,21 @@ func Validate(s string) error {
 	}
 	for i := 0; i < len(s); i++ {
 		if !safe[s[i]] {
-			return fmt.Errorf("%w: %q at byte %d", ErrUnsafeChar, s[i], i)
+			return fmt.Errorf("%w: %s at byte %d", ErrUnsafeChar, quoteCharAt(s, i), i)
 		}
 	}
 	return nil
+}
+
+// quoteCharAt quotes the character that starts at byte i of s: the whole
+// rune when the bytes there are valid UTF-8 ('ë', not the first byte read
+// as Latin-1), the byte escaped ('\xff') when they are not.
+func quoteCharAt(s string, i int) string {
+	r, size := utf8.DecodeRuneInString(s[i:])
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("'\\x%02x'", s[i])
+	}
+	return strconv.QuoteRune(r)
 }
 
 // Parse validates s and returns it as an ID.

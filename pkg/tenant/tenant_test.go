@@ -41,6 +41,28 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestValidateNamesTheCharacter: the error quotes the offending
+// character as the client wrote it: a multi-byte one whole (not its first
+// byte read as Latin-1, 'Ã' for "tëam"), an invalid byte escaped.
+func TestValidateNamesTheCharacter(t *testing.T) {
+	for id, want := range map[string]string{
+		"tëam":         `'ë' at byte 1`,
+		"team-😀":       `'😀' at byte 5`,
+		"a/b":          `'/' at byte 1`,
+		"a\x00":        `'\x00' at byte 1`,
+		"a\xffb":       `'\xff' at byte 1`,
+		"a\xc3":        `'\xc3' at byte 1`, // a truncated two-byte character
+		"ok\u202eevil": `'\u202e' at byte 2`,
+	} {
+		t.Run(id, func(t *testing.T) {
+			err := Validate(id)
+			require.ErrorIs(t, err, ErrUnsafeChar)
+			require.True(t, strings.HasSuffix(err.Error(), ": "+want), err.Error())
+			require.NotContains(t, err.Error(), "Ã")
+		})
+	}
+}
+
 func TestContextRoundTrip(t *testing.T) {
 	_, err := FromContext(context.Background())
 	require.ErrorIs(t, err, ErrMissing)
