@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/fileutil"
+	"github.com/prometheus/prometheus/tsdb/wlog"
 	"github.com/prometheus/prometheus/util/compression"
 
 	"github.com/hearthmetrics/hearth/pkg/limits"
@@ -131,15 +134,18 @@ func (i *Ingester) openTenant(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, erro
 	if err := restoreInterruptedRepairs(tdb.dir, i.logger, t); err != nil {
 		return fail(err)
 	}
+	// The TSDB opens a WBL with an out-of-order window or a WBL on disk
+	// (Prometheus v0.316 tsdb/db.go open).
+	wblSize, err := fileutil.DirSize(filepath.Join(tdb.dir, wlog.WblDirName))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail(fmt.Errorf("sizing the WBL: %w", err))
+	}
 	db, err := tsdb.Open(tdb.dir, tdb.logger, tdb.wal, opts, stats)
 	if err != nil {
 		return fail(err)
 	}
-	if tdb.wal.watching() == 0 {
-		// A Prometheus or client_golang upgrade changed how the WAL
-		// registers its metrics: without the counter, pushes after a
-		// failed WAL write could be acknowledged and then lost.
-		return fail(errors.Join(errors.New("the WAL's failed-writes counter was not found"), db.Close()))
+	if err := tdb.wal.checkWatching(opts.OutOfOrderTimeWindow > 0 || wblSize > 0); err != nil {
+		return fail(errors.Join(err, db.Close()))
 	}
 	// The ingester compacts on its own schedule, so it knows when a block
 	// appears (see maintain).
@@ -216,18 +222,22 @@ func (t *tenantDB) applyLimits(oooWindow, maxExemplars int64) error {
 // applyConfigLocked sets the DB's out-of-order window and exemplar buffer
 // size. Called with limitsMu held.
 func (t *tenantDB) applyConfigLocked(oooWindow, maxExemplars int64) error {
-	if oooWindow == t.appliedOOO && maxExemplars == t.appliedMaxExem {
-		return nil
+	if oooWindow != t.appliedOOO || maxExemplars != t.appliedMaxExem {
+		err := t.db.ApplyConfig(&config.Config{StorageConfig: config.StorageConfig{
+			TSDBConfig:      &config.TSDBConfig{OutOfOrderTimeWindow: oooWindow},
+			ExemplarsConfig: &config.ExemplarsConfig{MaxExemplars: maxExemplars},
+		}})
+		if err != nil {
+			return fmt.Errorf("applying limits: %w", err)
+		}
+		t.appliedOOO, t.appliedMaxExem = oooWindow, maxExemplars
+		t.oooWindow.Store(oooWindow)
 	}
-	err := t.db.ApplyConfig(&config.Config{StorageConfig: config.StorageConfig{
-		TSDBConfig:      &config.TSDBConfig{OutOfOrderTimeWindow: oooWindow},
-		ExemplarsConfig: &config.ExemplarsConfig{MaxExemplars: maxExemplars},
-	}})
-	if err != nil {
-		return fmt.Errorf("applying limits: %w", err)
+	if t.appliedOOO > 0 {
+		// The TSDB has a WBL from the first window on: every maintenance
+		// cycle fails while its failure counter is not watched.
+		return t.wal.checkWatching(true)
 	}
-	t.appliedOOO, t.appliedMaxExem = oooWindow, maxExemplars
-	t.oooWindow.Store(oooWindow)
 	return nil
 }
 

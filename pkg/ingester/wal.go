@@ -49,25 +49,44 @@ import (
 // commit that reads a zero count after its own write knows that no write
 // before it failed.
 
-// walFailureCounters are the TSDB counters of failed WAL and WBL writes.
-var walFailureCounters = []string{
-	"prometheus_tsdb_wal_writes_failed_total",
-	"prometheus_tsdb_out_of_order_wbl_writes_failed_total",
-}
+// The TSDB's counters of failed WAL and WBL writes, by the name the TSDB
+// registers them under (Prometheus v0.316: tsdb/wlog/wlog.go's
+// "writes_failed_total", prefixed in tsdb/db.go). The WAL's is registered
+// when the TSDB opens; the WBL's when the WBL is created, at the open of a
+// TSDB with an out-of-order window (or a WBL on disk), or when a window is
+// first applied. openTenant and applyConfigLocked fail when the counter
+// they expect is not watched: a Prometheus upgrade that renames the
+// counters (or gives them labels) fails every tenant's open and
+// TestWALWatchFindsFailureCounters, instead of letting pushes after a
+// failed write be acknowledged and lost.
+const (
+	walWritesFailedCounter = "prometheus_tsdb_wal_writes_failed_total"
+	wblWritesFailedCounter = "prometheus_tsdb_out_of_order_wbl_writes_failed_total"
+)
 
 // walWatch is the Registerer a tenant's TSDB registers its metrics with. It
 // passes every collector on to the tenant's registry and keeps the
 // counters of failed WAL and WBL writes.
 type walWatch struct {
 	prometheus.Registerer
-	mu       sync.Mutex // serialises updates of counters
-	counters atomic.Pointer[[]prometheus.Metric]
+	mu       sync.Mutex // serialises registrations; guards probe
+	counters atomic.Pointer[[]watchedCounter]
+	// probe finds the failure counters among the collectors; nil once
+	// both are found.
+	probe *counterProbe
+}
+
+// watchedCounter is one of the TSDB's failure counters: m is the live
+// counter (its Write reads the current value).
+type watchedCounter struct {
+	name string
+	m    prometheus.Metric
 }
 
 var _ prometheus.Registerer = (*walWatch)(nil)
 
 func newWALWatch(reg prometheus.Registerer) *walWatch {
-	return &walWatch{Registerer: reg}
+	return &walWatch{Registerer: reg, probe: newCounterProbe()}
 }
 
 // Register registers c with the tenant's registry and watches it when it
@@ -77,15 +96,23 @@ func (w *walWatch) Register(c prometheus.Collector) error {
 	if err := w.Registerer.Register(c); err != nil {
 		return err
 	}
-	if m := failureCounter(c); m != nil {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		var next []prometheus.Metric
-		if old := w.counters.Load(); old != nil {
-			next = append(next, *old...)
-		}
-		next = append(next, m)
-		w.counters.Store(&next)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.probe == nil {
+		return nil // Both counters found.
+	}
+	name, m := failureCounter(c, w.probe)
+	if m == nil {
+		return nil
+	}
+	var next []watchedCounter
+	if old := w.counters.Load(); old != nil {
+		next = append(next, *old...)
+	}
+	next = append(next, watchedCounter{name: name, m: m})
+	w.counters.Store(&next)
+	if len(next) == 2 {
+		w.probe = nil
 	}
 	return nil
 }
@@ -100,25 +127,25 @@ func (w *walWatch) MustRegister(cs ...prometheus.Collector) {
 	}
 }
 
-// failureCounter returns c's metric when c is one of walFailureCounters.
-// The metric is the live counter: its Write reads the current value.
-func failureCounter(c prometheus.Collector) prometheus.Metric {
+// failureCounter returns c's name and metric when c is one of the failure
+// counters, a collector of one metric. The metric is the live counter: its
+// Write reads the current value.
+func failureCounter(c prometheus.Collector, probe *counterProbe) (string, prometheus.Metric) {
 	descs := make(chan *prometheus.Desc)
 	go func() {
 		c.Describe(descs)
 		close(descs)
 	}()
-	match := false
+	var all []*prometheus.Desc
 	for d := range descs {
-		for _, name := range walFailureCounters {
-			// Desc has no name accessor; its String starts with the name.
-			if strings.HasPrefix(d.String(), `Desc{fqName: "`+name+`"`) {
-				match = true
-			}
-		}
+		all = append(all, d)
 	}
-	if !match {
-		return nil
+	if len(all) != 1 {
+		return "", nil
+	}
+	name := probe.name(all[0])
+	if name == "" {
+		return "", nil
 	}
 	metrics := make(chan prometheus.Metric)
 	go func() {
@@ -129,7 +156,84 @@ func failureCounter(c prometheus.Collector) prometheus.Metric {
 	for m := range metrics {
 		out = m
 	}
-	return out
+	return name, out
+}
+
+// counterProbe tells the failure counters by name. A Desc has no name
+// accessor (its String is for debugging), so the name is compared by the
+// rule a registry enforces: it refuses a descriptor with the name of a
+// registered one unless both have the same help and labels. The probe
+// registry holds a descriptor of each failure counter's name, with a help
+// of its own: registering a descriptor there fails exactly when it has one
+// of those names. Only descriptors are registered, never the TSDB's
+// collectors, whose functions may not work while the TSDB opens.
+type counterProbe struct {
+	both *prometheus.Registry // a descriptor of each name
+	wal  *prometheus.Desc     // the WAL's
+}
+
+func newCounterProbe() *counterProbe {
+	const help = "Probe for the TSDB's counter of failed writes."
+	p := &counterProbe{both: prometheus.NewRegistry(), wal: prometheus.NewDesc(walWritesFailedCounter, help, nil, nil)}
+	p.both.MustRegister(descCollector{p.wal}, descCollector{prometheus.NewDesc(wblWritesFailedCounter, help, nil, nil)})
+	return p
+}
+
+// name returns which of the failure counters d describes, "" for any
+// other metric.
+func (p *counterProbe) name(d *prometheus.Desc) string {
+	if d.Err() != nil {
+		return ""
+	}
+	if err := p.both.Register(descCollector{d}); err == nil {
+		p.both.Unregister(descCollector{d})
+		return ""
+	}
+	// A failure counter (twice per TSDB): which one?
+	r := prometheus.NewRegistry()
+	r.MustRegister(descCollector{p.wal})
+	if r.Register(descCollector{d}) != nil {
+		return walWritesFailedCounter
+	}
+	return wblWritesFailedCounter
+}
+
+// descCollector describes one metric and collects nothing.
+type descCollector struct{ d *prometheus.Desc }
+
+func (c descCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.d }
+func (c descCollector) Collect(chan<- prometheus.Metric)    {}
+
+// watches reports whether the failure counter name is watched.
+func (w *walWatch) watches(name string) bool {
+	if p := w.counters.Load(); p != nil {
+		for _, c := range *p {
+			if c.name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// errCounterMissing says the TSDB registered no counter of failed writes
+// under the name the ingester watches (see walWritesFailedCounter).
+type errCounterMissing struct{ name string }
+
+func (e *errCounterMissing) Error() string {
+	return fmt.Sprintf("the TSDB registered no counter %q (did a Prometheus upgrade rename it?): without it, pushes after a failed WAL write could be acknowledged and then lost", e.name)
+}
+
+// checkWatching fails when the WAL's failure counter, or with a WBL
+// (wbl) the WBL's, is not watched.
+func (w *walWatch) checkWatching(wbl bool) error {
+	if !w.watches(walWritesFailedCounter) {
+		return &errCounterMissing{name: walWritesFailedCounter}
+	}
+	if wbl && !w.watches(wblWritesFailedCounter) {
+		return &errCounterMissing{name: wblWritesFailedCounter}
+	}
+	return nil
 }
 
 // watching returns how many failure counters are watched.
@@ -146,9 +250,9 @@ func (w *walWatch) failed() bool {
 	if p == nil {
 		return false
 	}
-	for _, m := range *p {
+	for _, c := range *p {
 		var d dto.Metric
-		if err := m.Write(&d); err != nil || d.GetCounter().GetValue() > 0 {
+		if err := c.m.Write(&d); err != nil || d.GetCounter().GetValue() > 0 {
 			return true
 		}
 	}
