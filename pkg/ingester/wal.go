@@ -54,7 +54,7 @@ import (
 // "writes_failed_total", prefixed in tsdb/db.go). The WAL's is registered
 // when the TSDB opens; the WBL's when the WBL is created, at the open of a
 // TSDB with an out-of-order window (or a WBL on disk), or when a window is
-// first applied. openTenant and applyConfigLocked fail when the counter
+// first applied. tenantDBs.open and applyConfigLocked fail when the counter
 // they expect is not watched: a Prometheus upgrade that renames the
 // counters (or gives them labels) fails every tenant's open and
 // TestWALWatchFindsFailureCounters, instead of letting pushes after a
@@ -273,26 +273,26 @@ var errConcurrentWALFailure = errors.New("the TSDB counted a failed write to the
 // no other commit in flight therefore sees any earlier failure in walErr;
 // otherwise, or when the tenant has a WBL (whose failures fail no commit),
 // it reads the TSDB's failure counters, which cost a few allocations.
-func (i *Ingester) commit(t *tenantDB, app storage.AppenderV2) error {
+func (s *tenantDBs) commit(t *tenantDB, app storage.AppenderV2) error {
 	t.commits.Add(1)
 	err := app.Commit()
 	if err != nil {
-		err = i.walFailed(t, err)
+		err = s.walFailed(t, err)
 	}
 	others := t.commits.Add(-1)
 	if err != nil {
 		return err
 	}
 	if werr := t.walErr.Load(); werr != nil {
-		i.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
+		s.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
 		return werr
 	}
 	if (others > 0 || t.wal.watching() > 1) && t.wal.failed() {
-		return i.walFailed(t, errConcurrentWALFailure)
+		return s.walFailed(t, errConcurrentWALFailure)
 	}
 	if t.syncer != nil {
 		if err := t.syncer.sync(); err != nil {
-			return i.walFailed(t, err)
+			return s.walFailed(t, err)
 		}
 	}
 	return nil
@@ -301,33 +301,33 @@ func (i *Ingester) commit(t *tenantDB, app storage.AppenderV2) error {
 // walFailed records a failed WAL write (or fsync) of t, which fails a
 // push: the first one refuses t's pushes until its TSDB is reopened. It
 // returns the push's error.
-func (i *Ingester) walFailed(t *tenantDB, err error) error {
-	i.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
+func (s *tenantDBs) walFailed(t *tenantDB, err error) error {
+	s.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
 	werr := &walError{tenant: t.id, dir: filepath.Join(t.dir, "wal"), err: err}
 	if t.walErr.CompareAndSwap(nil, werr) {
-		i.logger.Error("Writing the WAL failed; refusing the tenant's writes until its TSDB is reopened",
+		s.logger.Error("Writing the WAL failed; refusing the tenant's writes until its TSDB is reopened",
 			"tenant", t.id, "dir", werr.dir, "err", err)
-		i.requestWALRecovery()
+		s.requestWALRecovery()
 	}
 	return werr
 }
 
 // checkWAL refuses a push to a tenant whose WAL write failed and that is
 // not reopened yet.
-func (i *Ingester) checkWAL(t *tenantDB) error {
+func (s *tenantDBs) checkWAL(t *tenantDB) error {
 	werr := t.walErr.Load()
 	if werr == nil {
 		return nil
 	}
-	i.metrics.rejectedPushes.WithLabelValues(reasonWALFailed).Inc()
-	i.requestWALRecovery()
+	s.metrics.rejectedPushes.WithLabelValues(reasonWALFailed).Inc()
+	s.requestWALRecovery()
 	return werr
 }
 
 // requestWALRecovery asks the service loop to reopen failed WALs.
-func (i *Ingester) requestWALRecovery() {
+func (s *tenantDBs) requestWALRecovery() {
 	select {
-	case i.walRecovery <- struct{}{}:
+	case s.walRecovery <- struct{}{}:
 	default:
 	}
 }
@@ -351,27 +351,27 @@ const (
 
 // recoverWALs reopens the TSDB of every tenant whose WAL write failed, when
 // the disk has room for the repair. The service loop calls it.
-func (i *Ingester) recoverWALs() {
-	now := i.now()
-	if now.Sub(i.walRecovered.lastAttempt) < walRecoveryInterval {
+func (s *tenantDBs) recoverWALs() {
+	now := s.now()
+	if now.Sub(s.walRecovered.lastAttempt) < walRecoveryInterval {
 		return
 	}
-	i.walRecovered.lastAttempt = now
-	for _, t := range i.snapshot() {
+	s.walRecovered.lastAttempt = now
+	for _, t := range s.snapshot() {
 		if t.walErr.Load() == nil {
 			continue
 		}
-		need := repairSpace(t.dir) + walRepairMargin + i.cfg.MinFreeDiskSpaceBytes
+		need := repairSpace(t.dir) + walRepairMargin + s.cfg.MinFreeDiskSpaceBytes
 		free, err := diskFree(t.dir)
 		if err == nil && free < need {
-			if now.Sub(i.walRecovered.lastLog) >= walWaitLogInterval {
-				i.walRecovered.lastLog = now
-				i.logger.Warn("Waiting for free disk space to reopen a tenant TSDB whose WAL write failed; its writes are refused meanwhile",
+			if now.Sub(s.walRecovered.lastLog) >= walWaitLogInterval {
+				s.walRecovered.lastLog = now
+				s.logger.Warn("Waiting for free disk space to reopen a tenant TSDB whose WAL write failed; its writes are refused meanwhile",
 					"tenant", t.id, "dir", t.dir, "free_bytes", free, "needed_bytes", need)
 			}
 			continue
 		}
-		i.reopenTenant(t)
+		s.reopen(t)
 	}
 }
 
@@ -394,34 +394,34 @@ func repairSpace(dir string) int64 {
 	return n
 }
 
-// reopenTenant closes t's TSDB and opens it again: the WAL replays and the
+// reopen closes t's TSDB and opens it again: the WAL replays and the
 // TSDB cuts the torn tail a failed write left. t's metadata carries over.
 // When the open fails, t stays in the map, closed (its calls fail with a
 // retryable error), and the next recovery tries again.
-func (i *Ingester) reopenTenant(t *tenantDB) {
-	i.openMu.Lock()
-	defer i.openMu.Unlock()
-	if i.tenant(t.id) != t {
+func (s *tenantDBs) reopen(t *tenantDB) {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	if s.get(t.id) != t {
 		return // Deleted or stopping.
 	}
 	start := time.Now()
 	if err := t.close(); err != nil {
-		i.logger.Warn("Closing a tenant TSDB whose WAL write failed", "tenant", t.id, "err", err)
+		s.logger.Warn("Closing a tenant TSDB whose WAL write failed", "tenant", t.id, "err", err)
 	}
-	i.metrics.memorySeries.DeleteLabelValues(string(t.id))
-	nt, err := i.openTenant(t.id, nil)
+	s.metrics.memorySeries.DeleteLabelValues(string(t.id))
+	nt, err := s.open(t.id, nil)
 	if err != nil {
-		if now := i.now(); now.Sub(i.walRecovered.lastLog) >= walWaitLogInterval {
-			i.walRecovered.lastLog = now
-			i.logger.Error("Reopening a tenant TSDB whose WAL write failed; retrying", "tenant", t.id, "err", err)
+		if now := s.now(); now.Sub(s.walRecovered.lastLog) >= walWaitLogInterval {
+			s.walRecovered.lastLog = now
+			s.logger.Error("Reopening a tenant TSDB whose WAL write failed; retrying", "tenant", t.id, "err", err)
 		}
 		return
 	}
 	nt.metadata = t.metadata
-	i.mu.Lock()
-	i.tenants[t.id] = nt
-	i.mu.Unlock()
-	i.logger.Info("Reopened a tenant TSDB after a WAL write failure; accepting its writes again",
+	s.mu.Lock()
+	s.m[t.id] = nt
+	s.mu.Unlock()
+	s.logger.Info("Reopened a tenant TSDB after a WAL write failure; accepting its writes again",
 		"tenant", t.id, "series", nt.limiter.series(), "duration", time.Since(start))
 }
 

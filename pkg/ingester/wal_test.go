@@ -23,7 +23,7 @@ func TestWALWatchFindsFailureCounters(t *testing.T) {
 	o := limits.NewOverrides(l)
 	env := startIngester(t, t.TempDir(), o)
 	push(t, env, "t", withSamples(series("__name__", "up"), ingesterpb.Sample{TimestampMs: 1000, Value: 1}))
-	tdb := env.ing.tenant("t")
+	tdb := env.ing.dbs.get("t")
 	require.True(t, tdb.wal.watches(walWritesFailedCounter))
 	require.False(t, tdb.wal.watches(wblWritesFailedCounter))
 	require.Equal(t, 1, tdb.wal.watching(), "the WAL's counter")
