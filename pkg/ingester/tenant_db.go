@@ -216,28 +216,30 @@ func (t *tenantDB) applyLimits(oooWindow, maxExemplars int64) error {
 	if !t.exemplarsOn.Load() {
 		maxExemplars = 0
 	}
-	return t.applyConfigLocked(oooWindow, maxExemplars)
+	if err := t.applyConfigLocked(oooWindow, maxExemplars); err != nil {
+		return err
+	}
+	// The TSDB has a WBL from the first out-of-order window on: every
+	// maintenance cycle fails while the WBL's failure counter is not
+	// watched.
+	return t.wal.checkWatching(t.appliedOOO > 0)
 }
 
 // applyConfigLocked sets the DB's out-of-order window and exemplar buffer
 // size. Called with limitsMu held.
 func (t *tenantDB) applyConfigLocked(oooWindow, maxExemplars int64) error {
-	if oooWindow != t.appliedOOO || maxExemplars != t.appliedMaxExem {
-		err := t.db.ApplyConfig(&config.Config{StorageConfig: config.StorageConfig{
-			TSDBConfig:      &config.TSDBConfig{OutOfOrderTimeWindow: oooWindow},
-			ExemplarsConfig: &config.ExemplarsConfig{MaxExemplars: maxExemplars},
-		}})
-		if err != nil {
-			return fmt.Errorf("applying limits: %w", err)
-		}
-		t.appliedOOO, t.appliedMaxExem = oooWindow, maxExemplars
-		t.oooWindow.Store(oooWindow)
+	if oooWindow == t.appliedOOO && maxExemplars == t.appliedMaxExem {
+		return nil
 	}
-	if t.appliedOOO > 0 {
-		// The TSDB has a WBL from the first window on: every maintenance
-		// cycle fails while its failure counter is not watched.
-		return t.wal.checkWatching(true)
+	err := t.db.ApplyConfig(&config.Config{StorageConfig: config.StorageConfig{
+		TSDBConfig:      &config.TSDBConfig{OutOfOrderTimeWindow: oooWindow},
+		ExemplarsConfig: &config.ExemplarsConfig{MaxExemplars: maxExemplars},
+	}})
+	if err != nil {
+		return fmt.Errorf("applying limits: %w", err)
 	}
+	t.appliedOOO, t.appliedMaxExem = oooWindow, maxExemplars
+	t.oooWindow.Store(oooWindow)
 	return nil
 }
 

@@ -54,11 +54,12 @@ import (
 // "writes_failed_total", prefixed in tsdb/db.go). The WAL's is registered
 // when the TSDB opens; the WBL's when the WBL is created, at the open of a
 // TSDB with an out-of-order window (or a WBL on disk), or when a window is
-// first applied. tenantDBs.open and applyConfigLocked fail when the counter
+// first applied. tenantDBs.open and applyLimits fail when the counter
 // they expect is not watched: a Prometheus upgrade that renames the
 // counters (or gives them labels) fails every tenant's open and
 // TestWALWatchFindsFailureCounters, instead of letting pushes after a
-// failed write be acknowledged and lost.
+// failed write be acknowledged and lost. TestFailureCounter checks how
+// they are found.
 const (
 	walWritesFailedCounter = "prometheus_tsdb_wal_writes_failed_total"
 	wblWritesFailedCounter = "prometheus_tsdb_out_of_order_wbl_writes_failed_total"
@@ -71,8 +72,10 @@ type walWatch struct {
 	prometheus.Registerer
 	mu       sync.Mutex // serialises registrations; guards probe
 	counters atomic.Pointer[[]watchedCounter]
-	// probe finds the failure counters among the collectors; nil once
-	// both are found.
+	// probe finds the failure counters among the collectors. Made on the
+	// first registration, dropped by checkWatching (after the TSDB's open,
+	// and in every maintenance cycle): a tenant keeps none (about 5 KB)
+	// in between.
 	probe *counterProbe
 }
 
@@ -86,7 +89,7 @@ type watchedCounter struct {
 var _ prometheus.Registerer = (*walWatch)(nil)
 
 func newWALWatch(reg prometheus.Registerer) *walWatch {
-	return &walWatch{Registerer: reg, probe: newCounterProbe()}
+	return &walWatch{Registerer: reg}
 }
 
 // Register registers c with the tenant's registry and watches it when it
@@ -98,8 +101,11 @@ func (w *walWatch) Register(c prometheus.Collector) error {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.probe == nil {
+	if w.watching() == 2 {
 		return nil // Both counters found.
+	}
+	if w.probe == nil {
+		w.probe = newCounterProbe()
 	}
 	name, m := failureCounter(c, w.probe)
 	if m == nil {
@@ -111,9 +117,6 @@ func (w *walWatch) Register(c prometheus.Collector) error {
 	}
 	next = append(next, watchedCounter{name: name, m: m})
 	w.counters.Store(&next)
-	if len(next) == 2 {
-		w.probe = nil
-	}
 	return nil
 }
 
@@ -225,8 +228,13 @@ func (e *errCounterMissing) Error() string {
 }
 
 // checkWatching fails when the WAL's failure counter, or with a WBL
-// (wbl) the WBL's, is not watched.
+// (wbl) the WBL's, is not watched. It is called once the TSDB has
+// registered its metrics (after its open, and after applying limits) and
+// drops the probe.
 func (w *walWatch) checkWatching(wbl bool) error {
+	w.mu.Lock()
+	w.probe = nil
+	w.mu.Unlock()
 	if !w.watches(walWritesFailedCounter) {
 		return &errCounterMissing{name: walWritesFailedCounter}
 	}
