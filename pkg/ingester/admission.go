@@ -8,7 +8,8 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
-// Admission: the checks a push passes before it touches a TSDB. Each
+// Admission: the checks a push passes before it touches a TSDB (and, when
+// the push opens a new tenant, tenantDBs.checkTenantLimit). Each
 // refusal is retryable (gRPC Unavailable, HTTP 5xx at the distributor) and
 // counted in hearth_ingester_rejected_pushes_total by reason.
 
@@ -78,17 +79,6 @@ func (i *Ingester) admitPush(t tenant.ID) error {
 
 // endPush ends a push admitted by admitPush.
 func (i *Ingester) endPush() { i.inflightPushes.Add(-1) }
-
-// checkTenantLimit refuses a new tenant over -ingester.instance-limits.max-tenants.
-// Called with mu held.
-func (i *Ingester) checkTenantLimit(t tenant.ID) error {
-	limit := i.cfg.InstanceLimits.MaxTenants
-	if limit <= 0 || len(i.tenants) < limit {
-		return nil
-	}
-	i.metrics.rejectedPushes.WithLabelValues(reasonTenants).Inc()
-	return &instanceLimitError{what: "tenants", flag: "ingester.instance-limits.max-tenants", limit: limit, tenant: t}
-}
 
 // diskGuard tells whether the filesystem of dir has less than min bytes
 // free, reading it at most once per diskCheckInterval.

@@ -29,7 +29,7 @@ func TestInstanceLimitsRefusePushes(t *testing.T) {
 			refused: func(t *testing.T, env *testEnv) func() {
 				// A push of tenant "a" waits for its DB, held by the test.
 				push(t, env, "a", one(1))
-				tdb := env.ing.tenant("a")
+				tdb := env.ing.dbs.get("a")
 				tdb.mu.Lock()
 				done := make(chan error, 1)
 				go func() {

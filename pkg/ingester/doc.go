@@ -66,4 +66,50 @@
 //
 // The ring lifecycler is a separate service: the ingester does not import
 // the ring.
+//
+// # Types
+//
+// [Ingester] is the gRPC surface (push.go, read.go, flush.go), admission
+// (admission.go) and the service loop (ingester.go). The tenants' TSDBs
+// and their lifecycle belong to tenantDBs (tenants.go): the tenant map,
+// opening (tenant_db.go) and the WAL replay at startup (replay.go), the
+// commit that notices a failed WAL write and the reopen that recovers from
+// it (wal.go), maintenance and head compaction (maintain.go), deletion and
+// the close at stop. One tenant's storage is a tenantDB: its TSDB, private
+// metrics registry, series limiter (limiter.go), metadata (metadata.go),
+// exemplar buffer sizing (exemplars.go) and WAL fsync (walsync.go).
+//
+// # Locks
+//
+// Taken only in this order (a lock is never held while taking one above
+// it):
+//
+//  1. tenantDBs.openMu serialises opening, reopening, deleting and closing
+//     DBs. It is never taken with a tenantDB.mu held: a push holds its
+//     tenant's mu until its commit, and a reopen holds openMu while it
+//     waits for the pushes in flight.
+//  2. tenantDBs.mu (RW) guards the tenant map and the closing flag; it is
+//     held for map operations only (and the -ingester.instance-limits.max-tenants
+//     check), never while taking a tenantDB's lock.
+//  3. tenantDB.mu (RW): every call that uses a DB holds it for reading
+//     (acquire); close takes it for writing, after the calls in flight.
+//  4. tenantDB.maintMu: one maintenance or forced compaction of the
+//     tenant at a time, with mu held for reading.
+//  5. tenantDB.limitsMu: changes of the out-of-order window and exemplar
+//     buffer (ApplyConfig), from maintenance (under maintMu) and from a
+//     push's first exemplars (under mu only).
+//
+// The TSDB's own locks come after these. Leaf locks, under which nothing
+// else is taken and nothing calls into the TSDB: seriesLimiter.mu (the
+// TSDB calls the limiter's hooks with its locks held), walWatch.mu (the
+// TSDB registers its metrics while opening or under ApplyConfig),
+// walSyncer.mu, metadataStore's, ewmaRate.mu and replayState.mu. The
+// [Flusher]'s hooks are called under maintMu or from the TSDB's block
+// reload and must not call back into the ingester.
+//
+// Lock-free state: the counts of pushes in flight (Ingester) and of
+// in-memory series (tenantDBs), a tenant's out-of-order window, exemplar
+// flag, WAL error and commits in flight (tenantDB), and the watched WAL
+// failure counters (walWatch) are atomics. walRecovered is touched only
+// by the service loop, which alone calls recoverWALs.
 package ingester

@@ -61,6 +61,7 @@ func withNow(now func() time.Time) envOption {
 	return func(_ *Deps, i *Ingester) {
 		if i != nil {
 			i.now = now
+			i.dbs.now = now
 		}
 	}
 }

@@ -68,39 +68,21 @@ type Deps struct {
 // ingesterpb.IngesterServer; its lifecycle is [Ingester.Service].
 type Ingester struct {
 	cfg Config
-	// instanceSeries counts the in-memory series of every tenant, for
-	// -ingester.instance-limits.max-series.
-	instanceSeries atomic.Int64
 	// inflightPushes counts pushes being handled, for
 	// -ingester.instance-limits.max-inflight-push-requests.
 	inflightPushes atomic.Int64
 	disk           *diskGuard
 	logger         *slog.Logger
 	overrides      *limits.Overrides
-	ring           RingInfo
-	flusher        Flusher
 	metrics        *metrics
 	svc            *services.Service
 	health         *health.Server
 	now            func() time.Time
-	// headChunksWriteBufferSize is headChunksWriteBuffer but in benchmarks.
-	headChunksWriteBufferSize int
 
-	// openMu serialises opening and closing DBs; mu guards tenants and
-	// closing. Lookups only take mu for reading.
-	openMu  sync.Mutex
-	mu      sync.RWMutex
-	tenants map[tenant.ID]*tenantDB
-	closing bool
+	// dbs are the tenants' TSDBs: their lifecycle, the map and its locks.
+	dbs *tenantDBs
 
 	pushPool sync.Pool // *pushScratch
-
-	// walRecovery asks the service loop to reopen tenants whose WAL write
-	// failed; walRecovered is that loop's state.
-	walRecovery  chan struct{}
-	walRecovered walRecoveryState
-
-	replay replayState
 }
 
 var _ ingesterpb.IngesterServer = (*Ingester)(nil)
@@ -117,22 +99,17 @@ func New(d Deps) (*Ingester, error) {
 		cfg:       d.Config,
 		logger:    d.Logger,
 		overrides: d.Overrides,
-		ring:      d.Ring,
-		flusher:   d.Flusher,
 		health:    health.NewServer(),
 		disk:      newDiskGuard(d.Config.Dir, d.Config.MinFreeDiskSpaceBytes),
 		now:       time.Now,
-		tenants:   map[tenant.ID]*tenantDB{},
-
-		walRecovery:               make(chan struct{}, 1),
-		headChunksWriteBufferSize: headChunksWriteBuffer,
 	}
 	i.metrics = newMetrics(d.Registerer, func() float64 { return float64(i.inflightPushes.Load()) })
-	newReplayMetrics(d.Registerer, &i.replay)
+	i.dbs = newTenantDBs(d, i.metrics)
+	newReplayMetrics(d.Registerer, &i.dbs.replay)
 	i.pushPool.New = func() any { return &pushScratch{} }
 	i.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	i.health.SetServingStatus(serviceName, healthpb.HealthCheckResponse_NOT_SERVING)
-	d.Registerer.MustRegister(&tsdbCollector{registries: i.registries})
+	d.Registerer.MustRegister(&tsdbCollector{registries: i.dbs.registries})
 	i.svc = services.New("ingester", i.start, i.run, i.stop)
 	return i, nil
 }
@@ -153,7 +130,7 @@ func (i *Ingester) start(ctx context.Context) error {
 	if err := os.MkdirAll(i.cfg.Dir, 0o755); err != nil {
 		return fmt.Errorf("creating ingester directory: %w", err)
 	}
-	if err := i.replayAll(ctx); err != nil {
+	if err := i.dbs.replayAll(ctx); err != nil {
 		return err
 	}
 	// Serving from here on: the service turns Running when start returns.
@@ -181,149 +158,38 @@ func (i *Ingester) run(ctx context.Context) error {
 				i.logger.Error("Maintaining tenant TSDBs failed", "err", err)
 			}
 		case <-rateTicker.C:
-			for _, t := range i.snapshot() {
+			for _, t := range i.dbs.snapshot() {
 				t.apiRate.tick(rateUpdatePeriod)
 				t.ruleRate.tick(rateUpdatePeriod)
 			}
-			i.recoverWALs()
-		case <-i.walRecovery:
-			i.recoverWALs()
+			i.dbs.recoverWALs()
+		case <-i.dbs.walRecovery:
+			i.dbs.recoverWALs()
 		}
 	}
 }
 
 func (i *Ingester) stop(error) error {
-	i.openMu.Lock()
-	defer i.openMu.Unlock()
-	i.mu.Lock()
-	i.closing = true
-	tenants := i.tenants
-	i.tenants = map[tenant.ID]*tenantDB{}
-	i.metrics.memoryTenants.Set(0)
-	i.mu.Unlock()
-
-	var errs []error
-	for t, tdb := range tenants {
-		if err := tdb.close(); err != nil {
-			errs = append(errs, fmt.Errorf("closing TSDB of tenant %s: %w", t, err))
-		}
-		i.metrics.deleteTenant(t)
-	}
+	err := i.dbs.closeAll()
 	i.health.Shutdown()
-	return errors.Join(errs...)
+	return err
 }
 
 // Compact runs one maintenance cycle over every tenant now: it applies
 // changed per-tenant limits, compacts heads into blocks where a block range
 // is complete, tells the flusher of new blocks, and expires old metadata.
 // The service runs it every -ingester.head-compaction-interval.
-func (i *Ingester) Compact(ctx context.Context) error {
-	var errs []error
-	cutoff := i.now().Add(-time.Duration(i.cfg.MetadataRetainPeriod))
-	for _, t := range i.snapshot() {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		if err := i.maintain(ctx, t, cutoff); err != nil {
-			errs = append(errs, fmt.Errorf("tenant %s: %w", t.id, err))
-		}
-	}
-	return errors.Join(errs...)
-}
-
-func (i *Ingester) maintain(ctx context.Context, t *tenantDB, metadataCutoff time.Time) error {
-	if err := t.acquire(); err != nil {
-		return nil // Closed under us: nothing to maintain.
-	}
-	defer t.mu.RUnlock()
-	if t.walErr.Load() != nil {
-		// Its WAL is torn: the WAL truncation after a compaction would
-		// fail; the DB is reopened first.
-		return nil
-	}
-	t.maintMu.Lock()
-	defer t.maintMu.Unlock()
-
-	lim := i.overrides.For(t.id)
-	err := t.applyLimits(time.Duration(lim.OutOfOrderTimeWindow).Milliseconds(), int64(lim.MaxExemplars))
-	err = errors.Join(err, t.compact(ctx, i.flusher))
-	n := t.metadata.purge(metadataCutoff)
-	i.metrics.memoryMetadata.WithLabelValues(string(t.id)).Set(float64(n))
-	return err
-}
+func (i *Ingester) Compact(ctx context.Context) error { return i.dbs.maintainAll(ctx) }
 
 // Blocks lists t's local compacted blocks, oldest first (nil when t has no
 // open DB). A flusher uses it to catch up after a restart.
 func (i *Ingester) Blocks(t tenant.ID) []tsdb.BlockMeta {
-	tdb := i.tenant(t)
+	tdb := i.dbs.get(t)
 	if tdb == nil || tdb.acquire() != nil {
 		return nil
 	}
 	defer tdb.mu.RUnlock()
 	return tdb.db.BlockMetas()
-}
-
-// tenant returns t's open DB, or nil.
-func (i *Ingester) tenant(t tenant.ID) *tenantDB {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	return i.tenants[t]
-}
-
-// tenantForWrite returns t's DB, opening it on the tenant's first push.
-func (i *Ingester) tenantForWrite(t tenant.ID) (*tenantDB, error) {
-	if tdb := i.tenant(t); tdb != nil {
-		return tdb, nil
-	}
-	i.openMu.Lock()
-	defer i.openMu.Unlock()
-	i.mu.RLock()
-	tdb, closing := i.tenants[t], i.closing
-	i.mu.RUnlock()
-	if tdb != nil {
-		return tdb, nil
-	}
-	if closing {
-		return nil, ErrNotRunning
-	}
-	i.mu.RLock()
-	err := i.checkTenantLimit(t)
-	i.mu.RUnlock()
-	if err != nil {
-		return nil, err
-	}
-	start := time.Now()
-	tdb, err = i.openTenant(t, nil)
-	if err != nil {
-		return nil, err
-	}
-	i.logger.Info("Opened tenant TSDB", "tenant", t, "series", tdb.limiter.series(), "duration", time.Since(start))
-	i.mu.Lock()
-	i.tenants[t] = tdb
-	i.metrics.memoryTenants.Set(float64(len(i.tenants)))
-	i.mu.Unlock()
-	return tdb, nil
-}
-
-// snapshot returns the open tenants.
-func (i *Ingester) snapshot() []*tenantDB {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	out := make([]*tenantDB, 0, len(i.tenants))
-	for _, t := range i.tenants {
-		out = append(out, t)
-	}
-	return out
-}
-
-func (i *Ingester) registries() map[tenant.ID]*prometheus.Registry {
-	i.mu.RLock()
-	defer i.mu.RUnlock()
-	out := make(map[tenant.ID]*prometheus.Registry, len(i.tenants))
-	for t, tdb := range i.tenants {
-		out[t] = tdb.reg
-	}
-	return out
 }
 
 // checkRunning fails with ErrNotRunning unless the service is Running.
@@ -344,7 +210,7 @@ func (i *Ingester) readTenant(ctx context.Context) (tenant.ID, *tenantDB, error)
 	if err := i.checkRunning(); err != nil {
 		return id, nil, err
 	}
-	tdb := i.tenant(id)
+	tdb := i.dbs.get(id)
 	if tdb == nil {
 		return id, nil, nil
 	}

@@ -62,7 +62,7 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 		return nil, toStatus(err)
 	}
 	defer i.endPush()
-	tdb, err := i.tenantForWrite(id)
+	tdb, err := i.dbs.forWrite(id)
 	if err != nil {
 		return nil, toStatus(err)
 	}
@@ -70,7 +70,7 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 		return nil, toStatus(err)
 	}
 	defer tdb.mu.RUnlock()
-	if err := i.checkWAL(tdb); err != nil {
+	if err := i.dbs.checkWAL(tdb); err != nil {
 		return nil, toStatus(err)
 	}
 
@@ -104,7 +104,7 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 			s.record(reason, 1, func() string { return fmt.Sprintf("%v, metric %.200q", err, md.MetricFamilyName) })
 		}
 	}
-	if err := i.commit(tdb, app); err != nil {
+	if err := i.dbs.commit(tdb, app); err != nil {
 		return nil, toStatus(err)
 	}
 

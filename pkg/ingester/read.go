@@ -343,7 +343,7 @@ func (i *Ingester) AllTenantStats(context.Context, *ingesterpb.AllTenantStatsReq
 	if err := i.checkRunning(); err != nil {
 		return nil, toStatus(err)
 	}
-	tenants := i.snapshot()
+	tenants := i.dbs.snapshot()
 	resp := &ingesterpb.AllTenantStatsResponse{Tenants: make([]ingesterpb.TenantStatsEntry, 0, len(tenants))}
 	for _, t := range tenants {
 		resp.Tenants = append(resp.Tenants, ingesterpb.TenantStatsEntry{Tenant: string(t.id), Stats: t.stats()})

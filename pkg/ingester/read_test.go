@@ -221,7 +221,7 @@ func TestStatsAndRuntimeLimits(t *testing.T) {
 	}
 	_, err := env.client.Push(ctxFor("t"), &ingesterpb.PushRequest{Timeseries: []ingesterpb.TimeSeries{s}, Source: ingesterpb.Source_SOURCE_RULE})
 	require.NoError(t, err)
-	tdb := env.ing.tenant("t")
+	tdb := env.ing.dbs.get("t")
 	tdb.apiRate.tick(rateUpdatePeriod)
 	tdb.ruleRate.tick(rateUpdatePeriod)
 	stats, err := env.client.TenantStats(ctxFor("t"), &ingesterpb.TenantStatsRequest{})

@@ -132,8 +132,8 @@ func (r *replayState) status() ReplayStatus {
 // Status returns the ingester's state for /ready. It is safe to call at
 // any time, during the WAL replay at startup in particular.
 func (i *Ingester) Status() Status {
-	s := Status{Replay: i.replay.status(), InflightPushes: i.inflightPushes.Load()}
-	for _, t := range i.snapshot() {
+	s := Status{Replay: i.dbs.replay.status(), InflightPushes: i.inflightPushes.Load()}
+	for _, t := range i.dbs.snapshot() {
 		s.Tenants++
 		if t.walErr.Load() != nil {
 			s.WALFailedTenants = append(s.WALFailedTenants, t.id)
@@ -145,8 +145,8 @@ func (i *Ingester) Status() Status {
 
 // replayAll opens every tenant found in -ingester.dir, replaying its WAL,
 // with progress in logs, metrics and Status.
-func (i *Ingester) replayAll(ctx context.Context) error {
-	entries, err := os.ReadDir(i.cfg.Dir)
+func (s *tenantDBs) replayAll(ctx context.Context) error {
+	entries, err := os.ReadDir(s.cfg.Dir)
 	if err != nil {
 		return fmt.Errorf("listing ingester directory: %w", err)
 	}
@@ -157,15 +157,15 @@ func (i *Ingester) replayAll(ctx context.Context) error {
 		}
 		t, err := tenant.Parse(e.Name())
 		if err != nil {
-			i.logger.Warn("Skipping directory that is not a tenant", "dir", e.Name(), "err", err)
+			s.logger.Warn("Skipping directory that is not a tenant", "dir", e.Name(), "err", err)
 			continue
 		}
 		tenants = append(tenants, t)
 	}
 	start := time.Now()
-	i.replay.begin(len(tenants), start)
+	s.replay.begin(len(tenants), start)
 	if len(tenants) > 0 {
-		i.logger.Info("Replaying the WAL of every tenant", "tenants", len(tenants), "dir", i.cfg.Dir)
+		s.logger.Info("Replaying the WAL of every tenant", "tenants", len(tenants), "dir", s.cfg.Dir)
 	}
 	series := 0
 	for k, t := range tenants {
@@ -173,23 +173,23 @@ func (i *Ingester) replayAll(ctx context.Context) error {
 			return err
 		}
 		stats := tsdb.NewDBStats()
-		i.replay.opening(t, stats)
+		s.replay.opening(t, stats)
 		tenantStart := time.Now()
-		tdb, err := i.openTenant(t, stats)
+		tdb, err := s.open(t, stats)
 		if err != nil {
 			return err
 		}
 		n := tdb.limiter.series()
 		series += n
-		i.mu.Lock()
-		i.tenants[t] = tdb
-		i.metrics.memoryTenants.Set(float64(len(i.tenants)))
-		i.mu.Unlock()
-		i.replay.opened(n)
-		i.logger.Info("Replayed tenant WAL", "tenant", t, "progress", fmt.Sprintf("%d/%d", k+1, len(tenants)),
+		s.mu.Lock()
+		s.m[t] = tdb
+		s.metrics.memoryTenants.Set(float64(len(s.m)))
+		s.mu.Unlock()
+		s.replay.opened(n)
+		s.logger.Info("Replayed tenant WAL", "tenant", t, "progress", fmt.Sprintf("%d/%d", k+1, len(tenants)),
 			"series", n, "duration", time.Since(tenantStart))
 	}
-	i.replay.end(time.Now())
-	i.logger.Info("Replayed the WAL of every tenant", "tenants", len(tenants), "series", series, "duration", time.Since(start))
+	s.replay.end(time.Now())
+	s.logger.Info("Replayed the WAL of every tenant", "tenants", len(tenants), "series", series, "duration", time.Since(start))
 	return nil
 }

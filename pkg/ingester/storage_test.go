@@ -149,10 +149,13 @@ hearth_ingester_memory_series{tenant="t"} 2
 # TYPE hearth_ingester_tsdb_head_series_created_total counter
 hearth_ingester_tsdb_head_series_created_total{tenant="t"} 2
 `), "hearth_ingester_tsdb_head_series_created_total"))
-	for _, name := range []string{"hearth_ingester_tsdb_head_chunks", "hearth_ingester_tsdb_wal_fsync_duration_seconds", "hearth_ingester_tsdb_compaction_duration_seconds"} {
+	// Every TSDB metric the collector renames exists: a Prometheus
+	// upgrade that renames one fails here rather than dropping it from the
+	// exposition (settleExemplars reads the exemplar gauge by name too).
+	for from, name := range tsdbMetricNames {
 		n, err := testutil.GatherAndCount(env.reg, name)
 		require.NoError(t, err)
-		require.Equal(t, 1, n, name)
+		require.Positive(t, n, "%s, from the TSDB's %s", name, from)
 	}
 
 	// Closing the tenant drops its series.

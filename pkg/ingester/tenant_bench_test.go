@@ -74,7 +74,7 @@ func BenchmarkTenantOverhead(b *testing.B) {
 				after := liveMemory()
 				heap = after.heap - min(after.heap, before.heap)
 				goroutines = after.goroutines - before.goroutines
-				require.Len(b, env.ing.snapshot(), tenants)
+				require.Len(b, env.ing.dbs.snapshot(), tenants)
 				env.stop()
 				b.StartTimer()
 			}
@@ -90,7 +90,7 @@ func defaultStripeSize() int { return defaultConfig("x").TSDBStripeSize }
 func withHeadChunksWriteBuffer(n int) envOption {
 	return func(_ *Deps, i *Ingester) {
 		if i != nil {
-			i.headChunksWriteBufferSize = n
+			i.dbs.headChunksWriteBufferSize = n
 		}
 	}
 }
@@ -117,7 +117,7 @@ func pushTenants(b *testing.B, ing *Ingester, n int, exemplars, mmapped bool) {
 		require.NoError(b, err)
 		require.Empty(b, resp.Errors)
 		if mmapped {
-			ing.tenant(tenant.ID(id)).db.ForceHeadMMap()
+			ing.dbs.get(tenant.ID(id)).db.ForceHeadMMap()
 		}
 	}
 }
@@ -160,7 +160,7 @@ func BenchmarkHeadChunksWrite(b *testing.B) {
 					require.Empty(b, resp.Errors)
 				}
 				ts += perRound * 1000
-				tdb := env.ing.tenant("bench")
+				tdb := env.ing.dbs.get("bench")
 				before := metricValue(b, tdb.reg, "prometheus_tsdb_mmap_chunks_total")
 				b.StartTimer()
 				tdb.db.ForceHeadMMap()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"path/filepath"
@@ -15,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/tsdb/fileutil"
+	"github.com/prometheus/prometheus/tsdb/wlog"
 	"github.com/prometheus/prometheus/util/compression"
 
 	"github.com/hearthmetrics/hearth/pkg/limits"
@@ -76,21 +79,21 @@ type tenantDB struct {
 // 1,000,000 series writes ~550 chunks/s, ~100 KB/s: two writes a second).
 const headChunksWriteBuffer = 64 << 10
 
-// openTenant opens (or creates) t's TSDB in <dir>/<t>, replaying its WAL.
+// open opens (or creates) t's TSDB in <dir>/<t>, replaying its WAL.
 // stats, optional, reports the replay's progress.
-func (i *Ingester) openTenant(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, error) {
-	lim := i.overrides.For(t)
+func (s *tenantDBs) open(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, error) {
+	lim := s.overrides.For(t)
 	tdb := &tenantDB{
 		id:          t,
-		dir:         filepath.Join(i.cfg.Dir, string(t)),
+		dir:         filepath.Join(s.cfg.Dir, string(t)),
 		reg:         prometheus.NewRegistry(),
-		limiter:     newSeriesLimiter(t, i.overrides, i.ring, i.metrics.memorySeries.WithLabelValues(string(t)), &i.instanceSeries, i.cfg.InstanceLimits.MaxSeries),
+		limiter:     newSeriesLimiter(t, s.overrides, s.ring, s.metrics.memorySeries.WithLabelValues(string(t)), &s.instanceSeries, s.cfg.InstanceLimits.MaxSeries),
 		metadata:    newMetadataStore(t),
-		overrides:   i.overrides,
-		logger:      i.logger.With("tenant", t),
+		overrides:   s.overrides,
+		logger:      s.logger.With("tenant", t),
 		knownBlocks: map[ulid.ULID]struct{}{},
 	}
-	blockRange := time.Duration(i.cfg.BlockRange).Milliseconds()
+	blockRange := time.Duration(s.cfg.BlockRange).Milliseconds()
 	opts := tsdb.DefaultOptions()
 	opts.MinBlockDuration = blockRange
 	// Blocks are never merged locally: each one is one window for the
@@ -102,11 +105,11 @@ func (i *Ingester) openTenant(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, erro
 	// fails on a disk with less free space than that. See
 	// -ingester.min-free-disk-space-bytes.
 	opts.MaxBlockChunkSegmentSize = 64 << 20
-	opts.RetentionDuration = time.Duration(i.cfg.RetentionPeriod).Milliseconds()
-	opts.WALCompression = compression.Type(i.cfg.WALCompression)
-	opts.StripeSize = i.cfg.TSDBStripeSize
-	opts.HeadChunksWriteBufferSize = i.headChunksWriteBufferSize
-	opts.BlocksToDelete = i.blocksToDelete(t)
+	opts.RetentionDuration = time.Duration(s.cfg.RetentionPeriod).Milliseconds()
+	opts.WALCompression = compression.Type(s.cfg.WALCompression)
+	opts.StripeSize = s.cfg.TSDBStripeSize
+	opts.HeadChunksWriteBufferSize = s.headChunksWriteBufferSize
+	opts.BlocksToDelete = s.blocksToDelete(t)
 	opts.OutOfOrderTimeWindow = time.Duration(lim.OutOfOrderTimeWindow).Milliseconds()
 	// Exemplar storage is on, with an empty buffer unless the WAL may hold
 	// exemplars; it grows to the limit on the tenant's first exemplars.
@@ -119,27 +122,30 @@ func (i *Ingester) openTenant(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, erro
 	tdb.appliedOOO, tdb.appliedMaxExem = opts.OutOfOrderTimeWindow, opts.MaxExemplars
 	tdb.oooWindow.Store(opts.OutOfOrderTimeWindow)
 	tdb.wal = newWALWatch(tdb.reg)
-	if i.cfg.WALFsync {
+	if s.cfg.WALFsync {
 		tdb.syncer = newWALSyncer(tdb.dir)
 	}
 
 	fail := func(err error) (*tenantDB, error) {
 		tdb.limiter.release()
-		i.metrics.memorySeries.DeleteLabelValues(string(t))
+		s.metrics.memorySeries.DeleteLabelValues(string(t))
 		return nil, fmt.Errorf("opening TSDB of tenant %s: %w", t, err)
 	}
-	if err := restoreInterruptedRepairs(tdb.dir, i.logger, t); err != nil {
+	if err := restoreInterruptedRepairs(tdb.dir, s.logger, t); err != nil {
 		return fail(err)
+	}
+	// The TSDB opens a WBL with an out-of-order window or a WBL on disk
+	// (Prometheus v0.316 tsdb/db.go open).
+	wblSize, err := fileutil.DirSize(filepath.Join(tdb.dir, wlog.WblDirName))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fail(fmt.Errorf("sizing the WBL: %w", err))
 	}
 	db, err := tsdb.Open(tdb.dir, tdb.logger, tdb.wal, opts, stats)
 	if err != nil {
 		return fail(err)
 	}
-	if tdb.wal.watching() == 0 {
-		// A Prometheus or client_golang upgrade changed how the WAL
-		// registers its metrics: without the counter, pushes after a
-		// failed WAL write could be acknowledged and then lost.
-		return fail(errors.Join(errors.New("the WAL's failed-writes counter was not found"), db.Close()))
+	if err := tdb.wal.checkWatching(opts.OutOfOrderTimeWindow > 0 || wblSize > 0); err != nil {
+		return fail(errors.Join(err, db.Close()))
 	}
 	// The ingester compacts on its own schedule, so it knows when a block
 	// appears (see maintain).
@@ -155,9 +161,9 @@ func (i *Ingester) openTenant(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, erro
 // blocksToDelete decides which of t's local blocks the DB removes: blocks
 // already merged into another, and blocks whose end is older than the
 // retention period once the flusher (if any) has them in the store.
-func (i *Ingester) blocksToDelete(t tenant.ID) tsdb.BlocksToDeleteFunc {
+func (s *tenantDBs) blocksToDelete(t tenant.ID) tsdb.BlocksToDeleteFunc {
 	return func(blocks []*tsdb.Block) map[ulid.ULID]struct{} {
-		cutoff := i.now().Add(-time.Duration(i.cfg.RetentionPeriod)).UnixMilli()
+		cutoff := s.now().Add(-time.Duration(s.cfg.RetentionPeriod)).UnixMilli()
 		del := map[ulid.ULID]struct{}{}
 		for _, b := range blocks {
 			m := b.Meta()
@@ -165,7 +171,7 @@ func (i *Ingester) blocksToDelete(t tenant.ID) tsdb.BlocksToDeleteFunc {
 			case m.Compaction.Deletable:
 				del[m.ULID] = struct{}{}
 			case m.MaxTime > cutoff:
-			case i.flusher != nil && !i.flusher.Flushed(t, m):
+			case s.flusher != nil && !s.flusher.Flushed(t, m):
 			default:
 				del[m.ULID] = struct{}{}
 			}
@@ -210,7 +216,13 @@ func (t *tenantDB) applyLimits(oooWindow, maxExemplars int64) error {
 	if !t.exemplarsOn.Load() {
 		maxExemplars = 0
 	}
-	return t.applyConfigLocked(oooWindow, maxExemplars)
+	if err := t.applyConfigLocked(oooWindow, maxExemplars); err != nil {
+		return err
+	}
+	// The TSDB has a WBL from the first out-of-order window on: every
+	// maintenance cycle fails while the WBL's failure counter is not
+	// watched.
+	return t.wal.checkWatching(t.appliedOOO > 0)
 }
 
 // applyConfigLocked sets the DB's out-of-order window and exemplar buffer

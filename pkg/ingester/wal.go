@@ -49,19 +49,41 @@ import (
 // commit that reads a zero count after its own write knows that no write
 // before it failed.
 
-// walFailureCounters are the TSDB counters of failed WAL and WBL writes.
-var walFailureCounters = []string{
-	"prometheus_tsdb_wal_writes_failed_total",
-	"prometheus_tsdb_out_of_order_wbl_writes_failed_total",
-}
+// The TSDB's counters of failed WAL and WBL writes, by the name the TSDB
+// registers them under (Prometheus v0.316: tsdb/wlog/wlog.go's
+// "writes_failed_total", prefixed in tsdb/db.go). The WAL's is registered
+// when the TSDB opens; the WBL's when the WBL is created, at the open of a
+// TSDB with an out-of-order window (or a WBL on disk), or when a window is
+// first applied. tenantDBs.open and applyLimits fail when the counter
+// they expect is not watched: a Prometheus upgrade that renames the
+// counters (or gives them labels) fails every tenant's open and
+// TestWALWatchFindsFailureCounters, instead of letting pushes after a
+// failed write be acknowledged and lost. TestFailureCounter checks how
+// they are found.
+const (
+	walWritesFailedCounter = "prometheus_tsdb_wal_writes_failed_total"
+	wblWritesFailedCounter = "prometheus_tsdb_out_of_order_wbl_writes_failed_total"
+)
 
 // walWatch is the Registerer a tenant's TSDB registers its metrics with. It
 // passes every collector on to the tenant's registry and keeps the
 // counters of failed WAL and WBL writes.
 type walWatch struct {
 	prometheus.Registerer
-	mu       sync.Mutex // serialises updates of counters
-	counters atomic.Pointer[[]prometheus.Metric]
+	mu       sync.Mutex // serialises registrations; guards probe
+	counters atomic.Pointer[[]watchedCounter]
+	// probe finds the failure counters among the collectors. Made on the
+	// first registration, dropped by checkWatching (after the TSDB's open,
+	// and in every maintenance cycle): a tenant keeps none (about 5 KB)
+	// in between.
+	probe *counterProbe
+}
+
+// watchedCounter is one of the TSDB's failure counters: m is the live
+// counter (its Write reads the current value).
+type watchedCounter struct {
+	name string
+	m    prometheus.Metric
 }
 
 var _ prometheus.Registerer = (*walWatch)(nil)
@@ -77,16 +99,24 @@ func (w *walWatch) Register(c prometheus.Collector) error {
 	if err := w.Registerer.Register(c); err != nil {
 		return err
 	}
-	if m := failureCounter(c); m != nil {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		var next []prometheus.Metric
-		if old := w.counters.Load(); old != nil {
-			next = append(next, *old...)
-		}
-		next = append(next, m)
-		w.counters.Store(&next)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.watching() == 2 {
+		return nil // Both counters found.
 	}
+	if w.probe == nil {
+		w.probe = newCounterProbe()
+	}
+	name, m := failureCounter(c, w.probe)
+	if m == nil {
+		return nil
+	}
+	var next []watchedCounter
+	if old := w.counters.Load(); old != nil {
+		next = append(next, *old...)
+	}
+	next = append(next, watchedCounter{name: name, m: m})
+	w.counters.Store(&next)
 	return nil
 }
 
@@ -100,25 +130,25 @@ func (w *walWatch) MustRegister(cs ...prometheus.Collector) {
 	}
 }
 
-// failureCounter returns c's metric when c is one of walFailureCounters.
-// The metric is the live counter: its Write reads the current value.
-func failureCounter(c prometheus.Collector) prometheus.Metric {
+// failureCounter returns c's name and metric when c is one of the failure
+// counters, a collector of one metric. The metric is the live counter: its
+// Write reads the current value.
+func failureCounter(c prometheus.Collector, probe *counterProbe) (string, prometheus.Metric) {
 	descs := make(chan *prometheus.Desc)
 	go func() {
 		c.Describe(descs)
 		close(descs)
 	}()
-	match := false
+	var all []*prometheus.Desc
 	for d := range descs {
-		for _, name := range walFailureCounters {
-			// Desc has no name accessor; its String starts with the name.
-			if strings.HasPrefix(d.String(), `Desc{fqName: "`+name+`"`) {
-				match = true
-			}
-		}
+		all = append(all, d)
 	}
-	if !match {
-		return nil
+	if len(all) != 1 {
+		return "", nil
+	}
+	name := probe.name(all[0])
+	if name == "" {
+		return "", nil
 	}
 	metrics := make(chan prometheus.Metric)
 	go func() {
@@ -129,7 +159,89 @@ func failureCounter(c prometheus.Collector) prometheus.Metric {
 	for m := range metrics {
 		out = m
 	}
-	return out
+	return name, out
+}
+
+// counterProbe tells the failure counters by name. A Desc has no name
+// accessor (its String is for debugging), so the name is compared by the
+// rule a registry enforces: it refuses a descriptor with the name of a
+// registered one unless both have the same help and labels. The probe
+// registry holds a descriptor of each failure counter's name, with a help
+// of its own: registering a descriptor there fails exactly when it has one
+// of those names. Only descriptors are registered, never the TSDB's
+// collectors, whose functions may not work while the TSDB opens.
+type counterProbe struct {
+	both *prometheus.Registry // a descriptor of each name
+	wal  *prometheus.Desc     // the WAL's
+}
+
+func newCounterProbe() *counterProbe {
+	const help = "Probe for the TSDB's counter of failed writes."
+	p := &counterProbe{both: prometheus.NewRegistry(), wal: prometheus.NewDesc(walWritesFailedCounter, help, nil, nil)}
+	p.both.MustRegister(descCollector{p.wal}, descCollector{prometheus.NewDesc(wblWritesFailedCounter, help, nil, nil)})
+	return p
+}
+
+// name returns which of the failure counters d describes, "" for any
+// other metric.
+func (p *counterProbe) name(d *prometheus.Desc) string {
+	if d.Err() != nil {
+		return ""
+	}
+	if err := p.both.Register(descCollector{d}); err == nil {
+		p.both.Unregister(descCollector{d})
+		return ""
+	}
+	// A failure counter (twice per TSDB): which one?
+	r := prometheus.NewRegistry()
+	r.MustRegister(descCollector{p.wal})
+	if r.Register(descCollector{d}) != nil {
+		return walWritesFailedCounter
+	}
+	return wblWritesFailedCounter
+}
+
+// descCollector describes one metric and collects nothing.
+type descCollector struct{ d *prometheus.Desc }
+
+func (c descCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.d }
+func (c descCollector) Collect(chan<- prometheus.Metric)    {}
+
+// watches reports whether the failure counter name is watched.
+func (w *walWatch) watches(name string) bool {
+	if p := w.counters.Load(); p != nil {
+		for _, c := range *p {
+			if c.name == name {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// errCounterMissing says the TSDB registered no counter of failed writes
+// under the name the ingester watches (see walWritesFailedCounter).
+type errCounterMissing struct{ name string }
+
+func (e *errCounterMissing) Error() string {
+	return fmt.Sprintf("the TSDB registered no counter %q (did a Prometheus upgrade rename it?): without it, pushes after a failed WAL write could be acknowledged and then lost", e.name)
+}
+
+// checkWatching fails when the WAL's failure counter, or with a WBL
+// (wbl) the WBL's, is not watched. It is called once the TSDB has
+// registered its metrics (after its open, and after applying limits) and
+// drops the probe.
+func (w *walWatch) checkWatching(wbl bool) error {
+	w.mu.Lock()
+	w.probe = nil
+	w.mu.Unlock()
+	if !w.watches(walWritesFailedCounter) {
+		return &errCounterMissing{name: walWritesFailedCounter}
+	}
+	if wbl && !w.watches(wblWritesFailedCounter) {
+		return &errCounterMissing{name: wblWritesFailedCounter}
+	}
+	return nil
 }
 
 // watching returns how many failure counters are watched.
@@ -146,9 +258,9 @@ func (w *walWatch) failed() bool {
 	if p == nil {
 		return false
 	}
-	for _, m := range *p {
+	for _, c := range *p {
 		var d dto.Metric
-		if err := m.Write(&d); err != nil || d.GetCounter().GetValue() > 0 {
+		if err := c.m.Write(&d); err != nil || d.GetCounter().GetValue() > 0 {
 			return true
 		}
 	}
@@ -169,26 +281,26 @@ var errConcurrentWALFailure = errors.New("the TSDB counted a failed write to the
 // no other commit in flight therefore sees any earlier failure in walErr;
 // otherwise, or when the tenant has a WBL (whose failures fail no commit),
 // it reads the TSDB's failure counters, which cost a few allocations.
-func (i *Ingester) commit(t *tenantDB, app storage.AppenderV2) error {
+func (s *tenantDBs) commit(t *tenantDB, app storage.AppenderV2) error {
 	t.commits.Add(1)
 	err := app.Commit()
 	if err != nil {
-		err = i.walFailed(t, err)
+		err = s.walFailed(t, err)
 	}
 	others := t.commits.Add(-1)
 	if err != nil {
 		return err
 	}
 	if werr := t.walErr.Load(); werr != nil {
-		i.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
+		s.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
 		return werr
 	}
 	if (others > 0 || t.wal.watching() > 1) && t.wal.failed() {
-		return i.walFailed(t, errConcurrentWALFailure)
+		return s.walFailed(t, errConcurrentWALFailure)
 	}
 	if t.syncer != nil {
 		if err := t.syncer.sync(); err != nil {
-			return i.walFailed(t, err)
+			return s.walFailed(t, err)
 		}
 	}
 	return nil
@@ -197,33 +309,33 @@ func (i *Ingester) commit(t *tenantDB, app storage.AppenderV2) error {
 // walFailed records a failed WAL write (or fsync) of t, which fails a
 // push: the first one refuses t's pushes until its TSDB is reopened. It
 // returns the push's error.
-func (i *Ingester) walFailed(t *tenantDB, err error) error {
-	i.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
+func (s *tenantDBs) walFailed(t *tenantDB, err error) error {
+	s.metrics.walWriteFailures.WithLabelValues(string(t.id)).Inc()
 	werr := &walError{tenant: t.id, dir: filepath.Join(t.dir, "wal"), err: err}
 	if t.walErr.CompareAndSwap(nil, werr) {
-		i.logger.Error("Writing the WAL failed; refusing the tenant's writes until its TSDB is reopened",
+		s.logger.Error("Writing the WAL failed; refusing the tenant's writes until its TSDB is reopened",
 			"tenant", t.id, "dir", werr.dir, "err", err)
-		i.requestWALRecovery()
+		s.requestWALRecovery()
 	}
 	return werr
 }
 
 // checkWAL refuses a push to a tenant whose WAL write failed and that is
 // not reopened yet.
-func (i *Ingester) checkWAL(t *tenantDB) error {
+func (s *tenantDBs) checkWAL(t *tenantDB) error {
 	werr := t.walErr.Load()
 	if werr == nil {
 		return nil
 	}
-	i.metrics.rejectedPushes.WithLabelValues(reasonWALFailed).Inc()
-	i.requestWALRecovery()
+	s.metrics.rejectedPushes.WithLabelValues(reasonWALFailed).Inc()
+	s.requestWALRecovery()
 	return werr
 }
 
 // requestWALRecovery asks the service loop to reopen failed WALs.
-func (i *Ingester) requestWALRecovery() {
+func (s *tenantDBs) requestWALRecovery() {
 	select {
-	case i.walRecovery <- struct{}{}:
+	case s.walRecovery <- struct{}{}:
 	default:
 	}
 }
@@ -247,27 +359,27 @@ const (
 
 // recoverWALs reopens the TSDB of every tenant whose WAL write failed, when
 // the disk has room for the repair. The service loop calls it.
-func (i *Ingester) recoverWALs() {
-	now := i.now()
-	if now.Sub(i.walRecovered.lastAttempt) < walRecoveryInterval {
+func (s *tenantDBs) recoverWALs() {
+	now := s.now()
+	if now.Sub(s.walRecovered.lastAttempt) < walRecoveryInterval {
 		return
 	}
-	i.walRecovered.lastAttempt = now
-	for _, t := range i.snapshot() {
+	s.walRecovered.lastAttempt = now
+	for _, t := range s.snapshot() {
 		if t.walErr.Load() == nil {
 			continue
 		}
-		need := repairSpace(t.dir) + walRepairMargin + i.cfg.MinFreeDiskSpaceBytes
+		need := repairSpace(t.dir) + walRepairMargin + s.cfg.MinFreeDiskSpaceBytes
 		free, err := diskFree(t.dir)
 		if err == nil && free < need {
-			if now.Sub(i.walRecovered.lastLog) >= walWaitLogInterval {
-				i.walRecovered.lastLog = now
-				i.logger.Warn("Waiting for free disk space to reopen a tenant TSDB whose WAL write failed; its writes are refused meanwhile",
+			if now.Sub(s.walRecovered.lastLog) >= walWaitLogInterval {
+				s.walRecovered.lastLog = now
+				s.logger.Warn("Waiting for free disk space to reopen a tenant TSDB whose WAL write failed; its writes are refused meanwhile",
 					"tenant", t.id, "dir", t.dir, "free_bytes", free, "needed_bytes", need)
 			}
 			continue
 		}
-		i.reopenTenant(t)
+		s.reopen(t)
 	}
 }
 
@@ -290,34 +402,34 @@ func repairSpace(dir string) int64 {
 	return n
 }
 
-// reopenTenant closes t's TSDB and opens it again: the WAL replays and the
+// reopen closes t's TSDB and opens it again: the WAL replays and the
 // TSDB cuts the torn tail a failed write left. t's metadata carries over.
 // When the open fails, t stays in the map, closed (its calls fail with a
 // retryable error), and the next recovery tries again.
-func (i *Ingester) reopenTenant(t *tenantDB) {
-	i.openMu.Lock()
-	defer i.openMu.Unlock()
-	if i.tenant(t.id) != t {
+func (s *tenantDBs) reopen(t *tenantDB) {
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	if s.get(t.id) != t {
 		return // Deleted or stopping.
 	}
 	start := time.Now()
 	if err := t.close(); err != nil {
-		i.logger.Warn("Closing a tenant TSDB whose WAL write failed", "tenant", t.id, "err", err)
+		s.logger.Warn("Closing a tenant TSDB whose WAL write failed", "tenant", t.id, "err", err)
 	}
-	i.metrics.memorySeries.DeleteLabelValues(string(t.id))
-	nt, err := i.openTenant(t.id, nil)
+	s.metrics.memorySeries.DeleteLabelValues(string(t.id))
+	nt, err := s.open(t.id, nil)
 	if err != nil {
-		if now := i.now(); now.Sub(i.walRecovered.lastLog) >= walWaitLogInterval {
-			i.walRecovered.lastLog = now
-			i.logger.Error("Reopening a tenant TSDB whose WAL write failed; retrying", "tenant", t.id, "err", err)
+		if now := s.now(); now.Sub(s.walRecovered.lastLog) >= walWaitLogInterval {
+			s.walRecovered.lastLog = now
+			s.logger.Error("Reopening a tenant TSDB whose WAL write failed; retrying", "tenant", t.id, "err", err)
 		}
 		return
 	}
 	nt.metadata = t.metadata
-	i.mu.Lock()
-	i.tenants[t.id] = nt
-	i.mu.Unlock()
-	i.logger.Info("Reopened a tenant TSDB after a WAL write failure; accepting its writes again",
+	s.mu.Lock()
+	s.m[t.id] = nt
+	s.mu.Unlock()
+	s.logger.Info("Reopened a tenant TSDB after a WAL write failure; accepting its writes again",
 		"tenant", t.id, "series", nt.limiter.series(), "duration", time.Since(start))
 }
 

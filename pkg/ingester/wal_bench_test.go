@@ -74,7 +74,7 @@ func BenchmarkWALReplay(b *testing.B) {
 				var after runtime.MemStats
 				runtime.ReadMemStats(&after)
 				heap = after.HeapAlloc - min(after.HeapAlloc, before.HeapAlloc)
-				require.Equal(b, n, env.ing.tenant("bench").limiter.series())
+				require.Equal(b, n, env.ing.dbs.get("bench").limiter.series())
 				env.stop()
 				b.StartTimer()
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
@@ -22,7 +23,9 @@ func TestWALWatchFindsFailureCounters(t *testing.T) {
 	o := limits.NewOverrides(l)
 	env := startIngester(t, t.TempDir(), o)
 	push(t, env, "t", withSamples(series("__name__", "up"), ingesterpb.Sample{TimestampMs: 1000, Value: 1}))
-	tdb := env.ing.tenant("t")
+	tdb := env.ing.dbs.get("t")
+	require.True(t, tdb.wal.watches(walWritesFailedCounter))
+	require.False(t, tdb.wal.watches(wblWritesFailedCounter))
 	require.Equal(t, 1, tdb.wal.watching(), "the WAL's counter")
 	require.False(t, tdb.wal.failed())
 
@@ -30,8 +33,67 @@ func TestWALWatchFindsFailureCounters(t *testing.T) {
 	l.OutOfOrderTimeWindow = model.Duration(time.Hour)
 	o.Set(map[tenant.ID]*limits.Limits{"t": &l})
 	require.NoError(t, env.ing.Compact(t.Context()))
+	require.True(t, tdb.wal.watches(wblWritesFailedCounter))
 	require.Equal(t, 2, tdb.wal.watching(), "the WAL's and the WBL's counters")
 	require.False(t, tdb.wal.failed())
+}
+
+// TestFailureCounter: the WAL watch finds the failure counters by the name
+// a registry gathers, as the TSDB registers them (behind a prefixing
+// Registerer), without collecting any other collector, and fails loudly
+// when a counter is missing.
+func TestFailureCounter(t *testing.T) {
+	counter := func(name string) prometheus.Collector {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: "h"})
+	}
+	tests := map[string]struct {
+		register func(reg prometheus.Registerer)
+		want     []string
+	}{
+		"the WAL's counter": {
+			register: func(reg prometheus.Registerer) { reg.MustRegister(counter(walWritesFailedCounter)) },
+			want:     []string{walWritesFailedCounter},
+		},
+		"both counters, registered behind a prefix as the TSDB does": {
+			register: func(reg prometheus.Registerer) {
+				prometheus.WrapRegistererWithPrefix("prometheus_tsdb_wal_", reg).MustRegister(counter("writes_failed_total"))
+				prometheus.WrapRegistererWithPrefix("prometheus_tsdb_out_of_order_wbl_", reg).MustRegister(counter("writes_failed_total"))
+			},
+			want: []string{walWritesFailedCounter, wblWritesFailedCounter},
+		},
+		"a renamed counter is not watched": {
+			register: func(reg prometheus.Registerer) { reg.MustRegister(counter("prometheus_tsdb_wal_write_failures_total")) },
+		},
+		"a counter with labels is not watched": {
+			register: func(reg prometheus.Registerer) {
+				reg.MustRegister(prometheus.NewCounterVec(prometheus.CounterOpts{Name: walWritesFailedCounter, Help: "h"}, []string{"segment"}))
+			},
+		},
+		"other collectors are described, never collected": {
+			register: func(reg prometheus.Registerer) {
+				reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "prometheus_tsdb_head_series", Help: "h"},
+					func() float64 { panic("collected while the TSDB opens") }))
+			},
+		},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			w := newWALWatch(prometheus.NewRegistry())
+			tc.register(w)
+			require.Equal(t, len(tc.want), w.watching())
+			for _, n := range tc.want {
+				require.True(t, w.watches(n), n)
+			}
+			var missing *errCounterMissing
+			err := w.checkWatching(true)
+			if len(tc.want) == 2 {
+				require.NoError(t, err)
+				require.False(t, w.failed())
+				return
+			}
+			require.ErrorAs(t, err, &missing)
+		})
+	}
 }
 
 // TestInterruptedWALRepairIsRestored: a WAL repair that ran out of disk

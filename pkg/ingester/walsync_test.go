@@ -51,7 +51,7 @@ func TestWALFsyncPushesReplay(t *testing.T) {
 	for k := range 10 {
 		push(t, env, "t", withSamples(series("__name__", "up", "job", "a"), ingesterpb.Sample{TimestampMs: int64(k+1) * 1000, Value: float64(k)}))
 	}
-	tdb := env.ing.tenant("t")
+	tdb := env.ing.dbs.get("t")
 	require.Equal(t, uint64(10), tdb.syncer.synced)
 	require.Equal(t, 1, len(tdb.syncer.segments), "the WAL only: no WBL without an out-of-order window")
 	env.stop()
