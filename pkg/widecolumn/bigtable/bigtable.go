@@ -66,6 +66,8 @@ func New(ctx context.Context, o Options, logger *slog.Logger, reg prometheus.Reg
 		admin:  admin,
 		table:  client.Open(o.Table),
 		logger: logger,
+		// The names keep the "chunk" they had before the backend moved
+		// out of package chunk: dashboards and alerts use them.
 		requestSeconds: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hearth_chunk_bigtable_request_duration_seconds",
 			Help:    "Latency of Bigtable calls, by operation and gRPC status code.",
