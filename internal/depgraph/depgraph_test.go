@@ -43,8 +43,14 @@ func TestImportGraph(t *testing.T) {
 			return imp != "github.com/pkg/errors"
 		},
 		"pkg/tenant is a leaf": func(pkg, _ string) bool { return !under(pkg, "pkg/tenant") },
-		"pkg/chunk imports only pkg/chunk": func(pkg, imp string) bool {
-			return !under(pkg, "pkg/chunk") || under(imp, "pkg/chunk")
+		"pkg/widecolumn is a leaf": func(pkg, imp string) bool {
+			return !under(pkg, "pkg/widecolumn") || under(imp, "pkg/widecolumn")
+		},
+		"pkg/chunk imports only pkg/chunk and pkg/widecolumn": func(pkg, imp string) bool {
+			return !under(pkg, "pkg/chunk") || under(imp, "pkg/chunk") || under(imp, "pkg/widecolumn")
+		},
+		"pkg/auth stores keys through pkg/widecolumn, never pkg/chunk": func(pkg, imp string) bool {
+			return !under(pkg, "pkg/auth") || !under(imp, "pkg/chunk")
 		},
 		"pkg/ring imports only KV, services and its proto": func(pkg, imp string) bool {
 			return !under(pkg, "pkg/ring") || under(imp, "pkg/ring") || under(imp, "pkg/kv") ||
@@ -66,6 +72,8 @@ func TestImportGraph(t *testing.T) {
 	}
 	graph := imports(t)
 	require.NotEmpty(t, graph["pkg/distributor"], "the module's packages were not listed")
+	require.Contains(t, graph["pkg/auth"], "pkg/widecolumn", "the rules below check the layout the graph has")
+	require.Contains(t, graph["pkg/chunk"], "pkg/widecolumn")
 	for name, ok := range rules {
 		t.Run(name, func(t *testing.T) {
 			for pkg, imps := range graph {

@@ -8,11 +8,12 @@ import (
 	"path/filepath"
 
 	"github.com/hearthmetrics/hearth/pkg/chunk"
-	"github.com/hearthmetrics/hearth/pkg/chunk/bigtable"
-	"github.com/hearthmetrics/hearth/pkg/chunk/pebble"
 	"github.com/hearthmetrics/hearth/pkg/retention"
 	"github.com/hearthmetrics/hearth/pkg/services"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/bigtable"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/pebble"
 )
 
 // Store backends.
@@ -21,8 +22,9 @@ const (
 	StoreBackendBigtable = "bigtable"
 )
 
-// StoreConfig selects and configures the long-term store: the chunk store,
-// and the API keys kept beside it.
+// StoreConfig selects and configures the long-term store: the wide-column
+// table holding the chunk store, the API keys and every other namespace of
+// package widecolumn.
 type StoreConfig struct {
 	retention.Config `yaml:",inline"`
 
@@ -84,7 +86,7 @@ func (a *App) initStore() (*chunk.Store, error) {
 		return a.store, nil
 	}
 	var (
-		backend chunk.Backend
+		backend widecolumn.Backend
 		err     error
 	)
 	logger := a.logger.With("component", "store")
@@ -148,12 +150,18 @@ func (a *App) initDeleter(explicitSet) error {
 	if a.ingester != nil {
 		local = append(local, a.ingester, a.flusher)
 	}
-	a.deleter = retention.NewDeleter(a.logger.With("component", "tenant-deletion"), a.reg, a.store, local...)
+	a.deleter = retention.NewDeleter(retention.DeleterDeps{
+		Logger:     a.logger.With("component", "tenant-deletion"),
+		Registerer: a.reg,
+		Table:      a.storeBackend,
+		Store:      a.store,
+		Local:      local,
+	})
 	return nil
 }
 
-// deleteTenant deletes a tenant's data in this process and the store; the
-// admin API calls it after revoking the tenant's keys. In a cluster the
+// deleteTenant deletes a tenant's data in this process and every namespace
+// of the store; the admin API calls it after deleting the tenant's keys. In a cluster the
 // operator calls it on every ingester.
 func (a *App) deleteTenant(ctx context.Context, t tenant.ID) error {
 	return a.deleter.DeleteTenant(ctx, t)

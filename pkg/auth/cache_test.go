@@ -13,7 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hearthmetrics/hearth/pkg/chunk"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
 // pushStatus runs one request with tok through a's write middleware.
@@ -136,7 +136,7 @@ type slowBackend struct {
 	delay time.Duration
 }
 
-func (s *slowBackend) Read(ctx context.Context, req chunk.ReadRequest, fn func(chunk.Row) bool) error {
+func (s *slowBackend) Read(ctx context.Context, req widecolumn.ReadRequest, fn func(widecolumn.Row) bool) error {
 	time.Sleep(s.delay)
 	return s.Backend.Read(ctx, req, fn)
 }

@@ -29,12 +29,11 @@
 //
 // # Storage
 //
-// [Keys] keeps records in the chunk-store backend ([Backend], the subset of
-// chunk.Backend it needs) so every distributor and querier sees the same
-// keys. Every row key starts with the byte 0x00. Chunk-store row keys start
-// with the tenant's length as a uvarint, and a tenant is never empty, so no
-// tenant row can start with 0x00: the byte opens a reserved system
-// namespace.
+// [Keys] keeps records in the wide-column table ([Backend], the subset of
+// widecolumn.Backend it needs) so every distributor and querier sees the
+// same keys, in the two namespaces package widecolumn reserves for them
+// (widecolumn.APIKeys and widecolumn.APIKeyTenants, under the byte 0x00
+// no tenant's chunk rows can start with):
 //
 //	key row:    0x00 "auth/key/" id                     (id: 16 bytes)
 //	            cell "k" → JSON record (tenant, name, scopes, created,
@@ -43,12 +42,12 @@
 //	tenant row: 0x00 "auth/tenant/" uvarint(len) tenant
 //	            one empty cell per key id of the tenant
 //
-// Scans of the whole table must skip the namespace: chunk.Store.Tenants
-// starts its skip scan at 0x01 for that reason.
-//
 // The record cell is written once; revoking sets the "r" cell, so a
 // revocation never races with another writer of the record. Deleting a
-// tenant's keys drops each key row and the tenant row by prefix.
+// tenant's keys ([Keys.DeleteTenant]) drops each key row its tenant row
+// lists, then the tenant row: the namespace's rule, which
+// widecolumn.DeleteTenant also applies when a tenant is deleted from the
+// whole table.
 //
 // # Authenticating requests
 //

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"github.com/hearthmetrics/hearth/pkg/chunk/backendtest"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -16,15 +16,16 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/hearthmetrics/hearth/pkg/chunk"
-	btbackend "github.com/hearthmetrics/hearth/pkg/chunk/bigtable"
-	"github.com/hearthmetrics/hearth/pkg/chunk/pebble"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/backendtest"
+	btbackend "github.com/hearthmetrics/hearth/pkg/widecolumn/bigtable"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/pebble"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m,
-		// The Bigtable client's process-wide workers (as in chunk/bigtable).
+		// The Bigtable client's process-wide workers (as in widecolumn/bigtable).
 		goleak.IgnoreTopFunction("go.opencensus.io/stats/view.(*worker).start"),
 		goleak.IgnoreAnyFunction("google.golang.org/grpc/internal/grpcsync.(*CallbackSerializer).run"),
 	)
@@ -36,14 +37,14 @@ func newPebble(t testing.TB) *pebble.Backend { return backendtest.NewPebble(t) }
 // newBigtable returns the Bigtable backend on an in-process emulator.
 func newBigtable(t testing.TB) *btbackend.Backend { return backendtest.NewBigtable(t) }
 
-// Both chunk-store backends satisfy the key store's interface.
+// Both wide-column backends satisfy the key store's interface.
 var (
 	_ Backend = (*pebble.Backend)(nil)
 	_ Backend = (*btbackend.Backend)(nil)
 )
 
-// memBackend is an in-memory Backend that serves key lists only, counts
-// reads and can be told to fail. Usable inside a synctest bubble.
+// memBackend is an in-memory Backend that serves key lists and key ranges
+// without filters, counts reads and can be told to fail. Usable inside a synctest bubble.
 type memBackend struct {
 	mu    sync.Mutex
 	rows  map[string]map[string][]byte
@@ -55,7 +56,7 @@ var errInjected = errors.New("injected store failure")
 
 func newMem() *memBackend { return &memBackend{rows: map[string]map[string][]byte{}} }
 
-func (m *memBackend) Apply(_ context.Context, muts []chunk.RowMutation) error {
+func (m *memBackend) Apply(_ context.Context, muts []widecolumn.RowMutation) error {
 	if m.fail.Load() {
 		return errInjected
 	}
@@ -74,21 +75,32 @@ func (m *memBackend) Apply(_ context.Context, muts []chunk.RowMutation) error {
 	return nil
 }
 
-func (m *memBackend) Read(_ context.Context, req chunk.ReadRequest, fn func(chunk.Row) bool) error {
+func (m *memBackend) Read(_ context.Context, req widecolumn.ReadRequest, fn func(widecolumn.Row) bool) error {
 	m.reads.Add(1)
 	if m.fail.Load() {
 		return errInjected
 	}
 	m.mu.Lock()
-	var out []chunk.Row
-	for _, k := range req.Keys {
+	keys := req.Keys
+	for _, kr := range req.Ranges {
+		for k := range m.rows {
+			if k >= string(kr.Start) && (kr.End == nil || k < string(kr.End)) {
+				keys = append(keys, []byte(k))
+			}
+		}
+	}
+	if len(req.Ranges) > 0 {
+		slices.SortFunc(keys, bytes.Compare)
+	}
+	var out []widecolumn.Row
+	for _, k := range keys {
 		r, ok := m.rows[string(k)]
 		if !ok {
 			continue
 		}
-		row := chunk.Row{Key: append([]byte(nil), k...)}
+		row := widecolumn.Row{Key: append([]byte(nil), k...)}
 		for c, v := range r {
-			row.Cells = append(row.Cells, chunk.Cell{Column: []byte(c), Value: append([]byte(nil), v...)})
+			row.Cells = append(row.Cells, widecolumn.Cell{Column: []byte(c), Value: append([]byte(nil), v...)})
 		}
 		sort.Slice(row.Cells, func(i, j int) bool { return bytes.Compare(row.Cells[i].Column, row.Cells[j].Column) < 0 })
 		out = append(out, row)

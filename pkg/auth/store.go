@@ -10,16 +10,16 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hearthmetrics/hearth/pkg/chunk"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
-// Backend is the part of chunk.Backend the key store uses. The chunk
-// store's Pebble and Bigtable backends implement it; see the package
-// documentation for the rows written.
+// Backend is the part of widecolumn.Backend the key store uses. The Pebble
+// and Bigtable backends implement it; see the package documentation for
+// the rows written.
 type Backend interface {
-	Apply(ctx context.Context, muts []chunk.RowMutation) error
-	Read(ctx context.Context, req chunk.ReadRequest, fn func(chunk.Row) bool) error
+	Apply(ctx context.Context, muts []widecolumn.RowMutation) error
+	Read(ctx context.Context, req widecolumn.ReadRequest, fn func(widecolumn.Row) bool) error
 	DropPrefix(ctx context.Context, prefix []byte) error
 }
 
@@ -31,12 +31,6 @@ var (
 	// ErrInvalidRequest is returned for a create or rotate request that
 	// cannot succeed (no scope, expiry in the past, over-long name).
 	ErrInvalidRequest = errors.New("invalid key request")
-)
-
-// Row-key prefixes: 0x00 opens the namespace no tenant row can use.
-var (
-	keyRowPrefix    = []byte("\x00auth/key/")
-	tenantRowPrefix = []byte("\x00auth/tenant/")
 )
 
 var (
@@ -103,10 +97,10 @@ func (s *Keys) Create(ctx context.Context, req CreateRequest) (Created, error) {
 	}
 	// The tenant row first: a key row without its tenant row could not be
 	// listed or deleted with the tenant.
-	if err := s.backend.Apply(ctx, []chunk.RowMutation{{Key: tenantRow(req.Tenant), Cells: []chunk.Cell{{Column: []byte(id)}}}}); err != nil {
+	if err := s.backend.Apply(ctx, []widecolumn.RowMutation{{Key: tenantRow(req.Tenant), Cells: []widecolumn.Cell{{Column: []byte(id)}}}}); err != nil {
 		return Created{}, fmt.Errorf("writing tenant row of key %s: %w", id, err)
 	}
-	if err := s.backend.Apply(ctx, []chunk.RowMutation{{Key: keyRow(id), Cells: []chunk.Cell{{Column: recordColumn, Value: rec}}}}); err != nil {
+	if err := s.backend.Apply(ctx, []widecolumn.RowMutation{{Key: keyRow(id), Cells: []widecolumn.Cell{{Column: recordColumn, Value: rec}}}}); err != nil {
 		return Created{}, fmt.Errorf("writing key %s: %w", id, err)
 	}
 	return Created{Key: k, Token: token}, nil
@@ -142,7 +136,7 @@ func (s *Keys) Get(ctx context.Context, ids ...string) (map[string]*Key, error) 
 		rows = append(rows, keyRow(id))
 	}
 	var decodeErr error
-	err := s.backend.Read(ctx, chunk.ReadRequest{Keys: rows}, func(r chunk.Row) bool {
+	err := s.backend.Read(ctx, widecolumn.ReadRequest{Keys: rows}, func(r widecolumn.Row) bool {
 		k, err := decodeKeyRow(r)
 		if err != nil {
 			decodeErr = err
@@ -214,7 +208,7 @@ func (s *Keys) Revoke(ctx context.Context, t tenant.ID, id string, at time.Time)
 	}
 	var v [8]byte
 	binary.BigEndian.PutUint64(v[:], uint64(at.UnixNano()))
-	if err := s.backend.Apply(ctx, []chunk.RowMutation{{Key: keyRow(id), Cells: []chunk.Cell{{Column: revokedColumn, Value: v[:]}}}}); err != nil {
+	if err := s.backend.Apply(ctx, []widecolumn.RowMutation{{Key: keyRow(id), Cells: []widecolumn.Cell{{Column: revokedColumn, Value: v[:]}}}}); err != nil {
 		return nil, fmt.Errorf("revoking key %s: %w", id, err)
 	}
 	k.Revoked = at
@@ -267,13 +261,10 @@ func (s *Keys) DeleteTenant(ctx context.Context, t tenant.ID) ([]string, error) 
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range ids {
-		if err := s.backend.DropPrefix(ctx, keyRow(id)); err != nil {
-			return nil, fmt.Errorf("deleting key %s: %w", id, err)
-		}
-	}
-	if err := s.backend.DropPrefix(ctx, tenantRow(t)); err != nil {
-		return nil, fmt.Errorf("deleting the key list of tenant %s: %w", t, err)
+	// The namespace's rule drops every key its tenant row lists, then the
+	// row: the same step as a tenant deletion of the whole table.
+	if err := widecolumn.APIKeyTenants.DeleteTenant(ctx, s.backend, string(t)); err != nil {
+		return nil, fmt.Errorf("deleting the keys of tenant %s: %w", t, err)
 	}
 	return ids, nil
 }
@@ -296,7 +287,7 @@ func (s *Keys) get(ctx context.Context, t tenant.ID, id string) (*Key, error) {
 
 func (s *Keys) tenantKeyIDs(ctx context.Context, t tenant.ID) ([]string, error) {
 	var ids []string
-	err := s.backend.Read(ctx, chunk.ReadRequest{Keys: [][]byte{tenantRow(t)}}, func(r chunk.Row) bool {
+	err := s.backend.Read(ctx, widecolumn.ReadRequest{Keys: [][]byte{tenantRow(t)}}, func(r widecolumn.Row) bool {
 		for _, c := range r.Cells {
 			if ValidKeyID(string(c.Column)) {
 				ids = append(ids, string(c.Column))
@@ -317,7 +308,7 @@ type storedRecord struct {
 	Hash string `json:"sha256"`
 }
 
-func decodeKeyRow(r chunk.Row) (*Key, error) {
+func decodeKeyRow(r widecolumn.Row) (*Key, error) {
 	var (
 		rec     *storedRecord
 		revoked time.Time
@@ -327,11 +318,11 @@ func decodeKeyRow(r chunk.Row) (*Key, error) {
 		case string(recordColumn):
 			rec = &storedRecord{}
 			if err := json.Unmarshal(c.Value, rec); err != nil {
-				return nil, fmt.Errorf("%w: key row %q: %w", chunk.ErrCorrupt, r.Key, err)
+				return nil, fmt.Errorf("%w: key row %q: %w", widecolumn.ErrCorrupt, r.Key, err)
 			}
 		case string(revokedColumn):
 			if len(c.Value) != 8 {
-				return nil, fmt.Errorf("%w: key row %q: revocation of %d bytes", chunk.ErrCorrupt, r.Key, len(c.Value))
+				return nil, fmt.Errorf("%w: key row %q: revocation of %d bytes", widecolumn.ErrCorrupt, r.Key, len(c.Value))
 			}
 			revoked = time.Unix(0, int64(binary.BigEndian.Uint64(c.Value))).UTC()
 		}
@@ -342,7 +333,7 @@ func decodeKeyRow(r chunk.Row) (*Key, error) {
 	}
 	h, err := hex.DecodeString(rec.Hash)
 	if err != nil || len(h) != len(rec.Key.hash) || rec.Version != 1 {
-		return nil, fmt.Errorf("%w: key row %q: bad hash or version", chunk.ErrCorrupt, r.Key)
+		return nil, fmt.Errorf("%w: key row %q: bad hash or version", widecolumn.ErrCorrupt, r.Key)
 	}
 	k := rec.Key
 	copy(k.hash[:], h)
@@ -352,11 +343,9 @@ func decodeKeyRow(r chunk.Row) (*Key, error) {
 	return &k, nil
 }
 
-func keyRow(id string) []byte {
-	return append(slices.Clip(keyRowPrefix), id...)
-}
+// keyRow is the key of id's row in namespace widecolumn.APIKeys.
+func keyRow(id string) []byte { return widecolumn.APIKeys.AppendID(nil, id) }
 
-func tenantRow(t tenant.ID) []byte {
-	b := binary.AppendUvarint(slices.Clip(tenantRowPrefix), uint64(len(t)))
-	return append(b, t...)
-}
+// tenantRow is the key of t's key list in namespace
+// widecolumn.APIKeyTenants.
+func tenantRow(t tenant.ID) []byte { return widecolumn.APIKeyTenants.AppendTenant(nil, string(t)) }

@@ -2,15 +2,15 @@ package auth
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 
-	"github.com/hearthmetrics/hearth/pkg/chunk"
-	"github.com/hearthmetrics/hearth/pkg/chunk/chunktest"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/widecolumntest"
 )
 
 func TestKeys(t *testing.T) {
@@ -128,37 +128,79 @@ func testKeys(t *testing.T, b Backend) {
 	})
 }
 
-// TestKeyRowsBesideChunkStore runs the key store and the chunk store on one
-// Pebble database: deleting a tenant's data leaves its keys, and deleting
-// its keys leaves its data.
-func TestKeyRowsBesideChunkStore(t *testing.T) {
+// TestKeyRowsInTheirNamespaces runs the key store on a table holding a row
+// of every namespace for two tenants: key rows are in the namespaces
+// package widecolumn gives API keys, the table's tenant deletion drops a
+// tenant's keys with the rest of its rows, and the key store's own
+// deletion drops only the keys.
+func TestKeyRowsInTheirNamespaces(t *testing.T) {
 	ctx := context.Background()
 	b := newPebble(t)
-	store, _ := chunktest.NewStore(t, b, nil)
 	keys := NewKeys(b)
-	write := func(tn string) {
-		_, err := store.WriteSeries(ctx, tn, []chunk.SeriesChunks{{
-			Labels: labels.FromStrings("__name__", "up", "job", "x"),
-			Chunks: []chunk.Chunk{chunktest.XORChunk(t, chunktest.Base, 10, 15000, 1)},
-		}})
-		require.NoError(t, err)
+	for _, tn := range []string{"a", "b"} {
+		require.NoError(t, b.Apply(ctx, widecolumntest.TenantRows(tn)))
 	}
-	count := func(tn string) int {
-		s, err := store.Select(ctx, tn, chunktest.Base, chunktest.Base+3_600_000, labels.MustNewMatcher(labels.MatchEqual, "job", "x"))
-		require.NoError(t, err)
-		return len(s)
-	}
-	write("a")
-	write("b")
 	ka := mustCreate(t, keys, "a", ScopeRead)
+	kb := mustCreate(t, keys, "b", ScopeRead)
+	byNS := widecolumntest.RowsByNamespace(widecolumntest.Dump(t, b))
+	require.NotContains(t, byNS, "", "every key row is in a namespace")
+	require.Contains(t, byNS[widecolumn.APIKeys.Name()], string(widecolumn.APIKeys.AppendID(nil, ka.Key.ID)))
+	require.Contains(t, byNS[widecolumn.APIKeyTenants.Name()], string(widecolumn.APIKeyTenants.AppendTenant(nil, "a")))
+	require.Equal(t, idLen, widecolumn.APIKeys.IDLen(), "the namespace drops ids of the length keys have")
 
-	require.NoError(t, store.DeleteTenant(ctx, "a"))
-	require.Zero(t, count("a"))
-	got, err := keys.Get(ctx, ka.Key.ID)
+	require.NoError(t, widecolumn.DeleteTenant(ctx, b, "a"))
+	got, err := keys.Get(ctx, ka.Key.ID, kb.Key.ID)
 	require.NoError(t, err)
-	require.Contains(t, got, ka.Key.ID, "deleting a tenant's data keeps its keys")
+	require.NotContains(t, got, ka.Key.ID, "deleting a tenant from the table deletes its keys")
+	require.Contains(t, got, kb.Key.ID)
+	list, err := keys.List(ctx, "a")
+	require.NoError(t, err)
+	require.Empty(t, list)
 
+	before := widecolumntest.RowsByNamespace(widecolumntest.Dump(t, b))
 	_, err = keys.DeleteTenant(ctx, "b")
 	require.NoError(t, err)
-	require.Equal(t, 1, count("b"), "deleting a tenant's keys keeps its data")
+	after := widecolumntest.RowsByNamespace(widecolumntest.Dump(t, b))
+	require.Len(t, before[widecolumn.APIKeys.Name()], 2)
+	for ns, rows := range before {
+		switch ns {
+		case widecolumn.APIKeys.Name(), widecolumn.APIKeyTenants.Name():
+			// b's key list names the key and the sample row.
+			require.Empty(t, after[ns], "the key store drops b's keys and key list")
+		default:
+			require.Equal(t, rows, after[ns], "deleting a tenant's keys keeps its other rows")
+		}
+	}
+}
+
+// TestReadsRowsOfTheOldKeyLayout writes key rows with the byte layout
+// pkg/auth used before the namespaces moved to package widecolumn (the
+// literal prefixes below), and reads, lists, revokes and deletes them.
+func TestReadsRowsOfTheOldKeyLayout(t *testing.T) {
+	ctx := context.Background()
+	for name, b := range map[string]Backend{"pebble": newPebble(t), "memory": newMem()} {
+		t.Run(name, func(t *testing.T) {
+			const id = "abcdefghijklmnop"
+			rec := `{"v":1,"tenant":"t1","id":"` + id + `","name":"old","scopes":["read"],"created":"2026-01-02T03:04:05Z","sha256":"` + strings.Repeat("ab", 32) + `"}`
+			require.NoError(t, b.Apply(ctx, []widecolumn.RowMutation{
+				{Key: []byte("\x00auth/tenant/\x02t1"), Cells: []widecolumn.Cell{{Column: []byte(id)}}},
+				{Key: []byte("\x00auth/key/" + id), Cells: []widecolumn.Cell{{Column: []byte("k"), Value: []byte(rec)}}},
+			}))
+			keys := NewKeys(b)
+			list, err := keys.List(ctx, "t1")
+			require.NoError(t, err)
+			require.Len(t, list, 1)
+			require.Equal(t, id, list[0].ID)
+			require.Equal(t, "old", list[0].Name)
+			require.Equal(t, ScopeRead, list[0].Scopes)
+			_, err = keys.Revoke(ctx, "t1", id, time.Time{})
+			require.NoError(t, err)
+			ids, err := keys.DeleteTenant(ctx, "t1")
+			require.NoError(t, err)
+			require.Equal(t, []string{id}, ids)
+			got, err := keys.Get(ctx, id)
+			require.NoError(t, err)
+			require.Empty(t, got)
+		})
+	}
 }

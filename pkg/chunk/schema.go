@@ -10,6 +10,8 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
+
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
 // Sentinel errors of the schema. Callers test them with errors.Is.
@@ -19,9 +21,11 @@ var (
 	// wrapping error names the series.
 	ErrKeyTooLong = errors.New("row key too long")
 	// ErrCorrupt is returned when a stored key or cell cannot be decoded.
-	ErrCorrupt = errors.New("corrupt row")
-	// ErrInvalidTenant is returned for an empty tenant.
-	ErrInvalidTenant = errors.New("invalid tenant")
+	// It is [widecolumn.ErrCorrupt], which the backends return too.
+	ErrCorrupt = widecolumn.ErrCorrupt
+	// ErrInvalidTenant is returned for an empty tenant. It is
+	// [widecolumn.ErrInvalidTenant].
+	ErrInvalidTenant = widecolumn.ErrInvalidTenant
 	// ErrInvalidChunk is returned by WriteSeries for a chunk that cannot be
 	// stored (negative or inverted time range, no data).
 	ErrInvalidChunk = errors.New("invalid chunk")
@@ -168,16 +172,16 @@ func (s schema) bucketEnd(b uint32) int64 { return s.bucketStart(b) + s.bucketMi
 
 func (s schema) windowOf(t int64) int64 { return t - t%s.windowMillis }
 
-// appendTenant appends the tenant part: uvarint length and bytes.
+// appendTenant appends the prefix of every row of tenant: the tenant part
+// of namespace widecolumn.Chunks (uvarint length and bytes).
 func appendTenant(dst []byte, tenant string) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(tenant)))
-	return append(dst, tenant...)
+	return widecolumn.Chunks.AppendTenant(dst, tenant)
 }
 
+// appendBucket appends the common prefix of every key: the tenant, the
+// bucket (namespace widecolumn.Chunks) and the row kind.
 func appendBucket(dst []byte, tenant string, b uint32, kind byte) []byte {
-	dst = appendTenant(dst, tenant)
-	dst = binary.BigEndian.AppendUint32(dst, b)
-	return append(dst, kind)
+	return append(widecolumn.Chunks.AppendBucket(dst, tenant, b), kind)
 }
 
 // appendPart appends a label name or value: kind byte, uvarint length,
@@ -249,20 +253,15 @@ type parsedKey struct {
 // parseKey decodes any row key written by this schema.
 func parseKey(key []byte) (parsedKey, error) {
 	var p parsedKey
-	tenant, rest, err := readBytes(key)
+	tenant, bucket, rest, err := widecolumn.Chunks.ParseBucket(key)
 	if err != nil {
 		return p, err
 	}
-	if len(tenant) == 0 {
-		return p, fmt.Errorf("%w: empty tenant in key", ErrCorrupt)
-	}
-	p.Tenant = string(tenant)
-	if len(rest) < 5 {
+	if len(rest) < 1 {
 		return p, fmt.Errorf("%w: key too short", ErrCorrupt)
 	}
-	p.Bucket = binary.BigEndian.Uint32(rest)
-	p.Kind = rest[4]
-	rest = rest[5:]
+	p.Tenant, p.Bucket, p.Kind = string(tenant), bucket, rest[0]
+	rest = rest[1:]
 	switch p.Kind {
 	case kindSeries:
 		if len(rest) != seriesIDLen {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
 // Series is one series read from the store.
@@ -218,7 +220,7 @@ func (s *Store) bucketLabelValues(ctx context.Context, tenant string, b uint32, 
 	}
 	seen := map[string]struct{}{}
 	var derr error
-	err := s.read(ctx, ReadRequest{Ranges: []KeyRange{PrefixRange(prefix)}, CellsPerRow: 1}, func(r Row) bool {
+	err := s.read(ctx, widecolumn.ReadRequest{Ranges: []widecolumn.KeyRange{widecolumn.PrefixRange(prefix)}, CellsPerRow: 1}, func(r widecolumn.Row) bool {
 		v, err := s.postingsValue(r)
 		if err != nil {
 			derr = err
@@ -245,7 +247,7 @@ func (s *Store) bucketLabelValues(ctx context.Context, tenant string, b uint32, 
 }
 
 // postingsValue returns the label value of a postings row.
-func (s *Store) postingsValue(r Row) (string, error) {
+func (s *Store) postingsValue(r widecolumn.Row) (string, error) {
 	p, err := parseKey(r.Key)
 	if err == nil && p.Kind != kindPostings {
 		err = fmt.Errorf("%w: row of kind %q among postings", ErrCorrupt, p.Kind)
@@ -295,7 +297,7 @@ func (s *Store) bucketRange(ctx context.Context, tenant string, mint, maxt int64
 	}
 	first, last := s.schema.bucketOf(mint), s.schema.bucketOf(maxt)
 	if last-first > 31 {
-		fb, ok, err := s.firstBucket(ctx, appendTenant(nil, tenant))
+		fb, ok, err := s.firstBucket(ctx, tenant)
 		if err != nil || !ok {
 			return 0, 0, false, err
 		}
@@ -478,7 +480,7 @@ func (s *Store) allSeries(ctx context.Context, tenant string, b uint32) ([]serie
 		lb   labels.ScratchBuilder
 		size int
 	)
-	err := s.read(ctx, ReadRequest{Ranges: []KeyRange{PrefixRange(prefix)}}, func(r Row) bool {
+	err := s.read(ctx, widecolumn.ReadRequest{Ranges: []widecolumn.KeyRange{widecolumn.PrefixRange(prefix)}}, func(r widecolumn.Row) bool {
 		p, err := parseKey(r.Key)
 		if err != nil || p.Kind != kindSeries || len(r.Cells) == 0 {
 			derr = fmt.Errorf("%w: bad series row %x", ErrCorrupt, r.Key)
@@ -514,18 +516,18 @@ func (s *Store) postings(ctx context.Context, tenant string, b uint32, m *labels
 	if v, ok := s.indexCache.get(cacheKey); ok {
 		return v.([]SeriesID), nil
 	}
-	var req ReadRequest
+	var req widecolumn.ReadRequest
 	switch set := m.SetMatches(); {
 	case m.Type == labels.MatchEqual:
-		req.Ranges = []KeyRange{PrefixRange(s.schema.postingsValuePrefix(nil, tenant, b, m.Name, m.Value))}
+		req.Ranges = []widecolumn.KeyRange{widecolumn.PrefixRange(s.schema.postingsValuePrefix(nil, tenant, b, m.Name, m.Value))}
 	case m.Type == labels.MatchRegexp && len(set) > 0:
 		slices.Sort(set)
 		for _, v := range slices.Compact(set) {
-			req.Ranges = append(req.Ranges, PrefixRange(s.schema.postingsValuePrefix(nil, tenant, b, m.Name, v)))
+			req.Ranges = append(req.Ranges, widecolumn.PrefixRange(s.schema.postingsValuePrefix(nil, tenant, b, m.Name, v)))
 		}
-		slices.SortFunc(req.Ranges, func(a, b KeyRange) int { return bytes.Compare(a.Start, b.Start) })
+		slices.SortFunc(req.Ranges, func(a, b widecolumn.KeyRange) int { return bytes.Compare(a.Start, b.Start) })
 	default:
-		req.Ranges = []KeyRange{PrefixRange(namePrefix)}
+		req.Ranges = []widecolumn.KeyRange{widecolumn.PrefixRange(namePrefix)}
 		if m.Type == labels.MatchRegexp {
 			if re, ok := postingsRegex(namePrefix, m.Value); ok {
 				req.RowKeyRegex = re
@@ -537,7 +539,7 @@ func (s *Store) postings(ctx context.Context, tenant string, b uint32, m *labels
 		ids  []SeriesID
 		derr error
 	)
-	err := s.read(ctx, req, func(r Row) bool {
+	err := s.read(ctx, req, func(r widecolumn.Row) bool {
 		v, err := s.postingsValue(r)
 		if err != nil {
 			derr = err
@@ -567,8 +569,8 @@ func (s *Store) postings(ctx context.Context, tenant string, b uint32, m *labels
 
 // readRows reads rows by key through cache. Only keys marked cacheable are
 // cached, absent rows included (as nil).
-func (s *Store) readRows(ctx context.Context, cache *lru, keys [][]byte, cacheable []bool) (map[string][]Cell, error) {
-	out := make(map[string][]Cell, len(keys))
+func (s *Store) readRows(ctx context.Context, cache *lru, keys [][]byte, cacheable []bool) (map[string][]widecolumn.Cell, error) {
+	out := make(map[string][]widecolumn.Cell, len(keys))
 	var missing [][]byte
 	wanted := map[string]struct{}{}
 	for i, k := range keys {
@@ -577,7 +579,7 @@ func (s *Store) readRows(ctx context.Context, cache *lru, keys [][]byte, cacheab
 		}
 		if cacheable[i] {
 			if v, ok := cache.get(string(k)); ok {
-				out[string(k)] = v.([]Cell)
+				out[string(k)] = v.([]widecolumn.Cell)
 				continue
 			}
 		}
@@ -588,7 +590,7 @@ func (s *Store) readRows(ctx context.Context, cache *lru, keys [][]byte, cacheab
 	if len(missing) == 0 {
 		return out, nil
 	}
-	err := s.read(ctx, ReadRequest{Keys: missing}, func(r Row) bool {
+	err := s.read(ctx, widecolumn.ReadRequest{Keys: missing}, func(r widecolumn.Row) bool {
 		out[string(r.Key)] = r.Cells
 		return true
 	})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
+
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
 // maxColumnBytes is Bigtable's column-qualifier limit; label names are
@@ -225,23 +227,24 @@ func (w *writeBatch) add(key, col, val []byte) {
 }
 
 // mutations returns the rows sorted by key, their cells sorted by column.
-func (w *writeBatch) mutations() []RowMutation {
-	muts := make([]RowMutation, 0, len(w.rows))
+func (w *writeBatch) mutations() []widecolumn.RowMutation {
+	muts := make([]widecolumn.RowMutation, 0, len(w.rows))
 	for k, cols := range w.rows {
-		m := RowMutation{Key: []byte(k), Cells: make([]Cell, 0, len(cols))}
+		m := widecolumn.RowMutation{Key: []byte(k), Cells: make([]widecolumn.Cell, 0, len(cols))}
 		for c, v := range cols {
-			m.Cells = append(m.Cells, Cell{Column: []byte(c), Value: v})
+			m.Cells = append(m.Cells, widecolumn.Cell{Column: []byte(c), Value: v})
 		}
-		slices.SortFunc(m.Cells, func(a, b Cell) int { return bytes.Compare(a.Column, b.Column) })
+		slices.SortFunc(m.Cells, func(a, b widecolumn.Cell) int { return bytes.Compare(a.Column, b.Column) })
 		muts = append(muts, m)
 	}
-	slices.SortFunc(muts, func(a, b RowMutation) int { return bytes.Compare(a.Key, b.Key) })
+	slices.SortFunc(muts, func(a, b widecolumn.RowMutation) int { return bytes.Compare(a.Key, b.Key) })
 	return muts
 }
 
 // DeleteBucketsBefore drops every bucket of tenant that ends before t
 // (milliseconds): whole buckets only, so data up to a bucket period older
-// than t may remain. Caches are purged of the dropped buckets.
+// than t may remain ([widecolumn.DropBucketsBefore] on namespace
+// widecolumn.Chunks). Caches are purged of the dropped buckets.
 func (s *Store) DeleteBucketsBefore(ctx context.Context, tenant string, t int64) error {
 	start := time.Now()
 	defer func() { s.metrics.operationSeconds.WithLabelValues("delete").Observe(time.Since(start).Seconds()) }()
@@ -253,25 +256,13 @@ func (s *Store) DeleteBucketsBefore(ctx context.Context, tenant string, t int64)
 	}
 	// Bucket b ends before t exactly when b < t / period.
 	cutoff := s.schema.bucketOf(t)
-	prefix := appendTenant(nil, tenant)
-	dropped, lastDropped := 0, uint32(0)
-	for {
-		first, ok, err := s.firstBucket(ctx, prefix)
-		if err != nil {
-			return err
+	dropped, err := widecolumn.DropBucketsBefore(ctx, s.timed(), widecolumn.Chunks, tenant, cutoff)
+	s.metrics.bucketsDropped.Add(float64(dropped))
+	if err != nil {
+		if errors.Is(err, ErrCorrupt) {
+			s.metrics.corruptRows.Inc()
 		}
-		if !ok || first >= cutoff {
-			break
-		}
-		if dropped > 0 && first == lastDropped {
-			return fmt.Errorf("bucket %d of tenant %q still present after dropping it", first, tenant)
-		}
-		lastDropped = first
-		if err := s.drop(ctx, binary4(prefix, first)); err != nil {
-			return fmt.Errorf("dropping bucket %d of tenant %q: %w", first, tenant, err)
-		}
-		dropped++
-		s.metrics.bucketsDropped.Inc()
+		return err
 	}
 	s.purgeCaches(tenant, cutoff)
 	if dropped > 0 {
@@ -280,48 +271,38 @@ func (s *Store) DeleteBucketsBefore(ctx context.Context, tenant string, t int64)
 	return nil
 }
 
-func binary4(prefix []byte, b uint32) []byte {
-	return append(append([]byte(nil), prefix...), byte(b>>24), byte(b>>16), byte(b>>8), byte(b))
-}
-
 // firstBucket returns the tenant's oldest bucket.
-func (s *Store) firstBucket(ctx context.Context, tenantPrefix []byte) (uint32, bool, error) {
-	var (
-		key []byte
-		ok  bool
-	)
-	err := s.read(ctx, ReadRequest{Ranges: []KeyRange{PrefixRange(tenantPrefix)}, Limit: 1, CellsPerRow: 1}, func(r Row) bool {
-		key, ok = r.Key, true
-		return false
-	})
-	if err != nil || !ok {
-		return 0, false, err
-	}
-	p, err := parseKey(key)
-	if err != nil {
+func (s *Store) firstBucket(ctx context.Context, tenant string) (uint32, bool, error) {
+	b, ok, err := widecolumn.FirstBucket(ctx, s.timed(), widecolumn.Chunks, tenant)
+	if errors.Is(err, ErrCorrupt) {
 		s.metrics.corruptRows.Inc()
-		return 0, false, fmt.Errorf("finding the oldest bucket: %w", err)
 	}
-	return p.Bucket, true, nil
+	return b, ok, err
 }
 
-// DeleteTenant drops every row of tenant and purges it from the caches and
-// the per-tenant metrics.
+// DeleteTenant drops every row of tenant in namespace widecolumn.Chunks and
+// purges it from the caches and the per-tenant metrics. Deleting a tenant
+// from every namespace (API keys, rules, ...) is [widecolumn.DeleteTenant]
+// followed by [Store.ForgetTenant].
 func (s *Store) DeleteTenant(ctx context.Context, tenant string) error {
 	start := time.Now()
 	defer func() { s.metrics.operationSeconds.WithLabelValues("delete").Observe(time.Since(start).Seconds()) }()
-	if tenant == "" {
-		return ErrInvalidTenant
+	if err := widecolumn.Chunks.DeleteTenant(ctx, s.timed(), tenant); err != nil {
+		return err
 	}
-	if err := s.drop(ctx, appendTenant(nil, tenant)); err != nil {
-		return fmt.Errorf("dropping tenant %q: %w", tenant, err)
-	}
+	s.ForgetTenant(tenant)
+	return nil
+}
+
+// ForgetTenant purges tenant from the caches and the per-tenant metrics,
+// without touching the backend: call it after the tenant's rows were
+// dropped, so no read in between puts them back in a cache.
+func (s *Store) ForgetTenant(tenant string) {
 	s.indexCache.purge(tenant, func(uint32) bool { return true })
 	s.chunkCache.purge(tenant, func(uint32) bool { return true })
 	s.dedupe.purge(tenant, func(uint32) bool { return true })
 	s.metrics.deleteTenant(tenant)
 	s.logger.Info("Deleted tenant from the chunk store", "tenant", tenant)
-	return nil
 }
 
 func (s *Store) purgeCaches(tenant string, beforeBucket uint32) {
@@ -333,14 +314,14 @@ func (s *Store) purgeCaches(tenant string, beforeBucket uint32) {
 
 // The backend calls, timed.
 
-func (s *Store) apply(ctx context.Context, muts []RowMutation) error {
+func (s *Store) apply(ctx context.Context, muts []widecolumn.RowMutation) error {
 	start := time.Now()
 	err := s.backend.Apply(ctx, muts)
 	s.metrics.backendSeconds.WithLabelValues("apply", status(err)).Observe(time.Since(start).Seconds())
 	return err
 }
 
-func (s *Store) read(ctx context.Context, req ReadRequest, fn func(Row) bool) error {
+func (s *Store) read(ctx context.Context, req widecolumn.ReadRequest, fn func(widecolumn.Row) bool) error {
 	start := time.Now()
 	err := s.backend.Read(ctx, req, fn)
 	s.metrics.backendSeconds.WithLabelValues("read", status(err)).Observe(time.Since(start).Seconds())
@@ -352,6 +333,20 @@ func (s *Store) drop(ctx context.Context, prefix []byte) error {
 	err := s.backend.DropPrefix(ctx, prefix)
 	s.metrics.backendSeconds.WithLabelValues("drop", status(err)).Observe(time.Since(start).Seconds())
 	return err
+}
+
+// timed is the backend with the store's timing, for the namespace rules of
+// package widecolumn.
+func (s *Store) timed() timedBackend { return timedBackend{s} }
+
+type timedBackend struct{ s *Store }
+
+func (t timedBackend) Read(ctx context.Context, req widecolumn.ReadRequest, fn func(widecolumn.Row) bool) error {
+	return t.s.read(ctx, req, fn)
+}
+
+func (t timedBackend) DropPrefix(ctx context.Context, prefix []byte) error {
+	return t.s.drop(ctx, prefix)
 }
 
 func status(err error) string {

@@ -3,7 +3,7 @@ package flusher
 import (
 	"context"
 	"flag"
-	"github.com/hearthmetrics/hearth/pkg/chunk/backendtest"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/backendtest"
 	"io"
 	"log/slog"
 	"sort"

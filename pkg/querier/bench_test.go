@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hearthmetrics/hearth/pkg/chunk"
-	"github.com/hearthmetrics/hearth/pkg/chunk/pebble"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/pebble"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
 

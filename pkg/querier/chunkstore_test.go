@@ -3,7 +3,7 @@ package querier
 import (
 	"context"
 	"fmt"
-	"github.com/hearthmetrics/hearth/pkg/chunk/backendtest"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/backendtest"
 	"testing"
 	"time"
 

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
 // LocalDeleter removes a tenant from one of the process's components.
@@ -20,31 +21,49 @@ type LocalDeleter interface {
 	DeleteTenant(ctx context.Context, t tenant.ID) error
 }
 
-// StoreDeleter drops every row of a tenant in the chunk store and purges
-// it from the store client's caches; *chunk.Store implements it.
-type StoreDeleter interface {
-	DeleteTenant(ctx context.Context, tenant string) error
+// StoreCaches forgets a tenant whose rows were dropped: the chunk store
+// client's caches and per-tenant metrics. *chunk.Store implements it.
+type StoreCaches interface {
+	ForgetTenant(tenant string)
+}
+
+// DeleterDeps are what NewDeleter needs.
+type DeleterDeps struct {
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	// Table is the wide-column table: the tenant's rows are dropped from
+	// every namespace of it (widecolumn.DeleteTenant: API keys, rules,
+	// Alertmanager state, chunks and index, ...). Nil in a process without
+	// a store client.
+	Table widecolumn.ReadDropper
+	// Store forgets the tenant after the drop, so no read in between puts
+	// its rows back in a cache. May be nil.
+	Store StoreCaches
+	// Local are deleted from in order, before the table: the ingester
+	// before the flusher (so no new block is queued), the flusher before
+	// the table (so no flush in progress writes rows after the drop).
+	Local []LocalDeleter
 }
 
 // Deleter deletes tenants: from the process's local components, in order,
-// then from the chunk store. Its ServeHTTP is the operator endpoint.
+// then from every namespace of the wide-column table. Its ServeHTTP is the
+// operator endpoint.
 type Deleter struct {
 	local   []LocalDeleter
-	store   StoreDeleter
+	table   widecolumn.ReadDropper
+	store   StoreCaches
 	logger  *slog.Logger
 	deleted prometheus.Counter
 }
 
-// NewDeleter returns a deleter. local are deleted from in order, before
-// the store: the ingester before the flusher (so no new block is queued),
-// the flusher before the store (so no flush in progress writes rows after
-// the drop). store may be nil in a process without a store client.
-func NewDeleter(logger *slog.Logger, reg prometheus.Registerer, store StoreDeleter, local ...LocalDeleter) *Deleter {
+// NewDeleter returns a deleter.
+func NewDeleter(d DeleterDeps) *Deleter {
 	return &Deleter{
-		local:  local,
-		store:  store,
-		logger: logger,
-		deleted: promauto.With(reg).NewCounter(prometheus.CounterOpts{
+		local:  d.Local,
+		table:  d.Table,
+		store:  d.Store,
+		logger: d.Logger,
+		deleted: promauto.With(d.Registerer).NewCounter(prometheus.CounterOpts{
 			Name: "hearth_retention_deleted_tenants_total",
 			Help: "Tenant deletions completed by this process.",
 		}),
@@ -59,10 +78,13 @@ func (d *Deleter) DeleteTenant(ctx context.Context, t tenant.ID) error {
 			return fmt.Errorf("deleting tenant %s locally: %w", t, err)
 		}
 	}
-	if d.store != nil {
-		if err := d.store.DeleteTenant(ctx, string(t)); err != nil {
-			return fmt.Errorf("deleting tenant %s from the chunk store: %w", t, err)
+	if d.table != nil {
+		if err := widecolumn.DeleteTenant(ctx, d.table, string(t)); err != nil {
+			return fmt.Errorf("deleting tenant %s from the store: %w", t, err)
 		}
+	}
+	if d.store != nil {
+		d.store.ForgetTenant(string(t))
 	}
 	d.deleted.Inc()
 	d.logger.Info("Deleted tenant", "tenant", t)

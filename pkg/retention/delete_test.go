@@ -18,6 +18,8 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/ingester"
 	"github.com/hearthmetrics/hearth/pkg/limits"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/widecolumntest"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
 
@@ -101,6 +103,18 @@ func TestDeleteTenant(t *testing.T) {
 		push(t, ing, id)
 	}
 	require.NoError(t, fl.FlushAll(ctx, ing))
+	// Both tenants have a row in every other namespace too (API keys,
+	// rules, Alertmanager state, ...).
+	var others []string
+	for _, id := range []string{"gone", "kept"} {
+		rows := widecolumntest.TenantRows(id)
+		require.NoError(t, b.Apply(ctx, rows))
+		for _, r := range rows {
+			if id == "kept" && !widecolumn.Chunks.Contains(r.Key) {
+				others = append(others, string(r.Key))
+			}
+		}
+	}
 	// More samples after the flush stay in the head only.
 	push2 := ingesterpb.TimeSeries{Labels: []ingesterpb.LabelPair{{Name: "__name__", Value: "m"}, {Name: "job", Value: "head"}},
 		Samples: []ingesterpb.Sample{{TimestampMs: chunktest.Base + 6*3600000, Value: 1}}}
@@ -116,7 +130,7 @@ func TestDeleteTenant(t *testing.T) {
 
 	reg := prometheus.NewPedanticRegistry()
 	mux := http.NewServeMux()
-	d := NewDeleter(discard(), reg, s, ing, fl)
+	d := NewDeleter(DeleterDeps{Logger: discard(), Registerer: reg, Table: b, Store: s, Local: []LocalDeleter{ing, fl}})
 	mux.Handle("DELETE /api/v1/admin/tenants/{tenant}", d)
 	mux.Handle("POST /admin/tenants/delete", d)
 	srv := httptest.NewServer(mux)
@@ -141,10 +155,16 @@ func TestDeleteTenant(t *testing.T) {
 	tenants, err := s.Tenants(ctx)
 	require.NoError(t, err)
 	require.Equal(t, []string{"kept"}, tenants)
+	var left []string
 	for _, r := range chunktest.Dump(t, b) {
+		if !widecolumn.Chunks.Contains(r.Key) {
+			left = append(left, string(r.Key))
+			continue
+		}
 		id, _ := chunktest.KeyTenantBucket(t, r.Key)
 		require.Equal(t, "kept", id)
 	}
+	require.ElementsMatch(t, others, left, "in every namespace, only the kept tenant's rows remain")
 	require.Len(t, selectAll(t, s, "kept"), 1)
 	require.Equal(t, 1, ingesterSeries(t, ing, "kept"))
 

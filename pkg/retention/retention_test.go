@@ -17,16 +17,16 @@ import (
 
 	"github.com/hearthmetrics/hearth/pkg/chunk"
 	"github.com/hearthmetrics/hearth/pkg/chunk/chunktest"
-	chunkpebble "github.com/hearthmetrics/hearth/pkg/chunk/pebble"
 	"github.com/hearthmetrics/hearth/pkg/limits"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/backendtest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var (
-	_ Store        = (*chunk.Store)(nil)
-	_ StoreDeleter = (*chunk.Store)(nil)
+	_ Store       = (*chunk.Store)(nil)
+	_ StoreCaches = (*chunk.Store)(nil)
 )
 
 const day = 24 * int64(time.Hour/time.Millisecond)
@@ -35,13 +35,7 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 func newBackend(t testing.TB) chunk.Backend {
 	t.Helper()
-	o := chunkpebble.DefaultOptions()
-	o.Dir = t.TempDir()
-	o.NoSync = true
-	b, err := chunkpebble.Open(o, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { require.NoError(t, b.Close()) })
-	return b
+	return backendtest.NewPebble(t)
 }
 
 func defaultLimits() limits.Limits {

@@ -17,8 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/hearthmetrics/hearth/pkg/auth"
-	"github.com/hearthmetrics/hearth/pkg/chunk/pebble"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/pebble"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }

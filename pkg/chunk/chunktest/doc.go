@@ -1,6 +1,7 @@
-// Package chunktest is the conformance suite every [chunk.Backend] passes:
-// [Run] exercises the backend directly and through a [chunk.Store]
-// (round trips, replica dedupe, matchers, time ranges, tenants, retention).
-// Backend packages call it from their tests with a constructor of fresh,
-// empty backends.
+// Package chunktest is the chunk store's suite: [Run] exercises a
+// [chunk.Store] on a backend (round trips, replica dedupe, matchers, time
+// ranges, tenants, retention, key limits, bytes per sample). Package chunk
+// runs it on every backend of package widecolumn; the backend contract
+// itself is package widecolumntest's. The helpers build chunks and look at
+// what is stored, for other packages' tests.
 package chunktest

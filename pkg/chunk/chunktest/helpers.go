@@ -1,8 +1,6 @@
 package chunktest
 
 import (
-	"context"
-	"encoding/binary"
 	"math/rand/v2"
 	"testing"
 	"time"
@@ -13,10 +11,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/hearthmetrics/hearth/pkg/chunk"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/widecolumntest"
 )
 
 // NewBackend returns a fresh, empty backend and registers its cleanup.
-type NewBackend func(t testing.TB) chunk.Backend
+type NewBackend = widecolumntest.NewBackend
 
 // Base is a bucket-aligned time (2021-01-01T00:00:00Z) old enough for every
 // bucket around it to be cacheable.
@@ -76,37 +76,24 @@ func Samples(t testing.TB, cs []chunk.Chunk) [][2]float64 {
 }
 
 // Dump reads every row of the backend.
-func Dump(t testing.TB, b chunk.Backend) []chunk.Row {
+func Dump(t testing.TB, b chunk.Backend) []widecolumn.Row {
 	t.Helper()
-	var rows []chunk.Row
-	require.NoError(t, b.Read(context.Background(), chunk.ReadRequest{Ranges: []chunk.KeyRange{{}}}, func(r chunk.Row) bool {
-		rows = append(rows, r)
-		return true
-	}))
-	return rows
+	return widecolumntest.Dump(t, b)
 }
 
 // Count returns the rows, cells and bytes (keys, columns, values) stored.
 func Count(t testing.TB, b chunk.Backend) (rows, cells, bytes int) {
 	t.Helper()
-	for _, r := range Dump(t, b) {
-		rows++
-		for _, c := range r.Cells {
-			cells++
-			bytes += len(r.Key) + len(c.Column) + len(c.Value)
-		}
-	}
-	return rows, cells, bytes
+	return widecolumntest.Count(t, b)
 }
 
-// KeyTenantBucket decodes the tenant and bucket every row key starts with
-// (see docs/schema.md).
+// KeyTenantBucket decodes the tenant and bucket every row key of the chunk
+// store starts with (namespace widecolumn.Chunks, see docs/schema.md).
 func KeyTenantBucket(t testing.TB, key []byte) (string, uint32) {
 	t.Helper()
-	n, w := binary.Uvarint(key)
-	require.Positive(t, w)
-	require.GreaterOrEqual(t, len(key), w+int(n)+4)
-	return string(key[w : w+int(n)]), binary.BigEndian.Uint32(key[w+int(n):])
+	tenant, bucket, _, err := widecolumn.Chunks.ParseBucket(key)
+	require.NoError(t, err)
+	return string(tenant), bucket
 }
 
 // MetricValue sums the samples of the named metric in reg.

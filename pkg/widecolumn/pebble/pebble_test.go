@@ -7,13 +7,13 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/hearthmetrics/hearth/pkg/chunk"
-	"github.com/hearthmetrics/hearth/pkg/chunk/chunktest"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/widecolumntest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func newBackend(t testing.TB) chunk.Backend {
+func newBackend(t testing.TB) widecolumn.Backend {
 	t.Helper()
 	o := DefaultOptions()
 	o.Dir = t.TempDir()
@@ -24,7 +24,7 @@ func newBackend(t testing.TB) chunk.Backend {
 	return b
 }
 
-func TestConformance(t *testing.T) { chunktest.Run(t, newBackend) }
+func TestConformance(t *testing.T) { widecolumntest.Run(t, newBackend) }
 
 func TestReopen(t *testing.T) {
 	o := DefaultOptions()
@@ -32,12 +32,12 @@ func TestReopen(t *testing.T) {
 	b, err := Open(o, nil)
 	require.NoError(t, err)
 	ctx := context.Background()
-	require.NoError(t, b.Apply(ctx, []chunk.RowMutation{{Key: []byte("k"), Cells: []chunk.Cell{{Column: []byte("c"), Value: []byte("v")}}}}))
+	require.NoError(t, b.Apply(ctx, []widecolumn.RowMutation{{Key: []byte("k"), Cells: []widecolumn.Cell{{Column: []byte("c"), Value: []byte("v")}}}}))
 	require.NoError(t, b.Close())
 	b, err = Open(o, nil)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, b.Close()) }()
-	rows := chunktest.Dump(t, b)
+	rows := widecolumntest.Dump(t, b)
 	require.Len(t, rows, 1)
 	require.Equal(t, "v", string(rows[0].Cells[0].Value))
 }

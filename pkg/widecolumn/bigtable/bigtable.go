@@ -19,7 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/hearthmetrics/hearth/pkg/chunk"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
 // family is the one column family.
@@ -29,7 +29,7 @@ const family = "f"
 // same column replaces the first instead of adding a version.
 const cellTimestamp = bigtable.Timestamp(0)
 
-// Backend is a [chunk.Backend] on a Bigtable table.
+// Backend is a [widecolumn.Backend] on a Bigtable table.
 type Backend struct {
 	opts   Options
 	client *bigtable.Client
@@ -41,7 +41,7 @@ type Backend struct {
 	retries        *prometheus.CounterVec
 }
 
-var _ chunk.Backend = (*Backend)(nil)
+var _ widecolumn.Backend = (*Backend)(nil)
 
 // New connects to the table, creating it when o.CreateTable is set.
 func New(ctx context.Context, o Options, logger *slog.Logger, reg prometheus.Registerer) (*Backend, error) {
@@ -66,6 +66,8 @@ func New(ctx context.Context, o Options, logger *slog.Logger, reg prometheus.Reg
 		admin:  admin,
 		table:  client.Open(o.Table),
 		logger: logger,
+		// The names keep the "chunk" they had before the backend moved
+		// out of package chunk: dashboards and alerts use them.
 		requestSeconds: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hearth_chunk_bigtable_request_duration_seconds",
 			Help:    "Latency of Bigtable calls, by operation and gRPC status code.",
@@ -107,7 +109,7 @@ func (b *Backend) Close() error {
 // Apply writes the mutations with ApplyBulk, in calls bounded by
 // MaxMutationsPerCall and MaxBytesPerCall; a row with more cells than
 // a call takes is split over several calls.
-func (b *Backend) Apply(ctx context.Context, muts []chunk.RowMutation) error {
+func (b *Backend) Apply(ctx context.Context, muts []widecolumn.RowMutation) error {
 	var (
 		keys  []string
 		ms    []*bigtable.Mutation
@@ -184,7 +186,7 @@ func (b *Backend) DropPrefix(ctx context.Context, prefix []byte) error {
 }
 
 // Read splits the request into batches of keys or ranges read in parallel.
-func (b *Backend) Read(ctx context.Context, req chunk.ReadRequest, fn func(chunk.Row) bool) error {
+func (b *Backend) Read(ctx context.Context, req widecolumn.ReadRequest, fn func(widecolumn.Row) bool) error {
 	if err := req.Validate(); err != nil {
 		return err
 	}
@@ -205,7 +207,7 @@ func (b *Backend) Read(ctx context.Context, req chunk.ReadRequest, fn func(chunk
 		}
 	} else {
 		ranges := slices.Clone(req.Ranges)
-		slices.SortFunc(ranges, func(x, y chunk.KeyRange) int { return bytes.Compare(x.Start, y.Start) })
+		slices.SortFunc(ranges, func(x, y widecolumn.KeyRange) int { return bytes.Compare(x.Start, y.Start) })
 		for batch := range slices.Chunk(ranges, b.opts.ReadBatchSize) {
 			sets = append(sets, rowSet{ranges: batch})
 		}
@@ -220,7 +222,7 @@ func (b *Backend) Read(ctx context.Context, req chunk.ReadRequest, fn func(chunk
 		mu      sync.Mutex
 		stopped bool
 	)
-	deliver := func(r chunk.Row) bool {
+	deliver := func(r widecolumn.Row) bool {
 		mu.Lock()
 		defer mu.Unlock()
 		if stopped {
@@ -250,7 +252,7 @@ func (b *Backend) Read(ctx context.Context, req chunk.ReadRequest, fn func(chunk
 // rowSet is one batch: sorted keys or sorted ranges.
 type rowSet struct {
 	keys   []string
-	ranges []chunk.KeyRange
+	ranges []widecolumn.KeyRange
 }
 
 func (s rowSet) bigtable() bigtable.RowSet {
@@ -279,7 +281,7 @@ func (s rowSet) after(last string) rowSet {
 		return rowSet{keys: s.keys[i:]}
 	}
 	next := last + "\x00"
-	var out []chunk.KeyRange
+	var out []widecolumn.KeyRange
 	for _, r := range s.ranges {
 		if len(r.End) > 0 && string(r.End) <= next {
 			continue
@@ -295,7 +297,7 @@ func (s rowSet) after(last string) rowSet {
 func (s rowSet) empty() bool { return len(s.keys) == 0 && len(s.ranges) == 0 }
 
 // readSet reads one batch, resuming after the last row on a retry.
-func (b *Backend) readSet(ctx context.Context, set rowSet, opts []bigtable.ReadOption, deliver func(chunk.Row) bool) error {
+func (b *Backend) readSet(ctx context.Context, set rowSet, opts []bigtable.ReadOption, deliver func(widecolumn.Row) bool) error {
 	var (
 		last    string
 		started bool
@@ -335,22 +337,22 @@ func (b *Backend) readSet(ctx context.Context, set rowSet, opts []bigtable.ReadO
 	})
 }
 
-func convert(r bigtable.Row) (chunk.Row, error) {
+func convert(r bigtable.Row) (widecolumn.Row, error) {
 	items := r[family]
-	row := chunk.Row{Key: []byte(r.Key()), Cells: make([]chunk.Cell, 0, len(items))}
+	row := widecolumn.Row{Key: []byte(r.Key()), Cells: make([]widecolumn.Cell, 0, len(items))}
 	for _, it := range items {
 		col, ok := strings.CutPrefix(it.Column, family+":")
 		if !ok {
-			return row, fmt.Errorf("%w: column %q outside family %s", chunk.ErrCorrupt, it.Column, family)
+			return row, fmt.Errorf("%w: column %q outside family %s", widecolumn.ErrCorrupt, it.Column, family)
 		}
-		row.Cells = append(row.Cells, chunk.Cell{Column: []byte(col), Value: it.Value})
+		row.Cells = append(row.Cells, widecolumn.Cell{Column: []byte(col), Value: it.Value})
 	}
 	return row, nil
 }
 
 // filter translates the request's filters; nil when there is none beyond
 // the latest version.
-func filter(req chunk.ReadRequest) bigtable.Filter {
+func filter(req widecolumn.ReadRequest) bigtable.Filter {
 	var fs []bigtable.Filter
 	if req.RowKeyRegex != "" {
 		fs = append(fs, bigtable.RowKeyFilter(req.RowKeyRegex))

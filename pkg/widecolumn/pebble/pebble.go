@@ -11,7 +11,7 @@ import (
 	"github.com/cockroachdb/pebble"
 	"rsc.io/binaryregexp"
 
-	"github.com/hearthmetrics/hearth/pkg/chunk"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
 // Options configure the Pebble backend.
@@ -44,13 +44,13 @@ func (o Options) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Backend is a [chunk.Backend] on a Pebble database.
+// Backend is a [widecolumn.Backend] on a Pebble database.
 type Backend struct {
 	db        *pebble.DB
 	writeOpts *pebble.WriteOptions
 }
 
-var _ chunk.Backend = (*Backend)(nil)
+var _ widecolumn.Backend = (*Backend)(nil)
 
 // Open opens (or creates) the database in o.Dir.
 func Open(o Options, logger *slog.Logger) (*Backend, error) {
@@ -77,7 +77,7 @@ func Open(o Options, logger *slog.Logger) (*Backend, error) {
 }
 
 // Apply writes every cell in one atomic batch.
-func (b *Backend) Apply(ctx context.Context, muts []chunk.RowMutation) error {
+func (b *Backend) Apply(ctx context.Context, muts []widecolumn.RowMutation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -107,7 +107,7 @@ func (b *Backend) DropPrefix(ctx context.Context, prefix []byte) error {
 		return err
 	}
 	start := appendRowKey(nil, prefix)
-	if err := b.db.DeleteRange(start, chunk.PrefixEnd(start), b.writeOpts); err != nil {
+	if err := b.db.DeleteRange(start, widecolumn.PrefixEnd(start), b.writeOpts); err != nil {
 		return fmt.Errorf("deleting range of prefix %x: %w", prefix, err)
 	}
 	return nil
@@ -122,7 +122,7 @@ func (b *Backend) Close() error {
 }
 
 // Read serves a request with one iterator per key batch or range.
-func (b *Backend) Read(ctx context.Context, req chunk.ReadRequest, fn func(chunk.Row) bool) error {
+func (b *Backend) Read(ctx context.Context, req widecolumn.ReadRequest, fn func(widecolumn.Row) bool) error {
 	if err := req.Validate(); err != nil {
 		return err
 	}
@@ -130,7 +130,7 @@ func (b *Backend) Read(ctx context.Context, req chunk.ReadRequest, fn func(chunk
 	if req.RowKeyRegex != "" {
 		re, err := binaryregexp.Compile("^(?:" + string(escapeHigh([]byte(req.RowKeyRegex))) + ")$")
 		if err != nil {
-			return fmt.Errorf("%w: row key regex: %v", chunk.ErrUnsupported, err)
+			return fmt.Errorf("%w: row key regex: %v", widecolumn.ErrUnsupported, err)
 		}
 		r.re = re
 	}
@@ -140,7 +140,7 @@ func (b *Backend) Read(ctx context.Context, req chunk.ReadRequest, fn func(chunk
 		keys = slices.CompactFunc(keys, bytes.Equal)
 		for _, k := range keys {
 			lower := appendCellKey(nil, k, nil)
-			if !r.scan(b.db, lower, chunk.PrefixEnd(lower)) {
+			if !r.scan(b.db, lower, widecolumn.PrefixEnd(lower)) {
 				break
 			}
 		}
@@ -163,8 +163,8 @@ func (b *Backend) Read(ctx context.Context, req chunk.ReadRequest, fn func(chunk
 // hands rows to fn.
 type reader struct {
 	ctx  context.Context
-	req  chunk.ReadRequest
-	fn   func(chunk.Row) bool
+	req  widecolumn.ReadRequest
+	fn   func(widecolumn.Row) bool
 	re   *binaryregexp.Regexp
 	rows int
 	err  error
@@ -183,7 +183,7 @@ func (r *reader) scan(db *pebble.DB, lower, upper []byte) bool {
 		}
 	}()
 	var (
-		cur     chunk.Row
+		cur     widecolumn.Row
 		skipRow []byte // key of a row rejected by the regex
 		n       int
 	)
@@ -193,7 +193,7 @@ func (r *reader) scan(db *pebble.DB, lower, upper []byte) bool {
 		}
 		r.rows++
 		row := cur
-		cur = chunk.Row{}
+		cur = widecolumn.Row{}
 		if !r.fn(row) {
 			return false
 		}
@@ -223,7 +223,7 @@ func (r *reader) scan(db *pebble.DB, lower, upper []byte) bool {
 				continue
 			}
 			skipRow = nil
-			cur = chunk.Row{Key: row}
+			cur = widecolumn.Row{Key: row}
 		}
 		if r.req.ColumnEnd != nil && (bytes.Compare(col, r.req.ColumnStart) < 0 || bytes.Compare(col, r.req.ColumnEnd) >= 0) {
 			continue
@@ -231,7 +231,7 @@ func (r *reader) scan(db *pebble.DB, lower, upper []byte) bool {
 		if r.req.CellsPerRow > 0 && len(cur.Cells) >= r.req.CellsPerRow {
 			continue
 		}
-		cur.Cells = append(cur.Cells, chunk.Cell{Column: slices.Clone(col), Value: slices.Clone(it.Value())})
+		cur.Cells = append(cur.Cells, widecolumn.Cell{Column: slices.Clone(col), Value: slices.Clone(it.Value())})
 	}
 	if err := it.Error(); err != nil {
 		r.err = fmt.Errorf("iterating: %w", err)

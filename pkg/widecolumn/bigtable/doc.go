@@ -1,4 +1,4 @@
-// Package bigtable is the [chunk.Backend] on Google Cloud Bigtable, for
+// Package bigtable is the [widecolumn.Backend] on Google Cloud Bigtable, for
 // clusters.
 //
 // One table with one column family ("f", one version kept) holds every

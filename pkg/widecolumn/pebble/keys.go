@@ -3,7 +3,7 @@ package pebble
 import (
 	"fmt"
 
-	"github.com/hearthmetrics/hearth/pkg/chunk"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
 // appendRowKey appends row escaped: 0x00 becomes 0x00 0xff. The escaping
@@ -37,7 +37,7 @@ func decodeCellKey(key []byte) (row, column []byte, err error) {
 			continue
 		}
 		if i+1 >= len(key) {
-			return nil, nil, fmt.Errorf("%w: truncated escape in key %x", chunk.ErrCorrupt, key)
+			return nil, nil, fmt.Errorf("%w: truncated escape in key %x", widecolumn.ErrCorrupt, key)
 		}
 		switch key[i+1] {
 		case 0xff:
@@ -46,8 +46,8 @@ func decodeCellKey(key []byte) (row, column []byte, err error) {
 		case 1:
 			return row, key[i+2:], nil
 		default:
-			return nil, nil, fmt.Errorf("%w: bad escape in key %x", chunk.ErrCorrupt, key)
+			return nil, nil, fmt.Errorf("%w: bad escape in key %x", widecolumn.ErrCorrupt, key)
 		}
 	}
-	return nil, nil, fmt.Errorf("%w: key %x without row terminator", chunk.ErrCorrupt, key)
+	return nil, nil, fmt.Errorf("%w: key %x without row terminator", widecolumn.ErrCorrupt, key)
 }

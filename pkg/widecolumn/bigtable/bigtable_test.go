@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/hearthmetrics/hearth/pkg/chunk"
-	"github.com/hearthmetrics/hearth/pkg/chunk/chunktest"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/widecolumntest"
 )
 
 func TestMain(m *testing.M) {
@@ -115,14 +115,14 @@ func newEnv(t testing.TB, mutate func(*Options)) *testEnv {
 	return &testEnv{backend: b, reg: reg, faults: f}
 }
 
-func newBackend(t testing.TB) chunk.Backend { return newEnv(t, nil).backend }
+func newBackend(t testing.TB) widecolumn.Backend { return newEnv(t, nil).backend }
 
-func TestConformance(t *testing.T) { chunktest.Run(t, newBackend) }
+func TestConformance(t *testing.T) { widecolumntest.Run(t, newBackend) }
 
 // TestSmallBatches runs the suite with tiny ApplyBulk calls and read
 // batches, so splitting a row over calls and parallel batches are used.
 func TestSmallBatches(t *testing.T) {
-	chunktest.Run(t, func(t testing.TB) chunk.Backend {
+	widecolumntest.Run(t, func(t testing.TB) widecolumn.Backend {
 		return newEnv(t, func(o *Options) {
 			o.MaxMutationsPerCall = 7
 			o.ReadBatchSize = 3
@@ -137,7 +137,7 @@ func TestRetries(t *testing.T) {
 		dropRange  = "/google.bigtable.admin.v2.BigtableTableAdmin/DropRowRange"
 	)
 	ctx := context.Background()
-	row := []chunk.RowMutation{{Key: []byte("k"), Cells: []chunk.Cell{{Column: []byte("c"), Value: []byte("v")}}}}
+	row := []widecolumn.RowMutation{{Key: []byte("k"), Cells: []widecolumn.Cell{{Column: []byte("c"), Value: []byte("v")}}}}
 	cases := map[string]struct {
 		code    codes.Code
 		fail    int
@@ -149,7 +149,7 @@ func TestRetries(t *testing.T) {
 		"write after unavailable":        {code: codes.Unavailable, fail: 3, method: mutateRows, call: func(b *Backend) error { return b.Apply(ctx, row) }},
 		"read after aborted": {code: codes.Aborted, fail: 2, method: readRows, call: func(b *Backend) error {
 			n := 0
-			err := b.Read(ctx, chunk.ReadRequest{Keys: [][]byte{[]byte("k")}}, func(chunk.Row) bool { n++; return true })
+			err := b.Read(ctx, widecolumn.ReadRequest{Keys: [][]byte{[]byte("k")}}, func(widecolumn.Row) bool { n++; return true })
 			if err == nil && n != 1 {
 				return fmt.Errorf("read %d rows", n)
 			}
@@ -175,7 +175,7 @@ func TestRetries(t *testing.T) {
 			if tc.code == codes.ResourceExhausted {
 				// The client library retries Unavailable and Aborted
 				// itself; ResourceExhausted is left to us.
-				require.InDelta(t, float64(tc.fail), chunktest.MetricValue(t, env.reg, "hearth_chunk_bigtable_retries_total"), 0)
+				require.InDelta(t, float64(tc.fail), widecolumntest.MetricValue(t, env.reg, "hearth_chunk_bigtable_retries_total"), 0)
 			}
 		})
 	}

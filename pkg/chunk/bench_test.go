@@ -1,4 +1,4 @@
-package pebble
+package chunk_test
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/hearthmetrics/hearth/pkg/chunk"
 	"github.com/hearthmetrics/hearth/pkg/chunk/chunktest"
+	"github.com/hearthmetrics/hearth/pkg/widecolumn/backendtest"
 )
 
 // block returns n series × 2h at 15s in four 120-sample XOR chunks, starting
@@ -29,7 +30,7 @@ func block(b *testing.B, n int, mint int64) []chunk.SeriesChunks {
 
 func BenchmarkWriteSeries(b *testing.B) {
 	ctx := context.Background()
-	be := newBackend(b)
+	be := backendtest.NewPebble(b)
 	batch := block(b, 1000, chunktest.Base)
 	b.ReportAllocs()
 	i := int64(0)
@@ -52,7 +53,7 @@ func BenchmarkWriteSeries(b *testing.B) {
 
 func BenchmarkSelect(b *testing.B) {
 	ctx := context.Background()
-	be := newBackend(b)
+	be := backendtest.NewPebble(b)
 	s, _ := chunktest.NewStore(b, be, nil)
 	_, err := s.WriteSeries(ctx, "bench", block(b, 1000, chunktest.Base))
 	require.NoError(b, err)
@@ -81,7 +82,7 @@ func BenchmarkSelect(b *testing.B) {
 
 func BenchmarkLabelValues(b *testing.B) {
 	ctx := context.Background()
-	be := newBackend(b)
+	be := backendtest.NewPebble(b)
 	s, _ := chunktest.NewStore(b, be, func(o *chunk.Options) { o.IndexCacheBytes = 0 })
 	_, err := s.WriteSeries(ctx, "bench", block(b, 1000, chunktest.Base))
 	require.NoError(b, err)

@@ -1,4 +1,4 @@
-// Package pebble is the embedded [chunk.Backend]: one Pebble database in a
+// Package pebble is the embedded [widecolumn.Backend]: one Pebble database in a
 // directory, the all-in-one's default store.
 //
 // Each cell is one Pebble key: the row key, escaped so that 0x00 becomes
