@@ -110,11 +110,12 @@ func (s *Keys) Create(ctx context.Context, req CreateRequest) (Created, error) {
 // included, in one scan of the key rows.
 func (s *Keys) IDs(ctx context.Context) ([]string, error) {
 	var ids []string
-	err := s.backend.Read(ctx, chunk.ReadRequest{
-		Ranges:      []chunk.KeyRange{chunk.PrefixRange(keyRowPrefix)},
-		ColumnStart: recordColumn, ColumnEnd: chunk.PrefixEnd(recordColumn), CellsPerRow: 1,
-	}, func(r chunk.Row) bool {
-		if id := string(r.Key[len(keyRowPrefix):]); ValidKeyID(id) {
+	prefix := widecolumn.APIKeys.AppendPrefix(nil)
+	err := s.backend.Read(ctx, widecolumn.ReadRequest{
+		Ranges:      []widecolumn.KeyRange{widecolumn.APIKeys.Range()},
+		ColumnStart: recordColumn, ColumnEnd: widecolumn.PrefixEnd(recordColumn), CellsPerRow: 1,
+	}, func(r widecolumn.Row) bool {
+		if id := string(r.Key[len(prefix):]); ValidKeyID(id) {
 			ids = append(ids, id)
 		}
 		return true
