@@ -167,7 +167,10 @@ func (a *App) build(explicit explicitSet) error {
 
 func (a *App) initRing(explicitSet) error {
 	var err error
-	a.memberlist, err = memberlist.New(a.cfg.Memberlist, a.logger.With("component", "memberlist"), a.reg)
+	// Gossip is encrypted and authenticated whenever internal gRPC is: with
+	// -memberlist.secret-key, else a key derived from the cluster secret
+	// (Config.Validate refuses mutual TLS without either).
+	a.memberlist, err = memberlist.NewWithKey(a.cfg.Memberlist, a.cluster.GossipKey(), a.logger.With("component", "memberlist"), a.reg)
 	if err != nil {
 		return fmt.Errorf("building memberlist: %w", err)
 	}

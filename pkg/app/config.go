@@ -173,6 +173,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ingester.retention_period %s must exceed querier.query_store_after %s by at least 1h, or recent data falls between ingesters and store", ret, after))
 	}
 	errs = append(errs, c.Ingester.Ring.Validate())
+	// Authenticated gRPC behind open gossip would let anyone who reaches the
+	// gossip port join the ring and receive pushes. The key is derived from
+	// the cluster secret when there is one; mutual TLS alone has none.
+	if c.Auth.GRPCTLSCertFile != "" && c.Auth.ClusterSecret.IsZero() && c.Auth.ClusterSecretFile == "" && c.Memberlist.SecretKey == "" {
+		errs = append(errs, errors.New("memberlist.secret_key: required with auth.grpc_tls_* and no cluster secret, or anyone who reaches the gossip port joins the ring unauthenticated; set -memberlist.secret-key (the same on every member) or -auth.cluster-secret-file"))
+	}
 	return errors.Join(errs...)
 }
 

@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -96,6 +98,32 @@ func (c *Cluster) loadTLS(cfg Config) error {
 		MinVersion:   tls.VersionTLS13,
 	}
 	return nil
+}
+
+// Derived keys: each use of the cluster secret gets its own key, so that
+// one leaking (a gossip key read from a heap dump) reveals neither the
+// secret nor the others.
+const (
+	gossipKeyInfo = "hearth memberlist gossip key v1"
+	hkdfSalt      = "hearth cluster secret"
+)
+
+// GossipKey returns the 32-byte memberlist key derived from the cluster
+// secret with HKDF-SHA256, or nil when there is no secret (mutual TLS
+// alone, or -auth.mode=none without a credential).
+func (c *Cluster) GossipKey() []byte {
+	if c.secret.IsZero() {
+		return nil
+	}
+	return c.deriveKey(gossipKeyInfo)
+}
+
+func (c *Cluster) deriveKey(info string) []byte {
+	key, err := hkdf.Key(sha256.New, []byte(c.secret.Reveal()), []byte(hkdfSalt), info, 32)
+	if err != nil {
+		panic(fmt.Sprintf("hkdf: %v", err)) // only for lengths over 255×32 bytes
+	}
+	return key
 }
 
 // ServerOptions returns the options a gRPC server needs: TLS credentials

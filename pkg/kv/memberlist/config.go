@@ -49,7 +49,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	// tombstone is gone only once everyone has seen it.
 	f.DurationVar(&c.LeftInstancesTimeout, "memberlist.left-instances-timeout", 5*time.Minute, "How long tombstones of instances that left a ring are kept before they are removed.")
 	f.DurationVar(&c.LeaveTimeout, "memberlist.leave-timeout", 5*time.Second, "On shutdown, how long to wait for pending changes to be gossiped and for the leave message to spread.")
-	f.StringVar(&c.SecretKey, "memberlist.secret-key", "", "Shared secret that encrypts and authenticates gossip (AES-256 with a key derived from it by SHA-256). Every member needs the same one. Empty sends gossip in clear text.")
+	f.StringVar(&c.SecretKey, "memberlist.secret-key", "", "Shared secret that encrypts and authenticates gossip (AES-256-GCM with a key derived from it by SHA-256); a member without it can neither join nor gossip state. Every member needs the same one. Empty means a key derived from the cluster secret (-auth.cluster-secret-file); a process that authenticates internal gRPC with -auth.grpc-tls-* alone must set it.")
 }
 
 // Validate reports every invalid setting.
