@@ -24,8 +24,8 @@ func TestGossipStrangerIsRefused(t *testing.T) {
 		target string
 		args   []string
 	}{
-		"an ingester with -auth.cluster-secret": {TargetIngester, nil},
-		"the all-in-one with a generated secret": {TargetAll, []string{"-auth.cluster-secret="}},
+		"an ingester with -auth.cluster-secret":   {TargetIngester, nil},
+		"the all-in-one with a generated secret":  {TargetAll, []string{"-auth.cluster-secret="}},
 		"an ingester with -memberlist.secret-key": {TargetIngester, []string{"-memberlist.secret-key=gossip-only"}},
 	} {
 		t.Run(name, func(t *testing.T) {
