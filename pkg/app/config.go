@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -134,6 +135,29 @@ func (c *Config) applyDerivedDefaults(explicit explicitSet) {
 	if !explicit.has("ingester.ring.replication-factor") && slices.Contains(c.Target, TargetAll) {
 		c.Ingester.Ring.ReplicationFactor = 1
 	}
+	// The all-in-one's gossip and gRPC serve only itself: nobody else needs
+	// them, so they listen on loopback until the process is told to reach
+	// others (a join address, or an address it advertises to them). An
+	// explicit listen address is never changed.
+	if slices.Contains(c.Target, TargetAll) && !c.reachesOthers() {
+		if !explicit.has("memberlist.bind-addr") {
+			c.Memberlist.BindAddr = "127.0.0.1"
+		}
+		if _, port, err := net.SplitHostPort(c.Server.GRPCListenAddress); err == nil && !explicit.has("server.grpc-listen-address") {
+			c.Server.GRPCListenAddress = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+}
+
+// reachesOthers reports whether the process is configured to talk to other
+// processes: it joins some, or advertises a non-loopback gossip or gRPC
+// address to them.
+func (c *Config) reachesOthers() bool {
+	nonLoopback := func(addr string) bool {
+		ip := net.ParseIP(addr)
+		return addr != "" && (ip == nil || !ip.IsLoopback())
+	}
+	return len(c.Memberlist.Join) > 0 || nonLoopback(c.Memberlist.AdvertiseAddr) || nonLoopback(c.Ingester.Ring.InstanceAddr)
 }
 
 // maxMessageSize is the largest message the process accepts or sends over

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -113,4 +114,38 @@ func TestMutualTLSAloneNeedsAGossipKey(t *testing.T) {
 		_, _, err := ParseArgs(append(tlsArgs, extra), TargetAll, io.Discard)
 		require.NoError(t, err, extra)
 	}
+}
+
+// TestAllInOneListensOnLoopback: the all-in-one binds gossip and gRPC to
+// loopback unless it joins others or advertises a non-loopback address;
+// explicit listen addresses and other targets keep theirs.
+func TestAllInOneListensOnLoopback(t *testing.T) {
+	for name, tc := range map[string]struct {
+		args                 []string
+		wantGossip, wantGRPC string
+	}{
+		"all-in-one":                                {[]string{"-target=all"}, "127.0.0.1", "127.0.0.1:9095"},
+		"all-in-one advertising loopback":           {[]string{"-target=all", "-memberlist.advertise-addr=127.0.0.1"}, "127.0.0.1", "127.0.0.1:9095"},
+		"all-in-one joining others":                 {[]string{"-target=all", "-memberlist.join=10.0.0.1:7946"}, "0.0.0.0", ":9095"},
+		"all-in-one advertising a gossip address":   {[]string{"-target=all", "-memberlist.advertise-addr=10.0.0.2"}, "0.0.0.0", ":9095"},
+		"all-in-one advertising a gRPC address":     {[]string{"-target=all", "-ingester.ring.instance-addr=10.0.0.2"}, "0.0.0.0", ":9095"},
+		"all-in-one with explicit listen addresses": {[]string{"-target=all", "-memberlist.bind-addr=0.0.0.0", "-server.grpc-listen-address=:9096"}, "0.0.0.0", ":9096"},
+		"all-in-one with another gRPC port":         {[]string{"-target=all", "-server.grpc-listen-address=127.0.0.1:9096"}, "127.0.0.1", "127.0.0.1:9096"},
+		"an ingester of a cluster":                  {append([]string{"-target=ingester", "-auth.cluster-secret=s"}, clusterStoreFlags...), "0.0.0.0", ":9095"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg, _, err := ParseArgs(tc.args, TargetAll, io.Discard)
+			require.NoError(t, err)
+			require.Equal(t, tc.wantGossip, cfg.Memberlist.BindAddr)
+			require.Equal(t, tc.wantGRPC, cfg.Server.GRPCListenAddress)
+		})
+	}
+
+	// A YAML file counts as explicit too.
+	file := t.TempDir() + "/hearth.yaml"
+	require.NoError(t, os.WriteFile(file, []byte("memberlist: {bind_addr: 0.0.0.0}\nserver: {grpc_listen_address: \":9095\"}\n"), 0o600))
+	cfg, _, err := ParseArgs([]string{"-config.file=" + file}, TargetAll, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "0.0.0.0", cfg.Memberlist.BindAddr)
+	require.Equal(t, ":9095", cfg.Server.GRPCListenAddress)
 }

@@ -33,7 +33,7 @@ func (c *ServerConfig) RegisterFlags(f *flag.FlagSet) {
 	// Loopback by default: nothing operators use is open to the network
 	// until they say so.
 	f.StringVar(&c.InternalListenAddress, "server.internal-listen-address", "127.0.0.1:9010", "HTTP listen address (host:port) for operator endpoints: /metrics, /config, /services, /ring, /debug/pprof, ingester and tenant administration. Never expose it to tenants. See also -server.http-listen-address.")
-	f.StringVar(&c.GRPCListenAddress, "server.grpc-listen-address", ":9095", "gRPC listen address (host:port) for traffic between components.")
+	f.StringVar(&c.GRPCListenAddress, "server.grpc-listen-address", ":9095", "gRPC listen address (host:port) for traffic between components. The all-in-one (-target=all) listens on 127.0.0.1 unless this is set, or it joins others (-memberlist.join) or advertises a non-loopback address (-memberlist.advertise-addr, -ingester.ring.instance-addr).")
 	f.DurationVar(&c.GracefulTimeout, "server.graceful-shutdown-timeout", 30*time.Second, "How long in-flight requests may take to finish on shutdown.")
 }
 
