@@ -142,6 +142,9 @@ func (a *App) build(explicit explicitSet) error {
 	if err != nil {
 		return err
 	}
+	// Calls signed for the bound address are this server's; the addresses
+	// advertised in rings are added as the lifecyclers are built.
+	a.cluster.AddAudience(a.servers.GRPCAddr())
 	registerCommonRoutes(a.servers.mux, a.servers.internal, a.reg, func() *services.Manager { return a.manager }, a.cfg, a.readyDetail)
 	// The servers start first, so /ready and /metrics answer while the
 	// components start, and stop last.
@@ -240,6 +243,7 @@ func (a *App) initIngester(explicit explicitSet) error {
 	if err != nil {
 		return fmt.Errorf("building the ingester lifecycler: %w", err)
 	}
+	a.cluster.AddAudience(a.lifecycler.Addr())
 	a.lifecycler.SetUnregisterOnShutdown(a.cfg.Ingester.UnregisterOnShutdown)
 	a.svcs = append(a.svcs, a.lifecycler.Service())
 	return nil
@@ -337,6 +341,7 @@ func (a *App) distributorRing() (*ring.Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the distributor lifecycler: %w", err)
 	}
+	a.cluster.AddAudience(lc.Addr())
 	a.svcs = append(a.svcs, r.Service(), lc.Service())
 	a.servers.internal.Handle("/distributor/ring", r)
 	return r, nil
