@@ -138,7 +138,7 @@ func (a *App) build(explicit explicitSet) error {
 		return err
 	}
 	var err error
-	a.servers, err = newServers(a.logger, a.cfg.Server, a.cfg.maxMessageSize(), a.cluster.ServerOptions())
+	a.servers, err = newServers(a.logger, a.reg, a.cfg.Server, a.cfg.maxMessageSize(), a.cluster.ServerOptions())
 	if err != nil {
 		return err
 	}

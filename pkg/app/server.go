@@ -10,12 +10,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/hearthmetrics/hearth/pkg/services"
-	"github.com/hearthmetrics/hearth/pkg/tenant"
-	"github.com/hearthmetrics/hearth/proto/gogocodec"
 )
 
 // ServerConfig configures the HTTP and gRPC listeners.
@@ -65,10 +63,9 @@ type servers struct {
 	internalSrv *http.Server
 }
 
-// newServers binds the listeners. authOpts authenticate gRPC callers; they
-// come before the tenant interceptors, so a tenant named in metadata is
-// only read from an authenticated caller.
-func newServers(logger *slog.Logger, cfg ServerConfig, maxMsgSize int, authOpts []grpc.ServerOption) (*servers, error) {
+// newServers binds the listeners. authOpts authenticate gRPC callers (see
+// newGRPCServer).
+func newServers(logger *slog.Logger, reg prometheus.Registerer, cfg ServerConfig, maxMsgSize int, authOpts []grpc.ServerOption) (*servers, error) {
 	httpLis, err := net.Listen("tcp", cfg.HTTPListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("listening on -server.http-listen-address=%s: %w", cfg.HTTPListenAddress, err)
@@ -93,15 +90,7 @@ func newServers(logger *slog.Logger, cfg ServerConfig, maxMsgSize int, authOpts 
 		internalLis: internalLis,
 		grpcLis:     grpcLis,
 	}
-	opts := append(authOpts,
-		gogocodec.ServerOption(),
-		grpc.MaxRecvMsgSize(maxMsgSize),
-		grpc.MaxSendMsgSize(maxMsgSize),
-		grpc.ChainUnaryInterceptor(tenant.UnaryServerInterceptor),
-		grpc.ChainStreamInterceptor(tenant.StreamServerInterceptor),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
-	s.grpc = grpc.NewServer(opts...)
+	s.grpc = newGRPCServer(logger, reg, maxMsgSize, authOpts)
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	s.httpSrv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	s.internalSrv = &http.Server{Handler: s.internal, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
