@@ -7,12 +7,14 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
@@ -112,4 +114,28 @@ func TestGRPCReceiveLimitsPerMethod(t *testing.T) {
 	require.Contains(t, status.Convert(err).Message(), "LabelNamesRequest of 4194")
 	require.Contains(t, status.Convert(err).Message(), "larger than its limit of 4194304 bytes")
 	require.Empty(t, ing.calls, "the handler was reached")
+}
+
+// TestGRPCMaxConcurrentStreams: one connection holds at most
+// grpcMaxConcurrentStreams streams; the next waits for one to end (before,
+// a connection could open 2^32).
+func TestGRPCMaxConcurrentStreams(t *testing.T) {
+	srv := newGRPCServer(slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry(), 1<<20, nil)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	client := healthpb.NewHealthClient(serveGRPC(t, srv, 1<<20))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	for i := range grpcMaxConcurrentStreams {
+		ws, err := client.Watch(ctx, &healthpb.HealthCheckRequest{})
+		require.NoError(t, err)
+		_, err = ws.Recv() // the stream is open on the server
+		require.NoError(t, err, "stream %d", i)
+	}
+	short, cancelShort := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancelShort()
+	ws, err := client.Watch(short, &healthpb.HealthCheckRequest{})
+	if err == nil {
+		_, err = ws.Recv()
+	}
+	require.Equal(t, codes.DeadlineExceeded, status.Code(err), "%v", err)
 }
