@@ -203,6 +203,11 @@ func (c *Config) Validate() error {
 	if c.Auth.GRPCTLSCertFile != "" && c.Auth.ClusterSecret.IsZero() && c.Auth.ClusterSecretFile == "" && c.Memberlist.SecretKey == "" {
 		errs = append(errs, errors.New("memberlist.secret_key: required with auth.grpc_tls_* and no cluster secret, or anyone who reaches the gossip port joins the ring unauthenticated; set -memberlist.secret-key (the same on every member) or -auth.cluster-secret-file"))
 	}
+	// The all-in-one generates a random cluster secret when it has none,
+	// which no other process shares: joining others needs a common one.
+	if c.has(TargetAll) && len(c.Memberlist.Join) > 0 && c.Auth.Mode != auth.ModeNone && !c.Auth.HasClusterCredential() {
+		errs = append(errs, errors.New("memberlist.join: the all-in-one joins other processes only with a shared cluster credential; set -auth.cluster-secret-file (the same on every process) or -auth.grpc-tls-*"))
+	}
 	return errors.Join(errs...)
 }
 

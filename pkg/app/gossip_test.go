@@ -126,7 +126,7 @@ func TestAllInOneListensOnLoopback(t *testing.T) {
 	}{
 		"all-in-one":                                {[]string{"-target=all"}, "127.0.0.1", "127.0.0.1:9095"},
 		"all-in-one advertising loopback":           {[]string{"-target=all", "-memberlist.advertise-addr=127.0.0.1"}, "127.0.0.1", "127.0.0.1:9095"},
-		"all-in-one joining others":                 {[]string{"-target=all", "-memberlist.join=10.0.0.1:7946"}, "0.0.0.0", ":9095"},
+		"all-in-one joining others":                 {[]string{"-target=all", "-memberlist.join=10.0.0.1:7946", "-auth.cluster-secret=s"}, "0.0.0.0", ":9095"},
 		"all-in-one advertising a gossip address":   {[]string{"-target=all", "-memberlist.advertise-addr=10.0.0.2"}, "0.0.0.0", ":9095"},
 		"all-in-one advertising a gRPC address":     {[]string{"-target=all", "-ingester.ring.instance-addr=10.0.0.2"}, "0.0.0.0", ":9095"},
 		"all-in-one with explicit listen addresses": {[]string{"-target=all", "-memberlist.bind-addr=0.0.0.0", "-server.grpc-listen-address=:9096"}, "0.0.0.0", ":9096"},
@@ -140,6 +140,10 @@ func TestAllInOneListensOnLoopback(t *testing.T) {
 			require.Equal(t, tc.wantGRPC, cfg.Server.GRPCListenAddress)
 		})
 	}
+
+	// Joining others with a generated secret would fail on every call.
+	_, _, err := ParseArgs([]string{"-target=all", "-memberlist.join=10.0.0.1:7946"}, TargetAll, io.Discard)
+	require.ErrorContains(t, err, "-auth.cluster-secret-file")
 
 	// A YAML file counts as explicit too.
 	file := t.TempDir() + "/hearth.yaml"

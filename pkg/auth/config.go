@@ -102,5 +102,11 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// HasClusterCredential reports whether a cluster secret or mutual TLS is
+// configured for internal gRPC.
+func (c *Config) HasClusterCredential() bool {
+	return !c.ClusterSecret.IsZero() || c.ClusterSecretFile != "" || c.tlsEnabled()
+}
+
 // tlsEnabled reports whether mutual TLS is configured.
 func (c *Config) tlsEnabled() bool { return c.GRPCTLSCertFile != "" }
