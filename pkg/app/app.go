@@ -138,10 +138,13 @@ func (a *App) build(explicit explicitSet) error {
 		return err
 	}
 	var err error
-	a.servers, err = newServers(a.logger, a.cfg.Server, a.cfg.maxMessageSize(), a.cluster.ServerOptions())
+	a.servers, err = newServers(a.logger, a.reg, a.cfg.Server, a.cfg.maxMessageSize(), a.cluster.ServerOptions())
 	if err != nil {
 		return err
 	}
+	// Calls signed for the bound address are this server's; the addresses
+	// advertised in rings are added as the lifecyclers are built.
+	a.cluster.AddAudience(a.servers.GRPCAddr())
 	registerCommonRoutes(a.servers.mux, a.servers.internal, a.reg, func() *services.Manager { return a.manager }, a.cfg, a.readyDetail)
 	// The servers start first, so /ready and /metrics answer while the
 	// components start, and stop last.
@@ -168,7 +171,10 @@ func (a *App) build(explicit explicitSet) error {
 
 func (a *App) initRing(explicitSet) error {
 	var err error
-	a.memberlist, err = memberlist.New(a.cfg.Memberlist, a.logger.With("component", "memberlist"), a.reg)
+	// Gossip is encrypted and authenticated whenever internal gRPC is: with
+	// -memberlist.secret-key, else a key derived from the cluster secret
+	// (Config.Validate refuses mutual TLS without either).
+	a.memberlist, err = memberlist.NewWithKey(a.cfg.Memberlist, a.cluster.GossipKey(), a.logger.With("component", "memberlist"), a.reg)
 	if err != nil {
 		return fmt.Errorf("building memberlist: %w", err)
 	}
@@ -238,6 +244,7 @@ func (a *App) initIngester(explicit explicitSet) error {
 	if err != nil {
 		return fmt.Errorf("building the ingester lifecycler: %w", err)
 	}
+	a.cluster.AddAudience(a.lifecycler.Addr())
 	a.lifecycler.SetUnregisterOnShutdown(a.cfg.Ingester.UnregisterOnShutdown)
 	a.svcs = append(a.svcs, a.lifecycler.Service())
 	return nil
@@ -335,6 +342,7 @@ func (a *App) distributorRing() (*ring.Ring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the distributor lifecycler: %w", err)
 	}
+	a.cluster.AddAudience(lc.Addr())
 	a.svcs = append(a.svcs, r.Service(), lc.Service())
 	a.servers.internal.Handle("/distributor/ring", r)
 	return r, nil

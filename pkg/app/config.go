@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -134,6 +135,29 @@ func (c *Config) applyDerivedDefaults(explicit explicitSet) {
 	if !explicit.has("ingester.ring.replication-factor") && slices.Contains(c.Target, TargetAll) {
 		c.Ingester.Ring.ReplicationFactor = 1
 	}
+	// The all-in-one's gossip and gRPC serve only itself: nobody else needs
+	// them, so they listen on loopback until the process is told to reach
+	// others (a join address, or an address it advertises to them). An
+	// explicit listen address is never changed.
+	if slices.Contains(c.Target, TargetAll) && !c.reachesOthers() {
+		if !explicit.has("memberlist.bind-addr") {
+			c.Memberlist.BindAddr = "127.0.0.1"
+		}
+		if _, port, err := net.SplitHostPort(c.Server.GRPCListenAddress); err == nil && !explicit.has("server.grpc-listen-address") {
+			c.Server.GRPCListenAddress = net.JoinHostPort("127.0.0.1", port)
+		}
+	}
+}
+
+// reachesOthers reports whether the process is configured to talk to other
+// processes: it joins some, or advertises a non-loopback gossip or gRPC
+// address to them.
+func (c *Config) reachesOthers() bool {
+	nonLoopback := func(addr string) bool {
+		ip := net.ParseIP(addr)
+		return addr != "" && (ip == nil || !ip.IsLoopback())
+	}
+	return len(c.Memberlist.Join) > 0 || nonLoopback(c.Memberlist.AdvertiseAddr) || nonLoopback(c.Ingester.Ring.InstanceAddr)
 }
 
 // maxMessageSize is the largest message the process accepts or sends over
@@ -173,6 +197,17 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ingester.retention_period %s must exceed querier.query_store_after %s by at least 1h, or recent data falls between ingesters and store", ret, after))
 	}
 	errs = append(errs, c.Ingester.Ring.Validate())
+	// Authenticated gRPC behind open gossip would let anyone who reaches the
+	// gossip port join the ring and receive pushes. The key is derived from
+	// the cluster secret when there is one; mutual TLS alone has none.
+	if c.Auth.GRPCTLSCertFile != "" && c.Auth.ClusterSecret.IsZero() && c.Auth.ClusterSecretFile == "" && c.Memberlist.SecretKey == "" {
+		errs = append(errs, errors.New("memberlist.secret_key: required with auth.grpc_tls_* and no cluster secret, or anyone who reaches the gossip port joins the ring unauthenticated; set -memberlist.secret-key (the same on every member) or -auth.cluster-secret-file"))
+	}
+	// The all-in-one generates a random cluster secret when it has none,
+	// which no other process shares: joining others needs a common one.
+	if c.has(TargetAll) && len(c.Memberlist.Join) > 0 && c.Auth.Mode != auth.ModeNone && !c.Auth.HasClusterCredential() {
+		errs = append(errs, errors.New("memberlist.join: the all-in-one joins other processes only with a shared cluster credential; set -auth.cluster-secret-file (the same on every process) or -auth.grpc-tls-*"))
+	}
 	return errors.Join(errs...)
 }
 

@@ -30,10 +30,10 @@ func testHTTPConfig() HTTPServerConfig {
 func startServers(t *testing.T, cfg HTTPServerConfig, mount func(s *servers)) (*servers, *prometheus.Registry) {
 	t.Helper()
 	sc := ServerConfig{HTTPListenAddress: "127.0.0.1:0", InternalListenAddress: "127.0.0.1:0", GRPCListenAddress: "127.0.0.1:0", GracefulTimeout: 5 * time.Second, HTTP: cfg}
-	s, err := newServers(slog.New(slog.DiscardHandler), sc, 1<<20, nil)
+	reg := prometheus.NewPedanticRegistry()
+	s, err := newServers(slog.New(slog.DiscardHandler), reg, sc, 1<<20, nil)
 	require.NoError(t, err)
 	mount(s)
-	reg := prometheus.NewPedanticRegistry()
 	s.guardHTTP(cfg, reg)
 	svc := s.service()
 	require.NoError(t, svc.StartAsync(context.Background()))

@@ -10,12 +10,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/hearthmetrics/hearth/pkg/services"
-	"github.com/hearthmetrics/hearth/pkg/tenant"
-	"github.com/hearthmetrics/hearth/proto/gogocodec"
 )
 
 // ServerConfig configures the HTTP and gRPC listeners.
@@ -35,7 +33,7 @@ func (c *ServerConfig) RegisterFlags(f *flag.FlagSet) {
 	// Loopback by default: nothing operators use is open to the network
 	// until they say so.
 	f.StringVar(&c.InternalListenAddress, "server.internal-listen-address", "127.0.0.1:9010", "HTTP listen address (host:port) for operator endpoints: /metrics, /config, /services, /ring, /debug/pprof, ingester and tenant administration. Never expose it to tenants. See also -server.http-listen-address.")
-	f.StringVar(&c.GRPCListenAddress, "server.grpc-listen-address", ":9095", "gRPC listen address (host:port) for traffic between components.")
+	f.StringVar(&c.GRPCListenAddress, "server.grpc-listen-address", ":9095", "gRPC listen address (host:port) for traffic between components. The all-in-one (-target=all) listens on 127.0.0.1 unless this is set, or it joins others (-memberlist.join) or advertises a non-loopback address (-memberlist.advertise-addr, -ingester.ring.instance-addr).")
 	f.DurationVar(&c.GracefulTimeout, "server.graceful-shutdown-timeout", 30*time.Second, "How long in-flight requests may take to finish on shutdown.")
 	c.HTTP.RegisterFlags(f)
 }
@@ -69,10 +67,9 @@ type servers struct {
 	internalSrv *http.Server
 }
 
-// newServers binds the listeners. authOpts authenticate gRPC callers; they
-// come before the tenant interceptors, so a tenant named in metadata is
-// only read from an authenticated caller.
-func newServers(logger *slog.Logger, cfg ServerConfig, maxMsgSize int, authOpts []grpc.ServerOption) (*servers, error) {
+// newServers binds the listeners. authOpts authenticate gRPC callers (see
+// newGRPCServer).
+func newServers(logger *slog.Logger, reg prometheus.Registerer, cfg ServerConfig, maxMsgSize int, authOpts []grpc.ServerOption) (*servers, error) {
 	httpLis, err := net.Listen("tcp", cfg.HTTPListenAddress)
 	if err != nil {
 		return nil, fmt.Errorf("listening on -server.http-listen-address=%s: %w", cfg.HTTPListenAddress, err)
@@ -97,15 +94,7 @@ func newServers(logger *slog.Logger, cfg ServerConfig, maxMsgSize int, authOpts 
 		internalLis: internalLis,
 		grpcLis:     grpcLis,
 	}
-	opts := append(authOpts,
-		gogocodec.ServerOption(),
-		grpc.MaxRecvMsgSize(maxMsgSize),
-		grpc.MaxSendMsgSize(maxMsgSize),
-		grpc.ChainUnaryInterceptor(tenant.UnaryServerInterceptor),
-		grpc.ChainStreamInterceptor(tenant.StreamServerInterceptor),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-	)
-	s.grpc = grpc.NewServer(opts...)
+	s.grpc = newGRPCServer(logger, reg, maxMsgSize, authOpts)
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	s.httpSrv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	s.internalSrv = &http.Server{Handler: s.internal, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}

@@ -16,6 +16,7 @@ func (a *App) initAuth() error {
 		// The all-in-one only talks to itself: a random secret will do.
 		GenerateSecret: a.cfg.has(TargetAll),
 		AllowOpen:      a.cfg.Auth.Mode == auth.ModeNone,
+		Registerer:     a.reg,
 	})
 	if err != nil {
 		return fmt.Errorf("building the cluster credential (set -auth.cluster-secret-file or -auth.grpc-tls-*): %w", err)

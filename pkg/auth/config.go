@@ -57,9 +57,9 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.Float64Var(&c.FailureRateLimit, "auth.failure-rate-limit", 1, "Authentication failures per second one source (an IPv4 address or an IPv6 /64) may sustain for one claimed tenant or key id before further failures of that pair get 429 (a valid key is always served); also the rate of store reads a source may cause for key ids not known to exist, and of bad operator tokens. See also -auth.failure-burst.")
 	f.IntVar(&c.FailureBurst, "auth.failure-burst", 10, "Authentication failures one source may make for one claimed tenant or key id in a burst before -auth.failure-rate-limit applies.")
 	f.StringVar(&c.OperatorTokenFile, "auth.operator-token-file", "", "File holding the operator credential the internal listener requires (Authorization: Bearer <token>); created with mode 0600 on first start. Empty means <-storage.dir>/operator-token. Processes of one cluster should share one file.")
-	f.Var(&c.ClusterSecret, "auth.cluster-secret", "Secret every component sends and requires on internal gRPC. Prefer -auth.cluster-secret-file: flags are visible in the process list.")
+	f.Var(&c.ClusterSecret, "auth.cluster-secret", "Shared cluster secret, for development clusters (production: -auth.grpc-tls-*). Internal gRPC calls are signed with an HMAC keyed from it (the secret is never sent) and the gossip key is derived from it (see -memberlist.secret-key). Use 32 random bytes. Prefer -auth.cluster-secret-file: flags are visible in the process list.")
 	f.StringVar(&c.ClusterSecretFile, "auth.cluster-secret-file", "", "File holding the cluster secret (see -auth.cluster-secret); surrounding white space is ignored.")
-	f.StringVar(&c.GRPCTLSCertFile, "auth.grpc-tls-cert-file", "", "PEM certificate this component presents on internal gRPC, as server and as client. Setting it, -auth.grpc-tls-key-file and -auth.grpc-tls-ca-file turns on mutual TLS.")
+	f.StringVar(&c.GRPCTLSCertFile, "auth.grpc-tls-cert-file", "", "PEM certificate this component presents on internal gRPC, as server and as client. Setting it, -auth.grpc-tls-key-file and -auth.grpc-tls-ca-file turns on mutual TLS, the production cluster mode; gossip then needs -memberlist.secret-key unless a cluster secret is set too.")
 	f.StringVar(&c.GRPCTLSKeyFile, "auth.grpc-tls-key-file", "", "PEM private key of -auth.grpc-tls-cert-file.")
 	f.StringVar(&c.GRPCTLSCAFile, "auth.grpc-tls-ca-file", "", "PEM CA bundle that peers' internal gRPC certificates must chain to. See also -auth.grpc-tls-cert-file.")
 	f.StringVar(&c.GRPCTLSServerName, "auth.grpc-tls-server-name", "", "Name checked against servers' certificates on internal gRPC. Empty checks the dialled host (ring addresses are IPs: certificates then need IP SANs).")
@@ -100,6 +100,12 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("auth.grpc_tls_cert_file, auth.grpc_tls_key_file and auth.grpc_tls_ca_file: set all three or none"))
 	}
 	return errors.Join(errs...)
+}
+
+// HasClusterCredential reports whether a cluster secret or mutual TLS is
+// configured for internal gRPC.
+func (c *Config) HasClusterCredential() bool {
+	return !c.ClusterSecret.IsZero() || c.ClusterSecretFile != "" || c.tlsEnabled()
 }
 
 // tlsEnabled reports whether mutual TLS is configured.

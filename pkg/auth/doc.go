@@ -86,8 +86,14 @@
 // listener with it. [NewAdminHandler] serves key and tenant management
 // there; package auth/cli is its command-line client.
 //
-// [Cluster] authenticates gRPC between components: a client sends the
-// cluster secret with every call, a server refuses calls without it with
-// Unauthenticated before any interceptor reads the tenant from metadata.
-// With -auth.grpc-tls-* the transport is mutual TLS as well.
+// [Cluster] authenticates gRPC between components. Mutual TLS
+// (-auth.grpc-tls-*) is the production mode: a peer without a certificate
+// of the cluster's CA fails the handshake. The shared-secret mode
+// (-auth.cluster-secret-file, for development) never sends the secret:
+// each call carries an HMAC-SHA256, keyed with a key derived from the
+// secret by HKDF, over the server address dialled, the method, the tenant,
+// a timestamp and a nonce; a server checks it in a tap handle, before the
+// message is read, and refuses a stale timestamp (over 30s from its
+// clock), another server's address, or a nonce it has seen. The gossip
+// key ([Cluster.GossipKey]) is derived from the same secret.
 package auth

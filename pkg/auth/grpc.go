@@ -1,23 +1,21 @@
 package auth
 
 import (
-	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
+	"sync"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 )
-
-// clusterSecretKey is the gRPC metadata key that carries the cluster
-// secret.
-const clusterSecretKey = "x-hearth-cluster-secret"
 
 // ErrNoClusterCredential is returned by NewCluster when neither a cluster
 // secret nor mutual TLS is configured and none may be generated.
@@ -31,20 +29,43 @@ type ClusterOptions struct {
 	// AllowOpen accepts no credential at all: every caller is trusted
 	// (-auth.mode=none, development only).
 	AllowOpen bool
+	// Registerer takes the cluster credential's metrics; nil drops them.
+	Registerer prometheus.Registerer
 }
 
-// Cluster authenticates gRPC between components with the cluster secret,
-// mutual TLS, or both.
+// Cluster authenticates gRPC between components with mutual TLS (the
+// production mode), an HMAC keyed with the cluster secret, or both.
 type Cluster struct {
 	secret    Secret
+	hmacKey   []byte
 	serverTLS *tls.Config
 	clientTLS *tls.Config
 	open      bool
+
+	now     func() time.Time
+	nonces  *nonceCache
+	refused *prometheus.CounterVec
+
+	audMu     sync.RWMutex
+	audiences map[string]bool
 }
 
 // NewCluster loads the cluster credentials cfg names.
 func NewCluster(cfg Config, opts ClusterOptions) (*Cluster, error) {
-	c := &Cluster{secret: cfg.ClusterSecret}
+	reg := opts.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	c := &Cluster{
+		secret:    cfg.ClusterSecret,
+		now:       time.Now,
+		nonces:    newNonceCache(maxNonces),
+		audiences: map[string]bool{},
+		refused: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_auth_cluster_refused_total",
+			Help: "Internal gRPC calls refused before their message was read, by reason: missing, malformed, clock (timestamp outside the window), signature (another secret), audience (signed for another server), replay, cache_full.",
+		}, []string{"reason"}),
+	}
 	if cfg.ClusterSecretFile != "" {
 		s, _, err := readSecretFile(cfg.ClusterSecretFile)
 		if err != nil {
@@ -66,6 +87,9 @@ func NewCluster(cfg Config, opts ClusterOptions) (*Cluster, error) {
 		default:
 			return nil, ErrNoClusterCredential
 		}
+	}
+	if !c.secret.IsZero() {
+		c.hmacKey = c.deriveKey(hmacKeyInfo)
 	}
 	return c, nil
 }
@@ -98,78 +122,58 @@ func (c *Cluster) loadTLS(cfg Config) error {
 	return nil
 }
 
+// Derived keys: each use of the cluster secret gets its own key, so that
+// one leaking (a gossip key read from a heap dump) reveals neither the
+// secret nor the others.
+const (
+	gossipKeyInfo = "hearth memberlist gossip key v1"
+	hkdfSalt      = "hearth cluster secret"
+)
+
+// GossipKey returns the 32-byte memberlist key derived from the cluster
+// secret with HKDF-SHA256, or nil when there is no secret (mutual TLS
+// alone, or -auth.mode=none without a credential).
+func (c *Cluster) GossipKey() []byte {
+	if c.secret.IsZero() {
+		return nil
+	}
+	return c.deriveKey(gossipKeyInfo)
+}
+
+func (c *Cluster) deriveKey(info string) []byte {
+	key, err := hkdf.Key(sha256.New, []byte(c.secret.Reveal()), []byte(hkdfSalt), info, 32)
+	if err != nil {
+		panic(fmt.Sprintf("hkdf: %v", err)) // only for lengths over 255×32 bytes
+	}
+	return key
+}
+
 // ServerOptions returns the options a gRPC server needs: TLS credentials
-// when configured, and interceptors that refuse unauthenticated calls.
-// Pass them to grpc.NewServer before the tenant interceptors: gRPC runs
-// chained interceptors in the order they were added, so the tenant is read
-// from metadata only after the caller was authenticated.
+// when configured (the handshake refuses a client without a certificate of
+// the cluster's CA), and with a cluster secret a tap handle that refuses a
+// call without a valid signature before its message is read.
 func (c *Cluster) ServerOptions() []grpc.ServerOption {
 	var opts []grpc.ServerOption
 	if c.serverTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(c.serverTLS)))
 	}
-	return append(opts,
-		grpc.ChainUnaryInterceptor(c.UnaryServerInterceptor),
-		grpc.ChainStreamInterceptor(c.StreamServerInterceptor))
+	if c.hmacKey != nil {
+		opts = append(opts, grpc.InTapHandle(c.tapHandle))
+	}
+	return opts
 }
 
 // DialOptions returns the options a gRPC client needs: TLS credentials
-// when configured, and the cluster secret on every call. They must come
-// after any default transport credentials (the last one wins).
+// when configured, and a signature on every call with a cluster secret.
+// They must come after any default transport credentials (the last one
+// wins).
 func (c *Cluster) DialOptions() []grpc.DialOption {
 	var opts []grpc.DialOption
 	if c.clientTLS != nil {
 		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(c.clientTLS)))
 	}
-	if !c.secret.IsZero() {
-		opts = append(opts, grpc.WithPerRPCCredentials(secretCredentials{secret: c.secret, tls: c.clientTLS != nil}))
+	if c.hmacKey != nil {
+		opts = append(opts, grpc.WithPerRPCCredentials(hmacCredentials{c: c, tls: c.clientTLS != nil}))
 	}
 	return opts
 }
-
-// UnaryServerInterceptor refuses calls without the cluster secret with
-// Unauthenticated.
-func (c *Cluster) UnaryServerInterceptor(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	if err := c.check(ctx); err != nil {
-		return nil, err
-	}
-	return handler(ctx, req)
-}
-
-// StreamServerInterceptor is UnaryServerInterceptor for streams.
-func (c *Cluster) StreamServerInterceptor(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-	if err := c.check(ss.Context()); err != nil {
-		return err
-	}
-	return handler(srv, ss)
-}
-
-var errUnauthenticated = status.Error(codes.Unauthenticated, "cluster credential missing or wrong")
-
-// check authenticates the caller: with mutual TLS the handshake already
-// did; with a secret, the call must carry it.
-func (c *Cluster) check(ctx context.Context) error {
-	if c.open || c.secret.IsZero() {
-		return nil
-	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	vals := md.Get(clusterSecretKey)
-	if len(vals) != 1 || !c.secret.equal(vals[0]) {
-		return errUnauthenticated
-	}
-	return nil
-}
-
-// secretCredentials sends the cluster secret with every call.
-type secretCredentials struct {
-	secret Secret
-	tls    bool
-}
-
-func (s secretCredentials) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
-	return map[string]string{clusterSecretKey: s.secret.Reveal()}, nil
-}
-
-// RequireTransportSecurity is false: the secret keeps strangers out on a
-// private network; where the network is not trusted, use mutual TLS too.
-func (s secretCredentials) RequireTransportSecurity() bool { return s.tls }

@@ -59,10 +59,11 @@ func grpcServer(t testing.TB, c *Cluster) (string, *tenantsSeen) {
 		}),
 		grpc.ChainStreamInterceptor(tenant.StreamServerInterceptor),
 	)
-	srv := grpc.NewServer(opts...)
-	healthpb.RegisterHealthServer(srv, health.NewServer())
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
+	c.AddAudience(lis.Addr().String())
+	srv := grpc.NewServer(opts...)
+	healthpb.RegisterHealthServer(srv, health.NewServer())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = srv.Serve(lis) }()
 	t.Cleanup(func() { srv.Stop(); <-done })
@@ -106,7 +107,8 @@ func TestForgedTenantOnGRPCIsRefused(t *testing.T) {
 		"no secret, forged tenant in metadata": {dial(t, addr), metadata.AppendToOutgoingContext(ctx, "x-scope-orgid", "victim"), codes.Unauthenticated},
 		"another cluster's secret":             {dial(t, addr, other.DialOptions()...), forged, codes.Unauthenticated},
 		"a secret in the wrong metadata key":   {dial(t, addr), metadata.AppendToOutgoingContext(forged, "authorization", "Bearer cluster-secret-1"), codes.Unauthenticated},
-		"the secret twice (one forged)":        {dial(t, addr, c.DialOptions()...), metadata.AppendToOutgoingContext(forged, clusterSecretKey, "guess"), codes.Unauthenticated},
+		"the secret itself in metadata":        {dial(t, addr), metadata.AppendToOutgoingContext(forged, clusterAuthKey, "cluster-secret-1"), codes.Unauthenticated},
+		"a signature twice (one forged)":       {dial(t, addr, c.DialOptions()...), metadata.AppendToOutgoingContext(forged, clusterAuthKey, "v1:1:AAAAAAAAAAAAAAAAAAAAAA:AAAA"), codes.Unauthenticated},
 		"the cluster secret":                   {dial(t, addr, c.DialOptions()...), forged, codes.OK},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -130,6 +132,8 @@ func TestNewCluster(t *testing.T) {
 	gen, err := NewCluster(testConfig(), ClusterOptions{GenerateSecret: true})
 	require.NoError(t, err)
 	require.False(t, gen.secret.IsZero())
+	require.Len(t, gen.GossipKey(), 32)
+	require.NotEqual(t, gen.GossipKey(), gen.hmacKey, "each use gets its own key")
 	addr, _ := grpcServer(t, gen)
 	_, err = dial(t, addr, gen.DialOptions()...).Check(t.Context(), &healthpb.HealthCheckRequest{})
 	require.NoError(t, err)

@@ -32,7 +32,7 @@ type Config struct {
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.NodeName, "memberlist.node-name", "", "Name of this process in the gossip cluster; must be unique. Empty means the hostname plus a random suffix.")
 	f.Var(&c.Join, "memberlist.join", "Comma-separated host:port list of members to join (port defaults to -memberlist.bind-port). Names are resolved to all their addresses, and resolved again every -memberlist.rejoin-interval.")
-	f.StringVar(&c.BindAddr, "memberlist.bind-addr", "0.0.0.0", "IP address to listen on for gossip (TCP and UDP).")
+	f.StringVar(&c.BindAddr, "memberlist.bind-addr", "0.0.0.0", "IP address to listen on for gossip (TCP and UDP). The all-in-one (-target=all) listens on 127.0.0.1 unless this is set, or it joins others (-memberlist.join) or advertises a non-loopback address.")
 	f.IntVar(&c.BindPort, "memberlist.bind-port", 7946, "Port to listen on for gossip (TCP and UDP); 0 picks a free port.")
 	f.StringVar(&c.AdvertiseAddr, "memberlist.advertise-addr", "", "IP address other members reach this one at. Empty means -memberlist.bind-addr, or a private address of this host when that is 0.0.0.0.")
 	f.IntVar(&c.AdvertisePort, "memberlist.advertise-port", 0, "Port other members reach this one at; 0 means the bound port (see -memberlist.bind-port).")
@@ -49,7 +49,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	// tombstone is gone only once everyone has seen it.
 	f.DurationVar(&c.LeftInstancesTimeout, "memberlist.left-instances-timeout", 5*time.Minute, "How long tombstones of instances that left a ring are kept before they are removed.")
 	f.DurationVar(&c.LeaveTimeout, "memberlist.leave-timeout", 5*time.Second, "On shutdown, how long to wait for pending changes to be gossiped and for the leave message to spread.")
-	f.StringVar(&c.SecretKey, "memberlist.secret-key", "", "Shared secret that encrypts and authenticates gossip (AES-256 with a key derived from it by SHA-256). Every member needs the same one. Empty sends gossip in clear text.")
+	f.StringVar(&c.SecretKey, "memberlist.secret-key", "", "Shared secret that encrypts and authenticates gossip (AES-256-GCM with a key derived from it by SHA-256); a member without it can neither join nor gossip state. Every member needs the same one. Empty means a key derived from the cluster secret (-auth.cluster-secret-file); a process that authenticates internal gRPC with -auth.grpc-tls-* alone must set it.")
 }
 
 // Validate reports every invalid setting.

@@ -16,8 +16,11 @@
 // Peers are found with -memberlist.join, a list of host:port whose names are
 // resolved again every -memberlist.rejoin-interval, so a headless Kubernetes
 // service works. Tombstones (for a ring, instances that left) are removed
-// after -memberlist.left-instances-timeout. With -memberlist.secret-key the
-// gossip is encrypted and authenticated with memberlist's keyring.
+// after -memberlist.left-instances-timeout. With -memberlist.secret-key, or
+// a key given to [NewWithKey] (the wiring derives one from the cluster
+// secret), every message is encrypted and authenticated with memberlist's
+// keyring (AES-GCM) and messages without the key are dropped: a process
+// without it can neither join nor have its state merged.
 //
 // Wire format of a broadcast and of the push/pull state: a version byte (1),
 // then records, each three uvarint-length-prefixed strings: key, codec ID,

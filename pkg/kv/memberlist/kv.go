@@ -1,6 +1,7 @@
 package memberlist
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -41,15 +42,40 @@ type KV struct {
 	codecsMu sync.RWMutex
 	codecs   map[string]kv.Codec
 
+	// key encrypts and authenticates gossip; nil sends it in clear text.
+	key []byte
+
 	ml       atomic.Pointer[memberlist.Memberlist]
 	reliable chan []byte // large changes waiting to be sent over TCP
 	workers  sync.WaitGroup
 }
 
-// New returns a KV that starts gossiping when its service starts.
+// New returns a KV that starts gossiping when its service starts. Gossip
+// is encrypted and authenticated when cfg.SecretKey is set; see [NewWithKey]
+// for a key derived elsewhere.
 func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*KV, error) {
+	return NewWithKey(cfg, nil, logger, reg)
+}
+
+// NewWithKey is [New] with a gossip key (16, 24 or 32 bytes: AES-128, -192
+// or -256) used when cfg.SecretKey is empty, such as one derived from the
+// cluster secret. With a key every gossip message, UDP and TCP, is
+// encrypted and authenticated with AES-GCM, and a message without it (from
+// a member without the key, or with another) is dropped: such a member can
+// neither join nor have its state merged. A nil key and no cfg.SecretKey
+// send gossip in clear text.
+func NewWithKey(cfg Config, key []byte, logger *slog.Logger, reg prometheus.Registerer) (*KV, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("memberlist config: %w", err)
+	}
+	if cfg.SecretKey != "" {
+		k := sha256.Sum256([]byte(cfg.SecretKey))
+		key = k[:]
+	}
+	switch len(key) {
+	case 0, 16, 24, 32:
+	default:
+		return nil, fmt.Errorf("gossip key of %d bytes: want 16, 24 or 32", len(key))
 	}
 	if cfg.NodeName == "" {
 		name, err := defaultNodeName()
@@ -64,6 +90,7 @@ func New(cfg Config, logger *slog.Logger, reg prometheus.Registerer) (*KV, error
 		store:    store.New(),
 		codecs:   map[string]kv.Codec{},
 		reliable: make(chan []byte, 64),
+		key:      bytes.Clone(key),
 	}
 	k.queue = &memberlist.TransmitLimitedQueue{NumNodes: k.numMembers, RetransmitMult: cfg.RetransmitFactor}
 	k.m = newMetrics(reg, k)
@@ -87,6 +114,9 @@ func (k *KV) Service() *services.Service { return k.svc }
 
 // NodeName returns this member's name.
 func (k *KV) NodeName() string { return k.cfg.NodeName }
+
+// Encrypted reports whether gossip is encrypted and authenticated.
+func (k *KV) Encrypted() bool { return k.key != nil }
 
 // Addr returns the host:port this member gossips on, once started.
 func (k *KV) Addr() string {
@@ -232,13 +262,13 @@ func (k *KV) memberlistConfig() (*memberlist.Config, error) {
 	c.PushPullInterval = k.cfg.PushPullInterval
 	c.Delegate = (*delegate)(k)
 	c.Logger = newStdLogger(k.logger)
-	if k.cfg.SecretKey != "" {
-		key := sha256.Sum256([]byte(k.cfg.SecretKey))
-		ring, err := memberlist.NewKeyring(nil, key[:])
+	if k.key != nil {
+		ring, err := memberlist.NewKeyring(nil, k.key)
 		if err != nil {
 			return nil, fmt.Errorf("building the gossip keyring: %w", err)
 		}
 		c.Keyring = ring
+		// Both on: nothing unencrypted is sent or accepted.
 		c.GossipVerifyIncoming, c.GossipVerifyOutgoing = true, true
 	}
 	return c, nil

@@ -1,6 +1,7 @@
 package memberlist
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"log/slog"
@@ -44,6 +45,21 @@ func startKV(t *testing.T, cfg Config, reg prometheus.Registerer) (*KV, kv.Clien
 		reg = prometheus.NewRegistry()
 	}
 	k, err := New(cfg, slog.New(slog.DiscardHandler), reg)
+	require.NoError(t, err)
+	client := k.Client(kvtest.Codec{})
+	require.NoError(t, k.Service().StartAsync(context.Background()))
+	require.NoError(t, k.Service().AwaitRunning(t.Context()))
+	t.Cleanup(func() { stopKV(t, k) })
+	return k, client
+}
+
+// startKVWithKey is startKV with a gossip key.
+func startKVWithKey(t *testing.T, cfg Config, key []byte, reg prometheus.Registerer) (*KV, kv.Client) {
+	t.Helper()
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	k, err := NewWithKey(cfg, key, slog.New(slog.DiscardHandler), reg)
 	require.NoError(t, err)
 	client := k.Client(kvtest.Codec{})
 	require.NoError(t, k.Service().StartAsync(context.Background()))
@@ -138,28 +154,68 @@ func TestTombstonesExpire(t *testing.T) {
 	require.Equal(t, 1.0, metricValue(t, reg, "hearth_memberlist_tombstones_removed_total"))
 }
 
+// TestSecretKey: with a gossip key, a member without it or with another
+// one is refused: it is in nobody's member list, its state is never
+// merged, and it learns none of the cluster's.
 func TestSecretKey(t *testing.T) {
-	withKey := func(key string, join ...string) Config {
-		cfg := testConfig(t, join...)
-		cfg.SecretKey = key
-		return cfg
-	}
-	k1, c1 := startKV(t, withKey("s3cret"), nil)
-	_, c2 := startKV(t, withKey("s3cret", k1.Addr()), nil)
-	put(t, c1, "k", "a", 1, "v")
-	eventuallyEqual(t, c2, "k", kvtest.Map{"a": {Version: 1, Value: "v"}})
-
-	for name, cfg := range map[string]Config{
-		"another key": withKey("other", k1.Addr()),
-		"no key":      withKey("", k1.Addr()),
+	derived := bytes.Repeat([]byte{7}, 32) // as the wiring derives from the cluster secret
+	for name, keyed := range map[string]func(join ...string) (*KV, kv.Client){
+		"-memberlist.secret-key": func(join ...string) (*KV, kv.Client) {
+			cfg := testConfig(t, join...)
+			cfg.SecretKey = "s3cret"
+			return startKV(t, cfg, nil)
+		},
+		"a derived key": func(join ...string) (*KV, kv.Client) {
+			return startKVWithKey(t, testConfig(t, join...), derived, nil)
+		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			reg := prometheus.NewPedanticRegistry()
-			k3, _ := startKV(t, cfg, reg)
-			require.GreaterOrEqual(t, metricValue(t, reg, "hearth_memberlist_join_failures_total"), 1.0)
-			require.Len(t, k3.Members(), 1)
+			k1, c1 := keyed()
+			k2, c2 := keyed(k1.Addr())
+			require.True(t, k1.Encrypted())
+			put(t, c1, "ring", "k1", 1, "v")
+			eventuallyEqual(t, c2, "ring", kvtest.Map{"k1": {Version: 1, Value: "v"}})
+
+			for name, key := range map[string][]byte{"no key": nil, "another key": bytes.Repeat([]byte{8}, 32)} {
+				t.Run(name, func(t *testing.T) {
+					reg := prometheus.NewPedanticRegistry()
+					cfg := testConfig(t, k1.Addr(), k2.Addr())
+					stranger, err := NewWithKey(cfg, key, slog.New(slog.DiscardHandler), reg)
+					require.NoError(t, err)
+					sc := stranger.Client(kvtest.Codec{})
+					// State the stranger holds before joining would travel in
+					// the join's push/pull.
+					put(t, sc, "ring", "stranger", 9, "ACTIVE")
+					require.NoError(t, stranger.Service().StartAsync(context.Background()))
+					require.NoError(t, stranger.Service().AwaitRunning(t.Context()))
+					t.Cleanup(func() { stopKV(t, stranger) })
+
+					// The join ran while the service started, and failed.
+					require.GreaterOrEqual(t, metricValue(t, reg, "hearth_memberlist_join_failures_total"), 1.0)
+					require.Equal(t, []string{stranger.NodeName()}, stranger.Members())
+					// Gossip between the keyed members goes on; once a change
+					// made after the stranger's attempt has travelled, the
+					// stranger's state is still not merged, and it has
+					// learned nothing.
+					put(t, c2, "ring", "k2", 1, "after")
+					want := kvtest.Map{"k1": {Version: 1, Value: "v"}, "k2": {Version: 1, Value: "after"}}
+					eventuallyEqual(t, c1, "ring", want)
+					for _, k := range []*KV{k1, k2} {
+						require.NotContains(t, k.Members(), stranger.NodeName())
+						require.Len(t, k.Members(), 2)
+					}
+					v, err := sc.Get(t.Context(), "ring")
+					require.NoError(t, err)
+					require.Equal(t, kvtest.Map{"stranger": {Version: 9, Value: "ACTIVE"}}, v)
+				})
+			}
 		})
 	}
+}
+
+func TestNewWithKeyRefusesBadKeys(t *testing.T) {
+	_, err := NewWithKey(testConfig(t), []byte("short"), slog.New(slog.DiscardHandler), prometheus.NewRegistry())
+	require.ErrorContains(t, err, "want 16, 24 or 32")
 }
 
 func TestJoinResolvesNames(t *testing.T) {
