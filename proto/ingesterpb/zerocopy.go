@@ -87,7 +87,13 @@ func wireErr(field string, off, wt int) error {
 //   - m's slices (m.Timeseries, each element's Labels, Samples, Exemplars,
 //     Histograms and their inner slices, m.Metadata) are truncated and
 //     reused, so decoding into a pooled message allocates only when a slice
-//     has to grow.
+//     has to grow;
+//   - a repeated field the input does not carry is left nil, never empty
+//     and non-nil, so the result equals decoding into a fresh message:
+//     what one request left behind cannot change how the next one reads
+//     (Prometheus's histogram validation tells a nil CustomValues from an
+//     empty one). A field absent from one request and present in the next
+//     therefore allocates again.
 //
 // Unknown fields are skipped, not kept. A malformed input returns a
 // [*DecodeError] naming the field and the offset; m's contents are then
@@ -96,7 +102,7 @@ func (m *PushRequest) UnmarshalZeroCopy(data []byte) error {
 	ts := m.Timeseries[:0]
 	md := m.Metadata[:0]
 	m.Source = 0
-	defer func() { m.Timeseries, m.Metadata = ts, md }()
+	defer func() { m.Timeseries, m.Metadata = nilIfEmpty(ts), nilIfEmpty(md) }()
 
 	i := 0
 	for i < len(data) {
@@ -152,6 +158,16 @@ func (m *PushRequest) UnmarshalZeroCopy(data []byte) error {
 		}
 	}
 	return nil
+}
+
+// nilIfEmpty returns nil for an empty s, so that a reused slice that
+// decoded nothing reads like a fresh message's absent field. The spare
+// capacity is dropped with it.
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 // grow extends s by one element, reusing the element left in the spare
@@ -218,6 +234,8 @@ func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int) error {
 		}
 		i = e
 	}
+	m.Labels, m.Samples = nilIfEmpty(m.Labels), nilIfEmpty(m.Samples)
+	m.Exemplars, m.Histograms = nilIfEmpty(m.Exemplars), nilIfEmpty(m.Histograms)
 	return nil
 }
 
@@ -362,6 +380,7 @@ func (m *Exemplar) unmarshalZeroCopy(data []byte, base int) error {
 			i = n
 		}
 	}
+	m.Labels = nilIfEmpty(m.Labels)
 	return nil
 }
 

@@ -58,6 +58,11 @@ type Request struct {
 	// Push is the decoded request. It must not be modified once references
 	// have been handed out, except by the holder of the only reference.
 	Push ingesterpb.PushRequest
+	// Protocol is the remote-write version the request was decoded from,
+	// set by the handler; 0 for a request built in process (the ruler).
+	// Validation differs by version: remote-write 2.0 requires every
+	// series to carry a sample or a histogram.
+	Protocol Protocol
 
 	compressed []byte
 	body       []byte
@@ -101,6 +106,7 @@ func (p *Pool) Get() *Request {
 		r = &Request{pool: p}
 	}
 	r.refs.Store(1)
+	r.Protocol = 0
 	return r
 }
 

@@ -31,6 +31,7 @@ func NewHandler(p remotewrite.Pusher, pool *remotewrite.Pool, maxSize int, logge
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := h.pool.Get()
 	defer req.Unref()
+	req.Protocol = remotewrite.V1
 	var stats remotewrite.Stats
 	body, err := req.ReadBody(w, r, h.maxSize)
 	if err == nil {

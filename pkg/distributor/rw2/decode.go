@@ -77,7 +77,7 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 	ts := dst.Timeseries[:0]
 	md := dst.Metadata[:0]
 	defer func() {
-		dst.Timeseries, dst.Metadata = ts, md
+		dst.Timeseries, dst.Metadata = nilIfEmpty(ts), nilIfEmpty(md)
 		clear(d.symbols) // do not pin the body while the decoder sits in a pool
 	}()
 
@@ -130,7 +130,11 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 		if err != nil {
 			return err
 		}
-		if meta.present && (meta.typ != 0 || meta.help != "" || meta.unit != "") {
+		// A series without samples or histograms is refused by
+		// validation (the spec requires one); its metadata goes with it,
+		// as in Prometheus's receiver.
+		if s := &ts[len(ts)-1]; meta.present && (meta.typ != 0 || meta.help != "" || meta.unit != "") &&
+			(len(s.Samples) > 0 || len(s.Histograms) > 0) {
 			md = d.appendMetadata(md, &ts[len(ts)-1], meta)
 		}
 		i += n + m
@@ -255,6 +259,10 @@ func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) 
 		ts.Labels = grow(ts.Labels)
 		ts.Labels[len(ts.Labels)-1] = ingesterpb.LabelPair{Name: name, Value: value}
 	}
+	// Fields the series does not carry are nil, as in a fresh message:
+	// nothing of the request decoded here before may show through.
+	ts.Labels, ts.Samples = nilIfEmpty(ts.Labels), nilIfEmpty(ts.Samples)
+	ts.Exemplars, ts.Histograms = nilIfEmpty(ts.Exemplars), nilIfEmpty(ts.Histograms)
 	if meta.present {
 		var ok bool
 		if meta.help, ok = d.symbol(meta.helpRef); !ok {
@@ -355,6 +363,7 @@ func (d *Decoder) exemplar(e *ingesterpb.Exemplar, data []byte) error {
 		e.Labels = grow(e.Labels)
 		e.Labels[len(e.Labels)-1] = ingesterpb.LabelPair{Name: name, Value: value}
 	}
+	e.Labels = nilIfEmpty(e.Labels)
 	return nil
 }
 
@@ -418,6 +427,15 @@ func appendUint32s(dst []uint32, typ protowire.Type, data []byte) ([]uint32, int
 		return dst, m, nil
 	}
 	return dst, 0, errWireType
+}
+
+// nilIfEmpty returns nil for an empty s (dropping its capacity), so a
+// reused slice that decoded nothing reads like a fresh message's.
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 // grow extends s by one element, reusing the spare capacity's element.
