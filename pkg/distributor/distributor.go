@@ -107,8 +107,8 @@ func New(d Deps) (*Distributor, error) {
 	}
 	inflight := &inflightLimiter{limits: d.Config.InstanceLimits, metrics: dist.metrics}
 	dist.push = dist.instrument(inflight.wrap(remotewrite.Dispatch(
-		rw1.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Logger),
-		rw2.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Logger),
+		rw1.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Config.decodeLimits(), d.Logger),
+		rw2.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Config.decodeLimits(), d.Logger),
 	)))
 	dist.svc = services.New("distributor", nil, nil, func(error) error {
 		dist.pushes.Wait()

@@ -269,7 +269,7 @@ func TestPushHandlerRejectsBadRequests(t *testing.T) {
 		"unknown content type":            {body: snappy.Encode(nil, valid), contentType: "application/json", encoding: "snappy", wantStatus: http.StatusUnsupportedMediaType, wantBody: "application/json"},
 		"unknown proto message":           {body: snappy.Encode(nil, valid), contentType: "application/x-protobuf;proto=foo.Bar", encoding: "snappy", wantStatus: http.StatusUnsupportedMediaType, wantBody: "foo.Bar"},
 		"unknown content encoding":        {body: valid, contentType: "application/x-protobuf", encoding: "gzip", wantStatus: http.StatusUnsupportedMediaType, wantBody: "gzip"},
-		"malformed snappy":                {body: []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x00}, contentType: "application/x-protobuf", encoding: "snappy", wantStatus: http.StatusRequestEntityTooLarge},
+		"snappy claim beyond expansion":   {body: []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x00}, contentType: "application/x-protobuf", encoding: "snappy", wantStatus: http.StatusBadRequest, wantBody: "snappy header claims 4294967295 decoded bytes, but 6 compressed bytes decode to at most 128"},
 		"corrupt snappy":                  {body: []byte{0x05, 0x00}, contentType: "application/x-protobuf", encoding: "snappy", wantStatus: http.StatusBadRequest, wantBody: "snappy"},
 		"malformed protobuf":              {body: snappy.Encode(nil, []byte{0x0a, 0x05, 0x0a}), contentType: "application/x-protobuf", encoding: "snappy", wantStatus: http.StatusBadRequest, wantBody: "PushRequest.timeseries at offset 1"},
 		"decoded size over the limit":     {body: snappy.Encode(nil, big), contentType: "application/x-protobuf", encoding: "snappy", wantStatus: http.StatusRequestEntityTooLarge, wantBody: "decoded body of 2000 bytes, limit 1000"},

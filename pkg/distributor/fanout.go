@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 	"google.golang.org/grpc/codes"
@@ -154,7 +155,24 @@ func (d *Distributor) release(st *pushState) {
 	}
 	st.nb = 0
 	st.pr = nil
-	d.states.Put(st)
+	if st.retained() <= maxKeptStateBytes {
+		d.states.Put(st)
+	}
+}
+
+// maxKeptStateBytes is the most memory a pooled fan-out state may hold:
+// one huge request must not pin its per-series slices forever.
+const maxKeptStateBytes = 16 << 20
+
+// retained estimates the bytes the state's slices hold.
+func (st *pushState) retained() int {
+	n := cap(st.items)*int(unsafe.Sizeof(item{})) + cap(st.scratch)
+	for _, b := range st.batches {
+		n += 4*(cap(b.series)+cap(b.meta)) +
+			cap(b.req.Timeseries)*int(unsafe.Sizeof(ingesterpb.TimeSeries{})) +
+			cap(b.req.Metadata)*int(unsafe.Sizeof(ingesterpb.MetricMetadata{}))
+	}
+	return n
 }
 
 // fanOut sends the request's series to their replicas and waits until

@@ -99,6 +99,55 @@ func wireErr(field string, off, wt int) error {
 // [*DecodeError] naming the field and the offset; m's contents are then
 // unspecified but safe to reuse.
 func (m *PushRequest) UnmarshalZeroCopy(data []byte) error {
+	return m.UnmarshalZeroCopyLimits(data, DecodeLimits{})
+}
+
+// DecodeLimits bound what decoding one request may allocate: a few bytes of
+// input (an empty series, an empty label) decode into a struct of tens of
+// bytes, so without them a small body can take far more memory than its
+// size. Zero means unlimited.
+type DecodeLimits struct {
+	// MaxSeries is the most series a request may hold.
+	MaxSeries int
+	// MaxLabels is the most label pairs a request may hold, series and
+	// exemplar labels together.
+	MaxLabels int
+}
+
+// ErrDecodeLimit is wrapped by [*DecodeLimitError].
+var ErrDecodeLimit = errors.New("request over a decode limit")
+
+// DecodeLimitError is a request refused by a [DecodeLimits] limit, found
+// before the data over the limit was decoded.
+type DecodeLimitError struct {
+	// What is "series" or "labels".
+	What string
+	// Actual is how many the whole request holds; Limit the limit.
+	Actual, Limit int
+}
+
+func (e *DecodeLimitError) Error() string {
+	return fmt.Sprintf("request has %d %s, limit %d", e.Actual, e.What, e.Limit)
+}
+
+func (e *DecodeLimitError) Unwrap() error { return ErrDecodeLimit }
+
+// labelBudget counts the labels decoded so far against DecodeLimits.
+type labelBudget struct {
+	n, max int
+}
+
+// take counts one more label; false when that is over the limit.
+func (b *labelBudget) take() bool {
+	b.n++
+	return b.max <= 0 || b.n <= b.max
+}
+
+// UnmarshalZeroCopyLimits is [PushRequest.UnmarshalZeroCopy] with limits:
+// a request over one of them fails with a [*DecodeLimitError] naming the
+// request's actual count, before the part over the limit is decoded.
+func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) error {
+	budget := &labelBudget{max: lim.MaxLabels}
 	ts := m.Timeseries[:0]
 	md := m.Metadata[:0]
 	m.Source = 0
@@ -121,8 +170,16 @@ func (m *PushRequest) UnmarshalZeroCopy(data []byte) error {
 			if s < 0 {
 				return codeErr("PushRequest.timeseries", i, s, wt)
 			}
+			if lim.MaxSeries > 0 && len(ts) == lim.MaxSeries {
+				series, _ := countPushRequest(data)
+				return &DecodeLimitError{What: "series", Actual: series, Limit: lim.MaxSeries}
+			}
 			ts = grow(ts)
-			if err := ts[len(ts)-1].unmarshalZeroCopy(data[s:e], s); err != nil {
+			if err := ts[len(ts)-1].unmarshalZeroCopy(data[s:e], s, budget); err != nil {
+				if errors.Is(err, ErrDecodeLimit) {
+					_, labels := countPushRequest(data)
+					return &DecodeLimitError{What: "labels", Actual: labels, Limit: lim.MaxLabels}
+				}
 				return err
 			}
 			i = e
@@ -180,7 +237,11 @@ func grow[T any](s []T) []T {
 	return append(s, zero)
 }
 
-func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int) error {
+// errLabelBudget stops a series' decoding at the label over the limit;
+// the caller turns it into a [*DecodeLimitError] with the actual count.
+var errLabelBudget = fmt.Errorf("label limit: %w", ErrDecodeLimit)
+
+func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int, budget *labelBudget) error {
 	m.Labels = m.Labels[:0]
 	m.Samples = m.Samples[:0]
 	m.Exemplars = m.Exemplars[:0]
@@ -206,6 +267,9 @@ func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int) error {
 		}
 		switch field {
 		case 1:
+			if !budget.take() {
+				return errLabelBudget
+			}
 			m.Labels = grow(m.Labels)
 			if err := m.Labels[len(m.Labels)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
 				return err
@@ -217,7 +281,7 @@ func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int) error {
 			}
 		case 3:
 			m.Exemplars = grow(m.Exemplars)
-			if err := m.Exemplars[len(m.Exemplars)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
+			if err := m.Exemplars[len(m.Exemplars)-1].unmarshalZeroCopy(data[s:e], base+s, budget); err != nil {
 				return err
 			}
 		case 4:
@@ -328,7 +392,7 @@ func (m *Sample) unmarshalZeroCopy(data []byte, base int) error {
 	return nil
 }
 
-func (m *Exemplar) unmarshalZeroCopy(data []byte, base int) error {
+func (m *Exemplar) unmarshalZeroCopy(data []byte, base int, budget *labelBudget) error {
 	m.Labels = m.Labels[:0]
 	m.Value, m.TimestampMs = 0, 0
 	i := 0
@@ -347,6 +411,9 @@ func (m *Exemplar) unmarshalZeroCopy(data []byte, base int) error {
 			s, e := readLen(data, i)
 			if s < 0 {
 				return codeErr("Exemplar.labels", base+i, s, wt)
+			}
+			if !budget.take() {
+				return errLabelBudget
 			}
 			m.Labels = grow(m.Labels)
 			if err := m.Labels[len(m.Labels)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
@@ -434,6 +501,61 @@ func (m *MetricMetadata) unmarshalZeroCopy(data []byte, base int) error {
 }
 
 var metadataFields = [...]string{2: "MetricMetadata.metric_family_name", 4: "MetricMetadata.help", 5: "MetricMetadata.unit"}
+
+// countPushRequest counts the series of a request and their labels,
+// exemplar labels included, without decoding them, stopping at the first
+// malformed field: only for a limit error's message.
+func countPushRequest(data []byte) (series, labels int) {
+	for i := 0; i < len(data); {
+		field, wt, next := readKey(data, i)
+		if next < 0 {
+			return
+		}
+		if field == 1 && wt == 2 {
+			s, e := readLen(data, next)
+			if s < 0 {
+				return
+			}
+			series++
+			labels += countFields(data[s:e], 1, 3)
+			i = e
+			continue
+		}
+		if i = skipField(data, i); i < 0 {
+			return
+		}
+	}
+	return
+}
+
+// countFields counts the length-delimited fields number field of a message,
+// plus those of its length-delimited sub-messages number sub (0 for none).
+func countFields(data []byte, field, sub int32) int {
+	n := 0
+	for i := 0; i < len(data); {
+		f, wt, next := readKey(data, i)
+		if next < 0 {
+			return n
+		}
+		if wt == 2 && (f == field || f == sub) {
+			s, e := readLen(data, next)
+			if s < 0 {
+				return n
+			}
+			if f == field {
+				n++
+			} else {
+				n += countFields(data[s:e], field, 0)
+			}
+			i = e
+			continue
+		}
+		if i = skipField(data, i); i < 0 {
+			return n
+		}
+	}
+	return n
+}
 
 // readVarint reads a varint at data[i:]. It returns the value and the index
 // after it, or a negative code. Like the generated code, it accepts up to 10

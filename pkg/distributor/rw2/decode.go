@@ -38,8 +38,23 @@ const (
 // Decoder decodes requests, reusing its symbol table between calls. It is
 // not safe for concurrent use; pool decoders.
 type Decoder struct {
+	// Limits bound the series and labels of a request; set them before
+	// the first Decode.
+	Limits ingesterpb.DecodeLimits
+
 	symbols []string
 	refs    []uint32
+	labels  int // label pairs decoded so far, for Limits.MaxLabels
+}
+
+// maxKeptScratch is the most bytes of symbol and reference scratch a
+// decoder keeps for reuse (see [Decoder.Reusable]).
+const maxKeptScratch = 1 << 20
+
+// Reusable reports whether the decoder's scratch buffers are small enough
+// to go back to a pool: one huge request must not pin its memory.
+func (d *Decoder) Reusable() bool {
+	return cap(d.symbols)*int(unsafe.Sizeof(""))+cap(d.refs)*4 <= maxKeptScratch
 }
 
 // decodeError is a malformed request; it names where.
@@ -74,6 +89,7 @@ var (
 // valid while body is unchanged. Errors wrap [remotewrite.ErrMalformed].
 func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 	dst.Source = ingesterpb.Source_SOURCE_API
+	d.labels = 0
 	ts := dst.Timeseries[:0]
 	md := dst.Metadata[:0]
 	defer func() {
@@ -125,8 +141,16 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 		if m < 0 {
 			return &decodeError{what: "Request.timeseries", offset: i + n, series: -1, err: protowire.ParseError(m)}
 		}
+		if max := d.Limits.MaxSeries; max > 0 && len(ts) == max {
+			series, _ := countRequest(body)
+			return &ingesterpb.DecodeLimitError{What: "series", Actual: series, Limit: max}
+		}
 		ts = grow(ts)
 		meta, err := d.series(&ts[len(ts)-1], v, i+n+(m-len(v)), len(ts)-1)
+		if errors.Is(err, ingesterpb.ErrDecodeLimit) {
+			_, labels := countRequest(body)
+			return &ingesterpb.DecodeLimitError{What: "labels", Actual: labels, Limit: d.Limits.MaxLabels}
+		}
 		if err != nil {
 			return err
 		}
@@ -203,7 +227,10 @@ func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) 
 		case seriesLabelsRefs:
 			var m int
 			var err error
-			d.refs, m, err = appendUint32s(d.refs, typ, data[i+n:])
+			d.refs, m, err = appendUint32s(d.refs, typ, data[i+n:], d.maxRefs(0))
+			if errors.Is(err, errLabelLimit) {
+				return meta, err
+			}
 			if err != nil {
 				return fail("labels_refs", i+n, err)
 			}
@@ -247,6 +274,9 @@ func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) 
 	if len(d.refs)%2 != 0 {
 		return fail("labels_refs", 0, fmt.Errorf("%w: odd length %d", ErrRefOutOfRange, len(d.refs)))
 	}
+	if !d.takeLabels(len(d.refs) / 2) {
+		return meta, errLabelLimit
+	}
 	for j := 0; j < len(d.refs); j += 2 {
 		name, ok := d.symbol(d.refs[j])
 		if !ok {
@@ -273,6 +303,92 @@ func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) 
 		}
 	}
 	return meta, nil
+}
+
+// errLabelLimit stops decoding at the series over Limits.MaxLabels; Decode
+// turns it into a [*ingesterpb.DecodeLimitError] with the actual count.
+var errLabelLimit = fmt.Errorf("label limit: %w", ingesterpb.ErrDecodeLimit)
+
+// takeLabels counts n more label pairs; false when over Limits.MaxLabels.
+func (d *Decoder) takeLabels(n int) bool {
+	d.labels += n
+	return d.Limits.MaxLabels <= 0 || d.labels <= d.Limits.MaxLabels
+}
+
+// countRequest counts a request's series and label pairs (exemplars'
+// included) without decoding them, for a limit error's message; it stops
+// at the first malformed field.
+func countRequest(body []byte) (series, labels int) {
+	refs := func(data []byte, field protowire.Number) int {
+		n := 0
+		for len(data) > 0 {
+			num, typ, k := protowire.ConsumeTag(data)
+			if k < 0 {
+				return n
+			}
+			data = data[k:]
+			if num == field && typ == protowire.BytesType {
+				v, m := protowire.ConsumeBytes(data)
+				if m < 0 {
+					return n
+				}
+				for len(v) > 0 {
+					_, c := protowire.ConsumeVarint(v)
+					if c < 0 {
+						break
+					}
+					n++
+					v = v[c:]
+				}
+				data = data[m:]
+				continue
+			}
+			if num == field && typ == protowire.VarintType {
+				n++
+			}
+			m := protowire.ConsumeFieldValue(num, typ, data)
+			if m < 0 {
+				return n
+			}
+			data = data[m:]
+		}
+		return n
+	}
+	for data := body; len(data) > 0; {
+		num, typ, k := protowire.ConsumeTag(data)
+		if k < 0 {
+			return
+		}
+		data = data[k:]
+		m := protowire.ConsumeFieldValue(num, typ, data)
+		if m < 0 {
+			return
+		}
+		if num == requestTimeseries && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(data)
+			series++
+			n := refs(v, seriesLabelsRefs)
+			for ex := v; len(ex) > 0; {
+				num, typ, k := protowire.ConsumeTag(ex)
+				if k < 0 {
+					break
+				}
+				ex = ex[k:]
+				c := protowire.ConsumeFieldValue(num, typ, ex)
+				if c < 0 {
+					break
+				}
+				if num == seriesExemplars && typ == protowire.BytesType {
+					e, _ := protowire.ConsumeBytes(ex)
+					n += refs(e, exemplarLabelsRefs)
+				}
+				ex = ex[c:]
+			}
+			labels += n / 2
+		}
+		data = data[m:]
+	}
+	return
 }
 
 var seriesFieldNames = [...]string{"", "labels_refs", "samples", "histograms", "exemplars", "metadata"}
@@ -328,7 +444,7 @@ func (d *Decoder) exemplar(e *ingesterpb.Exemplar, data []byte) error {
 		switch {
 		case num == exemplarLabelsRefs:
 			var err error
-			d.refs, m, err = appendUint32s(d.refs, typ, data[i:])
+			d.refs, m, err = appendUint32s(d.refs, typ, data[i:], d.maxRefs(start))
 			if err != nil {
 				return err
 			}
@@ -353,6 +469,9 @@ func (d *Decoder) exemplar(e *ingesterpb.Exemplar, data []byte) error {
 	refs := d.refs[start:]
 	if len(refs)%2 != 0 {
 		return fmt.Errorf("%w: exemplar labels_refs of odd length %d", ErrRefOutOfRange, len(refs))
+	}
+	if !d.takeLabels(len(refs) / 2) {
+		return errLabelLimit
 	}
 	for j := 0; j < len(refs); j += 2 {
 		name, ok1 := d.symbol(refs[j])
@@ -401,14 +520,28 @@ func (d *Decoder) metadata(meta *seriesMeta, data []byte) error {
 	return nil
 }
 
+// maxRefs is the length d.refs may reach, holding references from index
+// start on, before the labels they make are over Limits.MaxLabels; 0 is
+// unlimited.
+func (d *Decoder) maxRefs(start int) int {
+	if d.Limits.MaxLabels <= 0 {
+		return 0
+	}
+	return start + 2*max(0, d.Limits.MaxLabels-d.labels) + 1
+}
+
 // appendUint32s appends one varint (wire type 0) or a packed run of them
-// (wire type 2) to dst and returns how many bytes it consumed.
-func appendUint32s(dst []uint32, typ protowire.Type, data []byte) ([]uint32, int, error) {
+// (wire type 2) to dst and returns how many bytes it consumed. Past max
+// elements (when max > 0) it stops with errLabelLimit.
+func appendUint32s(dst []uint32, typ protowire.Type, data []byte, max int) ([]uint32, int, error) {
 	switch typ {
 	case protowire.VarintType:
 		v, m := protowire.ConsumeVarint(data)
 		if m < 0 {
 			return dst, 0, protowire.ParseError(m)
+		}
+		if max > 0 && len(dst) >= max {
+			return dst, 0, errLabelLimit
 		}
 		return append(dst, uint32(v)), m, nil
 	case protowire.BytesType:
@@ -420,6 +553,9 @@ func appendUint32s(dst []uint32, typ protowire.Type, data []byte) ([]uint32, int
 			x, k := protowire.ConsumeVarint(v)
 			if k < 0 {
 				return dst, 0, errPacked
+			}
+			if max > 0 && len(dst) >= max {
+				return dst, 0, errLabelLimit
 			}
 			dst = append(dst, uint32(x))
 			v = v[k:]
