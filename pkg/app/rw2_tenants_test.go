@@ -91,3 +91,35 @@ func TestAllInOneCustomBucketsOfOneTenantLeaveOthersHistogramsValid(t *testing.T
 	require.NoError(t, err)
 	require.Empty(t, v.(model.Vector))
 }
+
+// floatRequest is one float sample per named series, at ts.
+func floatRequest(ts time.Time, names ...string) *writev2.Request {
+	st := writev2.NewSymbolTable()
+	req := &writev2.Request{}
+	for _, n := range names {
+		req.Timeseries = append(req.Timeseries, writev2.TimeSeries{
+			LabelsRefs: []uint32{st.Symbolize("__name__"), st.Symbolize(n)},
+			Samples:    []writev2.Sample{{Value: 1, Timestamp: ts.UnixMilli()}},
+		})
+	}
+	req.Symbols = st.Symbols()
+	return req
+}
+
+// Issue #13 item 8 through the all-in-one: a push whose series b is new
+// and whose series a is out of order is answered 400, and the headers
+// count b's sample as written (they said 0).
+func TestAllInOneOutOfOrderSeriesDoesNotHideWhatWasWritten(t *testing.T) {
+	p := startProcess(t, TargetAll)
+	addr := p.app.HTTPAddr()
+	now := time.Now().Truncate(time.Second)
+	require.Equal(t, http.StatusNoContent, rw2Push(t, addr, "ta", floatRequest(now, "a")).StatusCode)
+
+	resp := rw2Push(t, addr, "ta", floatRequest(now.Add(-time.Minute), "a", "b", "c"))
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, "2", resp.Header.Get("X-Prometheus-Remote-Write-Samples-Written"))
+
+	v, _, _, err := queryAPI(t, addr, "ta").Query(context.Background(), "count({__name__=~\"b|c\"})", now)
+	require.NoError(t, err)
+	require.Equal(t, model.SampleValue(2), v.(model.Vector)[0].Value)
+}

@@ -82,6 +82,10 @@ var (
 	errWireType    = errors.New("wrong wire type")
 	errPacked      = errors.New("packed field length inconsistent with its elements")
 	errFirstSymbol = errors.New(`the first symbol must be ""`)
+	// errNothingDecoded: a non-empty body without a symbol or a series,
+	// only fields 2.0 does not have, e.g. a 1.0 body sent with the 2.0
+	// content type.
+	errNothingDecoded = errors.New("no symbols and no timeseries, only unknown fields: is this a remote-write 1.0 body (prometheus.WriteRequest) sent with the 2.0 content type (proto=io.prometheus.write.v2.Request)?")
 )
 
 // Decode decodes a remote-write 2.0 request from body into dst, replacing
@@ -100,6 +104,7 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 	// Symbols may come after the series that use them: collect them
 	// first.
 	d.symbols = d.symbols[:0]
+	unknown, nSeries := 0, 0
 	for i := 0; i < len(body); {
 		num, typ, n := protowire.ConsumeTag(body[i:])
 		if n < 0 {
@@ -121,9 +126,19 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 		if m < 0 {
 			return &decodeError{what: "Request", offset: i + n, series: -1, err: protowire.ParseError(m)}
 		}
+		if num == requestTimeseries {
+			nSeries++
+		} else {
+			unknown++
+		}
 		i += n + m
 	}
 
+	if nSeries == 0 && len(d.symbols) == 0 && unknown > 0 {
+		// Fields 1 and 3 are remote-write 1.0's timeseries and metadata:
+		// decoded as 2.0, such a body is silently nothing at all.
+		return &decodeError{what: "Request", offset: 0, series: -1, err: errNothingDecoded}
+	}
 	if len(d.symbols) > 0 && d.symbols[0] != "" {
 		return &decodeError{what: "Request.symbols", offset: 0, series: -1, err: errFirstSymbol}
 	}
