@@ -182,3 +182,26 @@ func TestPoolDropsOversizedDecodedRequests(t *testing.T) {
 	require.LessOrEqual(t, cap(small.Push.Timeseries), 10)
 	small.Unref()
 }
+
+// FuzzReadBody: no input panics, and the snappy-expansion bound never
+// refuses a block snappy itself decodes within the size limit.
+func FuzzReadBody(f *testing.F) {
+	f.Add(snappy.Encode(nil, make([]byte, 5000)))
+	f.Add(snappy.Encode(nil, []byte("abcabcabcabcabcabcabcabc")))
+	f.Add(append(binary.AppendUvarint(nil, 100<<20), 0, 0, 0, 0))
+	f.Add([]byte{0x05, 0x00})
+	const maxSize = 1 << 20
+	f.Fuzz(func(t *testing.T, body []byte) {
+		hr := httptest.NewRequest(http.MethodPost, "/api/v1/push", bytes.NewReader(body))
+		r := NewPool(maxSize).Get()
+		got, err := r.ReadBody(httptest.NewRecorder(), hr, maxSize)
+		if n, lerr := snappy.DecodedLen(body); lerr == nil && n <= maxSize {
+			if want, derr := snappy.Decode(nil, body); derr == nil {
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(want, got))
+				return
+			}
+		}
+		require.Error(t, err)
+	})
+}

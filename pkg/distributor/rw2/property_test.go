@@ -2,9 +2,11 @@ package rw2
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"runtime"
 	"testing"
 
@@ -171,4 +173,96 @@ func TestDecoderWithHugeScratchIsNotReused(t *testing.T) {
 	req.Symbols = st.Symbols()
 	require.NoError(t, d.Decode(marshal(t, req), &ingesterpb.PushRequest{}))
 	require.False(t, d.Reusable(), "100,000 symbols (1.6 MiB) must not stay in the pool")
+}
+
+// FuzzDecodeReused checks on any input that a pooled decoder and a reused
+// message give what a fresh decoder and message give, and that limits
+// either change nothing or refuse with a count over the limit.
+func FuzzDecodeReused(f *testing.F) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 8 {
+		f.Add(marshal(f, randomRequest(r)))
+	}
+	f.Add(bytes.Repeat([]byte{0x2a, 0x00}, 10))
+	prior := marshal(f, testRequest(5, 3))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fresh := &ingesterpb.PushRequest{}
+		freshErr := new(Decoder).Decode(data, fresh)
+		d := &Decoder{}
+		reused := &ingesterpb.PushRequest{}
+		require.NoError(t, d.Decode(prior, reused))
+		reusedErr := d.Decode(data, reused)
+		require.Equal(t, freshErr == nil, reusedErr == nil)
+		if freshErr == nil {
+			requireSame(t, fresh, reused)
+		}
+		lim := ingesterpb.DecodeLimits{MaxSeries: 3, MaxLabels: 5}
+		limited := &ingesterpb.PushRequest{}
+		err := (&Decoder{Limits: lim}).Decode(data, limited)
+		var le *ingesterpb.DecodeLimitError
+		switch {
+		case errors.As(err, &le):
+			require.Greater(t, le.Actual, le.Limit, err.Error())
+		case err == nil:
+			require.NoError(t, freshErr)
+			requireSame(t, fresh, limited)
+		default:
+			require.Error(t, freshErr)
+		}
+	})
+}
+
+// requireSame is require.Equal with NaN equal to NaN (fuzzed floats are
+// any bits) and nil slices still told from empty ones.
+func requireSame(t *testing.T, want, got any) {
+	t.Helper()
+	if !sameValue(reflect.ValueOf(want), reflect.ValueOf(got)) {
+		require.Equal(t, want, got) // fails, with a diff
+		t.Fatalf("values differ in nil-ness or NaN:\n%#v\n%#v", want, got)
+	}
+}
+
+func sameValue(a, b reflect.Value) bool {
+	if a.Kind() != b.Kind() {
+		return false
+	}
+	switch a.Kind() {
+	case reflect.Float32, reflect.Float64:
+		x, y := a.Float(), b.Float()
+		return x == y || (math.IsNaN(x) && math.IsNaN(y))
+	case reflect.Slice:
+		if a.IsNil() != b.IsNil() || a.Len() != b.Len() {
+			return false
+		}
+		for i := range a.Len() {
+			if !sameValue(a.Index(i), b.Index(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.Pointer, reflect.Interface:
+		if a.IsNil() || b.IsNil() {
+			return a.IsNil() == b.IsNil()
+		}
+		if a.Kind() == reflect.Interface && a.Elem().Type() != b.Elem().Type() {
+			return false
+		}
+		return sameValue(a.Elem(), b.Elem())
+	case reflect.Struct:
+		for i := range a.NumField() {
+			if !sameValue(a.Field(i), b.Field(i)) {
+				return false
+			}
+		}
+		return true
+	case reflect.String:
+		return a.String() == b.String()
+	case reflect.Bool:
+		return a.Bool() == b.Bool()
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return a.Int() == b.Int()
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return a.Uint() == b.Uint()
+	}
+	panic("sameValue: unhandled kind " + a.Kind().String())
 }
