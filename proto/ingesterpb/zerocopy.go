@@ -137,9 +137,16 @@ type labelBudget struct {
 	n, max int
 }
 
-// take counts one more label; false when that is over the limit.
-func (b *labelBudget) take() bool {
-	b.n++
+// canGrow reports whether a slice holding have labels may grow by one
+// more: checked only when the slice must allocate, so the steady state of
+// a pooled request pays nothing per label.
+func (b *labelBudget) canGrow(have int) bool {
+	return b.max <= 0 || b.n+have < b.max
+}
+
+// add counts n decoded labels; false when the total is over the limit.
+func (b *labelBudget) add(n int) bool {
+	b.n += n
 	return b.max <= 0 || b.n <= b.max
 }
 
@@ -267,7 +274,7 @@ func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int, budget *labelBudge
 		}
 		switch field {
 		case 1:
-			if !budget.take() {
+			if len(m.Labels) == cap(m.Labels) && !budget.canGrow(len(m.Labels)) {
 				return errLabelBudget
 			}
 			m.Labels = grow(m.Labels)
@@ -297,6 +304,9 @@ func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int, budget *labelBudge
 			e = n
 		}
 		i = e
+	}
+	if !budget.add(len(m.Labels)) {
+		return errLabelBudget
 	}
 	m.Labels, m.Samples = nilIfEmpty(m.Labels), nilIfEmpty(m.Samples)
 	m.Exemplars, m.Histograms = nilIfEmpty(m.Exemplars), nilIfEmpty(m.Histograms)
@@ -412,7 +422,7 @@ func (m *Exemplar) unmarshalZeroCopy(data []byte, base int, budget *labelBudget)
 			if s < 0 {
 				return codeErr("Exemplar.labels", base+i, s, wt)
 			}
-			if !budget.take() {
+			if len(m.Labels) == cap(m.Labels) && !budget.canGrow(len(m.Labels)) {
 				return errLabelBudget
 			}
 			m.Labels = grow(m.Labels)
@@ -446,6 +456,9 @@ func (m *Exemplar) unmarshalZeroCopy(data []byte, base int, budget *labelBudget)
 			}
 			i = n
 		}
+	}
+	if !budget.add(len(m.Labels)) {
+		return errLabelBudget
 	}
 	m.Labels = nilIfEmpty(m.Labels)
 	return nil
