@@ -107,8 +107,8 @@ func New(d Deps) (*Distributor, error) {
 	}
 	inflight := &inflightLimiter{limits: d.Config.InstanceLimits, metrics: dist.metrics}
 	dist.push = dist.instrument(inflight.wrap(remotewrite.Dispatch(
-		rw1.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Logger),
-		rw2.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Logger),
+		rw1.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Config.decodeLimits(), d.Logger),
+		rw2.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Config.decodeLimits(), d.Logger),
 	)))
 	dist.svc = services.New("distributor", nil, nil, func(error) error {
 		dist.pushes.Wait()
@@ -141,7 +141,7 @@ func (d *Distributor) Push(ctx context.Context, req *remotewrite.Request) (remot
 	if v == nil {
 		v = &validator{metrics: d.metrics}
 	}
-	v.reset(t, d.limits.For(t), d.now())
+	v.reset(t, d.limits.For(t), d.now(), req.Protocol)
 	kept := 0
 	for i := range pr.Timeseries {
 		if v.series(&pr.Timeseries[i]) {

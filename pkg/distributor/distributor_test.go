@@ -145,7 +145,7 @@ func TestPushWritesValidSeriesAndRefusesInvalid(t *testing.T) {
 		"long label name not utf8":  {series: series("up", nowMs, "label_name_\xfe", "x"), wantReason: ReasonInvalidLabelName},
 		"long label value not utf8": {series: series("up", nowMs, "job", "0123456789\xc3"), wantReason: ReasonInvalidLabelValue},
 		"duplicate label":           {series: series("up", nowMs, "job", "a", "job", "b"), wantReason: ReasonDuplicateLabelNames, wantBody: `"job"`},
-		"unsorted labels":           {series: series("up", nowMs, "job", "a", "instance", "b"), wantReason: ReasonLabelsNotSorted},
+		"duplicate label, unsorted": {series: series("up", nowMs, "job", "a", "instance", "b", "job", "c"), wantReason: ReasonDuplicateLabelNames, wantBody: `"job"`},
 		"label name too long": {series: series("up", nowMs, strings.Repeat("n", 20), "a"), wantReason: ReasonLabelNameTooLong, wantBody: "20, limit 10",
 			mutate: func(l *limits.Limits) { l.MaxLabelNameLength = 10 }},
 		"label value too long": {series: series("up", nowMs, "job", strings.Repeat("v", 30)), wantReason: ReasonLabelValueTooLong, wantBody: "30, limit 20",
@@ -241,13 +241,15 @@ func TestPushRefusesBadExemplarsAndMetadataOnly(t *testing.T) {
 		Metadata:   []ingesterpb.MetricMetadata{{MetricFamilyName: "up", Help: strings.Repeat("h", 11)}},
 	})
 	require.Equal(t, http.StatusBadRequest, w.Code)
-	require.Contains(t, body(t, w), "["+ReasonExemplarNoLabels+"]; 2 more items refused")
+	require.Contains(t, body(t, w), "["+ReasonExemplarTooLong+"]; 1 more items refused")
 	env.d.Service().StopAsync()
 	require.NoError(t, env.d.Service().AwaitTerminated(t.Context()))
 	got := env.ingesters[0].received[0]
 	require.Len(t, got.Timeseries[0].Samples, 1)
-	require.Len(t, got.Timeseries[0].Exemplars, 1)
-	require.Equal(t, "ok", got.Timeseries[0].Exemplars[0].Labels[0].Value)
+	// An exemplar without labels is stored, as Prometheus does.
+	require.Len(t, got.Timeseries[0].Exemplars, 2)
+	require.Empty(t, got.Timeseries[0].Exemplars[0].Labels)
+	require.Equal(t, "ok", got.Timeseries[0].Exemplars[1].Labels[0].Value)
 	require.Empty(t, got.Metadata)
 	require.Equal(t, 1.0, testutil.ToFloat64(env.d.metrics.discardedMetadata.WithLabelValues("tenant-1", ReasonMetadataHelpTooLong)))
 	require.Equal(t, 1.0, testutil.ToFloat64(env.d.metrics.discardedSamples.WithLabelValues("tenant-1", ReasonExemplarTooLong)))
@@ -267,7 +269,7 @@ func TestPushHandlerRejectsBadRequests(t *testing.T) {
 		"unknown content type":            {body: snappy.Encode(nil, valid), contentType: "application/json", encoding: "snappy", wantStatus: http.StatusUnsupportedMediaType, wantBody: "application/json"},
 		"unknown proto message":           {body: snappy.Encode(nil, valid), contentType: "application/x-protobuf;proto=foo.Bar", encoding: "snappy", wantStatus: http.StatusUnsupportedMediaType, wantBody: "foo.Bar"},
 		"unknown content encoding":        {body: valid, contentType: "application/x-protobuf", encoding: "gzip", wantStatus: http.StatusUnsupportedMediaType, wantBody: "gzip"},
-		"malformed snappy":                {body: []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x00}, contentType: "application/x-protobuf", encoding: "snappy", wantStatus: http.StatusRequestEntityTooLarge},
+		"snappy claim beyond expansion":   {body: []byte{0xff, 0xff, 0xff, 0xff, 0x0f, 0x00}, contentType: "application/x-protobuf", encoding: "snappy", wantStatus: http.StatusBadRequest, wantBody: "snappy header claims 4294967295 decoded bytes, but 6 compressed bytes decode to at most 128"},
 		"corrupt snappy":                  {body: []byte{0x05, 0x00}, contentType: "application/x-protobuf", encoding: "snappy", wantStatus: http.StatusBadRequest, wantBody: "snappy"},
 		"malformed protobuf":              {body: snappy.Encode(nil, []byte{0x0a, 0x05, 0x0a}), contentType: "application/x-protobuf", encoding: "snappy", wantStatus: http.StatusBadRequest, wantBody: "PushRequest.timeseries at offset 1"},
 		"decoded size over the limit":     {body: snappy.Encode(nil, big), contentType: "application/x-protobuf", encoding: "snappy", wantStatus: http.StatusRequestEntityTooLarge, wantBody: "decoded body of 2000 bytes, limit 1000"},

@@ -3,9 +3,11 @@ package distributor
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 	"google.golang.org/grpc/codes"
@@ -59,6 +61,11 @@ type item struct {
 	need, maxErrors  int32
 	ok, soft, failed int32
 	finished         bool
+	// lost is what the last replica that refused part of the series
+	// refused (samples, histograms, exemplars); partial says a replica
+	// said so (otherwise a refusal is taken to be of everything).
+	lost    [3]uint32
+	partial bool
 }
 
 // batch is what goes to one ingester.
@@ -154,7 +161,24 @@ func (d *Distributor) release(st *pushState) {
 	}
 	st.nb = 0
 	st.pr = nil
-	d.states.Put(st)
+	if st.retained() <= maxKeptStateBytes {
+		d.states.Put(st)
+	}
+}
+
+// maxKeptStateBytes is the most memory a pooled fan-out state may hold:
+// one huge request must not pin its per-series slices forever.
+const maxKeptStateBytes = 16 << 20
+
+// retained estimates the bytes the state's slices hold.
+func (st *pushState) retained() int {
+	n := cap(st.items)*int(unsafe.Sizeof(item{})) + cap(st.scratch)
+	for _, b := range st.batches {
+		n += 4*(cap(b.series)+cap(b.meta)) +
+			cap(b.req.Timeseries)*int(unsafe.Sizeof(ingesterpb.TimeSeries{})) +
+			cap(b.req.Metadata)*int(unsafe.Sizeof(ingesterpb.MetricMetadata{}))
+	}
+	return n
 }
 
 // fanOut sends the request's series to their replicas and waits until
@@ -307,10 +331,13 @@ func (st *pushState) record(b *batch, out outcome, resp *ingesterpb.PushResponse
 			st.softErr = &IngesterError{Tenant: st.tenant, Reason: "invalid_argument", Message: cause.Error()}
 		}
 	}
-	apply := func(idx int32, ts *ingesterpb.TimeSeries) {
+	apply := func(idx int32, ts *ingesterpb.TimeSeries, out outcome, lost *ingesterpb.SeriesRefusal) {
 		it := &st.items[idx]
 		if it.finished {
 			return
+		}
+		if lost != nil {
+			it.lost, it.partial = [3]uint32{lost.Samples, lost.Histograms, lost.Exemplars}, true
 		}
 		switch out {
 		case outcomeOK:
@@ -334,8 +361,14 @@ func (st *pushState) record(b *batch, out outcome, resp *ingesterpb.PushResponse
 			it.finished = true
 			st.remaining--
 			if it.soft > it.maxErrors {
-				// A quorum agrees the data can never be written.
+				// A quorum agrees the data can never be written: what
+				// it refused of the series, the rest is written.
 				st.softFailed = true
+				if ts != nil && it.partial {
+					st.stats.Samples += max(0, len(ts.Samples)-int(it.lost[0]))
+					st.stats.Histograms += max(0, len(ts.Histograms)-int(it.lost[1]))
+					st.stats.Exemplars += max(0, len(ts.Exemplars)-int(it.lost[2]))
+				}
 			} else if st.hardErr == nil {
 				st.hardErr = cause
 				if cause == nil {
@@ -345,11 +378,44 @@ func (st *pushState) record(b *batch, out outcome, resp *ingesterpb.PushResponse
 			}
 		}
 	}
-	for _, i := range b.series {
-		apply(i, &st.pr.Timeseries[i])
+	// A soft answer says which series lost what (resp.Refused, in batch
+	// order); the others were stored whole and count as acknowledged.
+	// Metadata is refused only when an error names metadata. An answer
+	// without that detail fails the whole batch softly.
+	seriesOut, metaOut := out, out
+	var refused []ingesterpb.SeriesRefusal
+	detailed := false
+	if out == outcomeSoft && resp != nil {
+		metaRefused, seriesRefused := false, false
+		for _, e := range resp.Errors {
+			if strings.Contains(e.Reason, "metadata") {
+				metaRefused = true
+			} else {
+				seriesRefused = true
+			}
+		}
+		// An ingester that refused series data without listing the
+		// series predates the list.
+		if len(resp.Refused) > 0 || !seriesRefused {
+			detailed, refused = true, resp.Refused
+			if !metaRefused {
+				metaOut = outcomeOK
+			}
+		}
+	}
+	for j, i := range b.series {
+		o, lost := seriesOut, (*ingesterpb.SeriesRefusal)(nil)
+		if detailed {
+			o = outcomeOK
+			if len(refused) > 0 && int(refused[0].Series) == j {
+				o, lost = outcomeSoft, &refused[0]
+				refused = refused[1:]
+			}
+		}
+		apply(i, &st.pr.Timeseries[i], o, lost)
 	}
 	for _, i := range b.meta {
-		apply(int32(len(st.pr.Timeseries))+i, nil)
+		apply(int32(len(st.pr.Timeseries))+i, nil, metaOut, nil)
 	}
 	if st.remaining == 0 {
 		st.close()

@@ -68,15 +68,16 @@ type fakeIngester struct {
 	mu       sync.Mutex
 	err      error                  // returned by Push
 	errors   []ingesterpb.PushError // put in PushResponse
-	block    chan struct{}          // when set, Push waits for it before marshalling
-	entered  chan struct{}          // when set, Push signals on entry
+	refused  []ingesterpb.SeriesRefusal
+	block    chan struct{} // when set, Push waits for it before marshalling
+	entered  chan struct{} // when set, Push signals on entry
 	received []ingesterpb.PushRequest
 	stats    []ingesterpb.TenantStatsEntry
 }
 
 func (f *fakeIngester) Push(ctx context.Context, req *ingesterpb.PushRequest, _ ...grpc.CallOption) (*ingesterpb.PushResponse, error) {
 	f.mu.Lock()
-	block, entered, err, perrs := f.block, f.entered, f.err, f.errors
+	block, entered, err, perrs, refused := f.block, f.entered, f.err, f.errors, f.refused
 	f.mu.Unlock()
 	if entered != nil {
 		entered <- struct{}{}
@@ -105,7 +106,7 @@ func (f *fakeIngester) Push(ctx context.Context, req *ingesterpb.PushRequest, _ 
 	if err != nil {
 		return nil, err
 	}
-	return &ingesterpb.PushResponse{Errors: perrs}, nil
+	return &ingesterpb.PushResponse{Errors: perrs, Refused: refused}, nil
 }
 
 func (f *fakeIngester) AllTenantStats(context.Context, *ingesterpb.AllTenantStatsRequest, ...grpc.CallOption) (*ingesterpb.AllTenantStatsResponse, error) {

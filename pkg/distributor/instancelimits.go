@@ -20,10 +20,13 @@ type InstanceLimits struct {
 
 // RegisterFlags registers the -distributor.instance-limits.* flags.
 func (l *InstanceLimits) RegisterFlags(f *flag.FlagSet) {
-	// Off by default, as in Cortex: the right values depend on the
-	// process's memory.
-	f.IntVar(&l.MaxInflightPushRequests, "distributor.instance-limits.max-inflight-push-requests", 0, "Maximum push requests this distributor handles at once; more get 503. 0 disables.")
-	f.Int64Var(&l.MaxInflightPushRequestBytes, "distributor.instance-limits.max-inflight-push-request-bytes", 0, "Maximum compressed bytes of the push requests this distributor handles at once; more get 503. A request is admitted alone even when it is larger. 0 disables. See also -distributor.max-recv-msg-size.")
+	// 2,000 requests is Mimir's default. Prometheus sends requests of
+	// ~50-200 KiB compressed, so 100 MiB admits ~500-2,000 of them; a
+	// request's decoded body and series take roughly 5-20x its compressed
+	// size, so these bound a distributor's push memory to a few GiB. Raise
+	// both on large distributors; 0 disables (Cortex's default).
+	f.IntVar(&l.MaxInflightPushRequests, "distributor.instance-limits.max-inflight-push-requests", 2000, "Maximum push requests this distributor handles at once; more get 503. 0 disables.")
+	f.Int64Var(&l.MaxInflightPushRequestBytes, "distributor.instance-limits.max-inflight-push-request-bytes", 100<<20, "Maximum compressed bytes of the push requests this distributor handles at once; more get 503. A request is admitted alone even when it is larger. 0 disables. See also -distributor.max-recv-msg-size.")
 }
 
 // Validate reports every invalid limit.

@@ -12,6 +12,7 @@ type metrics struct {
 	receivedMetadata        *prometheus.CounterVec
 	discardedSamples        *prometheus.CounterVec
 	discardedMetadata       *prometheus.CounterVec
+	sortedLabels            *prometheus.CounterVec
 	requests                *prometheus.CounterVec
 	requestDuration         prometheus.Histogram
 	inflight                prometheus.Gauge
@@ -48,6 +49,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hearth_discarded_metadata_total",
 			Help: "Metric metadata entries refused by validation, by reason.",
 		}, []string{"tenant", "reason"}),
+		sortedLabels: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_distributor_sorted_label_series_total",
+			Help: "Series received with label names out of order, which the distributor sorted (the remote-write specs ask senders to sort; Prometheus's receiver sorts too).",
+		}, []string{"tenant"}),
 		requests: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_distributor_requests_total",
 			Help: "Push requests answered, by HTTP status code.",

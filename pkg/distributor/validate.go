@@ -3,6 +3,7 @@ package distributor
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -28,11 +29,10 @@ const (
 	ReasonLabelValueTooLong   = "label_value_too_long"
 	ReasonMaxLabelNames       = "max_label_names_per_series"
 	ReasonDuplicateLabelNames = "duplicate_label_names"
-	ReasonLabelsNotSorted     = "labels_not_sorted"
 	ReasonTooFarInFuture      = "too_far_in_future"
 	ReasonTooOld              = "sample_too_old"
 	ReasonInvalidHistogram    = "native_histogram_invalid"
-	ReasonExemplarNoLabels    = "exemplar_labels_missing"
+	ReasonNoSamples           = "series_without_samples"
 	ReasonExemplarLabels      = "exemplar_labels_invalid"
 	ReasonExemplarTooLong     = "exemplar_labels_too_long"
 	ReasonExemplarTimestamp   = "exemplar_timestamp_invalid"
@@ -52,11 +52,10 @@ var reasonText = map[string]string{
 	ReasonLabelValueTooLong:   "label value too long",
 	ReasonMaxLabelNames:       "series has too many labels",
 	ReasonDuplicateLabelNames: "duplicate label name",
-	ReasonLabelsNotSorted:     "labels are not sorted by name",
 	ReasonTooFarInFuture:      "timestamp too far in the future",
 	ReasonTooOld:              "timestamp too old",
 	ReasonInvalidHistogram:    "invalid native histogram",
-	ReasonExemplarNoLabels:    "exemplar has no labels",
+	ReasonNoSamples:           "remote-write 2.0 series has no sample and no histogram (the spec requires one)",
 	ReasonExemplarLabels:      "exemplar label name is empty or not valid UTF-8",
 	ReasonExemplarTooLong:     "exemplar labels too long",
 	ReasonExemplarTimestamp:   "exemplar timestamp missing or too far in the future",
@@ -116,13 +115,17 @@ type validator struct {
 	limits       *limits.Limits
 	minTs, maxTs int64 // accepted sample timestamps, inclusive
 	spans        [2][]histogram.Span
-	first        *ValidationError
-	refused      int
-	metrics      *metrics
+	// needSamples refuses series without a sample or a histogram, as
+	// remote-write 2.0 requires.
+	needSamples bool
+	first       *ValidationError
+	refused     int
+	metrics     *metrics
 }
 
-func (v *validator) reset(t tenant.ID, l *limits.Limits, now time.Time) {
+func (v *validator) reset(t tenant.ID, l *limits.Limits, now time.Time, p remotewrite.Protocol) {
 	v.tenant, v.limits = t, l
+	v.needSamples = p == remotewrite.V2
 	v.maxTs = now.Add(time.Duration(l.CreationGracePeriod)).UnixMilli()
 	v.minTs = -1 << 63
 	if l.RejectOldSamples {
@@ -143,7 +146,9 @@ func (v *validator) err() error {
 
 func (v *validator) refuse(p problem, labels []ingesterpb.LabelPair, n int) {
 	v.refused++
-	v.metrics.discardedSamples.WithLabelValues(string(v.tenant), p.reason).Add(float64(n))
+	if n > 0 {
+		v.metrics.discardedSamples.WithLabelValues(string(v.tenant), p.reason).Add(float64(n))
+	}
 	if v.first == nil {
 		v.first = &ValidationError{Reason: p.reason, Tenant: v.tenant, Series: formatLabels(labels), Detail: p.detail, Limit: p.limit, Actual: p.actual}
 	}
@@ -155,6 +160,12 @@ func (v *validator) series(ts *ingesterpb.TimeSeries) bool {
 	ts.Labels = dropEmptyValues(ts.Labels)
 	if p := v.labels(ts.Labels); p.reason != "" {
 		v.refuse(p, ts.Labels, len(ts.Samples)+len(ts.Histograms)+len(ts.Exemplars))
+		return false
+	}
+	if v.needSamples && len(ts.Samples) == 0 && len(ts.Histograms) == 0 {
+		// Prometheus answers 400 and stores nothing of the series, its
+		// exemplars and metadata included.
+		v.refuse(problem{reason: ReasonNoSamples}, ts.Labels, len(ts.Exemplars))
 		return false
 	}
 	if p := v.samples(ts); p.reason != "" {
@@ -193,12 +204,15 @@ func dropEmptyValues(ls []ingesterpb.LabelPair) []ingesterpb.LabelPair {
 	return ls
 }
 
+// labels validates a series' labels. Labels out of order are sorted in
+// place (the sorted path, the usual one, costs nothing more); a duplicate
+// name, sorted or not, is refused.
 func (v *validator) labels(ls []ingesterpb.LabelPair) problem {
 	l := v.limits
 	if l.MaxLabelNamesPerSeries > 0 && len(ls) > l.MaxLabelNamesPerSeries {
 		return problem{reason: ReasonMaxLabelNames, limit: int64(l.MaxLabelNamesPerSeries), actual: int64(len(ls))}
 	}
-	hasName := false
+	hasName, unsorted := false, false
 	for i := range ls {
 		name, value := ls[i].Name, ls[i].Value
 		// Nearly every label is ASCII, which is valid UTF-8: one cheap
@@ -223,17 +237,28 @@ func (v *validator) labels(ls []ingesterpb.LabelPair) problem {
 		if !ascii && !utf8.ValidString(value) {
 			return problem{reason: ReasonInvalidLabelValue, detail: name}
 		}
-		if i > 0 {
+		if i > 0 && !unsorted {
 			switch prev := ls[i-1].Name; {
 			case prev == name:
 				return problem{reason: ReasonDuplicateLabelNames, detail: name}
 			case prev > name:
-				return problem{reason: ReasonLabelsNotSorted, detail: name}
+				// Senders built on maps do not sort, and Prometheus
+				// sorts for them: sort below, after the other checks.
+				unsorted = true
 			}
 		}
 	}
 	if !hasName {
 		return problem{reason: ReasonMissingMetricName}
+	}
+	if unsorted {
+		slices.SortFunc(ls, func(a, b ingesterpb.LabelPair) int { return strings.Compare(a.Name, b.Name) })
+		for i := 1; i < len(ls); i++ {
+			if ls[i-1].Name == ls[i].Name {
+				return problem{reason: ReasonDuplicateLabelNames, detail: ls[i].Name}
+			}
+		}
+		v.metrics.sortedLabels.WithLabelValues(string(v.tenant)).Inc()
 	}
 	return problem{}
 }
@@ -333,9 +358,6 @@ func appendSpans(dst []histogram.Span, src []ingesterpb.BucketSpan) []histogram.
 }
 
 func (v *validator) exemplar(e *ingesterpb.Exemplar) problem {
-	if len(e.Labels) == 0 {
-		return problem{reason: ReasonExemplarNoLabels}
-	}
 	if e.TimestampMs == 0 || e.TimestampMs > v.maxTs {
 		return problem{reason: ReasonExemplarTimestamp, actual: e.TimestampMs}
 	}

@@ -31,11 +31,26 @@ type pushScratch struct {
 	lset      labels.Labels
 	exemplars []exemplar.Exemplar
 	errs      []ingesterpb.PushError
+	refused   []ingesterpb.SeriesRefusal
 }
 
-// pushCounts counts what one push stored.
+// pushCounts counts what one push stored. Duplicates of a stored sample
+// (same timestamp, same value) are stored already: they count as written
+// for the response, not in the ingested metrics.
 type pushCounts struct {
 	samples, histograms, exemplars int
+	dupSamples, dupHistograms      int
+}
+
+// noteRefused records in s.refused what series k lost, from the counts
+// before and after pushing it.
+func (s *pushScratch) noteRefused(k int, ts *ingesterpb.TimeSeries, before, after pushCounts) {
+	rs := len(ts.Samples) - (after.samples - before.samples) - (after.dupSamples - before.dupSamples)
+	rh := len(ts.Histograms) - (after.histograms - before.histograms) - (after.dupHistograms - before.dupHistograms)
+	re := len(ts.Exemplars) - (after.exemplars - before.exemplars)
+	if rs > 0 || rh > 0 || re > 0 {
+		s.refused = append(s.refused, ingesterpb.SeriesRefusal{Series: uint32(k), Samples: uint32(max(rs, 0)), Histograms: uint32(max(rh, 0)), Exemplars: uint32(max(re, 0))})
+	}
 }
 
 // Push appends the request's series to the tenant's head. Series that
@@ -76,7 +91,7 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 
 	s := i.pushPool.Get().(*pushScratch)
 	defer func() {
-		s.errs = s.errs[:0]
+		s.errs, s.refused = s.errs[:0], s.refused[:0]
 		clear(s.exemplars)
 		s.exemplars = s.exemplars[:0]
 		i.pushPool.Put(s)
@@ -89,7 +104,9 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 	var counts pushCounts
 	oooAllowed := tdb.oooWindow.Load() > 0
 	for k := range req.Timeseries {
+		before := counts
 		pushSeries(app, s, &req.Timeseries[k], oooAllowed, &counts)
+		s.noteRefused(k, &req.Timeseries[k], before, counts)
 	}
 	now := i.now()
 	lim := i.overrides.For(id)
@@ -130,6 +147,7 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 	resp := &ingesterpb.PushResponse{}
 	if len(s.errs) > 0 {
 		resp.Errors = slices.Clone(s.errs)
+		resp.Refused = slices.Clone(s.refused)
 		for _, e := range s.errs {
 			i.metrics.appendFailures.WithLabelValues(t, e.Reason).Add(float64(e.Samples))
 		}
@@ -190,6 +208,10 @@ func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, ooo
 				s.recordSample(storage.ErrOutOfOrderSample, t, lset)
 			case !cur.same(prev):
 				s.recordSample(storage.ErrDuplicateSampleForTimestamp, t, lset)
+			case cur.isHist:
+				counts.dupHistograms++
+			default:
+				counts.dupSamples++
 			}
 			continue
 		}

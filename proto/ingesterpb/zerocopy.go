@@ -87,16 +87,78 @@ func wireErr(field string, off, wt int) error {
 //   - m's slices (m.Timeseries, each element's Labels, Samples, Exemplars,
 //     Histograms and their inner slices, m.Metadata) are truncated and
 //     reused, so decoding into a pooled message allocates only when a slice
-//     has to grow.
+//     has to grow;
+//   - a repeated field the input does not carry is left nil, never empty
+//     and non-nil, so the result equals decoding into a fresh message:
+//     what one request left behind cannot change how the next one reads
+//     (Prometheus's histogram validation tells a nil CustomValues from an
+//     empty one). A field absent from one request and present in the next
+//     therefore allocates again.
 //
 // Unknown fields are skipped, not kept. A malformed input returns a
 // [*DecodeError] naming the field and the offset; m's contents are then
 // unspecified but safe to reuse.
 func (m *PushRequest) UnmarshalZeroCopy(data []byte) error {
+	return m.UnmarshalZeroCopyLimits(data, DecodeLimits{})
+}
+
+// DecodeLimits bound what decoding one request may allocate: a few bytes of
+// input (an empty series, an empty label) decode into a struct of tens of
+// bytes, so without them a small body can take far more memory than its
+// size. Zero means unlimited.
+type DecodeLimits struct {
+	// MaxSeries is the most series a request may hold.
+	MaxSeries int
+	// MaxLabels is the most label pairs a request may hold, series and
+	// exemplar labels together.
+	MaxLabels int
+}
+
+// ErrDecodeLimit is wrapped by [*DecodeLimitError].
+var ErrDecodeLimit = errors.New("request over a decode limit")
+
+// DecodeLimitError is a request refused by a [DecodeLimits] limit, found
+// before the data over the limit was decoded.
+type DecodeLimitError struct {
+	// What is "series" or "labels".
+	What string
+	// Actual is how many the whole request holds; Limit the limit.
+	Actual, Limit int
+}
+
+func (e *DecodeLimitError) Error() string {
+	return fmt.Sprintf("request has %d %s, limit %d", e.Actual, e.What, e.Limit)
+}
+
+func (e *DecodeLimitError) Unwrap() error { return ErrDecodeLimit }
+
+// labelBudget counts the labels decoded so far against DecodeLimits.
+type labelBudget struct {
+	n, max int
+}
+
+// canGrow reports whether a slice holding have labels may grow by one
+// more: checked only when the slice must allocate, so the steady state of
+// a pooled request pays nothing per label.
+func (b *labelBudget) canGrow(have int) bool {
+	return b.max <= 0 || b.n+have < b.max
+}
+
+// add counts n decoded labels; false when the total is over the limit.
+func (b *labelBudget) add(n int) bool {
+	b.n += n
+	return b.max <= 0 || b.n <= b.max
+}
+
+// UnmarshalZeroCopyLimits is [PushRequest.UnmarshalZeroCopy] with limits:
+// a request over one of them fails with a [*DecodeLimitError] naming the
+// request's actual count, before the part over the limit is decoded.
+func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) error {
+	budget := &labelBudget{max: lim.MaxLabels}
 	ts := m.Timeseries[:0]
 	md := m.Metadata[:0]
 	m.Source = 0
-	defer func() { m.Timeseries, m.Metadata = ts, md }()
+	defer func() { m.Timeseries, m.Metadata = nilIfEmpty(ts), nilIfEmpty(md) }()
 
 	i := 0
 	for i < len(data) {
@@ -115,8 +177,16 @@ func (m *PushRequest) UnmarshalZeroCopy(data []byte) error {
 			if s < 0 {
 				return codeErr("PushRequest.timeseries", i, s, wt)
 			}
+			if lim.MaxSeries > 0 && len(ts) == lim.MaxSeries {
+				series, _ := countPushRequest(data)
+				return &DecodeLimitError{What: "series", Actual: series, Limit: lim.MaxSeries}
+			}
 			ts = grow(ts)
-			if err := ts[len(ts)-1].unmarshalZeroCopy(data[s:e], s); err != nil {
+			if err := ts[len(ts)-1].unmarshalZeroCopy(data[s:e], s, budget); err != nil {
+				if errors.Is(err, ErrDecodeLimit) {
+					_, labels := countPushRequest(data)
+					return &DecodeLimitError{What: "labels", Actual: labels, Limit: lim.MaxLabels}
+				}
 				return err
 			}
 			i = e
@@ -154,6 +224,16 @@ func (m *PushRequest) UnmarshalZeroCopy(data []byte) error {
 	return nil
 }
 
+// nilIfEmpty returns nil for an empty s, so that a reused slice that
+// decoded nothing reads like a fresh message's absent field. The spare
+// capacity is dropped with it.
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
 // grow extends s by one element, reusing the element left in the spare
 // capacity (and its inner slices) when there is one.
 func grow[T any](s []T) []T {
@@ -164,7 +244,11 @@ func grow[T any](s []T) []T {
 	return append(s, zero)
 }
 
-func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int) error {
+// errLabelBudget stops a series' decoding at the label over the limit;
+// the caller turns it into a [*DecodeLimitError] with the actual count.
+var errLabelBudget = fmt.Errorf("label limit: %w", ErrDecodeLimit)
+
+func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int, budget *labelBudget) error {
 	m.Labels = m.Labels[:0]
 	m.Samples = m.Samples[:0]
 	m.Exemplars = m.Exemplars[:0]
@@ -190,6 +274,9 @@ func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int) error {
 		}
 		switch field {
 		case 1:
+			if len(m.Labels) == cap(m.Labels) && !budget.canGrow(len(m.Labels)) {
+				return errLabelBudget
+			}
 			m.Labels = grow(m.Labels)
 			if err := m.Labels[len(m.Labels)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
 				return err
@@ -201,7 +288,7 @@ func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int) error {
 			}
 		case 3:
 			m.Exemplars = grow(m.Exemplars)
-			if err := m.Exemplars[len(m.Exemplars)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
+			if err := m.Exemplars[len(m.Exemplars)-1].unmarshalZeroCopy(data[s:e], base+s, budget); err != nil {
 				return err
 			}
 		case 4:
@@ -218,6 +305,11 @@ func (m *TimeSeries) unmarshalZeroCopy(data []byte, base int) error {
 		}
 		i = e
 	}
+	if !budget.add(len(m.Labels)) {
+		return errLabelBudget
+	}
+	m.Labels, m.Samples = nilIfEmpty(m.Labels), nilIfEmpty(m.Samples)
+	m.Exemplars, m.Histograms = nilIfEmpty(m.Exemplars), nilIfEmpty(m.Histograms)
 	return nil
 }
 
@@ -310,7 +402,7 @@ func (m *Sample) unmarshalZeroCopy(data []byte, base int) error {
 	return nil
 }
 
-func (m *Exemplar) unmarshalZeroCopy(data []byte, base int) error {
+func (m *Exemplar) unmarshalZeroCopy(data []byte, base int, budget *labelBudget) error {
 	m.Labels = m.Labels[:0]
 	m.Value, m.TimestampMs = 0, 0
 	i := 0
@@ -329,6 +421,9 @@ func (m *Exemplar) unmarshalZeroCopy(data []byte, base int) error {
 			s, e := readLen(data, i)
 			if s < 0 {
 				return codeErr("Exemplar.labels", base+i, s, wt)
+			}
+			if len(m.Labels) == cap(m.Labels) && !budget.canGrow(len(m.Labels)) {
+				return errLabelBudget
 			}
 			m.Labels = grow(m.Labels)
 			if err := m.Labels[len(m.Labels)-1].unmarshalZeroCopy(data[s:e], base+s); err != nil {
@@ -362,6 +457,10 @@ func (m *Exemplar) unmarshalZeroCopy(data []byte, base int) error {
 			i = n
 		}
 	}
+	if !budget.add(len(m.Labels)) {
+		return errLabelBudget
+	}
+	m.Labels = nilIfEmpty(m.Labels)
 	return nil
 }
 
@@ -415,6 +514,61 @@ func (m *MetricMetadata) unmarshalZeroCopy(data []byte, base int) error {
 }
 
 var metadataFields = [...]string{2: "MetricMetadata.metric_family_name", 4: "MetricMetadata.help", 5: "MetricMetadata.unit"}
+
+// countPushRequest counts the series of a request and their labels,
+// exemplar labels included, without decoding them, stopping at the first
+// malformed field: only for a limit error's message.
+func countPushRequest(data []byte) (series, labels int) {
+	for i := 0; i < len(data); {
+		field, wt, next := readKey(data, i)
+		if next < 0 {
+			return
+		}
+		if field == 1 && wt == 2 {
+			s, e := readLen(data, next)
+			if s < 0 {
+				return
+			}
+			series++
+			labels += countFields(data[s:e], 1, 3)
+			i = e
+			continue
+		}
+		if i = skipField(data, i); i < 0 {
+			return
+		}
+	}
+	return
+}
+
+// countFields counts the length-delimited fields number field of a message,
+// plus those of its length-delimited sub-messages number sub (0 for none).
+func countFields(data []byte, field, sub int32) int {
+	n := 0
+	for i := 0; i < len(data); {
+		f, wt, next := readKey(data, i)
+		if next < 0 {
+			return n
+		}
+		if wt == 2 && (f == field || f == sub) {
+			s, e := readLen(data, next)
+			if s < 0 {
+				return n
+			}
+			if f == field {
+				n++
+			} else {
+				n += countFields(data[s:e], field, 0)
+			}
+			i = e
+			continue
+		}
+		if i = skipField(data, i); i < 0 {
+			return n
+		}
+	}
+	return n
+}
 
 // readVarint reads a varint at data[i:]. It returns the value and the index
 // after it, or a negative code. Like the generated code, it accepts up to 10

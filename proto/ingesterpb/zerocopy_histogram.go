@@ -137,6 +137,14 @@ func (m *Histogram) unmarshalZeroCopy(data []byte, base int) error {
 			return err
 		}
 	}
+	// A field this histogram does not carry is nil, as in a fresh message:
+	// Prometheus refuses an exponential histogram whose CustomValues is
+	// non-nil, so an empty slice left by a custom-bucket histogram decoded
+	// here before made valid histograms of other tenants fail.
+	m.NegativeSpans, m.NegativeDeltas = nilIfEmpty(m.NegativeSpans), nilIfEmpty(m.NegativeDeltas)
+	m.NegativeCounts, m.PositiveSpans = nilIfEmpty(m.NegativeCounts), nilIfEmpty(m.PositiveSpans)
+	m.PositiveDeltas, m.PositiveCounts = nilIfEmpty(m.PositiveDeltas), nilIfEmpty(m.PositiveCounts)
+	m.CustomValues = nilIfEmpty(m.CustomValues)
 	return nil
 }
 

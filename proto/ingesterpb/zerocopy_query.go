@@ -18,7 +18,7 @@ func (m *QueryStreamResponse) UnmarshalZeroCopy(data []byte) error {
 	}
 	labels := make([]LabelPair, nLabels)
 	chunks := make([]Chunk, nChunks)
-	defer func() { m.Series = series }()
+	defer func() { m.Series = nilIfEmpty(series) }()
 	i := 0
 	for i < len(data) {
 		pre := i
@@ -150,6 +150,7 @@ func (m *ChunkSeries) unmarshalZeroCopy(data []byte, base int) error {
 			i = n
 		}
 	}
+	m.Labels, m.Chunks = nilIfEmpty(m.Labels), nilIfEmpty(m.Chunks)
 	return nil
 }
 

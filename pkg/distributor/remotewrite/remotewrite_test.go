@@ -1,17 +1,23 @@
 package remotewrite
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"testing"
 	"time"
 
+	"github.com/golang/snappy"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
 
 func TestParseContentType(t *testing.T) {
@@ -103,4 +109,99 @@ func TestRequestReferences(t *testing.T) {
 	r.Unref()
 	r.Unref()
 	require.Panics(t, r.Unref, "a reference dropped twice is a programmer error")
+}
+
+// allocated returns the bytes f allocates (cumulative, freed or not).
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// A 9-byte body whose snappy header claims 100 MiB, under a 100 MiB limit:
+// refused as malformed before the decoded buffer is allocated (it used to
+// allocate and zero 100 MiB, then fail).
+func TestReadBodyRefusesAnImpossibleSnappyClaimBeforeAllocating(t *testing.T) {
+	body := append(binary.AppendUvarint(nil, 100<<20), 0x00, 0x00, 0x00, 0x00, 0x00)
+	require.Len(t, body, 9)
+	const maxSize = 100 << 20
+	var err error
+	n := allocated(func() {
+		hr := httptest.NewRequest(http.MethodPost, "/api/v1/push", bytes.NewReader(body))
+		r := NewPool(maxSize).Get()
+		_, err = r.ReadBody(httptest.NewRecorder(), hr, maxSize)
+	})
+	require.ErrorIs(t, err, ErrMalformed)
+	require.ErrorContains(t, err, "snappy header claims 104857600 decoded bytes, but 9 compressed bytes decode to at most 192")
+	require.Less(t, n, uint64(1<<20), "allocated %d bytes", n)
+}
+
+// Every real snappy block decodes within MaxSnappyDecodedLen of its length,
+// the most compressible ones (long runs) included.
+func TestMaxSnappyDecodedLenBoundsRealBlocks(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 4))
+	for _, size := range []int{0, 1, 5, 64, 65, 100, 1000, 4096, 65536, 1 << 20} {
+		for _, fill := range []string{"zeros", "random", "repeated word"} {
+			data := make([]byte, size)
+			for i := range data {
+				switch fill {
+				case "random":
+					data[i] = byte(r.IntN(256))
+				case "repeated word":
+					data[i] = "abcdefg"[i%7]
+				}
+			}
+			enc := snappy.Encode(nil, data)
+			require.LessOrEqual(t, size, MaxSnappyDecodedLen(len(enc)), "%s of %d bytes, %d compressed", fill, size, len(enc))
+			hr := httptest.NewRequest(http.MethodPost, "/api/v1/push", bytes.NewReader(enc))
+			req := NewPool(1 << 20).Get()
+			got, err := req.ReadBody(httptest.NewRecorder(), hr, 2<<20)
+			require.NoError(t, err)
+			require.True(t, bytes.Equal(data, got))
+		}
+	}
+}
+
+// A request whose decoded series hold more than the pool keeps is not
+// reused: its slices go to the garbage collector (they stayed in the pool).
+func TestPoolDropsOversizedDecodedRequests(t *testing.T) {
+	p := NewPool(1 << 20)
+	for range 20 { // sync.Pool may drop a Put at random under -race
+		r := p.Get()
+		r.Push.Timeseries = make([]ingesterpb.TimeSeries, 100_000)
+		r.Unref()
+		again := p.Get()
+		require.Zero(t, cap(again.Push.Timeseries), "an oversized request was pooled")
+		again.Push.Timeseries = make([]ingesterpb.TimeSeries, 10)
+		again.Unref()
+	}
+	small := p.Get()
+	require.LessOrEqual(t, cap(small.Push.Timeseries), 10)
+	small.Unref()
+}
+
+// FuzzReadBody: no input panics, and the snappy-expansion bound never
+// refuses a block snappy itself decodes within the size limit.
+func FuzzReadBody(f *testing.F) {
+	f.Add(snappy.Encode(nil, make([]byte, 5000)))
+	f.Add(snappy.Encode(nil, []byte("abcabcabcabcabcabcabcabc")))
+	f.Add(append(binary.AppendUvarint(nil, 100<<20), 0, 0, 0, 0))
+	f.Add([]byte{0x05, 0x00})
+	const maxSize = 1 << 20
+	f.Fuzz(func(t *testing.T, body []byte) {
+		hr := httptest.NewRequest(http.MethodPost, "/api/v1/push", bytes.NewReader(body))
+		r := NewPool(maxSize).Get()
+		got, err := r.ReadBody(httptest.NewRecorder(), hr, maxSize)
+		if n, lerr := snappy.DecodedLen(body); lerr == nil && n <= maxSize {
+			if want, derr := snappy.Decode(nil, body); derr == nil {
+				require.NoError(t, err)
+				require.True(t, bytes.Equal(want, got))
+				return
+			}
+		}
+		require.Error(t, err)
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/golang/snappy"
 
@@ -58,6 +59,11 @@ type Request struct {
 	// Push is the decoded request. It must not be modified once references
 	// have been handed out, except by the holder of the only reference.
 	Push ingesterpb.PushRequest
+	// Protocol is the remote-write version the request was decoded from,
+	// set by the handler; 0 for a request built in process (the ruler).
+	// Validation differs by version: remote-write 2.0 requires every
+	// series to carry a sample or a histogram.
+	Protocol Protocol
 
 	compressed []byte
 	body       []byte
@@ -101,14 +107,48 @@ func (p *Pool) Get() *Request {
 		r = &Request{pool: p}
 	}
 	r.refs.Store(1)
+	r.Protocol = 0
 	return r
 }
 
 func (p *Pool) put(r *Request) {
-	if cap(r.body) > p.maxKeep || cap(r.compressed) > p.maxKeep {
+	if cap(r.body) > p.maxKeep || cap(r.compressed) > p.maxKeep || r.decodedCap() > p.maxKeep {
 		return
 	}
 	p.p.Put(r)
+}
+
+// Sizes of the decoded types, for decodedCap.
+var (
+	sizeSeries    = int(unsafe.Sizeof(ingesterpb.TimeSeries{}))
+	sizeLabel     = int(unsafe.Sizeof(ingesterpb.LabelPair{}))
+	sizeSample    = int(unsafe.Sizeof(ingesterpb.Sample{}))
+	sizeExemplar  = int(unsafe.Sizeof(ingesterpb.Exemplar{}))
+	sizeHistogram = int(unsafe.Sizeof(ingesterpb.Histogram{}))
+	sizeMetadata  = int(unsafe.Sizeof(ingesterpb.MetricMetadata{}))
+)
+
+// decodedCap estimates the bytes the decoded request's slices hold,
+// spare capacity included (what a pooled request keeps alive): the
+// series, their labels, samples, exemplars and histograms, and metadata.
+// Histograms' buckets are counted by their slices' capacity too.
+func (r *Request) decodedCap() int {
+	ts := r.Push.Timeseries[:cap(r.Push.Timeseries)]
+	n := len(ts)*sizeSeries + cap(r.Push.Metadata)*sizeMetadata
+	for i := range ts {
+		s := &ts[i]
+		n += cap(s.Labels)*sizeLabel + cap(s.Samples)*sizeSample + cap(s.Exemplars)*sizeExemplar
+		for _, e := range s.Exemplars[:cap(s.Exemplars)] {
+			n += cap(e.Labels) * sizeLabel
+		}
+		hs := s.Histograms[:cap(s.Histograms)]
+		for j := range hs {
+			h := &hs[j]
+			n += sizeHistogram + 8*(cap(h.PositiveSpans)+cap(h.NegativeSpans)+cap(h.PositiveDeltas)+
+				cap(h.NegativeDeltas)+cap(h.PositiveCounts)+cap(h.NegativeCounts)+cap(h.CustomValues))
+		}
+	}
+	return n
 }
 
 // Body returns the decompressed body read by ReadBody.
@@ -149,6 +189,11 @@ func (r *Request) ReadBody(w http.ResponseWriter, hr *http.Request, maxSize int)
 	if err != nil {
 		return nil, fmt.Errorf("%w: snappy: %w", ErrMalformed, err)
 	}
+	if limit := MaxSnappyDecodedLen(len(r.compressed)); n > limit {
+		// Checked before the decoded buffer is allocated: a 9-byte body
+		// claiming 100 MiB must not cost 100 MiB.
+		return nil, fmt.Errorf("%w: snappy header claims %d decoded bytes, but %d compressed bytes decode to at most %d", ErrMalformed, n, len(r.compressed), limit)
+	}
 	if n > maxSize {
 		return nil, fmt.Errorf("%w: decoded body of %d bytes, limit %d (-distributor.max-recv-msg-size)", ErrTooLarge, n, maxSize)
 	}
@@ -161,6 +206,19 @@ func (r *Request) ReadBody(w http.ResponseWriter, hr *http.Request, maxSize int)
 	}
 	r.body = out
 	return out, nil
+}
+
+// MaxSnappyDecodedLen is the most bytes a snappy block of compressedLen
+// bytes can decode to. Every element of a block costs at least 3 bytes per
+// 64 it produces (a 2-byte-offset copy of 64 bytes; a 1-byte-offset copy
+// makes 11 from 2, a literal less than 1 per byte), so the payload after the
+// length header expands at most 64/3 times (~21x). The header, a varint of at
+// most 5 bytes, is counted as payload: the bound stays an upper bound.
+func MaxSnappyDecodedLen(compressedLen int) int {
+	if compressedLen <= 0 {
+		return 0
+	}
+	return compressedLen/3*64 + compressedLen%3*11
 }
 
 // readAll appends everything from rd to dst, sizing dst once when the length

@@ -1,6 +1,7 @@
 package rw1
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -14,14 +15,15 @@ type Handler struct {
 	pusher  remotewrite.Pusher
 	pool    *remotewrite.Pool
 	maxSize int
+	limits  ingesterpb.DecodeLimits
 	logger  *slog.Logger
 }
 
 // NewHandler returns a handler that decodes bodies of at most maxSize
-// decompressed bytes into requests from pool and pushes them with p. The
-// request's context must carry the tenant.
-func NewHandler(p remotewrite.Pusher, pool *remotewrite.Pool, maxSize int, logger *slog.Logger) *Handler {
-	return &Handler{pusher: p, pool: pool, maxSize: maxSize, logger: logger}
+// decompressed bytes, within lim, into requests from pool and pushes them
+// with p. The request's context must carry the tenant.
+func NewHandler(p remotewrite.Pusher, pool *remotewrite.Pool, maxSize int, lim ingesterpb.DecodeLimits, logger *slog.Logger) *Handler {
+	return &Handler{pusher: p, pool: pool, maxSize: maxSize, limits: lim, logger: logger}
 }
 
 // ServeHTTP answers 204 when everything was written, otherwise the status of
@@ -31,10 +33,11 @@ func NewHandler(p remotewrite.Pusher, pool *remotewrite.Pool, maxSize int, logge
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := h.pool.Get()
 	defer req.Unref()
+	req.Protocol = remotewrite.V1
 	var stats remotewrite.Stats
 	body, err := req.ReadBody(w, r, h.maxSize)
 	if err == nil {
-		err = Decode(body, &req.Push)
+		err = DecodeLimits(body, &req.Push, h.limits)
 	}
 	if err == nil {
 		stats, err = h.pusher.Push(r.Context(), req)
@@ -48,9 +51,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // slices; dst's strings alias body (see UnmarshalZeroCopy). The source is
 // always SOURCE_API: a client cannot claim to be the ruler.
 func Decode(body []byte, dst *ingesterpb.PushRequest) error {
-	if err := dst.UnmarshalZeroCopy(body); err != nil {
+	return DecodeLimits(body, dst, ingesterpb.DecodeLimits{})
+}
+
+// DecodeLimits is [Decode] within lim: a request over a limit is
+// [remotewrite.ErrTooLarge] (413), naming its count and the limit.
+func DecodeLimits(body []byte, dst *ingesterpb.PushRequest, lim ingesterpb.DecodeLimits) error {
+	if err := dst.UnmarshalZeroCopyLimits(body, lim); err != nil {
+		if errors.Is(err, ingesterpb.ErrDecodeLimit) {
+			return fmt.Errorf("%w: remote-write 1.0 body: %w%s", remotewrite.ErrTooLarge, err, limitFlag(err))
+		}
 		return fmt.Errorf("%w: remote-write 1.0 body: %w", remotewrite.ErrMalformed, err)
 	}
 	dst.Source = ingesterpb.Source_SOURCE_API
 	return nil
+}
+
+// limitFlag names the flag of the limit err is over.
+func limitFlag(err error) string {
+	var le *ingesterpb.DecodeLimitError
+	if !errors.As(err, &le) {
+		return ""
+	}
+	return " (-distributor.max-" + le.What + "-per-request); split the request"
 }

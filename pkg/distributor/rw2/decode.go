@@ -38,8 +38,23 @@ const (
 // Decoder decodes requests, reusing its symbol table between calls. It is
 // not safe for concurrent use; pool decoders.
 type Decoder struct {
+	// Limits bound the series and labels of a request; set them before
+	// the first Decode.
+	Limits ingesterpb.DecodeLimits
+
 	symbols []string
 	refs    []uint32
+	labels  int // label pairs decoded so far, for Limits.MaxLabels
+}
+
+// maxKeptScratch is the most bytes of symbol and reference scratch a
+// decoder keeps for reuse (see [Decoder.Reusable]).
+const maxKeptScratch = 1 << 20
+
+// Reusable reports whether the decoder's scratch buffers are small enough
+// to go back to a pool: one huge request must not pin its memory.
+func (d *Decoder) Reusable() bool {
+	return cap(d.symbols)*int(unsafe.Sizeof(""))+cap(d.refs)*4 <= maxKeptScratch
 }
 
 // decodeError is a malformed request; it names where.
@@ -67,6 +82,10 @@ var (
 	errWireType    = errors.New("wrong wire type")
 	errPacked      = errors.New("packed field length inconsistent with its elements")
 	errFirstSymbol = errors.New(`the first symbol must be ""`)
+	// errNothingDecoded: a non-empty body without a symbol or a series,
+	// only fields 2.0 does not have, e.g. a 1.0 body sent with the 2.0
+	// content type.
+	errNothingDecoded = errors.New("no symbols and no timeseries, only unknown fields: is this a remote-write 1.0 body (prometheus.WriteRequest) sent with the 2.0 content type (proto=io.prometheus.write.v2.Request)?")
 )
 
 // Decode decodes a remote-write 2.0 request from body into dst, replacing
@@ -74,16 +93,18 @@ var (
 // valid while body is unchanged. Errors wrap [remotewrite.ErrMalformed].
 func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 	dst.Source = ingesterpb.Source_SOURCE_API
+	d.labels = 0
 	ts := dst.Timeseries[:0]
 	md := dst.Metadata[:0]
 	defer func() {
-		dst.Timeseries, dst.Metadata = ts, md
+		dst.Timeseries, dst.Metadata = nilIfEmpty(ts), nilIfEmpty(md)
 		clear(d.symbols) // do not pin the body while the decoder sits in a pool
 	}()
 
 	// Symbols may come after the series that use them: collect them
 	// first.
 	d.symbols = d.symbols[:0]
+	unknown, nSeries := 0, 0
 	for i := 0; i < len(body); {
 		num, typ, n := protowire.ConsumeTag(body[i:])
 		if n < 0 {
@@ -105,9 +126,19 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 		if m < 0 {
 			return &decodeError{what: "Request", offset: i + n, series: -1, err: protowire.ParseError(m)}
 		}
+		if num == requestTimeseries {
+			nSeries++
+		} else {
+			unknown++
+		}
 		i += n + m
 	}
 
+	if nSeries == 0 && len(d.symbols) == 0 && unknown > 0 {
+		// Fields 1 and 3 are remote-write 1.0's timeseries and metadata:
+		// decoded as 2.0, such a body is silently nothing at all.
+		return &decodeError{what: "Request", offset: 0, series: -1, err: errNothingDecoded}
+	}
 	if len(d.symbols) > 0 && d.symbols[0] != "" {
 		return &decodeError{what: "Request.symbols", offset: 0, series: -1, err: errFirstSymbol}
 	}
@@ -125,12 +156,24 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 		if m < 0 {
 			return &decodeError{what: "Request.timeseries", offset: i + n, series: -1, err: protowire.ParseError(m)}
 		}
+		if max := d.Limits.MaxSeries; max > 0 && len(ts) == max {
+			series, _ := countRequest(body)
+			return &ingesterpb.DecodeLimitError{What: "series", Actual: series, Limit: max}
+		}
 		ts = grow(ts)
 		meta, err := d.series(&ts[len(ts)-1], v, i+n+(m-len(v)), len(ts)-1)
+		if errors.Is(err, ingesterpb.ErrDecodeLimit) {
+			_, labels := countRequest(body)
+			return &ingesterpb.DecodeLimitError{What: "labels", Actual: labels, Limit: d.Limits.MaxLabels}
+		}
 		if err != nil {
 			return err
 		}
-		if meta.present && (meta.typ != 0 || meta.help != "" || meta.unit != "") {
+		// A series without samples or histograms is refused by
+		// validation (the spec requires one); its metadata goes with it,
+		// as in Prometheus's receiver.
+		if s := &ts[len(ts)-1]; meta.present && (meta.typ != 0 || meta.help != "" || meta.unit != "") &&
+			(len(s.Samples) > 0 || len(s.Histograms) > 0) {
 			md = d.appendMetadata(md, &ts[len(ts)-1], meta)
 		}
 		i += n + m
@@ -199,7 +242,10 @@ func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) 
 		case seriesLabelsRefs:
 			var m int
 			var err error
-			d.refs, m, err = appendUint32s(d.refs, typ, data[i+n:])
+			d.refs, m, err = appendUint32s(d.refs, typ, data[i+n:], d.maxRefs(0))
+			if errors.Is(err, errLabelLimit) {
+				return meta, err
+			}
 			if err != nil {
 				return fail("labels_refs", i+n, err)
 			}
@@ -243,6 +289,9 @@ func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) 
 	if len(d.refs)%2 != 0 {
 		return fail("labels_refs", 0, fmt.Errorf("%w: odd length %d", ErrRefOutOfRange, len(d.refs)))
 	}
+	if !d.takeLabels(len(d.refs) / 2) {
+		return meta, errLabelLimit
+	}
 	for j := 0; j < len(d.refs); j += 2 {
 		name, ok := d.symbol(d.refs[j])
 		if !ok {
@@ -255,6 +304,10 @@ func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) 
 		ts.Labels = grow(ts.Labels)
 		ts.Labels[len(ts.Labels)-1] = ingesterpb.LabelPair{Name: name, Value: value}
 	}
+	// Fields the series does not carry are nil, as in a fresh message:
+	// nothing of the request decoded here before may show through.
+	ts.Labels, ts.Samples = nilIfEmpty(ts.Labels), nilIfEmpty(ts.Samples)
+	ts.Exemplars, ts.Histograms = nilIfEmpty(ts.Exemplars), nilIfEmpty(ts.Histograms)
 	if meta.present {
 		var ok bool
 		if meta.help, ok = d.symbol(meta.helpRef); !ok {
@@ -265,6 +318,92 @@ func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) 
 		}
 	}
 	return meta, nil
+}
+
+// errLabelLimit stops decoding at the series over Limits.MaxLabels; Decode
+// turns it into a [*ingesterpb.DecodeLimitError] with the actual count.
+var errLabelLimit = fmt.Errorf("label limit: %w", ingesterpb.ErrDecodeLimit)
+
+// takeLabels counts n more label pairs; false when over Limits.MaxLabels.
+func (d *Decoder) takeLabels(n int) bool {
+	d.labels += n
+	return d.Limits.MaxLabels <= 0 || d.labels <= d.Limits.MaxLabels
+}
+
+// countRequest counts a request's series and label pairs (exemplars'
+// included) without decoding them, for a limit error's message; it stops
+// at the first malformed field.
+func countRequest(body []byte) (series, labels int) {
+	refs := func(data []byte, field protowire.Number) int {
+		n := 0
+		for len(data) > 0 {
+			num, typ, k := protowire.ConsumeTag(data)
+			if k < 0 {
+				return n
+			}
+			data = data[k:]
+			if num == field && typ == protowire.BytesType {
+				v, m := protowire.ConsumeBytes(data)
+				if m < 0 {
+					return n
+				}
+				for len(v) > 0 {
+					_, c := protowire.ConsumeVarint(v)
+					if c < 0 {
+						break
+					}
+					n++
+					v = v[c:]
+				}
+				data = data[m:]
+				continue
+			}
+			if num == field && typ == protowire.VarintType {
+				n++
+			}
+			m := protowire.ConsumeFieldValue(num, typ, data)
+			if m < 0 {
+				return n
+			}
+			data = data[m:]
+		}
+		return n
+	}
+	for data := body; len(data) > 0; {
+		num, typ, k := protowire.ConsumeTag(data)
+		if k < 0 {
+			return
+		}
+		data = data[k:]
+		m := protowire.ConsumeFieldValue(num, typ, data)
+		if m < 0 {
+			return
+		}
+		if num == requestTimeseries && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(data)
+			series++
+			n := refs(v, seriesLabelsRefs)
+			for ex := v; len(ex) > 0; {
+				num, typ, k := protowire.ConsumeTag(ex)
+				if k < 0 {
+					break
+				}
+				ex = ex[k:]
+				c := protowire.ConsumeFieldValue(num, typ, ex)
+				if c < 0 {
+					break
+				}
+				if num == seriesExemplars && typ == protowire.BytesType {
+					e, _ := protowire.ConsumeBytes(ex)
+					n += refs(e, exemplarLabelsRefs)
+				}
+				ex = ex[c:]
+			}
+			labels += n / 2
+		}
+		data = data[m:]
+	}
+	return
 }
 
 var seriesFieldNames = [...]string{"", "labels_refs", "samples", "histograms", "exemplars", "metadata"}
@@ -320,7 +459,7 @@ func (d *Decoder) exemplar(e *ingesterpb.Exemplar, data []byte) error {
 		switch {
 		case num == exemplarLabelsRefs:
 			var err error
-			d.refs, m, err = appendUint32s(d.refs, typ, data[i:])
+			d.refs, m, err = appendUint32s(d.refs, typ, data[i:], d.maxRefs(start))
 			if err != nil {
 				return err
 			}
@@ -346,6 +485,9 @@ func (d *Decoder) exemplar(e *ingesterpb.Exemplar, data []byte) error {
 	if len(refs)%2 != 0 {
 		return fmt.Errorf("%w: exemplar labels_refs of odd length %d", ErrRefOutOfRange, len(refs))
 	}
+	if !d.takeLabels(len(refs) / 2) {
+		return errLabelLimit
+	}
 	for j := 0; j < len(refs); j += 2 {
 		name, ok1 := d.symbol(refs[j])
 		value, ok2 := d.symbol(refs[j+1])
@@ -355,6 +497,7 @@ func (d *Decoder) exemplar(e *ingesterpb.Exemplar, data []byte) error {
 		e.Labels = grow(e.Labels)
 		e.Labels[len(e.Labels)-1] = ingesterpb.LabelPair{Name: name, Value: value}
 	}
+	e.Labels = nilIfEmpty(e.Labels)
 	return nil
 }
 
@@ -392,14 +535,28 @@ func (d *Decoder) metadata(meta *seriesMeta, data []byte) error {
 	return nil
 }
 
+// maxRefs is the length d.refs may reach, holding references from index
+// start on, before the labels they make are over Limits.MaxLabels; 0 is
+// unlimited.
+func (d *Decoder) maxRefs(start int) int {
+	if d.Limits.MaxLabels <= 0 {
+		return 0
+	}
+	return start + 2*max(0, d.Limits.MaxLabels-d.labels) + 1
+}
+
 // appendUint32s appends one varint (wire type 0) or a packed run of them
-// (wire type 2) to dst and returns how many bytes it consumed.
-func appendUint32s(dst []uint32, typ protowire.Type, data []byte) ([]uint32, int, error) {
+// (wire type 2) to dst and returns how many bytes it consumed. Past max
+// elements (when max > 0) it stops with errLabelLimit.
+func appendUint32s(dst []uint32, typ protowire.Type, data []byte, max int) ([]uint32, int, error) {
 	switch typ {
 	case protowire.VarintType:
 		v, m := protowire.ConsumeVarint(data)
 		if m < 0 {
 			return dst, 0, protowire.ParseError(m)
+		}
+		if max > 0 && len(dst) >= max {
+			return dst, 0, errLabelLimit
 		}
 		return append(dst, uint32(v)), m, nil
 	case protowire.BytesType:
@@ -412,12 +569,24 @@ func appendUint32s(dst []uint32, typ protowire.Type, data []byte) ([]uint32, int
 			if k < 0 {
 				return dst, 0, errPacked
 			}
+			if max > 0 && len(dst) >= max {
+				return dst, 0, errLabelLimit
+			}
 			dst = append(dst, uint32(x))
 			v = v[k:]
 		}
 		return dst, m, nil
 	}
 	return dst, 0, errWireType
+}
+
+// nilIfEmpty returns nil for an empty s (dropping its capacity), so a
+// reused slice that decoded nothing reads like a fresh message's.
+func nilIfEmpty[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
 }
 
 // grow extends s by one element, reusing the spare capacity's element.

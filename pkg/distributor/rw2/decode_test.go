@@ -115,7 +115,7 @@ func reference(data []byte) (*ingesterpb.PushRequest, error) {
 			return nil, err
 		}
 		out.Timeseries = append(out.Timeseries, s)
-		if ts.Metadata.Type != 0 || help != "" || unit != "" {
+		if (ts.Metadata.Type != 0 || help != "" || unit != "") && (len(s.Samples) > 0 || len(s.Histograms) > 0) {
 			name := ""
 			for _, l := range s.Labels {
 				if l.Name == "__name__" {
