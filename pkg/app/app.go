@@ -110,11 +110,11 @@ func ParseArgs(args []string, defaultTarget string, out io.Writer) (*Config, exp
 	cfg.RegisterFlags(fs, defaultTarget)
 	explicit, err := parseConfig(fs, args, cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, explicitSet{}, err
 	}
 	cfg.applyDerivedDefaults(explicit)
 	if err := cfg.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("invalid configuration:\n%w", err)
+		return nil, explicitSet{}, fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	return cfg, explicit, nil
 }
@@ -234,10 +234,10 @@ func (a *App) initIngester(explicit explicitSet) error {
 	if err != nil {
 		return err
 	}
-	if !explicit.has("ingester.ring.instance-addr") {
+	if !explicit.has(&a.cfg.Ingester.Ring.InstanceAddr) {
 		lcfg.InstanceAddr = host
 	}
-	if !explicit.has("ingester.ring.instance-port") {
+	if !explicit.has(&a.cfg.Ingester.Ring.InstancePort) {
 		lcfg.InstancePort = port
 	}
 	a.lifecycler, err = ring.NewLifecycler(lcfg, "ingester", a.ringKV, a.logger.With("component", "ingester-lifecycler"), a.reg)
@@ -332,10 +332,10 @@ func (a *App) distributorRing() (*ring.Ring, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !a.explicit.has("distributor.ring.instance-addr") {
+	if !a.explicit.has(&a.cfg.Distributor.Ring.InstanceAddr) {
 		lcfg.InstanceAddr = host
 	}
-	if !a.explicit.has("distributor.ring.instance-port") {
+	if !a.explicit.has(&a.cfg.Distributor.Ring.InstancePort) {
 		lcfg.InstancePort = port
 	}
 	lc, err := ring.NewLifecycler(lcfg, "distributor", client, a.logger.With("component", "distributor-lifecycler"), a.reg)

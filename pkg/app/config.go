@@ -116,23 +116,23 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 // applyDerivedDefaults fills the settings whose default depends on others,
 // where the operator gave none.
 func (c *Config) applyDerivedDefaults(explicit explicitSet) {
-	if !explicit.has("ingester.dir") {
+	if !explicit.has(&c.Ingester.Dir) {
 		c.Ingester.Dir = filepath.Join(c.Storage.Dir, "ingester")
 	}
-	if !explicit.has("auth.operator-token-file") {
+	if !explicit.has(&c.Auth.OperatorTokenFile) {
 		c.Auth.OperatorTokenFile = filepath.Join(c.Storage.Dir, auth.OperatorTokenFileName)
 	}
-	if !explicit.has("store.pebble.dir") {
+	if !explicit.has(&c.Store.Pebble.Dir) {
 		c.Store.Pebble.Dir = defaultPebbleDir(c.Storage.Dir)
 	}
 	// The tokens file sits next to the WAL it must match.
-	if !explicit.has("ingester.ring.tokens-file-path") {
+	if !explicit.has(&c.Ingester.Ring.TokensFilePath) {
 		c.Ingester.Ring.TokensFilePath = filepath.Join(c.Storage.Dir, "ingester-tokens")
 	}
 	// One process holds the only ingester: replicating 3 ways is impossible,
 	// so the all-in-one defaults to 1. Anything else keeps 3, and an
 	// explicit value is never changed.
-	if !explicit.has("ingester.ring.replication-factor") && slices.Contains(c.Target, TargetAll) {
+	if !explicit.has(&c.Ingester.Ring.ReplicationFactor) && slices.Contains(c.Target, TargetAll) {
 		c.Ingester.Ring.ReplicationFactor = 1
 	}
 	// The all-in-one's gossip and gRPC serve only itself: nobody else needs
@@ -140,10 +140,10 @@ func (c *Config) applyDerivedDefaults(explicit explicitSet) {
 	// others (a join address, or an address it advertises to them). An
 	// explicit listen address is never changed.
 	if slices.Contains(c.Target, TargetAll) && !c.reachesOthers() {
-		if !explicit.has("memberlist.bind-addr") {
+		if !explicit.has(&c.Memberlist.BindAddr) {
 			c.Memberlist.BindAddr = "127.0.0.1"
 		}
-		if _, port, err := net.SplitHostPort(c.Server.GRPCListenAddress); err == nil && !explicit.has("server.grpc-listen-address") {
+		if _, port, err := net.SplitHostPort(c.Server.GRPCListenAddress); err == nil && !explicit.has(&c.Server.GRPCListenAddress) {
 			c.Server.GRPCListenAddress = net.JoinHostPort("127.0.0.1", port)
 		}
 	}

@@ -186,3 +186,20 @@ func TestConfigEndpointHidesSecrets(t *testing.T) {
 	require.Contains(t, rec.Body.String(), "replication_factor: 1")
 	require.Equal(t, "hunter2-gossip", cfg.Memberlist.SecretKey, "the live configuration must keep its secret")
 }
+
+// TestExplicitSetByField: derived defaults ask by field, from a flag or a
+// YAML key, and asking about a field no flag sets is a programmer error
+// caught here rather than a default that silently never applies.
+func TestExplicitSetByField(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "hearth.yaml")
+	require.NoError(t, os.WriteFile(file, []byte("ingester:\n  dir: /from/yaml\n"), 0o600))
+	cfg := &Config{}
+	fs := flag.NewFlagSet("hearth", flag.ContinueOnError)
+	cfg.RegisterFlags(fs, TargetAll)
+	explicit, err := parseConfig(fs, []string{"-config.file=" + file, "-auth.operator-token-file=/from/flag"}, cfg)
+	require.NoError(t, err)
+	require.True(t, explicit.has(&cfg.Ingester.Dir), "given in the file")
+	require.True(t, explicit.has(&cfg.Auth.OperatorTokenFile), "given as a flag")
+	require.False(t, explicit.has(&cfg.Store.Pebble.Dir), "not given")
+	require.Panics(t, func() { explicit.has(&cfg.Target[0]) }, "no flag sets this address")
+}
