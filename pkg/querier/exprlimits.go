@@ -192,6 +192,22 @@ func addSat(a, b int64) int64 {
 	return a + b
 }
 
+// checkResolution refuses a step below the engine's resolution of 1ms,
+// which it would round to 0 and divide by.
+func checkResolution(expr parser.Expr, interval time.Duration) error {
+	if interval > 0 && interval < time.Millisecond {
+		return fmt.Errorf("the query's step %s is below the engine's resolution of 1ms", interval)
+	}
+	var err error
+	parser.Inspect(expr, func(node parser.Node, _ []parser.Node) error {
+		if sq, ok := node.(*parser.SubqueryExpr); ok && sq.Step > 0 && sq.Step < time.Millisecond {
+			err = fmt.Errorf("the subquery step %s is below the engine's resolution of 1ms", sq.Step)
+		}
+		return err
+	})
+	return err
+}
+
 // checkSteps applies the step limits to a parsed expression evaluated over
 // span at interval.
 func checkSteps(expr parser.Expr, span, interval, defaultStep time.Duration, l *limits.Limits, id tenant.ID) *queryLimitError {

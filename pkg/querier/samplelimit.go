@@ -85,6 +85,9 @@ func (e *tenantEngine) prepare(ctx context.Context, qs string, span, interval ti
 	if err != nil {
 		return nil, err
 	}
+	if err := checkResolution(expr, interval); err != nil {
+		return nil, err
+	}
 	if lerr := checkSteps(expr, span, interval, defaultSubqueryStep, l, id); lerr != nil {
 		e.metrics.queriesRejected.WithLabelValues(lerr.reason).Inc()
 		return nil, lerr
