@@ -32,7 +32,7 @@ func FuzzQueryAPI(f *testing.F) {
 	h := tenant.TrustHeader(q.Handler())
 
 	for _, s := range []struct {
-		rangeQuery                            bool
+		rangeQuery                           bool
 		query, start, end, step, ts, timeout string
 	}{
 		{false, "up", "", "", "", "2000000000", ""},
