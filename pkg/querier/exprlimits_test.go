@@ -365,3 +365,31 @@ func (c *blockingClient) QueryStream(ctx context.Context, _ *ingesterpb.QueryReq
 	}
 	return nil, ctx.Err()
 }
+
+// TestQueryLimitsPerTenant: a tenant's overrides apply to its queries only.
+func TestQueryLimitsPerTenant(t *testing.T) {
+	c := newCluster(t, 1)
+	cfg := defaultConfig()
+	overrides := limits.NewOverrides(defaultLimits())
+	tight := defaultLimits()
+	tight.MaxSubquerySteps, tight.MaxQueryExpressionDepth = 100, 5
+	overrides.Set(map[tenant.ID]*limits.Limits{"tenant-b": &tight})
+	q, err := New(cfg, Deps{Registerer: prometheus.NewPedanticRegistry(), Instances: c, Clients: c, Limits: overrides})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, q.Engine().Close()) })
+	base := newTestServer(t, tenant.TrustHeader(q.Handler())) + cfg.HTTPPrefix
+	for _, tc := range []struct {
+		query, tenant string
+		wantStatus    int
+		wantError     string
+	}{
+		{query: "count_over_time(vector(1)[1h:1s])", tenant: "tenant-a", wantStatus: http.StatusOK},
+		{query: "count_over_time(vector(1)[1h:1s])", tenant: "tenant-b", wantStatus: http.StatusBadRequest, wantError: `number 3600, over the limit -querier.max-subquery-steps=100 of tenant "tenant-b"`},
+		{query: "1+1+1+1+1+1", tenant: "tenant-a", wantStatus: http.StatusOK},
+		{query: "1+1+1+1+1+1", tenant: "tenant-b", wantStatus: http.StatusBadRequest, wantError: `nesting depth is at least 6, over the limit -querier.max-query-expression-depth=5 of tenant "tenant-b"`},
+	} {
+		status, e := getJSON(t, base+instantPath(tc.query), tc.tenant)
+		require.Equal(t, tc.wantStatus, status, e.Error)
+		require.Contains(t, e.Error, tc.wantError)
+	}
+}
