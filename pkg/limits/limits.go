@@ -53,9 +53,29 @@ type Limits struct {
 	MaxChunksPerQuery     int            `yaml:"max_chunks_per_query"`
 	MaxChunkBytesPerQuery int            `yaml:"max_chunk_bytes_per_query"`
 	// MaxSamplesPerQuery bounds the samples one query's evaluation reads,
-	// summed over every step and selector (the engine's samples-read
-	// count), whatever the sources.
+	// as Prometheus's query-cost accounting counts them (samplesRead): an
+	// instant vector selector's sample once per step it is used at, a
+	// range vector selector's samples once however many steps' windows
+	// overlap them, and every step a subquery evaluates. It bounds work,
+	// not memory: -querier.max-samples bounds the samples held at once.
 	MaxSamplesPerQuery int `yaml:"max_samples_per_query"`
+	// MaxSubquerySteps bounds the steps of one subquery (its range ÷ its
+	// step), checked on the parsed expression before evaluation.
+	MaxSubquerySteps int `yaml:"max_subquery_steps"`
+	// MaxQuerySteps bounds the steps the engine evaluates for one query:
+	// the query's own plus, for every subquery, its steps over the query's
+	// time range widened by its range and those of the subqueries around
+	// it. Each evaluated step costs memory whatever the series count.
+	MaxQuerySteps int `yaml:"max_query_steps"`
+	// MaxQueryExpressionSizeBytes bounds the length of a query expression,
+	// checked before anything else is done with it.
+	MaxQueryExpressionSizeBytes int `yaml:"max_query_expression_size_bytes"`
+	// MaxQueryExpressionTokens and MaxQueryExpressionDepth bound an
+	// expression's tokens (at least its node count) and its nesting,
+	// counted by one pass of the PromQL lexer before the parser runs: the
+	// parser's time grows with tokens × depth and cannot be cancelled.
+	MaxQueryExpressionTokens int `yaml:"max_query_expression_tokens"`
+	MaxQueryExpressionDepth  int `yaml:"max_query_expression_depth"`
 	// MaxConcurrentQueries bounds the queries of one tenant running at once
 	// in one querier.
 	MaxConcurrentQueries int `yaml:"max_concurrent_queries_per_tenant"`
@@ -101,7 +121,17 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxSeriesPerQuery, "querier.max-series-per-query", 100000, "Maximum series one query may fetch from one ingester. 0 disables.")
 	f.IntVar(&l.MaxChunksPerQuery, "querier.max-chunks-per-query", 2000000, "Maximum chunks one query may fetch from one ingester. 0 disables.")
 	f.IntVar(&l.MaxChunkBytesPerQuery, "querier.max-chunk-bytes-per-query", 0, "Maximum chunk bytes one query may fetch from one ingester. 0 disables.")
-	f.IntVar(&l.MaxSamplesPerQuery, "querier.max-samples-per-query", 0, "Maximum samples one query may read while it is evaluated, summed over its steps and selectors (a range query over 1h at a 15s step reading a 5m window reads 240 × 20 samples per series); past it the API answers 422 cost_limit. 0 disables. -querier.max-samples bounds the samples held in memory at once, for every tenant.")
+	// 0: the samples-read count is a CPU and I/O budget, not a memory bound
+	// (-querier.max-samples and the step limits bound memory), and the
+	// engine that keeps it costs a range query about 60% more CPU.
+	f.IntVar(&l.MaxSamplesPerQuery, "querier.max-samples-per-query", 0, "Maximum samples one query may read while it is evaluated, as Prometheus's query-cost accounting counts them: an instant selector's sample once per step (up over 1h at a 15s step reads 241 samples per series), a range selector's samples once however many steps' windows overlap (rate(x[5m]) over the same hour reads the 1h5m of samples, about 260 at a 15s scrape interval, not 241 × 20), and every step a subquery evaluates. Past it the API answers 422 cost_limit. 0 disables. -querier.max-samples bounds the samples held in memory at once, for every tenant.")
+	// 11,000, as Prometheus bounds a range query's points per series and as
+	// Cortex's integration tests set -querier.max-subquery-steps.
+	f.IntVar(&l.MaxSubquerySteps, "querier.max-subquery-steps", 11000, "Maximum steps of one subquery of an expression, its range divided by its step (x[1d:1m] has 1,440); a query with a subquery over it is refused with 400 before evaluation. 0 disables. See also -querier.max-query-steps.")
+	f.IntVar(&l.MaxQuerySteps, "querier.max-query-steps", 1000000, "Maximum steps the engine evaluates for one query, before evaluation: the query's own steps (1 for an instant query) plus, for every subquery, its steps over the query's time range widened by the subquery's range (the engine evaluates a subquery once over that span); each step costs memory whatever the series count (docs/security.md). Past it the query is refused with 400. 0 disables. See also -querier.max-subquery-steps.")
+	f.IntVar(&l.MaxQueryExpressionSizeBytes, "querier.max-query-expression-size-bytes", 128<<10, "Maximum length of a query expression in bytes; a longer one is refused with 400 before it is parsed. 0 disables.")
+	f.IntVar(&l.MaxQueryExpressionTokens, "querier.max-query-expression-tokens", 10000, "Maximum tokens of a query expression (at least its node count), counted by the PromQL lexer before the expression is parsed; past it the query is refused with 400. 0 disables. The parser's time grows with tokens × depth (-querier.max-query-expression-depth) and cannot be cancelled.")
+	f.IntVar(&l.MaxQueryExpressionDepth, "querier.max-query-expression-depth", 500, "Maximum nesting of a query expression, counted before it is parsed: each level of parentheses or function call, and each operator chained at one level (1+1+1 nests 3 deep), adds one; past it the query is refused with 400. 0 disables. See also -querier.max-query-expression-tokens.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
 
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
@@ -124,6 +154,11 @@ func (l *Limits) Validate() error {
 		"max_chunks_per_query":              l.MaxChunksPerQuery,
 		"max_chunk_bytes_per_query":         l.MaxChunkBytesPerQuery,
 		"max_samples_per_query":             l.MaxSamplesPerQuery,
+		"max_subquery_steps":                l.MaxSubquerySteps,
+		"max_query_steps":                   l.MaxQuerySteps,
+		"max_query_expression_size_bytes":   l.MaxQueryExpressionSizeBytes,
+		"max_query_expression_tokens":       l.MaxQueryExpressionTokens,
+		"max_query_expression_depth":        l.MaxQueryExpressionDepth,
 		"max_concurrent_queries_per_tenant": l.MaxConcurrentQueries,
 		"max_metadata_per_tenant":           l.MaxMetadataPerTenant,
 		"max_metadata_per_metric":           l.MaxMetadataPerMetric,

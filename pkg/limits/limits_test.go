@@ -47,7 +47,8 @@ func TestValidate(t *testing.T) {
 					&l.MaxExemplarLabelsLength, &l.IngestionBurstSize, &l.HAMaxClusters, &l.MaxSeriesPerTenant,
 					&l.MaxSeriesPerMetric, &l.MaxGlobalSeriesPerTenant, &l.MaxGlobalSeriesPerMetric, &l.MaxExemplars,
 					&l.MaxMetadataPerTenant, &l.MaxMetadataPerMetric, &l.MaxSeriesPerQuery, &l.MaxChunksPerQuery,
-					&l.MaxChunkBytesPerQuery, &l.MaxConcurrentQueries,
+					&l.MaxChunkBytesPerQuery, &l.MaxConcurrentQueries, &l.MaxSamplesPerQuery, &l.MaxSubquerySteps,
+					&l.MaxQuerySteps, &l.MaxQueryExpressionSizeBytes, &l.MaxQueryExpressionTokens, &l.MaxQueryExpressionDepth,
 				} {
 					*p = -1
 				}
@@ -59,7 +60,9 @@ func TestValidate(t *testing.T) {
 				"max_global_series_per_tenant is -1", "max_global_series_per_metric is -1", "max_exemplars is -1",
 				"max_metadata_per_tenant is -1", "max_metadata_per_metric is -1", "max_series_per_query is -1",
 				"max_chunks_per_query is -1", "max_chunk_bytes_per_query is -1",
-				"max_concurrent_queries_per_tenant is -1",
+				"max_concurrent_queries_per_tenant is -1", "max_samples_per_query is -1", "max_subquery_steps is -1",
+				"max_query_steps is -1", "max_query_expression_size_bytes is -1", "max_query_expression_tokens is -1",
+				"max_query_expression_depth is -1",
 			},
 		},
 		"HA labels must be set when HA samples are accepted": {

@@ -62,7 +62,7 @@ func apiClient(t *testing.T, base, id string) promv1.API {
 // pushTestData pushes, for tenant id, up{job="api", instance="i<n>"} for
 // n in [0, series) every 15s over the 10 minutes before end, with the given
 // value, plus metadata and an exemplar.
-func pushTestData(t *testing.T, c *cluster, id string, series int, value float64, end time.Time) {
+func pushTestData(t testing.TB, c *cluster, id string, series int, value float64, end time.Time) {
 	t.Helper()
 	req := &ingesterpb.PushRequest{
 		Metadata: []ingesterpb.MetricMetadata{{Type: ingesterpb.MetricMetadata_METRIC_TYPE_GAUGE, MetricFamilyName: "up", Help: "Whether the target is up."}},

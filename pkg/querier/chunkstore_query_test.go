@@ -320,6 +320,16 @@ func TestStoreAPIErrors(t *testing.T) {
 			wantStatus: http.StatusUnprocessableEntity, wantType: "cost_limit",
 			wantError: `the query read more than 182 samples, the limit -querier.max-samples-per-query of tenant "tenant-a"`,
 		},
+		// A range selector's samples count once however many steps'
+		// windows overlap them: count_over_time(up[5m]) over the hour at
+		// 1m reads 5m + 1h of 15s samples, 260 per series, not 61 × 20.
+		"range selector samples within the limit": {
+			base: base(withLimits(func(l *limits.Limits) { l.MaxSamplesPerQuery = 780 })), path: rangeQuery("count_over_time(up[5m])", n-hourMs, n), wantStatus: http.StatusOK,
+		},
+		"range selector samples limit": {
+			base: base(withLimits(func(l *limits.Limits) { l.MaxSamplesPerQuery = 779 })), path: rangeQuery("count_over_time(up[5m])", n-hourMs, n),
+			wantStatus: http.StatusUnprocessableEntity, wantType: "cost_limit", wantError: "-querier.max-samples-per-query",
+		},
 		"samples limit on ingester data": {
 			base: base(withLimits(func(l *limits.Limits) { l.MaxSamplesPerQuery = 10 })), path: rangeQuery("up", now.UnixMilli()-hourMs, now.UnixMilli()),
 			wantStatus: http.StatusUnprocessableEntity, wantType: "cost_limit", wantError: "-querier.max-samples-per-query",

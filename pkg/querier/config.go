@@ -37,8 +37,12 @@ type Config struct {
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	// 2m, as in Prometheus (--query.timeout) and Cortex.
 	f.DurationVar(&c.Timeout, "querier.timeout", 2*time.Minute, "Maximum time one query may take to evaluate; past it the API answers 503 timeout.")
-	// 50M, as in Prometheus (--query.max-samples) and Cortex.
-	f.IntVar(&c.MaxSamples, "querier.max-samples", 50_000_000, "Maximum number of samples one query may load into memory at once; past it the API answers 422 execution. See also -querier.max-series-per-query.")
+	// 20M, not Prometheus's and Cortex's 50M: a held sample costs about 20 B
+	// of heap (BenchmarkQueryMemoryPerSample), so 20M bound one query to
+	// about 400 MiB of samples, and -querier.max-concurrent (20) queries to
+	// about 8 GiB; 20M still hold 1,800 series at a range query's 11,000
+	// points (docs/security.md).
+	f.IntVar(&c.MaxSamples, "querier.max-samples", 20_000_000, "Maximum number of samples one query may hold in memory at once, for every tenant; past it the API answers 422 execution. Each costs about 20 bytes of heap (docs/security.md). See also -querier.max-series-per-query and the per-tenant -querier.max-query-steps.")
 	// 5m, as in Prometheus (--query.lookback-delta).
 	f.DurationVar(&c.LookbackDelta, "querier.lookback-delta", 5*time.Minute, "How far back an instant vector selector looks for the latest sample of a series.")
 	// 20, as in Prometheus (--query.max-concurrency) and Cortex.

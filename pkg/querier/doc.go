@@ -18,8 +18,16 @@
 // values and series merge both sources too. No metric name is needed on
 // either source. A store error fails the read (5xx), never leaving a partial
 // result; the per-query limits (series, chunks, chunk bytes) apply to what
-// the store returns as they apply in each ingester, and
-// -querier.max-query-length is enforced before evaluation (400 bad_data).
+// the store returns as they apply in each ingester.
+//
+// Before the engine runs a query, the per-tenant query limits of
+// exprlimits.go bound what it may cost (each refusal 400 bad_data): the
+// expression's length, tokens and nesting, counted by one pass of the
+// PromQL lexer before anything parses it (the parser takes no context and
+// its time grows with tokens × depth); then, on the parsed expression, the
+// steps of each subquery, the steps the engine would evaluate in all, and
+// -querier.max-query-length. The expression is parsed once: the tree the
+// checks parsed is handed to the engine through its Parser option.
 //
 // [Querier.Handler] serves the Prometheus HTTP API (query, query_range,
 // series, labels, label values, metadata, query_exemplars, format_query,

@@ -16,11 +16,19 @@ type metrics struct {
 	storeFetchedChunks     prometheus.Counter
 	storeFetchedChunkBytes prometheus.Counter
 	queriesTooLong         prometheus.Counter
+	queriesRejected        *prometheus.CounterVec
+
+	reg prometheus.Registerer // For the HTTP API's own metrics.
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
 	return &metrics{
+		reg: reg,
+		queriesRejected: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_querier_queries_rejected_total",
+			Help: "Queries stopped by a per-tenant query limit, by reason: the limit's YAML key (max_samples_per_query, max_subquery_steps, max_query_steps, max_query_expression_size_bytes, max_query_expression_tokens, max_query_expression_depth).",
+		}, []string{"reason"}),
 		ingesterRequestDuration: f.NewHistogramVec(prometheus.HistogramOpts{
 			Name:                        "hearth_querier_ingester_request_duration_seconds",
 			Help:                        "Time taken by one call from the querier to one ingester, by operation and gRPC status code.",

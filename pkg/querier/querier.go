@@ -53,6 +53,7 @@ type Querier struct {
 	queryable *Queryable
 	engine    *promql.Engine // For tenants without a samples limit, and the ruler.
 	limited   *promql.Engine // With query-cost accounting, for the others.
+	parser    *handoffParser // Both engines'.
 	handler   http.Handler
 }
 
@@ -89,9 +90,15 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 	// about 60% more CPU, so only tenants with a
 	// -querier.max-samples-per-query run on the engine that has it.
 	tracker := newConcurrencyLimiter(cfg.MaxConcurrent)
-	q.engine = promql.NewEngine(EngineOpts(cfg, logger, engineRegisterer(deps.Registerer, "off"), tracker, false))
-	q.limited = promql.NewEngine(EngineOpts(cfg, logger, engineRegisterer(deps.Registerer, "on"), tracker, true))
-	q.handler = q.newHandler(deps.Registerer)
+	// Both engines take the expression the API's limit checks parsed.
+	q.parser = newHandoffParser()
+	opts := EngineOpts(cfg, logger, engineRegisterer(deps.Registerer, "off"), tracker, false)
+	opts.Parser = q.parser
+	q.engine = promql.NewEngine(opts)
+	opts = EngineOpts(cfg, logger, engineRegisterer(deps.Registerer, "on"), tracker, true)
+	opts.Parser = q.parser
+	q.limited = promql.NewEngine(opts)
+	q.handler = q.newHandler()
 	return q, nil
 }
 
@@ -157,9 +164,10 @@ var apiPaths = []string{
 	"/series", "/labels", "/label/{name}/values", "/status/buildinfo", "/read",
 }
 
-func (q *Querier) newHandler(reg prometheus.Registerer) http.Handler {
+func (q *Querier) newHandler() http.Handler {
+	reg := q.queryable.metrics.reg
 	api := v1.NewAPI(
-		newTenantEngine(q.engine, q.limited, q.queryable.limits, reg),
+		newTenantEngine(q.engine, q.limited, q.parser, q.queryable.limits, q.queryable.metrics),
 		q.queryable,
 		nil, // No remote write here: the distributor takes writes.
 		q.queryable,
@@ -200,21 +208,26 @@ func (q *Querier) newHandler(reg prometheus.Registerer) http.Handler {
 	apiPrefix := q.cfg.HTTPPrefix + "/api/v1"
 	api.Register(router.WithPrefix(apiPrefix))
 
-	limited := &queryLengthHandler{
+	seriesLength := &queryLengthHandler{
 		next:    router,
 		limits:  q.queryable.limits,
-		parser:  parser.NewParser(parser.Options{}),
 		logger:  q.logger,
 		metrics: q.queryable.metrics,
 	}
+	// Expressions are measured before anything parses them.
+	guarded := &exprGuard{next: router, limits: q.queryable.limits, rejected: q.queryable.metrics.queriesRejected, logger: q.logger}
 	slots := newTenantSlots(q.queryable.limits)
 	mux := http.NewServeMux()
 	for _, p := range apiPaths {
 		switch p {
-		case "/query", "/query_range", "/series":
-			mux.Handle(apiPrefix+p, slots.wrap(limited))
-		case "/query_exemplars", "/labels", "/label/{name}/values", "/read":
+		case "/query", "/query_range", "/query_exemplars":
+			mux.Handle(apiPrefix+p, slots.wrap(guarded))
+		case "/series":
+			mux.Handle(apiPrefix+p, slots.wrap(seriesLength))
+		case "/labels", "/label/{name}/values", "/read":
 			mux.Handle(apiPrefix+p, slots.wrap(router))
+		case "/format_query", "/parse_query":
+			mux.Handle(apiPrefix+p, guarded)
 		default:
 			mux.Handle(apiPrefix+p, router)
 		}

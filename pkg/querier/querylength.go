@@ -1,32 +1,28 @@
 package querier
 
 import (
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/prometheus/prometheus/promql/parser"
-	v1 "github.com/prometheus/prometheus/web/api/v1"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
-// queryLengthHandler refuses, before Prometheus's handlers run, a query
-// whose time range exceeds the tenant's -querier.max-query-length, with
-// Prometheus's 400 bad_data, as Cortex does. The time range is end - start
-// of a range query or a series request (an absent bound is unbounded, as
-// in Prometheus), and the window of every range selector or subquery of
-// an expression (nested subqueries add up). A request that does not parse
-// is passed on: Prometheus's handler reports the error.
+// queryLengthHandler refuses, before Prometheus's handler runs, a series
+// request whose time range (end - start; an absent bound is unbounded, as
+// in Prometheus) exceeds the tenant's -querier.max-query-length, with
+// Prometheus's 400 bad_data, as Cortex does. Queries are checked on their
+// parsed expression by [tenantEngine] (see [queryLengthError]). A request
+// whose times do not parse is passed on: Prometheus's handler reports the
+// error.
 type queryLengthHandler struct {
 	next    http.Handler
 	limits  Limits
-	parser  parser.Parser
 	logger  *slog.Logger
 	metrics *metrics
 }
@@ -52,53 +48,30 @@ func (h *queryLengthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.metrics.queriesTooLong.Inc()
-	resp := &v1.Response{
-		Status:    "error",
-		ErrorType: "bad_data",
-		Error:     fmt.Sprintf("the query time range exceeds the limit (query length: %s, limit: %s); the limit is -querier.max-query-length of tenant %q", length, limit, id),
-	}
-	b, err := json.Marshal(resp)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusBadRequest)
-	if _, err := w.Write(b); err != nil {
-		h.logger.Debug("Writing query length error failed", "tenant", id, "err", err)
-	}
+	writeAPIError(w, http.StatusBadRequest, "bad_data", queryLengthError(length, limit, id).Error(), h.logger, id)
 }
 
-// queryLength returns the time range of the request, and false when it
-// cannot tell.
+// queryLengthError is the error of a query or series request whose time
+// range, length, exceeds the tenant's limit.
+func queryLengthError(length, limit time.Duration, id tenant.ID) error {
+	return fmt.Errorf("the query time range exceeds the limit (query length: %s, limit: %s); the limit is -querier.max-query-length of tenant %q", length, limit, id)
+}
+
+// queryLength returns the time range of a series request, and false when
+// it cannot tell.
 func (h *queryLengthHandler) queryLength(r *http.Request) (time.Duration, bool) {
-	var length time.Duration
-	switch {
-	case strings.HasSuffix(r.URL.Path, "/query_range"), strings.HasSuffix(r.URL.Path, "/series"):
-		start, ok := parseAPITime(r.FormValue("start"), math.MinInt64)
-		if !ok {
-			return 0, false
-		}
-		end, ok := parseAPITime(r.FormValue("end"), math.MaxInt64)
-		if !ok {
-			return 0, false
-		}
-		if end < start {
-			return 0, false
-		}
-		if end-start < 0 { // Overflow: unbounded.
-			return time.Duration(math.MaxInt64), true
-		}
-		length = time.Duration(min(end-start, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond
-	}
-	if strings.HasSuffix(r.URL.Path, "/series") {
-		return length, true
-	}
-	expr, err := h.parser.ParseExpr(r.FormValue("query"))
-	if err != nil {
+	start, ok := parseAPITime(r.FormValue("start"), math.MinInt64)
+	if !ok {
 		return 0, false
 	}
-	return max(length, selectorWindow(expr)), true
+	end, ok := parseAPITime(r.FormValue("end"), math.MaxInt64)
+	if !ok || end < start {
+		return 0, false
+	}
+	if end-start < 0 { // Overflow: unbounded.
+		return time.Duration(math.MaxInt64), true
+	}
+	return time.Duration(min(end-start, math.MaxInt64/int64(time.Millisecond))) * time.Millisecond, true
 }
 
 // selectorWindow is the longest range of data one selector of expr reads

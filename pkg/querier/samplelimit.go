@@ -7,51 +7,98 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
-// tenantEngine is the engine the HTTP API runs queries on: it gives each
-// query its tenant's -querier.max-samples-per-query as the engine's
-// samples-read limit (Prometheus's query-cost budget, which counts every
-// sample a query reads from storage, wherever it comes from), and names
-// the limit, its value and the tenant when a query goes past it. Queries
-// of tenants without the limit run on an engine without query-cost
-// accounting, which costs a range query about 60% more CPU.
+// tenantEngine is the engine the HTTP API runs queries on. Before a query
+// waits for the engine, it checks the expression against the tenant's
+// limits (length, tokens and depth; then, parsed, its steps and its time
+// range, see exprlimits.go) and hands the parsed expression to the engine
+// so that it is parsed once. It gives each query its tenant's
+// -querier.max-samples-per-query as the engine's samples-read limit
+// (Prometheus's query-cost budget, which counts every sample a query reads
+// from storage, wherever it comes from), and names the limit, its value
+// and the tenant when a query goes past it. Queries of tenants without the
+// limit run on an engine without query-cost accounting, which costs a
+// range query about 60% more CPU.
 type tenantEngine struct {
-	engine   *promql.Engine // Without query-cost accounting.
-	limited  *promql.Engine // With it, for tenants with a samples limit.
-	limits   Limits
-	rejected *prometheus.CounterVec
+	engine  *promql.Engine // Without query-cost accounting.
+	limited *promql.Engine // With it, for tenants with a samples limit.
+	parser  *handoffParser // Both engines'.
+	limits  Limits
+	metrics *metrics
 }
 
 var _ promql.QueryEngine = (*tenantEngine)(nil)
 
-func newTenantEngine(engine, limited *promql.Engine, l Limits, reg prometheus.Registerer) *tenantEngine {
-	return &tenantEngine{
-		engine:  engine,
-		limited: limited,
-		limits:  l,
-		rejected: promauto.With(reg).NewCounterVec(prometheus.CounterOpts{
-			Name: "hearth_querier_queries_rejected_total",
-			Help: "Queries stopped by a per-tenant query limit, by reason (max_samples_per_query).",
-		}, []string{"reason"}),
-	}
+// defaultSubqueryStep is the step of a subquery that names none: the
+// engines' NoStepSubqueryIntervalFn.
+const defaultSubqueryStep = time.Minute
+
+func newTenantEngine(engine, limited *promql.Engine, p *handoffParser, l Limits, m *metrics) *tenantEngine {
+	return &tenantEngine{engine: engine, limited: limited, parser: p, limits: l, metrics: m}
 }
 
 func (e *tenantEngine) NewInstantQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, ts time.Time) (promql.Query, error) {
+	takeBack, err := e.prepare(ctx, qs, 0, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer takeBack()
 	opts, limit, id := e.withLimit(ctx, opts)
 	qry, err := e.pick(limit).NewInstantQuery(ctx, q, opts, qs, ts)
 	return e.wrap(qry, err, limit, id)
 }
 
 func (e *tenantEngine) NewRangeQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, start, end time.Time, interval time.Duration) (promql.Query, error) {
+	takeBack, err := e.prepare(ctx, qs, end.Sub(start), interval)
+	if err != nil {
+		return nil, err
+	}
+	defer takeBack()
 	opts, limit, id := e.withLimit(ctx, opts)
 	qry, err := e.pick(limit).NewRangeQuery(ctx, q, opts, qs, start, end, interval)
 	return e.wrap(qry, err, limit, id)
+}
+
+// prepare checks qs, evaluated over span at interval (0, 0 for an instant
+// query), against its tenant's limits, and hands its parse to the engine
+// until takeBack is called. An expression that does not parse returns the
+// parser's error, which the API answers as the engine's would be.
+func (e *tenantEngine) prepare(ctx context.Context, qs string, span, interval time.Duration) (takeBack func(), err error) {
+	if e.limits == nil {
+		return func() {}, nil
+	}
+	id, err := tenant.FromContext(ctx)
+	if err != nil {
+		return func() {}, nil // The engine parses; the API has refused a request without a tenant already.
+	}
+	l := e.limits.For(id)
+	if lerr := checkExprText(qs, l, id); lerr != nil {
+		e.metrics.queriesRejected.WithLabelValues(lerr.reason).Inc()
+		return nil, lerr
+	}
+	expr, err := e.parser.Parser.ParseExpr(qs)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkResolution(expr, interval); err != nil {
+		return nil, err
+	}
+	if lerr := checkSteps(expr, span, interval, defaultSubqueryStep, l, id); lerr != nil {
+		e.metrics.queriesRejected.WithLabelValues(lerr.reason).Inc()
+		return nil, lerr
+	}
+	if limit := time.Duration(l.MaxQueryLength); limit > 0 {
+		if length := max(span, selectorWindow(expr)); length > limit {
+			e.metrics.queriesTooLong.Inc()
+			return nil, queryLengthError(length, limit, id)
+		}
+	}
+	return e.parser.give(qs, expr), nil
 }
 
 // pick returns the engine for a query with the samples limit limit.
@@ -86,7 +133,7 @@ func (e *tenantEngine) wrap(qry promql.Query, err error, limit int, id tenant.ID
 	if err != nil || limit <= 0 {
 		return qry, err
 	}
-	return &limitedQuery{Query: qry, limit: limit, tenant: id, rejected: e.rejected}, nil
+	return &limitedQuery{Query: qry, limit: limit, tenant: id, rejected: e.metrics.queriesRejected}, nil
 }
 
 // limitedQuery is a query that explains a samples-limit error.
