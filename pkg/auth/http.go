@@ -28,7 +28,7 @@ const (
 // Challenges sent with 401.
 const (
 	challenge         = `Basic realm="hearth"`
-	operatorChallenge = `Bearer realm="hearth-operator"`
+	operatorChallenge = operatorBrowserChallenge
 )
 
 // refusal is why a request was refused and what the client is told. The
@@ -173,15 +173,15 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, ref *refu
 }
 
 // Operator returns middleware that requires the operator credential
-// (Authorization: Bearer <operator token>) whatever -auth.mode says.
+// (Authorization: Bearer <operator token>, or Basic auth with it as the
+// password) whatever -auth.mode says.
 func (a *Authenticator) Operator(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if a.rateLimited(w, r) {
 			return
 		}
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !strings.EqualFold(scheme, "Bearer") || !a.operator.equal(strings.TrimSpace(token)) {
-			ref := &refusal{status: http.StatusUnauthorized, reason: reasonOperator, msg: "operator credential required (Authorization: Bearer <token from the operator token file>)"}
+		if !a.operator.equal(operatorCredential(r)) {
+			ref := &refusal{status: http.StatusUnauthorized, reason: reasonOperator, msg: "operator credential required (Authorization: Bearer <token from the operator token file>, or Basic auth with the token as password)"}
 			a.refuse(w, r, ref, operatorChallenge)
 			return
 		}
