@@ -417,6 +417,7 @@ func (a *App) initQuerier(explicitSet) error {
 		Clients:    pool,
 		Store:      st,
 		Limits:     a.overrides,
+		Features:   a.features(),
 	})
 	if err != nil {
 		return fmt.Errorf("building the querier: %w", err)

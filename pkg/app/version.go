@@ -4,6 +4,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/prometheus/common/version"
+
+	"github.com/hearthmetrics/hearth/pkg/querier"
 )
 
 // versionFlag prints the build's version and exits (as `hearth version`).
@@ -26,4 +28,13 @@ func registerBuildInfo(reg prometheus.Registerer) {
 		Help: "A metric with a constant '1' value labelled by the version, revision, branch, build date and Go version Hearth was built from.",
 	}, []string{"version", "revision", "branch", "build_date", "goversion"}).
 		WithLabelValues(version.Version, version.GetRevision(), version.Branch, version.BuildDate, version.GoVersion).Set(1)
+}
+
+// features reports the Mimir-style capabilities this deployment runs, for
+// status/buildinfo's features map (Grafana reads it to decide what to
+// offer). None runs yet: no ruler (its rule-group API, federated rule
+// groups), no Alertmanager, no query frontend to shard queries. Each turns
+// true here once its component is wired and running in the deployment.
+func (a *App) features() querier.Features {
+	return querier.Features{}
 }
