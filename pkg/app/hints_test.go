@@ -1,14 +1,18 @@
 package app
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hearthmetrics/hearth/pkg/auth/cli"
 )
 
 // TestNearMissHints asks a running all-in-one (API keys) the paths people
@@ -164,4 +168,33 @@ func TestBanner(t *testing.T) {
 	p.app.printBanner(t.Context(), &out)
 	require.NotContains(t, out.String(), "Create the first key")
 	require.Contains(t, out.String(), "2 tenants with 3 keys (team-a, team-b). List a tenant's keys:\n      bin/hearth keys list --tenant <tenant> --addr http://"+p.app.InternalAddr())
+}
+
+// TestOperatorFromABrowser opens an operator page as a browser does: the
+// first answer asks for Basic auth, then any user with the operator token
+// as password gets in; `hearth keys` pointed at the public port is told
+// where to go.
+func TestOperatorFromABrowser(t *testing.T) {
+	p := startProcess(t, TargetAll, "-auth.mode=api-keys")
+	resp, err := http.Get("http://" + p.app.InternalAddr() + "/ring")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	require.True(t, strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Basic "), resp.Header.Get("WWW-Authenticate"))
+
+	token, err := os.ReadFile(p.app.operatorToken.Path)
+	require.NoError(t, err)
+	req, err := http.NewRequest(http.MethodGet, "http://"+p.app.InternalAddr()+"/ring", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth("me", strings.TrimSpace(string(token)))
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+
+	var stdout, stderr bytes.Buffer
+	code := cli.Run([]string{"create", "--tenant", "team-a", "--scope", "write",
+		"--addr", "http://" + p.app.HTTPAddr(), "--token-file", p.app.operatorToken.Path}, &stdout, &stderr)
+	require.Equal(t, cli.ExitFailed, code)
+	require.Contains(t, stderr.String(), "tenant administration is on the operator listener")
 }
