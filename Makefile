@@ -8,6 +8,19 @@ BIN       := bin
 TOOL      := $(GO) tool -modfile=tools/go.mod
 DATA_DIR  ?= ./data
 COMMANDS  := hearth distributor ingester querier loadgen hearth-check
+# The version stamped into every binary (hearth version, -version,
+# hearth_build_info, /prometheus/api/v1/status/buildinfo), from git: a tag
+# v1.2.3 gives 1.2.3 (1.2.3-4-gabcdef0 four commits later); before the
+# first tag, 0.0.0-<commit>, still a semantic version, which Grafana parses.
+GIT_DESCRIBE := $(shell git describe --tags --always --dirty --match 'v[0-9]*' 2>/dev/null)
+VERSION    ?= $(if $(filter v%,$(GIT_DESCRIBE)),$(patsubst v%,%,$(GIT_DESCRIBE)),0.0.0-$(or $(GIT_DESCRIBE),unknown))
+REVISION   ?= $(shell git rev-parse HEAD 2>/dev/null)
+BRANCH     ?= $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+VERSION_PKG := github.com/prometheus/common/version
+LDFLAGS    := -X $(VERSION_PKG).Version=$(VERSION) -X $(VERSION_PKG).Revision=$(REVISION) -X $(VERSION_PKG).Branch=$(BRANCH) -X $(VERSION_PKG).BuildDate=$(BUILD_DATE)
+RELEASE_DIR := dist
+PLATFORMS  := linux/amd64 linux/arm64
 # Packages whose tests run in `make test`: everything but the multi-process
 # suites behind build tags.
 TEST_PKGS := ./...
@@ -17,13 +30,31 @@ help: ## Show this help.
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  %-14s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build every binary into bin/.
+build: ## Build every binary into bin/, with the version from git stamped in.
 	@mkdir -p $(BIN)
-	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(COMMANDS))
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN)/ $(addprefix ./cmd/,$(COMMANDS))
 
 .PHONY: run
-run: build ## Build and start the all-in-one on an embedded store in ./data.
+run: ## Build and start the all-in-one on an embedded store in ./data.
+	@[ -x $(BIN)/hearth ] || echo "First build: Go compiles Hearth with Prometheus's query engine and TSDB, gRPC and Pebble, several minutes on a small machine with nothing printed meanwhile; later builds take seconds."
+	@$(MAKE) --no-print-directory build
 	$(BIN)/hearth -storage.dir=$(DATA_DIR)
+
+.PHONY: release
+release: ## Build every binary for linux/amd64 and linux/arm64 with the version stamped: dist/hearth-<version>.linux-<arch>.tar.gz and sha256sums.txt.
+	rm -rf $(RELEASE_DIR)
+	for p in $(PLATFORMS); do \
+	  name=hearth-$(VERSION).$${p%/*}-$${p#*/}; mkdir -p $(RELEASE_DIR)/$$name; \
+	  CGO_ENABLED=0 GOOS=$${p%/*} GOARCH=$${p#*/} $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(RELEASE_DIR)/$$name/ $(addprefix ./cmd/,$(COMMANDS)); \
+	  cp LICENSE README.md CHANGELOG.md $(RELEASE_DIR)/$$name/; \
+	  tar -C $(RELEASE_DIR) -czf $(RELEASE_DIR)/$$name.tar.gz $$name; \
+	done
+	cd $(RELEASE_DIR) && sha256sum *.tar.gz > sha256sums.txt
+	@echo "Version $(VERSION) in $(RELEASE_DIR)/"
+
+.PHONY: print-ldflags
+print-ldflags: # The -ldflags that stamp the version (for cmd/hearth's test).
+	@echo '$(LDFLAGS)'
 
 .PHONY: test
 test: fmt-check vet ## Vet, check formatting, run the unit and in-process tests with -race, the multi-process read-path test, and every benchmark once.
@@ -114,4 +145,4 @@ mod-check: ## Fail when go.mod or go.sum are not tidy.
 
 .PHONY: clean
 clean: ## Remove build outputs.
-	rm -rf $(BIN) .cache
+	rm -rf $(BIN) $(RELEASE_DIR) .cache

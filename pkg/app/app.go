@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -83,6 +84,10 @@ func Main(args []string, defaultTarget string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	if cfg.PrintVersion {
+		fmt.Println(Version("hearth"))
+		return 0
+	}
 	logger := newLogger(cfg.Log, os.Stderr)
 	a, err := New(cfg, explicit, logger, prometheus.NewRegistry())
 	if err != nil {
@@ -112,6 +117,14 @@ func ParseArgs(args []string, defaultTarget string, out io.Writer) (*Config, exp
 	if err != nil {
 		return nil, explicitSet{}, err
 	}
+	// The flag package stops at the first word that is not a flag: a
+	// mistyped subcommand or a stray word would be silently ignored.
+	if fs.NArg() > 0 {
+		return nil, explicitSet{}, fmt.Errorf("unexpected argument %q: only flags are accepted here (-help lists them)", fs.Arg(0))
+	}
+	if cfg.PrintVersion {
+		return cfg, explicit, nil // Nothing runs: the rest needs no checking.
+	}
 	cfg.applyDerivedDefaults(explicit)
 	if err := cfg.Validate(); err != nil {
 		return nil, explicitSet{}, fmt.Errorf("invalid configuration:\n%w", err)
@@ -122,6 +135,7 @@ func ParseArgs(args []string, defaultTarget string, out io.Writer) (*Config, exp
 // New builds every component the configured targets need.
 func New(cfg *Config, explicit explicitSet, logger *slog.Logger, reg *prometheus.Registry) (*App, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerBuildInfo(reg)
 	a := &App{cfg: cfg, explicit: explicit, logger: logger, reg: reg, stop: make(chan struct{})}
 	if err := a.build(explicit); err != nil {
 		if a.servers != nil {
@@ -412,6 +426,7 @@ func (a *App) initQuerier(explicitSet) error {
 		Clients:    pool,
 		Store:      st,
 		Limits:     a.overrides,
+		Features:   a.features(),
 	})
 	if err != nil {
 		return fmt.Errorf("building the querier: %w", err)
@@ -497,6 +512,32 @@ func (a *App) printBanner(ctx context.Context, w io.Writer) {
 	if a.cfg.Auth.Mode != auth.ModeAPIKeys {
 		tenantHint = "headers: { X-Scope-OrgID: <tenant> }"
 	}
+	keysCmd := func(cmd string) string {
+		return "bin/hearth keys " + cmd + " --addr " + internal + " --token-file " + a.operatorToken.Path
+	}
+	keys := "  Create the first key:\n      " + keysCmd("create --tenant <tenant> --scope write,read") + "\n"
+	if a.cfg.Auth.Mode != auth.ModeAPIKeys {
+		keys = ""
+	} else if a.keys != nil {
+		tenants, err := a.keys.Tenants(ctx)
+		switch {
+		case err != nil:
+			keys = "  Create a key:\n      " + keysCmd("create --tenant <tenant> --scope write,read") + "\n"
+		case len(tenants) > 0:
+			n, names := 0, make([]string, 0, 5)
+			for i, t := range tenants {
+				n += t.Keys
+				if i < 5 {
+					names = append(names, string(t.Tenant))
+				}
+			}
+			if len(tenants) > len(names) {
+				names = append(names, "...")
+			}
+			keys = fmt.Sprintf("  %s with %s (%s). List a tenant's keys:\n      %s\n", plural(len(tenants), "tenant"), plural(n, "key"), strings.Join(names, ", "),
+				keysCmd("list --tenant <tenant>"))
+		}
+	}
 	fmt.Fprintf(w, `
 Hearth is running (all components, replication factor %d, data in %s).
 
@@ -506,10 +547,18 @@ Hearth is running (all components, replication factor %d, data in %s).
       (basic auth: user <tenant>, password <key>)
 
   Operator credential: %s
-  Create the first key:
-      bin/hearth keys create --tenant <tenant> --scope write,read --addr %s --token-file %s
-  Operator endpoints (keep them private): %s/metrics  %s/ring  %s/config
+%s  Operator endpoints (keep them private): %s/ring  %s/config  %s/services
+      (a browser asks for a user, any, and the operator token as password;
+      %s/metrics and /ready need none)
 
 `, a.cfg.Ingester.Ring.ReplicationFactor, a.cfg.Storage.Dir, base, tenantHint, base, a.cfg.Querier.HTTPPrefix,
-		a.operatorToken.Path, internal, a.operatorToken.Path, internal, internal, internal)
+		a.operatorToken.Path, keys, internal, internal, internal, internal)
+}
+
+// plural writes n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

@@ -40,6 +40,8 @@ var knownTargets = []string{TargetAll, TargetDistributor, TargetIngester, Target
 type Config struct {
 	Target     targetList `yaml:"target"`
 	ConfigFile string     `yaml:"-"`
+	// PrintVersion prints the version and exits (-version).
+	PrintVersion bool `yaml:"-"`
 
 	Server  ServerConfig  `yaml:"server"`
 	Log     LogConfig     `yaml:"log"`
@@ -93,6 +95,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	c.Target = targetList{defaultTarget}
 	f.Var(&c.Target, "target", "Comma-separated components to run: "+strings.Join(knownTargets, ", ")+".")
 	f.StringVar(&c.ConfigFile, configFileFlag, "", "YAML file with the same keys as the flags; flags given on the command line win.")
+	f.BoolVar(&c.PrintVersion, versionFlag, false, "Print the version and exit.")
 	c.Server.RegisterFlags(f)
 	c.Log.RegisterFlags(f)
 	f.StringVar(&c.Storage.Dir, "storage.dir", "./data", "Directory for everything this process keeps on disk (ingester WAL and blocks, the embedded store).")

@@ -64,7 +64,7 @@ func TestEveryFlagHasItsYAMLKey(t *testing.T) {
 	yamlPaths(reflect.TypeOf(cfg), "", paths)
 
 	fs.VisitAll(func(f *flag.Flag) {
-		if f.Name == configFileFlag {
+		if f.Name == configFileFlag || f.Name == versionFlag {
 			return
 		}
 		want := yamlPath(f.Name)
@@ -151,6 +151,14 @@ querier:
 		"unknown targets are errors": {
 			args: []string{"-target=compactor"}, target: TargetAll,
 			wantError: `target "compactor"`,
+		},
+		"a word after the flags is an error, not ignored": {
+			args: []string{"-storage.dir=" + dir, "key", "create"}, target: TargetAll,
+			wantError: `unexpected argument "key"`,
+		},
+		"-version needs no valid configuration": {
+			args: []string{"-version"}, target: TargetDistributor,
+			check: func(t *testing.T, c *Config) { require.True(t, c.PrintVersion) },
 		},
 		"every invalid setting is reported": {
 			args: []string{"-log.level=loud", "-log.format=xml"}, target: TargetAll,

@@ -27,6 +27,7 @@ func registerCommonRoutes(public, internal *http.ServeMux, reg *prometheus.Regis
 	internal.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	internal.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	public.Handle("GET /ready", readyHandler(mgr, nil))
+	registerHints(public, cfg)
 	internal.Handle("GET /ready", readyHandler(mgr, detail))
 	internal.HandleFunc("GET /config", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/yaml; charset=utf-8")

@@ -81,6 +81,10 @@ func (a *App) operatorOnly(mux http.Handler) http.Handler {
 			mux.ServeHTTP(w, r)
 			return
 		}
+		if msg := operatorMiss(r.URL.Path, a.cfg.Querier.HTTPPrefix, a.HTTPAddr()); msg != "" {
+			writeHint(w, r, http.StatusNotFound, msg)
+			return
+		}
 		guarded.ServeHTTP(w, r)
 	})
 }

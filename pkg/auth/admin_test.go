@@ -84,7 +84,8 @@ func TestOperatorEndpointsRefuseWithoutTheCredential(t *testing.T) {
 			"no credential":           nil,
 			"a wrong token":           bearer("operator-secret-for-tests-not"),
 			"a prefix of the token":   bearer("operator-secret"),
-			"the token as Basic":      basic("admin", "operator-secret-for-tests"),
+			"a wrong token as Basic":  basic("admin", "operator-secret-for-tests-not"),
+			"the token as Basic user": basic("operator-secret-for-tests", ""),
 			"a tenant's API key":      bearer(tenantKey.Token.Reveal()),
 			"a tenant's key as Basic": basic("team-a", tenantKey.Token.Reveal()),
 		} {
@@ -92,9 +93,13 @@ func TestOperatorEndpointsRefuseWithoutTheCredential(t *testing.T) {
 				st, body, h := do(t, srv, http.MethodGet, path, c)
 				require.Equal(t, http.StatusUnauthorized, st, body)
 				require.Equal(t, operatorChallenge, h.Get("WWW-Authenticate"))
+				require.True(t, strings.HasPrefix(operatorChallenge, "Basic "), "a browser prompts only for Basic")
 			})
 		}
 		st, body, _ := do(t, srv, http.MethodGet, path, bearer("operator-secret-for-tests"))
+		require.Equal(t, http.StatusOK, st, body)
+		// A browser: Basic auth, any user, the token as password.
+		st, body, _ = do(t, srv, http.MethodGet, path, basic("admin", "operator-secret-for-tests"))
 		require.Equal(t, http.StatusOK, st, body)
 	}
 	// An authenticator without an operator token refuses everything.

@@ -30,7 +30,7 @@ const (
 // Challenges sent with 401.
 const (
 	challenge         = `Basic realm="hearth"`
-	operatorChallenge = `Bearer realm="hearth-operator"`
+	operatorChallenge = operatorBrowserChallenge
 )
 
 // refusal is why a request was refused and what the client is told. The
@@ -217,14 +217,14 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, ref *refu
 }
 
 // Operator returns middleware that requires the operator credential
-// (Authorization: Bearer <operator token>) whatever -auth.mode says. The
+// (Authorization: Bearer <operator token>, or Basic auth with it as the
+// password, so a browser can prompt for it) whatever -auth.mode says. The
 // token is checked first (in constant time, reading nothing), so a valid
 // one is never refused; bad ones are charged to their source in a limiter
 // of their own, apart from tenants' failures.
 func (a *Authenticator) Operator(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
-		if strings.EqualFold(scheme, "Bearer") && a.operator.equal(strings.TrimSpace(token)) {
+		if a.operator.equal(operatorCredential(r)) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -237,6 +237,6 @@ func (a *Authenticator) Operator(next http.Handler) http.Handler {
 			}
 		}
 		a.refuse(w, r, &refusal{status: http.StatusUnauthorized, reason: reasonOperator, charge: src, limiter: a.opLimiter,
-			msg: "operator credential required (Authorization: Bearer <token from the operator token file>)"}, operatorChallenge)
+			msg: "operator credential required (Authorization: Bearer <token from the operator token file>, or Basic auth with the token as password)"}, operatorChallenge)
 	})
 }

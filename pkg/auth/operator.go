@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -91,4 +92,23 @@ func readSecretFile(path string) (s Secret, exposed bool, err error) {
 func ReadOperatorToken(path string) (Secret, error) {
 	s, _, err := readSecretFile(path)
 	return s, err
+}
+
+// operatorBrowserChallenge makes a browser ask for the operator credential:
+// browsers prompt for Basic, not Bearer. Any user name goes with the token
+// as password; the token never travels in a URL.
+const operatorBrowserChallenge = `Basic realm="hearth operator: any user, the operator token as password", charset="UTF-8"`
+
+// operatorCredential returns the operator token r presents: the Bearer
+// token (curl, `hearth keys`), or the password of Basic auth (a browser,
+// or a Prometheus scrape's basic_auth), whatever the user name.
+func operatorCredential(r *http.Request) string {
+	if _, pass, ok := r.BasicAuth(); ok {
+		return pass
+	}
+	scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
 }

@@ -31,9 +31,11 @@
 //
 // [Querier.Handler] serves the Prometheus HTTP API (query, query_range,
 // series, labels, label values, metadata, query_exemplars, format_query,
-// parse_query, status/buildinfo and remote read) under
+// parse_query and remote read) under
 // [Config.HTTPPrefix], with Prometheus's own JSON, error types and status
 // codes: it mounts Prometheus's web/api/v1 handlers on Hearth's queryable.
+// status/buildinfo (Hearth's identity and [Features]), status/runtimeinfo
+// and status/tsdb are Hearth's own handlers in the same format (status.go).
 // Every read is scoped to the tenant in the request's context; the caller
 // wraps the handler with tenant middleware.
 //

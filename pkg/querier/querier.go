@@ -42,6 +42,9 @@ type Deps struct {
 	// ingesters enforce those on their own reads). Nil enforces none of
 	// them in the querier.
 	Limits Limits
+	// Features are the capabilities the deployment runs, reported by
+	// status/buildinfo.
+	Features Features
 }
 
 // Querier is the read-path component: the [Queryable] over ingesters and
@@ -55,6 +58,7 @@ type Querier struct {
 	limited   *promql.Engine // With query-cost accounting, for the others.
 	parser    *handoffParser // Both engines'.
 	handler   http.Handler
+	features  Features
 }
 
 // New builds a querier. It registers the hearth_querier_* metrics, the
@@ -73,8 +77,9 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	q := &Querier{
-		cfg:    cfg,
-		logger: logger,
+		cfg:      cfg,
+		logger:   logger,
+		features: deps.Features,
 		queryable: &Queryable{
 			instances: deps.Instances,
 			clients:   deps.Clients,
@@ -161,7 +166,7 @@ func (q *Querier) Service() *services.Service {
 // remote write) has no meaning on a querier and answers 404.
 var apiPaths = []string{
 	"/query", "/query_range", "/query_exemplars", "/format_query", "/parse_query",
-	"/series", "/labels", "/label/{name}/values", "/status/buildinfo", "/read",
+	"/series", "/labels", "/label/{name}/values", "/read",
 }
 
 func (q *Querier) newHandler() http.Handler {
@@ -233,6 +238,7 @@ func (q *Querier) newHandler() http.Handler {
 		}
 	}
 	mux.Handle(apiPrefix+"/metadata", &metadataHandler{q: q.queryable, logger: q.logger})
+	q.registerStatus(mux, apiPrefix, slots.wrap)
 	return mux
 }
 
