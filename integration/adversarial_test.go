@@ -36,6 +36,9 @@ type attack struct {
 	goodMayFail bool
 }
 
+// sustain is how long an attack is repeated for.
+const sustain = 5 * time.Second
+
 // TestAdversarial runs the worst inputs found against a running
 // all-in-one with its default limits, one after another, while a
 // well-behaved tenant pushes and queries: the process must survive each
@@ -69,7 +72,12 @@ func TestAdversarial(t *testing.T) {
 			cpuBefore := v.cpuSeconds(t)
 			c := &statusCounter{}
 			start := time.Now()
-			a.run(t, v, c)
+			// Attacks that are refused at once repeat for a few seconds,
+			// so the well-behaved tenant's latency is measured during a
+			// sustained attack; bounded in count too.
+			for i := 0; i < 500 && (i == 0 || time.Since(start) < sustain); i++ {
+				a.run(t, v, c)
+			}
 			end := time.Now()
 
 			survived := v.alive()
@@ -299,11 +307,7 @@ func (rawCodec) Name() string                  { return "proto" }
 // gRPC port without any cluster credential.
 func grpcBigPush(n, size int) func(*testing.T, *victim, *statusCounter) {
 	return func(t *testing.T, v *victim, c *statusCounter) {
-		// One PushRequest field 1 (a TimeSeries) holding padding: a valid
-		// message a handler would have to decode.
-		series := bytes.Repeat([]byte{0x0a, 0x00}, (size-16)/2)
-		msg := append([]byte{0x0a}, encbin.AppendUvarint(nil, uint64(len(series)))...)
-		msg = append(msg, series...)
+		msg := bigPushOnce(size)
 		conn, err := grpc.NewClient(v.p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 			grpc.WithDefaultCallOptions(grpc.ForceCodec(rawCodec{}), grpc.MaxCallSendMsgSize(size*2)))
 		require.NoError(t, err)
@@ -316,4 +320,23 @@ func grpcBigPush(n, size int) func(*testing.T, *victim, *statusCounter) {
 			c.add(status.Code(err).String())
 		})
 	}
+}
+
+var (
+	bigPushMu  sync.Mutex
+	bigPushMsg []byte
+)
+
+// bigPushOnce is one PushRequest of about size bytes: field 1 (a
+// TimeSeries) holding padding, a valid message a handler would have to
+// decode. It is built once per test run.
+func bigPushOnce(size int) []byte {
+	bigPushMu.Lock()
+	defer bigPushMu.Unlock()
+	if len(bigPushMsg) < size-16 {
+		series := bytes.Repeat([]byte{0x0a, 0x00}, (size-16)/2)
+		bigPushMsg = append([]byte{0x0a}, encbin.AppendUvarint(nil, uint64(len(series)))...)
+		bigPushMsg = append(bigPushMsg, series...)
+	}
+	return bigPushMsg
 }

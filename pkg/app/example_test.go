@@ -34,7 +34,7 @@ func TestExampleClusterConfig(t *testing.T) {
 			require.Equal(t, 30, cfg.Limits.MaxLabelNamesPerSeries)
 			require.True(t, cfg.Limits.AcceptHASamples)
 			require.Equal(t, "/etc/hearth/overrides.yaml", cfg.RuntimeConfig.File)
-			require.True(t, explicit.has("ingester.ring.replication-factor"))
+			require.True(t, explicit.has(&cfg.Ingester.Ring.ReplicationFactor))
 		})
 	}
 
