@@ -69,6 +69,10 @@ vet: ## Run go vet (the integration tests included).
 	$(GO) vet -tags='integration fault' ./integration/...
 	$(GO) vet -tags='integration adversarial' ./integration/...
 
+.PHONY: lint
+lint: ## Run golangci-lint (.golangci.yml) through go tool; the first run builds it (~3 min).
+	$(TOOL) golangci-lint run ./...
+
 .PHONY: fmt
 fmt: ## Format the code.
 	gofmt -w $$(git ls-files '*.go' | grep -v '\.pb\.go$$')
