@@ -42,8 +42,8 @@ type panickingHealth struct {
 }
 
 func (panickingHealth) Check(context.Context, *healthpb.HealthCheckRequest) (*healthpb.HealthCheckResponse, error) {
-	var m map[string]int
-	m["boom"]++ // a nil-map write: a handler bug
+	var s []int
+	_ = s[len(s)] // an index out of range: a handler bug
 	return nil, nil
 }
 

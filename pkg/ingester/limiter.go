@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/tsdb/chunks"
@@ -66,7 +67,7 @@ func (l *seriesLimiter) PreCreation(lset labels.Labels) error {
 	if tenantLimit == 0 && metricLimit == 0 {
 		return nil
 	}
-	metric := lset.Get(labels.MetricName)
+	metric := lset.Get(model.MetricNameLabel)
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -101,7 +102,7 @@ func (l *seriesLimiter) effective(local, global int, localFlag, globalFlag strin
 
 // PostCreation counts a created series.
 func (l *seriesLimiter) PostCreation(lset labels.Labels) {
-	metric := lset.Get(labels.MetricName)
+	metric := lset.Get(model.MetricNameLabel)
 	l.mu.Lock()
 	l.total++
 	l.perMetric[metric]++
@@ -114,7 +115,7 @@ func (l *seriesLimiter) PostCreation(lset labels.Labels) {
 func (l *seriesLimiter) PostDeletion(deleted map[chunks.HeadSeriesRef]labels.Labels) {
 	l.mu.Lock()
 	for _, lset := range deleted {
-		metric := lset.Get(labels.MetricName)
+		metric := lset.Get(model.MetricNameLabel)
 		l.total--
 		if n := l.perMetric[metric] - 1; n > 0 {
 			l.perMetric[metric] = n

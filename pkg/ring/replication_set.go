@@ -12,10 +12,10 @@ import (
 type Operation int
 
 const (
-	// Write: series go to ACTIVE instances; the set is extended past
-	// JOINING and LEAVING ones.
+	// Write is the operation of a push: series go to ACTIVE instances; the
+	// set is extended past JOINING and LEAVING ones.
 	Write Operation = iota
-	// Read: ACTIVE and LEAVING instances answer.
+	// Read is the operation of a query: ACTIVE and LEAVING instances answer.
 	Read
 )
 

@@ -2,6 +2,7 @@ package tenant
 
 import (
 	"context"
+	"errors"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -76,7 +77,7 @@ func incoming(ctx context.Context) (context.Context, error) {
 	switch {
 	case err == nil:
 		return WithID(ctx, id), nil
-	case err == ErrMissing: //nolint:errorlint // fromIncoming returns the sentinel itself.
+	case errors.Is(err, ErrMissing):
 		return ctx, nil
 	default:
 		return ctx, status.Error(codes.InvalidArgument, "tenant: "+err.Error())
