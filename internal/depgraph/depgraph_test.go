@@ -43,6 +43,7 @@ func TestImportGraph(t *testing.T) {
 			return imp != "github.com/pkg/errors"
 		},
 		"pkg/tenant is a leaf": func(pkg, _ string) bool { return !under(pkg, "pkg/tenant") },
+		"proto/wire is a leaf": func(pkg, _ string) bool { return !under(pkg, "proto/wire") },
 		"pkg/chunk imports only pkg/chunk": func(pkg, imp string) bool {
 			return !under(pkg, "pkg/chunk") || under(imp, "pkg/chunk")
 		},
