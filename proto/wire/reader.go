@@ -28,8 +28,7 @@ type Reader struct {
 	base int    // offset of data[0] in the whole input
 	i    int    // next unread byte
 	key  int    // offset in data of the current field's key
-	num  int32
-	typ  Type
+	tag  uint64 // the current field's key: number<<3 | wire type
 	err  error
 }
 
@@ -38,16 +37,29 @@ func NewReader(data []byte, msg string) Reader {
 	return Reader{data: data, msg: msg}
 }
 
+// NewReaderAt is [NewReader] for data that starts at offset base of the
+// whole input, so that errors give offsets in the whole input.
+func NewReaderAt(data []byte, base int, msg string) Reader {
+	return Reader{data: data, msg: msg, base: base}
+}
+
+// simpleKey tells the one-byte keys Next takes on its fast path: field
+// number above 0, wire type other than end group.
+var simpleKey = func() (t [256]bool) {
+	for b := 8; b < 0x80; b++ {
+		t[b] = b&7 != int(EndGroupType)
+	}
+	return t
+}()
+
 // Next reads the next field's key. It returns false at the end of the
 // message or at the first error, which [Reader.Err] then returns. Keys of
 // field number 0 and end-group keys are errors, as in the generated code.
 func (r *Reader) Next() bool {
 	// After an error r.i is len(r.data).
-	if r.i < len(r.data) {
-		if b := r.data[r.i]; b < 0x80 && b >= 8 && b&7 != 4 {
-			r.key = r.i
-			r.num, r.typ = int32(b>>3), Type(b&7)
-			r.i++
+	if i := r.i; i < len(r.data) {
+		if b := r.data[i]; simpleKey[b] {
+			r.key, r.tag, r.i = i, uint64(b), i+1
 			return true
 		}
 	}
@@ -64,13 +76,13 @@ func (r *Reader) nextSlow() bool {
 		r.fail(r.msg, r.key, n)
 		return false
 	}
-	r.num, r.typ = int32(k>>3), Type(k&7)
+	r.tag = k
 	r.i = n
-	if r.typ == EndGroupType {
+	if r.Type() == EndGroupType {
 		r.fail(r.msg, r.key, codeEndGroup)
 		return false
 	}
-	if r.num <= 0 {
+	if r.Field() <= 0 {
 		r.fail(r.msg, r.key, codeIllegalTag)
 		return false
 	}
@@ -78,10 +90,10 @@ func (r *Reader) nextSlow() bool {
 }
 
 // Field is the current field's number.
-func (r *Reader) Field() int32 { return r.num }
+func (r *Reader) Field() int32 { return int32(r.tag >> 3) }
 
 // Type is the current field's wire type.
-func (r *Reader) Type() Type { return r.typ }
+func (r *Reader) Type() Type { return Type(r.tag & 7) }
 
 // Err is the first error met, or nil.
 func (r *Reader) Err() error { return r.err }
@@ -93,7 +105,7 @@ func (r *Reader) Offset() int { return r.base + r.key }
 // already recorded.
 func (r *Reader) fail(field string, off, code int) {
 	if r.err == nil {
-		r.err = &Error{Field: field, Offset: r.base + off, WireType: int(r.typ), Err: codeErr(code)}
+		r.err = &Error{Field: field, Offset: r.base + off, WireType: int(r.tag & 7), Err: codeErr(code)}
 	}
 	r.i = len(r.data)
 }
@@ -105,6 +117,14 @@ func (r *Reader) wrongType(field string) {
 
 // Skip skips the current field, groups included.
 func (r *Reader) Skip() {
+	switch r.Type() {
+	case VarintType:
+		r.Varint(r.msg)
+		return
+	case BytesType:
+		r.span(r.msg)
+		return
+	}
 	n := skipField(r.data, r.key)
 	if n < 0 {
 		r.fail(r.msg, r.key, n)
@@ -117,16 +137,17 @@ func (r *Reader) Skip() {
 // uint64, bool, enum). Like the generated code it accepts up to 10 bytes
 // and drops bits beyond 64; conversions to narrower types truncate.
 func (r *Reader) Varint(field string) uint64 {
-	if r.typ == VarintType && r.i < len(r.data) && r.data[r.i] < 0x80 {
-		v := r.data[r.i]
-		r.i++
-		return uint64(v)
+	if i := r.i; i < len(r.data) && r.tag&7 == 0 {
+		if b := r.data[i]; b < 0x80 {
+			r.i = i + 1
+			return uint64(b)
+		}
 	}
 	return r.varintSlow(field)
 }
 
 func (r *Reader) varintSlow(field string) uint64 {
-	if r.typ != VarintType {
+	if r.Type() != VarintType {
 		r.wrongType(field)
 		return 0
 	}
@@ -153,7 +174,7 @@ func zigzag64(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
 // Fixed64 reads the current field as 8 little-endian bytes (fixed64,
 // sfixed64, double).
 func (r *Reader) Fixed64(field string) uint64 {
-	if r.typ != Fixed64Type {
+	if r.Type() != Fixed64Type {
 		r.wrongType(field)
 		return 0
 	}
@@ -179,7 +200,19 @@ func (r *Reader) Bytes(field string) []byte {
 // span reads a length prefix and returns the bounds in data of the bytes
 // it covers, or s == e == r.i after recording an error.
 func (r *Reader) span(field string) (s, e int) {
-	if r.typ != BytesType {
+	if r.i < len(r.data) && r.tag&7 == 2 {
+		// One-byte length within the input: most fields.
+		if l := int(r.data[r.i]); l < 0x80 && l < len(r.data)-r.i {
+			s = r.i + 1
+			r.i = s + l
+			return s, r.i
+		}
+	}
+	return r.spanSlow(field)
+}
+
+func (r *Reader) spanSlow(field string) (s, e int) {
+	if r.Type() != BytesType {
 		r.wrongType(field)
 		return r.i, r.i
 	}
@@ -194,21 +227,35 @@ func (r *Reader) span(field string) (s, e int) {
 
 // String reads the current field as a string aliasing the input (see the
 // package documentation).
-func (r *Reader) String(field string) string { return Alias(r.Bytes(field)) }
+func (r *Reader) String(field string) string {
+	if i := r.i; i < len(r.data) && r.tag&7 == 2 {
+		if l := int(r.data[i]); l < 0x80 && l < len(r.data)-i {
+			r.i = i + 1 + l
+			return Alias(r.data[i+1 : r.i])
+		}
+	}
+	return Alias(r.Bytes(field))
+}
 
 // Message reads the current field as an embedded message, named msg in
 // errors, and returns its reader; offsets in its errors stay offsets in
 // the whole input. After an error it returns an empty reader.
 func (r *Reader) Message(field, msg string) Reader {
-	s, e := r.span(field)
+	var s, e int
+	if i := r.i; i < len(r.data) && r.tag&7 == 2 && r.data[i] < 0x80 && int(r.data[i]) < len(r.data)-i {
+		s, e = i+1, i+1+int(r.data[i])
+		r.i = e
+	} else {
+		s, e = r.spanSlow(field)
+	}
 	return Reader{data: r.data[s:e:e], msg: msg, base: r.base + s}
 }
 
 // AppendSint64s appends the current field, one zigzag varint (wire type 0)
 // or a packed run of them (wire type 2), to dst.
 func (r *Reader) AppendSint64s(dst []int64, field string) []int64 {
-	if r.typ != BytesType {
-		if r.typ != VarintType {
+	if r.Type() != BytesType {
+		if r.Type() != VarintType {
 			r.wrongType(field)
 			return dst
 		}
@@ -239,8 +286,8 @@ func (r *Reader) AppendSint64s(dst []int64, field string) []int64 {
 // is above 0 it stops and returns false before dst would grow past max
 // elements, recording no error: the caller reports its own limit.
 func (r *Reader) AppendUint32s(dst []uint32, field string, max int) ([]uint32, bool) {
-	if r.typ != BytesType {
-		if r.typ != VarintType {
+	if r.Type() != BytesType {
+		if r.Type() != VarintType {
 			r.wrongType(field)
 			return dst, true
 		}
@@ -275,8 +322,8 @@ func (r *Reader) AppendUint32s(dst []uint32, field string, max int) ([]uint32, b
 // AppendDoubles appends the current field, one double (wire type 1) or a
 // packed run of them (wire type 2), to dst.
 func (r *Reader) AppendDoubles(dst []float64, field string) []float64 {
-	if r.typ != BytesType {
-		if r.typ != Fixed64Type {
+	if r.Type() != BytesType {
+		if r.Type() != Fixed64Type {
 			r.wrongType(field)
 			return dst
 		}
@@ -334,17 +381,78 @@ func readVarint(data []byte, i int) (uint64, int) {
 	if i < len(data) && data[i] < 0x80 {
 		return uint64(data[i]), i + 1
 	}
-	var v uint64
-	for shift := uint(0); shift < 64; shift += 7 {
-		if i >= len(data) {
-			return 0, codeTruncated
-		}
-		b := data[i]
-		i++
-		v |= uint64(b&0x7f) << shift
-		if b < 0x80 {
-			return v, i
-		}
+	return readVarintSlow(data, i)
+}
+
+func readVarintSlow(data []byte, i int) (uint64, int) {
+	// Unrolled: constant shifts, one length check per byte.
+	if i >= len(data) {
+		return 0, codeTruncated
+	}
+	d := data[i:]
+	v := uint64(d[0] & 0x7f)
+	if len(d) <= 1 {
+		return 0, codeTruncated
+	}
+	v |= uint64(d[1]&0x7f) << 7
+	if d[1] < 0x80 {
+		return v, i + 2
+	}
+	if len(d) <= 2 {
+		return 0, codeTruncated
+	}
+	v |= uint64(d[2]&0x7f) << 14
+	if d[2] < 0x80 {
+		return v, i + 3
+	}
+	if len(d) <= 3 {
+		return 0, codeTruncated
+	}
+	v |= uint64(d[3]&0x7f) << 21
+	if d[3] < 0x80 {
+		return v, i + 4
+	}
+	if len(d) <= 4 {
+		return 0, codeTruncated
+	}
+	v |= uint64(d[4]&0x7f) << 28
+	if d[4] < 0x80 {
+		return v, i + 5
+	}
+	if len(d) <= 5 {
+		return 0, codeTruncated
+	}
+	v |= uint64(d[5]&0x7f) << 35
+	if d[5] < 0x80 {
+		return v, i + 6
+	}
+	if len(d) <= 6 {
+		return 0, codeTruncated
+	}
+	v |= uint64(d[6]&0x7f) << 42
+	if d[6] < 0x80 {
+		return v, i + 7
+	}
+	if len(d) <= 7 {
+		return 0, codeTruncated
+	}
+	v |= uint64(d[7]&0x7f) << 49
+	if d[7] < 0x80 {
+		return v, i + 8
+	}
+	if len(d) <= 8 {
+		return 0, codeTruncated
+	}
+	v |= uint64(d[8]&0x7f) << 56
+	if d[8] < 0x80 {
+		return v, i + 9
+	}
+	if len(d) <= 9 {
+		return 0, codeTruncated
+	}
+	v |= uint64(d[9]&0x7f) << 63
+	if d[9] < 0x80 {
+		return v, i + 10
 	}
 	return 0, codeOverflow
 }

@@ -107,12 +107,14 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 	// Symbols may come after the series that use them: collect them
 	// first, checking the request's own fields on the way.
 	d.symbols = d.symbols[:0]
+	first := len(body) // the first series' offset: where the second pass starts
 	r := wire.NewReader(body, "Request")
 	for r.Next() {
 		switch r.Field() {
 		case requestSymbols:
 			d.symbols = append(d.symbols, r.String("Request.symbols"))
 		case requestTimeseries:
+			first = min(first, r.Offset())
 			r.Bytes("Request.timeseries")
 		default:
 			r.Skip()
@@ -125,7 +127,7 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 		return &decodeError{what: "Request.symbols", offset: 0, series: -1, err: errFirstSymbol}
 	}
 
-	r = wire.NewReader(body, "Request")
+	r = wire.NewReaderAt(body[first:], first, "Request")
 	for r.Next() {
 		if r.Field() != requestTimeseries {
 			r.Skip()
