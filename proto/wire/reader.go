@@ -29,7 +29,7 @@ type Reader struct {
 	i    int    // next unread byte
 	key  int    // offset in data of the current field's key
 	tag  uint64 // the current field's key: number<<3 | wire type
-	err  error
+	err  *Error
 }
 
 // NewReader returns a reader of the message in data, named msg in errors.
@@ -57,11 +57,13 @@ var simpleKey = func() (t [256]bool) {
 // field number 0 and end-group keys are errors, as in the generated code.
 func (r *Reader) Next() bool {
 	// After an error r.i is len(r.data).
-	if i := r.i; i < len(r.data) {
-		if b := r.data[i]; simpleKey[b] {
-			r.key, r.tag, r.i = i, uint64(b), i+1
-			return true
-		}
+	i := r.i
+	if i >= len(r.data) {
+		return false
+	}
+	if b := r.data[i]; simpleKey[b] {
+		r.key, r.tag, r.i = i, uint64(b), i+1
+		return true
 	}
 	return r.nextSlow()
 }
@@ -96,7 +98,12 @@ func (r *Reader) Field() int32 { return int32(r.tag >> 3) }
 func (r *Reader) Type() Type { return Type(r.tag & 7) }
 
 // Err is the first error met, or nil.
-func (r *Reader) Err() error { return r.err }
+func (r *Reader) Err() error {
+	if r.err == nil {
+		return nil
+	}
+	return r.err
+}
 
 // Offset is the offset in the whole input of the current field's key.
 func (r *Reader) Offset() int { return r.base + r.key }
@@ -117,13 +124,18 @@ func (r *Reader) wrongType(field string) {
 
 // Skip skips the current field, groups included.
 func (r *Reader) Skip() {
+	i := r.i
 	switch r.Type() {
 	case VarintType:
-		r.Varint(r.msg)
-		return
+		if i < len(r.data) && r.data[i] < 0x80 {
+			r.i = i + 1
+			return
+		}
 	case BytesType:
-		r.span(r.msg)
-		return
+		if i < len(r.data) && r.data[i] < 0x80 && int(r.data[i]) < len(r.data)-i {
+			r.i = i + 1 + int(r.data[i])
+			return
+		}
 	}
 	n := skipField(r.data, r.key)
 	if n < 0 {
@@ -151,7 +163,7 @@ func (r *Reader) varintSlow(field string) uint64 {
 		r.wrongType(field)
 		return 0
 	}
-	v, n := readVarint(r.data, r.i)
+	v, n := readVarintSlow(r.data, r.i)
 	if n < 0 {
 		r.fail(field, r.i, n)
 		return 0
@@ -174,17 +186,20 @@ func zigzag64(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
 // Fixed64 reads the current field as 8 little-endian bytes (fixed64,
 // sfixed64, double).
 func (r *Reader) Fixed64(field string) uint64 {
+	if i := r.i; r.tag&7 == 1 && len(r.data)-i >= 8 {
+		r.i = i + 8
+		return binary.LittleEndian.Uint64(r.data[i:])
+	}
+	return r.fixed64Slow(field)
+}
+
+func (r *Reader) fixed64Slow(field string) uint64 {
 	if r.Type() != Fixed64Type {
 		r.wrongType(field)
 		return 0
 	}
-	if len(r.data)-r.i < 8 {
-		r.fail(field, r.i, codeTruncated)
-		return 0
-	}
-	v := binary.LittleEndian.Uint64(r.data[r.i:])
-	r.i += 8
-	return v
+	r.fail(field, r.i, codeTruncated)
+	return 0
 }
 
 // Double reads the current field as a double.
