@@ -52,6 +52,7 @@ func TestImportGraph(t *testing.T) {
 		"pkg/auth stores keys through pkg/widecolumn, never pkg/chunk": func(pkg, imp string) bool {
 			return !under(pkg, "pkg/auth") || !under(imp, "pkg/chunk")
 		},
+		"proto/wire is a leaf": func(pkg, _ string) bool { return !under(pkg, "proto/wire") },
 		"pkg/ring imports only KV, services and its proto": func(pkg, imp string) bool {
 			return !under(pkg, "pkg/ring") || under(imp, "pkg/ring") || under(imp, "pkg/kv") ||
 				imp == "pkg/services" || imp == "proto/ringpb"

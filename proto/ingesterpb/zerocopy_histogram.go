@@ -1,9 +1,6 @@
 package ingesterpb
 
-import (
-	"encoding/binary"
-	"math"
-)
+import "github.com/hearthmetrics/hearth/proto/wire"
 
 // UnmarshalZeroCopy decodes data into m, replacing its contents and reusing
 // its slices and oneof wrappers; see [PushRequest.UnmarshalZeroCopy]. The
@@ -11,10 +8,17 @@ import (
 // remote-write 2.0 decoder uses it too (it skips 2.0's start_timestamp,
 // which Histogram does not have).
 func (m *Histogram) UnmarshalZeroCopy(data []byte) error {
-	return m.unmarshalZeroCopy(data, 0)
+	return m.unmarshalZeroCopy(wire.NewReader(data, "Histogram"))
 }
 
-func (m *Histogram) unmarshalZeroCopy(data []byte, base int) error {
+// UnmarshalZeroCopyFrom is [Histogram.UnmarshalZeroCopy] of an embedded
+// message, for decoders of other messages: r's errors keep offsets in the
+// whole input.
+func (m *Histogram) UnmarshalZeroCopyFrom(r wire.Reader) error {
+	return m.unmarshalZeroCopy(r)
+}
+
+func (m *Histogram) unmarshalZeroCopy(r wire.Reader) error {
 	oldCount, oldZero := m.Count, m.ZeroCount
 	*m = Histogram{
 		NegativeSpans:  m.NegativeSpans[:0],
@@ -25,232 +29,101 @@ func (m *Histogram) unmarshalZeroCopy(data []byte, base int) error {
 		PositiveCounts: m.PositiveCounts[:0],
 		CustomValues:   m.CustomValues[:0],
 	}
-	i := 0
-	for i < len(data) {
-		pre := i
-		field, wt, next := readKey(data, i)
-		if next < 0 {
-			return codeErr("Histogram", base+i, next, wt)
-		}
-		i = next
-		name := "Histogram"
-		if int(field) < len(histogramFields) {
-			name = histogramFields[field]
-		}
+	for r.Next() {
 		var err error
-		switch field {
-		case 1, 6, 4, 14, 15: // varints
-			if wt != 0 {
-				return wireErr(name, base+pre, wt)
-			}
-			v, n := readVarint(data, i)
-			if n < 0 {
-				return codeErr(name, base+i, n, wt)
-			}
-			i = n
-			switch field {
-			case 1:
-				if c, ok := oldCount.(*Histogram_CountInt); ok {
-					c.CountInt = v
-					m.Count = c
-				} else {
-					m.Count = &Histogram_CountInt{CountInt: v}
-				}
-			case 6:
-				if c, ok := oldZero.(*Histogram_ZeroCountInt); ok {
-					c.ZeroCountInt = v
-					m.ZeroCount = c
-				} else {
-					m.ZeroCount = &Histogram_ZeroCountInt{ZeroCountInt: v}
-				}
-			case 4:
-				u := uint32(v)
-				m.Schema = int32(u>>1) ^ -int32(u&1)
-			case 14:
-				m.ResetHint = Histogram_ResetHint(int32(v))
-			case 15:
-				m.TimestampMs = int64(v)
-			}
-		case 2, 3, 5, 7: // doubles
-			if wt != 1 {
-				return wireErr(name, base+pre, wt)
-			}
-			if i+8 > len(data) {
-				return codeErr(name, base+i, codeTruncated, wt)
-			}
-			f := math.Float64frombits(binary.LittleEndian.Uint64(data[i:]))
-			i += 8
-			switch field {
-			case 2:
-				if c, ok := oldCount.(*Histogram_CountFloat); ok {
-					c.CountFloat = f
-					m.Count = c
-				} else {
-					m.Count = &Histogram_CountFloat{CountFloat: f}
-				}
-			case 3:
-				m.Sum = f
-			case 5:
-				m.ZeroThreshold = f
-			case 7:
-				if c, ok := oldZero.(*Histogram_ZeroCountFloat); ok {
-					c.ZeroCountFloat = f
-					m.ZeroCount = c
-				} else {
-					m.ZeroCount = &Histogram_ZeroCountFloat{ZeroCountFloat: f}
-				}
-			}
-		case 8, 11: // spans
-			if wt != 2 {
-				return wireErr(name, base+pre, wt)
-			}
-			s, e := readLen(data, i)
-			if s < 0 {
-				return codeErr(name, base+i, s, wt)
-			}
-			if field == 8 {
-				m.NegativeSpans = grow(m.NegativeSpans)
-				err = m.NegativeSpans[len(m.NegativeSpans)-1].unmarshalZeroCopy(data[s:e], base+s)
+		switch r.Field() {
+		case 1:
+			v := r.Varint("Histogram.count_int")
+			if c, ok := oldCount.(*Histogram_CountInt); ok {
+				c.CountInt = v
+				m.Count = c
 			} else {
-				m.PositiveSpans = grow(m.PositiveSpans)
-				err = m.PositiveSpans[len(m.PositiveSpans)-1].unmarshalZeroCopy(data[s:e], base+s)
+				m.Count = &Histogram_CountInt{CountInt: v}
 			}
-			i = e
+		case 2:
+			f := r.Double("Histogram.count_float")
+			if c, ok := oldCount.(*Histogram_CountFloat); ok {
+				c.CountFloat = f
+				m.Count = c
+			} else {
+				m.Count = &Histogram_CountFloat{CountFloat: f}
+			}
+		case 3:
+			m.Sum = r.Double("Histogram.sum")
+		case 4:
+			m.Schema = r.Sint32("Histogram.schema")
+		case 5:
+			m.ZeroThreshold = r.Double("Histogram.zero_threshold")
+		case 6:
+			v := r.Varint("Histogram.zero_count_int")
+			if c, ok := oldZero.(*Histogram_ZeroCountInt); ok {
+				c.ZeroCountInt = v
+				m.ZeroCount = c
+			} else {
+				m.ZeroCount = &Histogram_ZeroCountInt{ZeroCountInt: v}
+			}
+		case 7:
+			f := r.Double("Histogram.zero_count_float")
+			if c, ok := oldZero.(*Histogram_ZeroCountFloat); ok {
+				c.ZeroCountFloat = f
+				m.ZeroCount = c
+			} else {
+				m.ZeroCount = &Histogram_ZeroCountFloat{ZeroCountFloat: f}
+			}
+		case 8:
+			sub := r.Message("Histogram.negative_spans", "BucketSpan")
+			m.NegativeSpans = wire.Grow(m.NegativeSpans)
+			err = m.NegativeSpans[len(m.NegativeSpans)-1].unmarshalZeroCopy(sub)
 		case 9:
-			m.NegativeDeltas, i, err = readSint64s(m.NegativeDeltas, data, i, pre, wt, base, name)
-		case 12:
-			m.PositiveDeltas, i, err = readSint64s(m.PositiveDeltas, data, i, pre, wt, base, name)
+			m.NegativeDeltas = r.AppendSint64s(m.NegativeDeltas, "Histogram.negative_deltas")
 		case 10:
-			m.NegativeCounts, i, err = readDoubles(m.NegativeCounts, data, i, pre, wt, base, name)
+			m.NegativeCounts = r.AppendDoubles(m.NegativeCounts, "Histogram.negative_counts")
+		case 11:
+			sub := r.Message("Histogram.positive_spans", "BucketSpan")
+			m.PositiveSpans = wire.Grow(m.PositiveSpans)
+			err = m.PositiveSpans[len(m.PositiveSpans)-1].unmarshalZeroCopy(sub)
+		case 12:
+			m.PositiveDeltas = r.AppendSint64s(m.PositiveDeltas, "Histogram.positive_deltas")
 		case 13:
-			m.PositiveCounts, i, err = readDoubles(m.PositiveCounts, data, i, pre, wt, base, name)
+			m.PositiveCounts = r.AppendDoubles(m.PositiveCounts, "Histogram.positive_counts")
+		case 14:
+			m.ResetHint = Histogram_ResetHint(int32(r.Varint("Histogram.reset_hint")))
+		case 15:
+			m.TimestampMs = int64(r.Varint("Histogram.timestamp_ms"))
 		case 16:
-			m.CustomValues, i, err = readDoubles(m.CustomValues, data, i, pre, wt, base, name)
+			m.CustomValues = r.AppendDoubles(m.CustomValues, "Histogram.custom_values")
 		default:
-			n := skipField(data, pre)
-			if n < 0 {
-				return codeErr(name, base+pre, n, wt)
-			}
-			i = n
+			r.Skip()
 		}
 		if err != nil {
 			return err
 		}
 	}
+	if err := r.Err(); err != nil {
+		return err
+	}
 	// A field this histogram does not carry is nil, as in a fresh message:
 	// Prometheus refuses an exponential histogram whose CustomValues is
 	// non-nil, so an empty slice left by a custom-bucket histogram decoded
 	// here before made valid histograms of other tenants fail.
-	m.NegativeSpans, m.NegativeDeltas = nilIfEmpty(m.NegativeSpans), nilIfEmpty(m.NegativeDeltas)
-	m.NegativeCounts, m.PositiveSpans = nilIfEmpty(m.NegativeCounts), nilIfEmpty(m.PositiveSpans)
-	m.PositiveDeltas, m.PositiveCounts = nilIfEmpty(m.PositiveDeltas), nilIfEmpty(m.PositiveCounts)
-	m.CustomValues = nilIfEmpty(m.CustomValues)
+	m.NegativeSpans, m.NegativeDeltas = wire.NilIfEmpty(m.NegativeSpans), wire.NilIfEmpty(m.NegativeDeltas)
+	m.NegativeCounts, m.PositiveSpans = wire.NilIfEmpty(m.NegativeCounts), wire.NilIfEmpty(m.PositiveSpans)
+	m.PositiveDeltas, m.PositiveCounts = wire.NilIfEmpty(m.PositiveDeltas), wire.NilIfEmpty(m.PositiveCounts)
+	m.CustomValues = wire.NilIfEmpty(m.CustomValues)
 	return nil
 }
 
-var histogramFields = [...]string{
-	"Histogram", "Histogram.count_int", "Histogram.count_float", "Histogram.sum", "Histogram.schema",
-	"Histogram.zero_threshold", "Histogram.zero_count_int", "Histogram.zero_count_float",
-	"Histogram.negative_spans", "Histogram.negative_deltas", "Histogram.negative_counts",
-	"Histogram.positive_spans", "Histogram.positive_deltas", "Histogram.positive_counts",
-	"Histogram.reset_hint", "Histogram.timestamp_ms", "Histogram.custom_values",
-}
-
-// readSint64s appends one zigzag varint (wire type 0) or a packed run of
-// them (wire type 2) to dst.
-func readSint64s(dst []int64, data []byte, i, pre, wt, base int, name string) ([]int64, int, error) {
-	zigzag := func(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
-	switch wt {
-	case 0:
-		v, n := readVarint(data, i)
-		if n < 0 {
-			return dst, i, codeErr(name, base+i, n, wt)
-		}
-		return append(dst, zigzag(v)), n, nil
-	case 2:
-		s, e := readLen(data, i)
-		if s < 0 {
-			return dst, i, codeErr(name, base+i, s, wt)
-		}
-		for j := s; j < e; {
-			v, n := readVarint(data[:e], j)
-			if n == codeTruncated {
-				// The last varint runs past the packed run.
-				n = codeBadLength
-			}
-			if n < 0 {
-				return dst, i, codeErr(name, base+j, n, wt)
-			}
-			dst = append(dst, zigzag(v))
-			j = n
-		}
-		return dst, e, nil
-	}
-	return dst, i, wireErr(name, base+pre, wt)
-}
-
-// readDoubles appends one double (wire type 1) or a packed run of them (wire
-// type 2) to dst.
-func readDoubles(dst []float64, data []byte, i, pre, wt, base int, name string) ([]float64, int, error) {
-	switch wt {
-	case 1:
-		if i+8 > len(data) {
-			return dst, i, codeErr(name, base+i, codeTruncated, wt)
-		}
-		return append(dst, math.Float64frombits(binary.LittleEndian.Uint64(data[i:]))), i + 8, nil
-	case 2:
-		s, e := readLen(data, i)
-		if s < 0 {
-			return dst, i, codeErr(name, base+i, s, wt)
-		}
-		if (e-s)%8 != 0 {
-			return dst, i, codeErr(name, base+i, codeBadLength, wt)
-		}
-		for j := s; j < e; j += 8 {
-			dst = append(dst, math.Float64frombits(binary.LittleEndian.Uint64(data[j:])))
-		}
-		return dst, e, nil
-	}
-	return dst, i, wireErr(name, base+pre, wt)
-}
-
-func (m *BucketSpan) unmarshalZeroCopy(data []byte, base int) error {
+func (m *BucketSpan) unmarshalZeroCopy(r wire.Reader) error {
 	*m = BucketSpan{}
-	i := 0
-	for i < len(data) {
-		pre := i
-		field, wt, next := readKey(data, i)
-		if next < 0 {
-			return codeErr("BucketSpan", base+i, next, wt)
-		}
-		i = next
-		switch field {
-		case 1, 2:
-			name := "BucketSpan.offset"
-			if field == 2 {
-				name = "BucketSpan.length"
-			}
-			if wt != 0 {
-				return wireErr(name, base+pre, wt)
-			}
-			v, n := readVarint(data, i)
-			if n < 0 {
-				return codeErr(name, base+i, n, wt)
-			}
-			u := uint32(v)
-			if field == 1 {
-				m.Offset = int32(u>>1) ^ -int32(u&1)
-			} else {
-				m.Length = u
-			}
-			i = n
+	for r.Next() {
+		switch r.Field() {
+		case 1:
+			m.Offset = r.Sint32("BucketSpan.offset")
+		case 2:
+			m.Length = uint32(r.Varint("BucketSpan.length"))
 		default:
-			n := skipField(data, pre)
-			if n < 0 {
-				return codeErr("BucketSpan", base+pre, n, wt)
-			}
-			i = n
+			r.Skip()
 		}
 	}
-	return nil
+	return r.Err()
 }

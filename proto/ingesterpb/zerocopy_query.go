@@ -1,5 +1,7 @@
 package ingesterpb
 
+import "github.com/hearthmetrics/hearth/proto/wire"
+
 // UnmarshalZeroCopy decodes a QueryStreamResponse without copying: label
 // strings and chunk bytes alias data, and stay valid only while data is
 // unchanged. The gRPC codec hands it a buffer of its own that is never
@@ -18,191 +20,115 @@ func (m *QueryStreamResponse) UnmarshalZeroCopy(data []byte) error {
 	}
 	labels := make([]LabelPair, nLabels)
 	chunks := make([]Chunk, nChunks)
-	defer func() { m.Series = nilIfEmpty(series) }()
-	i := 0
-	for i < len(data) {
-		pre := i
-		field, wt, next := readKey(data, i)
-		if next < 0 {
-			return codeErr("QueryStreamResponse", i, next, wt)
-		}
-		i = next
-		if field != 1 {
-			n := skipField(data, pre)
-			if n < 0 {
-				return codeErr("QueryStreamResponse", pre, n, wt)
-			}
-			i = n
+	defer func() { m.Series = wire.NilIfEmpty(series) }()
+	r := wire.NewReader(data, "QueryStreamResponse")
+	for r.Next() {
+		if r.Field() != 1 {
+			r.Skip()
 			continue
 		}
-		if wt != 2 {
-			return wireErr("QueryStreamResponse.series", pre, wt)
+		sub := r.Message("QueryStreamResponse.series", "ChunkSeries")
+		if r.Err() != nil {
+			break
 		}
-		s, e := readLen(data, i)
-		if s < 0 {
-			return codeErr("QueryStreamResponse.series", i, s, wt)
-		}
-		series = grow(series)
+		series = wire.Grow(series)
 		cs := &series[len(series)-1]
 		// Each series gets the slots the count found for it; should it
-		// find more (it cannot, on input both passes read alike), grow
+		// find more (it cannot, on input both passes read alike), Grow
 		// appends past its capacity into a new array, never into a
 		// neighbour's slots.
-		nl, nc := countChunkSeries(data[s:e])
+		nl, nc := countChunkSeries(sub)
 		nl, nc = min(nl, len(labels)), min(nc, len(chunks))
 		cs.Labels, labels = labels[:0:nl], labels[nl:]
 		cs.Chunks, chunks = chunks[:0:nc], chunks[nc:]
-		if err := cs.unmarshalZeroCopy(data[s:e], s); err != nil {
+		if err := cs.unmarshalZeroCopy(sub); err != nil {
 			return err
 		}
-		i = e
 	}
-	return nil
+	return r.Err()
 }
 
 // countQueryStream counts the series of a QueryStreamResponse and their
 // labels and chunks, stopping at the first malformed field: the counts
 // only size arrays, the decoder reports errors.
 func countQueryStream(data []byte) (series, labels, chunks int) {
-	for i := 0; i < len(data); {
-		field, wt, next := readKey(data, i)
-		if next < 0 {
-			return
-		}
-		if field != 1 || wt != 2 {
-			if i = skipField(data, i); i < 0 {
-				return
-			}
+	r := wire.NewReader(data, "")
+	for r.Next() {
+		if r.Field() != 1 || r.Type() != wire.BytesType {
+			r.Skip()
 			continue
 		}
-		s, e := readLen(data, next)
-		if s < 0 {
-			return
+		sub := r.Message("", "")
+		if r.Err() != nil {
+			break
 		}
-		nl, nc := countChunkSeries(data[s:e])
+		nl, nc := countChunkSeries(sub)
 		series, labels, chunks = series+1, labels+nl, chunks+nc
-		i = e
 	}
 	return
 }
 
 // countChunkSeries counts the labels and chunks of one ChunkSeries.
-func countChunkSeries(data []byte) (labels, chunks int) {
-	for i := 0; i < len(data); {
-		field, wt, next := readKey(data, i)
-		if next < 0 {
-			return
-		}
-		if wt == 2 {
-			switch field {
+func countChunkSeries(r wire.Reader) (labels, chunks int) {
+	for r.Next() {
+		if r.Type() == wire.BytesType {
+			switch r.Field() {
 			case 1:
 				labels++
 			case 2:
 				chunks++
 			}
 		}
-		if i = skipField(data, i); i < 0 {
-			return
-		}
+		r.Skip()
 	}
 	return
 }
 
 // unmarshalZeroCopy decodes one series into m's slices, reused from
 // index 0.
-func (m *ChunkSeries) unmarshalZeroCopy(data []byte, base int) error {
+func (m *ChunkSeries) unmarshalZeroCopy(r wire.Reader) error {
 	m.Labels = m.Labels[:0]
 	m.Chunks = m.Chunks[:0]
-	i := 0
-	for i < len(data) {
-		pre := i
-		field, wt, next := readKey(data, i)
-		if next < 0 {
-			return codeErr("ChunkSeries", base+i, next, wt)
-		}
-		i = next
-		switch field {
-		case 1, 2:
-			if wt != 2 {
-				return wireErr(chunkSeriesFields[field], base+pre, wt)
-			}
-			s, e := readLen(data, i)
-			if s < 0 {
-				return codeErr(chunkSeriesFields[field], base+i, s, wt)
-			}
-			var err error
-			if field == 1 {
-				m.Labels = grow(m.Labels)
-				err = m.Labels[len(m.Labels)-1].unmarshalZeroCopy(data[s:e], base+s)
-			} else {
-				m.Chunks = grow(m.Chunks)
-				err = m.Chunks[len(m.Chunks)-1].unmarshalZeroCopy(data[s:e], base+s)
-			}
-			if err != nil {
-				return err
-			}
-			i = e
+	for r.Next() {
+		var err error
+		switch r.Field() {
+		case 1:
+			sub := r.Message("ChunkSeries.labels", "LabelPair")
+			m.Labels = wire.Grow(m.Labels)
+			err = m.Labels[len(m.Labels)-1].unmarshalZeroCopy(sub)
+		case 2:
+			sub := r.Message("ChunkSeries.chunks", "Chunk")
+			m.Chunks = wire.Grow(m.Chunks)
+			err = m.Chunks[len(m.Chunks)-1].unmarshalZeroCopy(sub)
 		default:
-			n := skipField(data, pre)
-			if n < 0 {
-				return codeErr("ChunkSeries", base+pre, n, wt)
-			}
-			i = n
+			r.Skip()
+		}
+		if err != nil {
+			return err
 		}
 	}
-	m.Labels, m.Chunks = nilIfEmpty(m.Labels), nilIfEmpty(m.Chunks)
+	if err := r.Err(); err != nil {
+		return err
+	}
+	m.Labels, m.Chunks = wire.NilIfEmpty(m.Labels), wire.NilIfEmpty(m.Chunks)
 	return nil
 }
 
-var chunkSeriesFields = [...]string{"", "ChunkSeries.labels", "ChunkSeries.chunks"}
-
-func (m *Chunk) unmarshalZeroCopy(data []byte, base int) error {
+func (m *Chunk) unmarshalZeroCopy(r wire.Reader) error {
 	*m = Chunk{}
-	i := 0
-	for i < len(data) {
-		pre := i
-		field, wt, next := readKey(data, i)
-		if next < 0 {
-			return codeErr("Chunk", base+i, next, wt)
-		}
-		i = next
-		switch field {
-		case 1, 2, 3:
-			if wt != 0 {
-				return wireErr(chunkFields[field], base+pre, wt)
-			}
-			v, n := readVarint(data, i)
-			if n < 0 {
-				return codeErr(chunkFields[field], base+i, n, wt)
-			}
-			switch field {
-			case 1:
-				m.MinTimeMs = int64(v)
-			case 2:
-				m.MaxTimeMs = int64(v)
-			case 3:
-				m.Encoding = Chunk_Encoding(int32(v))
-			}
-			i = n
+	for r.Next() {
+		switch r.Field() {
+		case 1:
+			m.MinTimeMs = int64(r.Varint("Chunk.min_time_ms"))
+		case 2:
+			m.MaxTimeMs = int64(r.Varint("Chunk.max_time_ms"))
+		case 3:
+			m.Encoding = Chunk_Encoding(int32(r.Varint("Chunk.encoding")))
 		case 4:
-			if wt != 2 {
-				return wireErr(chunkFields[field], base+pre, wt)
-			}
-			s, e := readLen(data, i)
-			if s < 0 {
-				return codeErr(chunkFields[field], base+i, s, wt)
-			}
-			m.Data = data[s:e:e]
-			i = e
+			m.Data = r.Bytes("Chunk.data")
 		default:
-			n := skipField(data, pre)
-			if n < 0 {
-				return codeErr("Chunk", base+pre, n, wt)
-			}
-			i = n
+			r.Skip()
 		}
 	}
-	return nil
+	return r.Err()
 }
-
-var chunkFields = [...]string{"", "Chunk.min_time_ms", "Chunk.max_time_ms", "Chunk.encoding", "Chunk.data"}

@@ -3,13 +3,11 @@ package rw2
 import (
 	"errors"
 	"fmt"
-	"math"
 	"unsafe"
-
-	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/hearthmetrics/hearth/pkg/distributor/remotewrite"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
+	"github.com/hearthmetrics/hearth/proto/wire"
 )
 
 // Field numbers of io.prometheus.write.v2.
@@ -59,7 +57,7 @@ func (d *Decoder) Reusable() bool {
 
 // decodeError is a malformed request; it names where.
 type decodeError struct {
-	what   string
+	what   string // the message and field, e.g. "Sample.value"
 	offset int
 	series int // -1 outside a series
 	err    error
@@ -67,20 +65,31 @@ type decodeError struct {
 
 func (e *decodeError) Error() string {
 	if e.series >= 0 {
-		return fmt.Sprintf("decoding remote-write 2.0 timeseries[%d].%s at offset %d: %v", e.series, e.what, e.offset, e.err)
+		return fmt.Sprintf("decoding remote-write 2.0 timeseries[%d], %s at offset %d: %v", e.series, e.what, e.offset, e.err)
 	}
 	return fmt.Sprintf("decoding remote-write 2.0 %s at offset %d: %v", e.what, e.offset, e.err)
 }
 
 func (e *decodeError) Unwrap() []error { return []error{remotewrite.ErrMalformed, e.err} }
 
+// malformed turns err into a decodeError of series idx (-1 for none): a
+// [*wire.Error] keeps its field and offset, anything else is put on field
+// what at offset off. The label limit goes through as it is.
+func malformed(err error, what string, off, idx int) error {
+	if errors.Is(err, errLabelLimit) {
+		return err
+	}
+	if we, ok := err.(*wire.Error); ok {
+		return &decodeError{what: we.Field, offset: we.Offset, series: idx, err: we.Err}
+	}
+	return &decodeError{what: what, offset: off, series: idx, err: err}
+}
+
 // ErrRefOutOfRange is wrapped by errors for a symbol reference beyond the
 // symbol table, or labels_refs of odd length.
 var ErrRefOutOfRange = errors.New("symbol reference out of range")
 
 var (
-	errWireType    = errors.New("wrong wire type")
-	errPacked      = errors.New("packed field length inconsistent with its elements")
 	errFirstSymbol = errors.New(`the first symbol must be ""`)
 	// errNothingDecoded: a non-empty body without a symbol or a series,
 	// only fields 2.0 does not have, e.g. a 1.0 body sent with the 2.0
@@ -97,43 +106,32 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 	ts := dst.Timeseries[:0]
 	md := dst.Metadata[:0]
 	defer func() {
-		dst.Timeseries, dst.Metadata = nilIfEmpty(ts), nilIfEmpty(md)
+		dst.Timeseries, dst.Metadata = wire.NilIfEmpty(ts), wire.NilIfEmpty(md)
 		clear(d.symbols) // do not pin the body while the decoder sits in a pool
 	}()
 
 	// Symbols may come after the series that use them: collect them
-	// first.
+	// first, checking the request's own fields on the way.
 	d.symbols = d.symbols[:0]
+	first := len(body) // the first series' offset: where the second pass starts
 	unknown, nSeries := 0, 0
-	for i := 0; i < len(body); {
-		num, typ, n := protowire.ConsumeTag(body[i:])
-		if n < 0 {
-			return &decodeError{what: "Request", offset: i, series: -1, err: protowire.ParseError(n)}
-		}
-		if num == requestSymbols {
-			if typ != protowire.BytesType {
-				return &decodeError{what: "Request.symbols", offset: i, series: -1, err: errWireType}
-			}
-			v, m := protowire.ConsumeBytes(body[i+n:])
-			if m < 0 {
-				return &decodeError{what: "Request.symbols", offset: i + n, series: -1, err: protowire.ParseError(m)}
-			}
-			d.symbols = append(d.symbols, yoloString(v))
-			i += n + m
-			continue
-		}
-		m := protowire.ConsumeFieldValue(num, typ, body[i+n:])
-		if m < 0 {
-			return &decodeError{what: "Request", offset: i + n, series: -1, err: protowire.ParseError(m)}
-		}
-		if num == requestTimeseries {
+	r := wire.NewReader(body, "Request")
+	for r.Next() {
+		switch r.Field() {
+		case requestSymbols:
+			d.symbols = append(d.symbols, r.String("Request.symbols"))
+		case requestTimeseries:
 			nSeries++
-		} else {
+			first = min(first, r.Offset())
+			r.Bytes("Request.timeseries")
+		default:
 			unknown++
+			r.Skip()
 		}
-		i += n + m
 	}
-
+	if err := r.Err(); err != nil {
+		return malformed(err, "", 0, -1)
+	}
 	if nSeries == 0 && len(d.symbols) == 0 && unknown > 0 {
 		// Fields 1 and 3 are remote-write 1.0's timeseries and metadata:
 		// decoded as 2.0, such a body is silently nothing at all.
@@ -143,25 +141,19 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 		return &decodeError{what: "Request.symbols", offset: 0, series: -1, err: errFirstSymbol}
 	}
 
-	for i := 0; i < len(body); {
-		num, typ, n := protowire.ConsumeTag(body[i:])
-		if num != requestTimeseries {
-			i += n + protowire.ConsumeFieldValue(num, typ, body[i+n:]) // checked in the first pass
+	r = wire.NewReaderAt(body[first:], first, "Request")
+	for r.Next() {
+		if r.Field() != requestTimeseries {
+			r.Skip()
 			continue
 		}
-		if typ != protowire.BytesType {
-			return &decodeError{what: "Request.timeseries", offset: i, series: -1, err: errWireType}
-		}
-		v, m := protowire.ConsumeBytes(body[i+n:])
-		if m < 0 {
-			return &decodeError{what: "Request.timeseries", offset: i + n, series: -1, err: protowire.ParseError(m)}
-		}
+		sub := r.Message("Request.timeseries", "TimeSeries") // checked in the first pass
 		if max := d.Limits.MaxSeries; max > 0 && len(ts) == max {
 			series, _ := countRequest(body)
 			return &ingesterpb.DecodeLimitError{What: "series", Actual: series, Limit: max}
 		}
-		ts = grow(ts)
-		meta, err := d.series(&ts[len(ts)-1], v, i+n+(m-len(v)), len(ts)-1)
+		ts = wire.Grow(ts)
+		meta, err := d.series(&ts[len(ts)-1], sub, len(ts)-1)
 		if errors.Is(err, ingesterpb.ErrDecodeLimit) {
 			_, labels := countRequest(body)
 			return &ingesterpb.DecodeLimitError{What: "labels", Actual: labels, Limit: d.Limits.MaxLabels}
@@ -176,7 +168,6 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 			(len(s.Samples) > 0 || len(s.Histograms) > 0) {
 			md = d.appendMetadata(md, &ts[len(ts)-1], meta)
 		}
-		i += n + m
 	}
 	return nil
 }
@@ -204,7 +195,7 @@ func (d *Decoder) appendMetadata(md []ingesterpb.MetricMetadata, ts *ingesterpb.
 			return md
 		}
 	}
-	md = grow(md)
+	md = wire.Grow(md)
 	md[len(md)-1] = ingesterpb.MetricMetadata{Type: meta.typ, MetricFamilyName: name, Help: meta.help, Unit: meta.unit}
 	return md
 }
@@ -222,72 +213,52 @@ func (d *Decoder) symbol(ref uint32) (string, bool) {
 	return d.symbols[ref], true
 }
 
-// series decodes one TimeSeries at body offset base.
-func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) (seriesMeta, error) {
+// series decodes the TimeSeries r reads, number idx of the request.
+func (d *Decoder) series(ts *ingesterpb.TimeSeries, r wire.Reader, idx int) (seriesMeta, error) {
 	ts.Labels = ts.Labels[:0]
 	ts.Samples = ts.Samples[:0]
 	ts.Exemplars = ts.Exemplars[:0]
 	ts.Histograms = ts.Histograms[:0]
 	var meta seriesMeta
-	fail := func(what string, off int, err error) (seriesMeta, error) {
-		return meta, &decodeError{what: what, offset: base + off, series: idx, err: err}
+	start := r.Offset()
+	fail := func(what string, err error) (seriesMeta, error) {
+		return meta, &decodeError{what: what, offset: start, series: idx, err: err}
 	}
 	d.refs = d.refs[:0]
-	for i := 0; i < len(data); {
-		num, typ, n := protowire.ConsumeTag(data[i:])
-		if n < 0 {
-			return fail("TimeSeries", i, protowire.ParseError(n))
-		}
-		switch num {
+	for r.Next() {
+		var err error
+		switch r.Field() {
 		case seriesLabelsRefs:
-			var m int
-			var err error
-			d.refs, m, err = appendUint32s(d.refs, typ, data[i+n:], d.maxRefs(0))
-			if errors.Is(err, errLabelLimit) {
-				return meta, err
+			var ok bool
+			if d.refs, ok = r.AppendUint32s(d.refs, "TimeSeries.labels_refs", d.maxRefs(0)); !ok {
+				return meta, errLabelLimit
 			}
-			if err != nil {
-				return fail("labels_refs", i+n, err)
-			}
-			i += n + m
-			continue
-		case seriesSamples, seriesHistograms, seriesExemplars, seriesMetadata:
-			if typ != protowire.BytesType {
-				return fail(seriesFieldNames[num], i, errWireType)
-			}
-			v, m := protowire.ConsumeBytes(data[i+n:])
-			if m < 0 {
-				return fail(seriesFieldNames[num], i+n, protowire.ParseError(m))
-			}
-			off := i + n + m - len(v)
-			var err error
-			switch num {
-			case seriesSamples:
-				ts.Samples = grow(ts.Samples)
-				err = decodeSample(&ts.Samples[len(ts.Samples)-1], v)
-			case seriesHistograms:
-				ts.Histograms = grow(ts.Histograms)
-				err = ts.Histograms[len(ts.Histograms)-1].UnmarshalZeroCopy(v)
-			case seriesExemplars:
-				ts.Exemplars = grow(ts.Exemplars)
-				err = d.exemplar(&ts.Exemplars[len(ts.Exemplars)-1], v)
-			case seriesMetadata:
-				err = d.metadata(&meta, v)
-			}
-			if err != nil {
-				return fail(seriesFieldNames[num], off, err)
-			}
-			i += n + m
-			continue
+		case seriesSamples:
+			sub := r.Message("TimeSeries.samples", "Sample")
+			ts.Samples = wire.Grow(ts.Samples)
+			err = decodeSample(&ts.Samples[len(ts.Samples)-1], sub)
+		case seriesHistograms:
+			sub := r.Message("TimeSeries.histograms", "Histogram")
+			ts.Histograms = wire.Grow(ts.Histograms)
+			err = ts.Histograms[len(ts.Histograms)-1].UnmarshalZeroCopyFrom(sub)
+		case seriesExemplars:
+			sub := r.Message("TimeSeries.exemplars", "Exemplar")
+			ts.Exemplars = wire.Grow(ts.Exemplars)
+			err = d.exemplar(&ts.Exemplars[len(ts.Exemplars)-1], sub)
+		case seriesMetadata:
+			err = d.metadata(&meta, r.Message("TimeSeries.metadata", "Metadata"))
+		default:
+			r.Skip()
 		}
-		m := protowire.ConsumeFieldValue(num, typ, data[i+n:])
-		if m < 0 {
-			return fail("TimeSeries", i+n, protowire.ParseError(m))
+		if err != nil {
+			return meta, malformed(err, seriesFieldNames[r.Field()], r.Offset(), idx)
 		}
-		i += n + m
+	}
+	if err := r.Err(); err != nil {
+		return meta, malformed(err, "", 0, idx)
 	}
 	if len(d.refs)%2 != 0 {
-		return fail("labels_refs", 0, fmt.Errorf("%w: odd length %d", ErrRefOutOfRange, len(d.refs)))
+		return fail("TimeSeries.labels_refs", fmt.Errorf("%w: odd length %d", ErrRefOutOfRange, len(d.refs)))
 	}
 	if !d.takeLabels(len(d.refs) / 2) {
 		return meta, errLabelLimit
@@ -295,30 +266,32 @@ func (d *Decoder) series(ts *ingesterpb.TimeSeries, data []byte, base, idx int) 
 	for j := 0; j < len(d.refs); j += 2 {
 		name, ok := d.symbol(d.refs[j])
 		if !ok {
-			return fail("labels_refs", 0, fmt.Errorf("%w: labels_refs[%d] = %d, %d symbols", ErrRefOutOfRange, j, d.refs[j], len(d.symbols)))
+			return fail("TimeSeries.labels_refs", fmt.Errorf("%w: labels_refs[%d] = %d, %d symbols", ErrRefOutOfRange, j, d.refs[j], len(d.symbols)))
 		}
 		value, ok := d.symbol(d.refs[j+1])
 		if !ok {
-			return fail("labels_refs", 0, fmt.Errorf("%w: labels_refs[%d] = %d, %d symbols", ErrRefOutOfRange, j+1, d.refs[j+1], len(d.symbols)))
+			return fail("TimeSeries.labels_refs", fmt.Errorf("%w: labels_refs[%d] = %d, %d symbols", ErrRefOutOfRange, j+1, d.refs[j+1], len(d.symbols)))
 		}
-		ts.Labels = grow(ts.Labels)
+		ts.Labels = wire.Grow(ts.Labels)
 		ts.Labels[len(ts.Labels)-1] = ingesterpb.LabelPair{Name: name, Value: value}
 	}
 	// Fields the series does not carry are nil, as in a fresh message:
 	// nothing of the request decoded here before may show through.
-	ts.Labels, ts.Samples = nilIfEmpty(ts.Labels), nilIfEmpty(ts.Samples)
-	ts.Exemplars, ts.Histograms = nilIfEmpty(ts.Exemplars), nilIfEmpty(ts.Histograms)
+	ts.Labels, ts.Samples = wire.NilIfEmpty(ts.Labels), wire.NilIfEmpty(ts.Samples)
+	ts.Exemplars, ts.Histograms = wire.NilIfEmpty(ts.Exemplars), wire.NilIfEmpty(ts.Histograms)
 	if meta.present {
 		var ok bool
 		if meta.help, ok = d.symbol(meta.helpRef); !ok {
-			return fail("metadata", 0, fmt.Errorf("%w: help_ref = %d, %d symbols", ErrRefOutOfRange, meta.helpRef, len(d.symbols)))
+			return fail("TimeSeries.metadata", fmt.Errorf("%w: help_ref = %d, %d symbols", ErrRefOutOfRange, meta.helpRef, len(d.symbols)))
 		}
 		if meta.unit, ok = d.symbol(meta.unitRef); !ok {
-			return fail("metadata", 0, fmt.Errorf("%w: unit_ref = %d, %d symbols", ErrRefOutOfRange, meta.unitRef, len(d.symbols)))
+			return fail("TimeSeries.metadata", fmt.Errorf("%w: unit_ref = %d, %d symbols", ErrRefOutOfRange, meta.unitRef, len(d.symbols)))
 		}
 	}
 	return meta, nil
 }
+
+var seriesFieldNames = [...]string{"TimeSeries", "TimeSeries.labels_refs", "TimeSeries.samples", "TimeSeries.histograms", "TimeSeries.exemplars", "TimeSeries.metadata"}
 
 // errLabelLimit stops decoding at the series over Limits.MaxLabels; Decode
 // turns it into a [*ingesterpb.DecodeLimitError] with the actual count.
@@ -334,152 +307,96 @@ func (d *Decoder) takeLabels(n int) bool {
 // included) without decoding them, for a limit error's message; it stops
 // at the first malformed field.
 func countRequest(body []byte) (series, labels int) {
-	refs := func(data []byte, field protowire.Number) int {
+	r := wire.NewReader(body, "")
+	for r.Next() {
+		if r.Field() != requestTimeseries || r.Type() != wire.BytesType {
+			r.Skip()
+			continue
+		}
+		ts := r.Message("", "")
+		if r.Err() != nil {
+			break
+		}
+		series++
 		n := 0
-		for len(data) > 0 {
-			num, typ, k := protowire.ConsumeTag(data)
-			if k < 0 {
-				return n
-			}
-			data = data[k:]
-			if num == field && typ == protowire.BytesType {
-				v, m := protowire.ConsumeBytes(data)
-				if m < 0 {
-					return n
-				}
-				for len(v) > 0 {
-					_, c := protowire.ConsumeVarint(v)
-					if c < 0 {
-						break
+		for ts.Next() {
+			switch {
+			case ts.Field() == seriesLabelsRefs:
+				n += countRefs(&ts)
+			case ts.Field() == seriesExemplars && ts.Type() == wire.BytesType:
+				for ex := ts.Message("", ""); ex.Next(); {
+					if ex.Field() == exemplarLabelsRefs {
+						n += countRefs(&ex)
+					} else {
+						ex.Skip()
 					}
-					n++
-					v = v[c:]
 				}
-				data = data[m:]
-				continue
+			default:
+				ts.Skip()
 			}
-			if num == field && typ == protowire.VarintType {
-				n++
-			}
-			m := protowire.ConsumeFieldValue(num, typ, data)
-			if m < 0 {
-				return n
-			}
-			data = data[m:]
 		}
-		return n
-	}
-	for data := body; len(data) > 0; {
-		num, typ, k := protowire.ConsumeTag(data)
-		if k < 0 {
-			return
-		}
-		data = data[k:]
-		m := protowire.ConsumeFieldValue(num, typ, data)
-		if m < 0 {
-			return
-		}
-		if num == requestTimeseries && typ == protowire.BytesType {
-			v, _ := protowire.ConsumeBytes(data)
-			series++
-			n := refs(v, seriesLabelsRefs)
-			for ex := v; len(ex) > 0; {
-				num, typ, k := protowire.ConsumeTag(ex)
-				if k < 0 {
-					break
-				}
-				ex = ex[k:]
-				c := protowire.ConsumeFieldValue(num, typ, ex)
-				if c < 0 {
-					break
-				}
-				if num == seriesExemplars && typ == protowire.BytesType {
-					e, _ := protowire.ConsumeBytes(ex)
-					n += refs(e, exemplarLabelsRefs)
-				}
-				ex = ex[c:]
-			}
-			labels += n / 2
-		}
-		data = data[m:]
+		labels += n / 2
 	}
 	return
 }
 
-var seriesFieldNames = [...]string{"", "labels_refs", "samples", "histograms", "exemplars", "metadata"}
-
-func decodeSample(s *ingesterpb.Sample, data []byte) error {
-	*s = ingesterpb.Sample{}
-	for i := 0; i < len(data); {
-		num, typ, n := protowire.ConsumeTag(data[i:])
-		if n < 0 {
-			return protowire.ParseError(n)
+// countRefs counts the references of a labels_refs field, one varint or a
+// packed run (its complete varints), and moves past it.
+func countRefs(r *wire.Reader) int {
+	switch r.Type() {
+	case wire.VarintType:
+		r.Varint("")
+		return 1
+	case wire.BytesType:
+		n := 0
+		for _, b := range r.Bytes("") {
+			if b < 0x80 {
+				n++
+			}
 		}
-		i += n
-		switch {
-		case num == sampleValue && typ == protowire.Fixed64Type:
-			v, m := protowire.ConsumeFixed64(data[i:])
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			s.Value = math.Float64frombits(v)
-			i += m
-		case num == sampleTimestamp && typ == protowire.VarintType:
-			v, m := protowire.ConsumeVarint(data[i:])
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			s.TimestampMs = int64(v)
-			i += m
-		case num == sampleValue || num == sampleTimestamp:
-			return errWireType
-		default:
-			m := protowire.ConsumeFieldValue(num, typ, data[i:])
-			if m < 0 {
-				return protowire.ParseError(m)
-			}
-			i += m
-		}
+		return n
 	}
-	return nil
+	r.Skip()
+	return 0
 }
 
-func (d *Decoder) exemplar(e *ingesterpb.Exemplar, data []byte) error {
+func decodeSample(s *ingesterpb.Sample, r wire.Reader) error {
+	*s = ingesterpb.Sample{}
+	for r.Next() {
+		switch r.Field() {
+		case sampleValue:
+			s.Value = r.Double("Sample.value")
+		case sampleTimestamp:
+			s.TimestampMs = int64(r.Varint("Sample.timestamp"))
+		default:
+			r.Skip()
+		}
+	}
+	return r.Err()
+}
+
+func (d *Decoder) exemplar(e *ingesterpb.Exemplar, r wire.Reader) error {
 	e.Labels = e.Labels[:0]
 	e.Value, e.TimestampMs = 0, 0
 	start := len(d.refs) // exemplar refs go after the series' own refs
 	defer func() { d.refs = d.refs[:start] }()
-	for i := 0; i < len(data); {
-		num, typ, n := protowire.ConsumeTag(data[i:])
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		i += n
-		var m int
-		switch {
-		case num == exemplarLabelsRefs:
-			var err error
-			d.refs, m, err = appendUint32s(d.refs, typ, data[i:], d.maxRefs(start))
-			if err != nil {
-				return err
+	for r.Next() {
+		switch r.Field() {
+		case exemplarLabelsRefs:
+			var ok bool
+			if d.refs, ok = r.AppendUint32s(d.refs, "Exemplar.labels_refs", d.maxRefs(start)); !ok {
+				return errLabelLimit
 			}
-		case num == exemplarValue && typ == protowire.Fixed64Type:
-			var v uint64
-			v, m = protowire.ConsumeFixed64(data[i:])
-			e.Value = math.Float64frombits(v)
-		case num == exemplarTimestamp && typ == protowire.VarintType:
-			var v uint64
-			v, m = protowire.ConsumeVarint(data[i:])
-			e.TimestampMs = int64(v)
-		case num == exemplarValue || num == exemplarTimestamp:
-			return errWireType
+		case exemplarValue:
+			e.Value = r.Double("Exemplar.value")
+		case exemplarTimestamp:
+			e.TimestampMs = int64(r.Varint("Exemplar.timestamp"))
 		default:
-			m = protowire.ConsumeFieldValue(num, typ, data[i:])
+			r.Skip()
 		}
-		if m < 0 {
-			return protowire.ParseError(m)
-		}
-		i += m
+	}
+	if err := r.Err(); err != nil {
+		return err
 	}
 	refs := d.refs[start:]
 	if len(refs)%2 != 0 {
@@ -494,45 +411,28 @@ func (d *Decoder) exemplar(e *ingesterpb.Exemplar, data []byte) error {
 		if !ok1 || !ok2 {
 			return fmt.Errorf("%w: exemplar labels_refs[%d:%d] = %d, %d; %d symbols", ErrRefOutOfRange, j, j+2, refs[j], refs[j+1], len(d.symbols))
 		}
-		e.Labels = grow(e.Labels)
+		e.Labels = wire.Grow(e.Labels)
 		e.Labels[len(e.Labels)-1] = ingesterpb.LabelPair{Name: name, Value: value}
 	}
-	e.Labels = nilIfEmpty(e.Labels)
+	e.Labels = wire.NilIfEmpty(e.Labels)
 	return nil
 }
 
-func (d *Decoder) metadata(meta *seriesMeta, data []byte) error {
+func (d *Decoder) metadata(meta *seriesMeta, r wire.Reader) error {
 	*meta = seriesMeta{present: true}
-	for i := 0; i < len(data); {
-		num, typ, n := protowire.ConsumeTag(data[i:])
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		i += n
-		var m int
-		switch {
-		case (num == metadataType || num == metadataHelpRef || num == metadataUnitRef) && typ == protowire.VarintType:
-			var v uint64
-			v, m = protowire.ConsumeVarint(data[i:])
-			switch num {
-			case metadataType:
-				meta.typ = ingesterpb.MetricMetadata_MetricType(int32(v))
-			case metadataHelpRef:
-				meta.helpRef = uint32(v)
-			default:
-				meta.unitRef = uint32(v)
-			}
-		case num == metadataType || num == metadataHelpRef || num == metadataUnitRef:
-			return errWireType
+	for r.Next() {
+		switch r.Field() {
+		case metadataType:
+			meta.typ = ingesterpb.MetricMetadata_MetricType(int32(r.Varint("Metadata.type")))
+		case metadataHelpRef:
+			meta.helpRef = uint32(r.Varint("Metadata.help_ref"))
+		case metadataUnitRef:
+			meta.unitRef = uint32(r.Varint("Metadata.unit_ref"))
 		default:
-			m = protowire.ConsumeFieldValue(num, typ, data[i:])
+			r.Skip()
 		}
-		if m < 0 {
-			return protowire.ParseError(m)
-		}
-		i += m
 	}
-	return nil
+	return r.Err()
 }
 
 // maxRefs is the length d.refs may reach, holding references from index
@@ -543,64 +443,4 @@ func (d *Decoder) maxRefs(start int) int {
 		return 0
 	}
 	return start + 2*max(0, d.Limits.MaxLabels-d.labels) + 1
-}
-
-// appendUint32s appends one varint (wire type 0) or a packed run of them
-// (wire type 2) to dst and returns how many bytes it consumed. Past max
-// elements (when max > 0) it stops with errLabelLimit.
-func appendUint32s(dst []uint32, typ protowire.Type, data []byte, max int) ([]uint32, int, error) {
-	switch typ {
-	case protowire.VarintType:
-		v, m := protowire.ConsumeVarint(data)
-		if m < 0 {
-			return dst, 0, protowire.ParseError(m)
-		}
-		if max > 0 && len(dst) >= max {
-			return dst, 0, errLabelLimit
-		}
-		return append(dst, uint32(v)), m, nil
-	case protowire.BytesType:
-		v, m := protowire.ConsumeBytes(data)
-		if m < 0 {
-			return dst, 0, protowire.ParseError(m)
-		}
-		for len(v) > 0 {
-			x, k := protowire.ConsumeVarint(v)
-			if k < 0 {
-				return dst, 0, errPacked
-			}
-			if max > 0 && len(dst) >= max {
-				return dst, 0, errLabelLimit
-			}
-			dst = append(dst, uint32(x))
-			v = v[k:]
-		}
-		return dst, m, nil
-	}
-	return dst, 0, errWireType
-}
-
-// nilIfEmpty returns nil for an empty s (dropping its capacity), so a
-// reused slice that decoded nothing reads like a fresh message's.
-func nilIfEmpty[T any](s []T) []T {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
-}
-
-// grow extends s by one element, reusing the spare capacity's element.
-func grow[T any](s []T) []T {
-	if len(s) < cap(s) {
-		return s[:len(s)+1]
-	}
-	var zero T
-	return append(s, zero)
-}
-
-func yoloString(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
 }

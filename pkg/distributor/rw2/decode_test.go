@@ -11,6 +11,7 @@ import (
 
 	"github.com/hearthmetrics/hearth/pkg/distributor/remotewrite"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
+	"github.com/hearthmetrics/hearth/proto/wire"
 )
 
 // testRequest builds a request of n series with labels, samples, a native
@@ -183,19 +184,19 @@ func TestDecodeRejectsBadInput(t *testing.T) {
 		wantMsg string
 	}{
 		"first symbol not empty":     {data: marshal(t, &writev2.Request{Symbols: []string{"x"}}), wantErr: errFirstSymbol, wantMsg: "Request.symbols"},
-		"odd labels_refs":            {data: marshal(t, &oddRefs), wantErr: ErrRefOutOfRange, wantMsg: "timeseries[1].labels_refs"},
-		"label ref out of range":     {data: marshal(t, &outOfRange), wantErr: ErrRefOutOfRange, wantMsg: "timeseries[1].labels_refs at offset"},
+		"odd labels_refs":            {data: marshal(t, &oddRefs), wantErr: ErrRefOutOfRange, wantMsg: "timeseries[1], TimeSeries.labels_refs"},
+		"label ref out of range":     {data: marshal(t, &outOfRange), wantErr: ErrRefOutOfRange, wantMsg: "timeseries[1], TimeSeries.labels_refs at offset"},
 		"help ref out of range":      {data: marshal(t, &badHelp), wantErr: ErrRefOutOfRange, wantMsg: "help_ref = 500"},
-		"exemplar ref out of range":  {data: marshal(t, &badExemplar), wantErr: ErrRefOutOfRange, wantMsg: "timeseries[0].exemplars"},
+		"exemplar ref out of range":  {data: marshal(t, &badExemplar), wantErr: ErrRefOutOfRange, wantMsg: "timeseries[0], TimeSeries.exemplars"},
 		"truncated":                  {data: marshal(t, ok)[:20], wantMsg: "at offset"},
-		"timeseries as varint":       {data: []byte{0x28, 0x01}, wantErr: errWireType, wantMsg: "Request.timeseries at offset 0"},
-		"symbols as varint":          {data: []byte{0x20, 0x01}, wantErr: errWireType, wantMsg: "Request.symbols"},
-		"sample value as varint":     {data: []byte{0x2a, 0x04, 0x12, 0x02, 0x08, 0x01}, wantErr: errWireType, wantMsg: "timeseries[0].samples"},
-		"histogram garbage":          {data: []byte{0x2a, 0x04, 0x1a, 0x02, 0x22, 0x00}, wantErr: ingesterpb.ErrWrongWireType, wantMsg: "timeseries[0].histograms"},
-		"packed refs overrun":        {data: []byte{0x2a, 0x03, 0x0a, 0x01, 0x80}, wantErr: errPacked, wantMsg: "labels_refs"},
+		"timeseries as varint":       {data: []byte{0x28, 0x01}, wantErr: wire.ErrWrongWireType, wantMsg: "Request.timeseries at offset 0"},
+		"symbols as varint":          {data: []byte{0x20, 0x01}, wantErr: wire.ErrWrongWireType, wantMsg: "Request.symbols"},
+		"sample value as varint":     {data: []byte{0x2a, 0x04, 0x12, 0x02, 0x08, 0x01}, wantErr: wire.ErrWrongWireType, wantMsg: "timeseries[0], Sample.value at offset 4"},
+		"histogram garbage":          {data: []byte{0x2a, 0x04, 0x1a, 0x02, 0x22, 0x00}, wantErr: wire.ErrWrongWireType, wantMsg: "timeseries[0], Histogram.schema at offset 4"},
+		"packed refs overrun":        {data: []byte{0x2a, 0x03, 0x0a, 0x01, 0x80}, wantErr: wire.ErrBadLength, wantMsg: "timeseries[0], TimeSeries.labels_refs at offset 4"},
 		"end group without a start":  {data: []byte{0x2c}, wantMsg: "end group"},
-		"metadata type as fixed64":   {data: []byte{0x2a, 0x0b, 0x2a, 0x09, 0x09, 0, 0, 0, 0, 0, 0, 0, 0}, wantErr: errWireType, wantMsg: "timeseries[0].metadata"},
-		"length beyond the input":    {data: []byte{0x2a, 0x10, 0x0a}, wantMsg: "Request at offset 1: unexpected EOF"},
+		"metadata type as fixed64":   {data: []byte{0x2a, 0x0b, 0x2a, 0x09, 0x09, 0, 0, 0, 0, 0, 0, 0, 0}, wantErr: wire.ErrWrongWireType, wantMsg: "timeseries[0], Metadata.type at offset 4"},
+		"length beyond the input":    {data: []byte{0x2a, 0x10, 0x0a}, wantErr: wire.ErrTruncated, wantMsg: "Request.timeseries at offset 1: unexpected end of input"},
 		"huge length does not panic": {data: []byte{0x22, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, wantMsg: "Request.symbols"},
 	}
 	for name, tc := range tests {

@@ -2,7 +2,7 @@
 // protobuf io.prometheus.write.v2.Request, content type
 // application/x-protobuf;proto=io.prometheus.write.v2.Request.
 //
-// [Decode] is a hand-written decoder: it reads the symbol table, resolves
+// [Decode] is a hand-written decoder built on proto/wire: it reads the symbol table, resolves
 // every labels_refs, exemplar and metadata reference against it (a
 // reference out of range is a 400 naming the series and the reference), and
 // produces the same [ingesterpb.PushRequest] as remote-write 1.0, with
