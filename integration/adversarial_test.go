@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	encbin "encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -266,7 +267,7 @@ func connectionFlood(idle, slow int) func(*testing.T, *victim, *statusCounter) {
 		for _, conn := range conns {
 			_ = conn.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
 			_, err := conn.Read(make([]byte, 1))
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 				c.add("open")
 			} else {
 				c.add("closed")

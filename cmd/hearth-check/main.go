@@ -25,24 +25,31 @@ func main() {
 
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	code := run(ctx, cfg, logger)
+	stop()
+	os.Exit(code)
+}
 
+// run does the work and returns the exit code, so that main's deferred
+// cleanups never meet an os.Exit.
+func run(ctx context.Context, cfg checker.Config, logger *slog.Logger) int {
 	sum, err := checker.Run(ctx, cfg, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hearth-check:", err)
-		os.Exit(2)
+		return 2
 	}
 	if err := sum.WriteText(os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "hearth-check:", err)
-		os.Exit(2)
+		return 2
 	}
 	if cfg.SummaryJSON != "" {
 		if err := sum.WriteJSON(cfg.SummaryJSON); err != nil {
 			fmt.Fprintln(os.Stderr, "hearth-check:", err)
-			os.Exit(2)
+			return 2
 		}
 	}
 	if !sum.OK() {
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }

@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"os"
@@ -92,7 +91,7 @@ func TestAllInOneAPIKeys(t *testing.T) {
 	// A write key cannot read.
 	_, err = query(writeKey)
 	var apiErr *promv1.Error
-	require.True(t, errors.As(err, &apiErr), "%v", err)
+	require.ErrorAs(t, err, &apiErr)
 	require.Contains(t, apiErr.Detail, "lacks the read scope")
 }
 

@@ -77,7 +77,7 @@ func startProcess(t *testing.T, target string, extra ...string) *testProcess {
 	cfg, explicit, err := ParseArgs(args, TargetAll, io.Discard)
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
-	a, err := New(cfg, explicit, slog.New(slog.NewTextHandler(io.Discard, nil)), reg)
+	a, err := New(cfg, explicit, slog.New(slog.DiscardHandler), reg)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &testProcess{app: a, reg: reg, stop: cancel, done: make(chan error, 1)}

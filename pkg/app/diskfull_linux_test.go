@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -45,7 +44,7 @@ func TestDiskFullPushIsRetryable(t *testing.T) {
 	for err == nil {
 		_, err = f.Write(make([]byte, 1<<20))
 	}
-	require.True(t, errors.Is(err, syscall.ENOSPC), "%v", err)
+	require.ErrorIs(t, err, syscall.ENOSPC)
 	require.NoError(t, f.Close())
 	require.Equal(t, http.StatusServiceUnavailable, rawPush(t, p.app.HTTPAddr(), "team-a", batch(1)).StatusCode)
 

@@ -51,7 +51,7 @@ func TestGossipStrangerIsRefused(t *testing.T) {
 // ingester that owns 128 tokens, and has it join addr.
 func startStranger(t *testing.T, addr string, reg prometheus.Registerer) *memberlist.KV {
 	t.Helper()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.DiscardHandler)
 	var mcfg memberlist.Config
 	mcfg.RegisterFlags(flag.NewFlagSet("stranger", flag.PanicOnError))
 	mcfg.NodeName = "stranger"

@@ -68,7 +68,7 @@ func newGRPCServer(logger *slog.Logger, reg prometheus.Registerer, maxMsgSize in
 	}
 	opts = append(opts, authOpts...)
 	return grpc.NewServer(append(opts,
-		grpc.ForceServerCodec(limitCodec{push: maxMsgSize, panics: p}), //nolint:staticcheck // gogocodec's v1 interface; see gogocodec.ServerOption.
+		grpc.ForceServerCodec(limitCodec{push: maxMsgSize, panics: p}),
 		// The largest message any method needs: a larger one is refused
 		// from its length prefix, unread. Per-method limits are in
 		// limitCodec.

@@ -43,7 +43,7 @@ func BenchmarkAllInOnePush(b *testing.B) {
 		"-distributor.ingestion-burst-size=1000000000",
 	}, TargetAll, io.Discard)
 	require.NoError(b, err)
-	a, err := New(cfg, explicit, slog.New(slog.NewTextHandler(io.Discard, nil)), prometheus.NewRegistry())
+	a, err := New(cfg, explicit, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
 	require.NoError(b, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -76,12 +76,21 @@ func (b *backend) tenant(r *http.Request) string {
 }
 
 func (b *backend) push(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(r.Body)
-	require.NoError(b.t, err)
-	raw, err := snappy.Decode(nil, body)
-	require.NoError(b.t, err)
+	// A handler runs on the server's goroutine: it reports a bad request
+	// with Errorf (FailNow may only be called from the test's goroutine).
 	var req prompb.WriteRequest
-	require.NoError(b.t, req.Unmarshal(raw))
+	body, err := io.ReadAll(r.Body)
+	if err == nil {
+		var raw []byte
+		if raw, err = snappy.Decode(nil, body); err == nil {
+			err = req.Unmarshal(raw)
+		}
+	}
+	if err != nil {
+		b.t.Errorf("decoding a push: %v", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -111,15 +120,19 @@ func (b *backend) push(w http.ResponseWriter, r *http.Request) {
 				if b.faults.corrupt != nil && b.faults.corrupt(series, n) {
 					v++
 				}
-				_, err := app.Append(0, lset, s.Timestamp, v)
-				require.NoError(b.t, err)
+				if _, err := app.Append(0, lset, s.Timestamp, v); err != nil {
+					b.t.Errorf("appending: %v", err)
+				}
 				if b.faults.extra != nil && b.faults.extra(n) && series == "0" {
-					_, err := app.Append(0, lset, s.Timestamp+1, 42)
-					require.NoError(b.t, err)
+					if _, err := app.Append(0, lset, s.Timestamp+1, 42); err != nil {
+						b.t.Errorf("appending: %v", err)
+					}
 				}
 			}
 		}
-		require.NoError(b.t, app.Commit())
+		if err := app.Commit(); err != nil {
+			b.t.Errorf("committing: %v", err)
+		}
 	}
 	if status != 0 {
 		if status == http.StatusTooManyRequests {
@@ -143,15 +156,32 @@ func (b *backend) query(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(`{"status":"error","errorType":"unavailable","error":"failing on purpose"}`))
 		return
 	}
-	require.NoError(b.t, r.ParseForm())
+	// On the server's goroutine: report with Errorf, not require.
+	fail := func(err error) {
+		b.t.Errorf("answering a query: %v", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+	}
+	if err := r.ParseForm(); err != nil {
+		fail(err)
+		return
+	}
 	sec, err := strconv.ParseFloat(r.Form.Get("time"), 64)
-	require.NoError(b.t, err)
+	if err != nil {
+		fail(err)
+		return
+	}
 	ts := time.UnixMilli(int64(math.Round(sec * 1000)))
 	q, err := b.engine.NewInstantQuery(r.Context(), b.st, nil, r.Form.Get("query"), ts)
-	require.NoError(b.t, err)
+	if err != nil {
+		fail(err)
+		return
+	}
 	defer q.Close()
 	res := q.Exec(r.Context())
-	require.NoError(b.t, res.Err)
+	if res.Err != nil {
+		fail(res.Err)
+		return
+	}
 	var out model.Matrix
 	for _, s := range res.Value.(promql.Matrix) {
 		ss := &model.SampleStream{Metric: model.Metric{}}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"github.com/hearthmetrics/hearth/pkg/widecolumn/backendtest"
-	"io"
 	"log/slog"
 	"sort"
 	"strconv"
@@ -33,7 +32,7 @@ var _ SeriesWriter = (*chunk.Store)(nil)
 // retention as soon as they are flushed.
 const base = chunktest.Base
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newPebble(t testing.TB) chunk.Backend   { return backendtest.NewPebble(t) }
 func newBigtable(t testing.TB) chunk.Backend { return backendtest.NewBigtable(t) }

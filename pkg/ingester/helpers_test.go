@@ -74,7 +74,7 @@ func startIngester(t testing.TB, dir string, overrides *limits.Overrides, opts .
 	reg := prometheus.NewPedanticRegistry()
 	d := Deps{
 		Config:     defaultConfig(dir),
-		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger:     slog.New(slog.DiscardHandler),
 		Registerer: reg,
 		Overrides:  overrides,
 	}
@@ -229,7 +229,7 @@ type fakeRing struct{ healthy, rf int }
 func (r fakeRing) HealthyInstancesCount() int { return r.healthy }
 func (r fakeRing) ReplicationFactor() int     { return r.rf }
 
-func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newRegistry() *prometheus.Registry { return prometheus.NewPedanticRegistry() }
 

@@ -159,8 +159,8 @@ func (i *Ingester) run(ctx context.Context) error {
 			}
 		case <-rateTicker.C:
 			for _, t := range i.dbs.snapshot() {
-				t.apiRate.tick(rateUpdatePeriod)
-				t.ruleRate.tick(rateUpdatePeriod)
+				t.apiRate.tick()
+				t.ruleRate.tick()
 			}
 			i.dbs.recoverWALs()
 		case <-i.dbs.walRecovery:

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunks"
@@ -382,7 +383,7 @@ func selectMatchers(in []ingesterpb.LabelMatcher) ([]*labels.Matcher, error) {
 }
 
 // matchAll matches every series (every series has a name).
-var matchAll = labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+")
+var matchAll = labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+")
 
 func toPairs(lset labels.Labels) []ingesterpb.LabelPair {
 	out := make([]ingesterpb.LabelPair, 0, lset.Len())

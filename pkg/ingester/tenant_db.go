@@ -294,9 +294,10 @@ type ewmaRate struct {
 
 func (r *ewmaRate) add(n int) { r.pending.Add(int64(n)) }
 
-// tick folds the samples counted since the last tick, interval ago, into
-// the average.
-func (r *ewmaRate) tick(interval time.Duration) {
+// tick folds the samples counted since the last tick, rateUpdatePeriod
+// ago, into the average.
+func (r *ewmaRate) tick() {
+	interval := rateUpdatePeriod
 	n := r.pending.Swap(0)
 	instant := float64(n) / interval.Seconds()
 	alpha := 1 - math.Exp(-interval.Seconds()/rateWindow.Seconds())

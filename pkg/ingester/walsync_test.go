@@ -53,7 +53,7 @@ func TestWALFsyncPushesReplay(t *testing.T) {
 	}
 	tdb := env.ing.dbs.get("t")
 	require.Equal(t, uint64(10), tdb.syncer.synced)
-	require.Equal(t, 1, len(tdb.syncer.segments), "the WAL only: no WBL without an out-of-order window")
+	require.Len(t, tdb.syncer.segments, 1, "the WAL only: no WBL without an out-of-order window")
 	env.stop()
 
 	env = startIngester(t, dir, o, fsync)

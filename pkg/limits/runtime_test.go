@@ -7,7 +7,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -188,5 +187,5 @@ func TestRuntimeConfigHandler(t *testing.T) {
 
 	diff := get("/runtime_config?mode=diff")
 	require.Equal(t, "overrides:\n    a:\n        max_label_names_per_series: 5\n", diff)
-	require.False(t, strings.Contains(diff, "defaults"))
+	require.NotContains(t, diff, "defaults")
 }

@@ -85,7 +85,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		require.Equal(r.t, "2.0.0", req.Header.Get("X-Prometheus-Remote-Write-Version"))
 		var wr writev2.Request
 		require.NoError(r.t, wr.Unmarshal(raw))
-		require.Equal(r.t, "", wr.Symbols[0])
+		require.Empty(r.t, wr.Symbols[0])
 		for _, ts := range wr.Timeseries {
 			ls, err := ts.ToLabels(&b, wr.Symbols)
 			require.NoError(r.t, err)

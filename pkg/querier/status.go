@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
@@ -153,7 +154,7 @@ func (h *statusHandler) tsdb(w http.ResponseWriter, r *http.Request) {
 	}
 	defer q.Close()
 	hints := &storage.SelectHints{Start: mint, End: maxt, Func: "series"}
-	ss := q.Select(r.Context(), false, hints, labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+"))
+	ss := q.Select(r.Context(), false, hints, labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+"))
 	st := newTSDBStats()
 	for ss.Next() {
 		st.add(ss.At().Labels())
@@ -215,7 +216,7 @@ func (s *tsdbStats) status(limit int, mint, maxt int64) v1.TSDBStatus {
 		numPairs += len(values)
 		var size uint64
 		for value, n := range values {
-			if name == labels.MetricName {
+			if name == model.MetricNameLabel {
 				metrics = append(metrics, v1.TSDBStat{Name: value, Value: n})
 			}
 			pairs = append(pairs, v1.TSDBStat{Name: name + "=" + value, Value: n})

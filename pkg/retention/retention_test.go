@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"io"
 	"log/slog"
 	"testing"
 	"time"
@@ -31,7 +30,7 @@ var (
 
 const day = 24 * int64(time.Hour/time.Millisecond)
 
-func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func newBackend(t testing.TB) chunk.Backend {
 	t.Helper()

@@ -89,6 +89,7 @@ func TestReplicationSetDoWaitsForCompleteZones(t *testing.T) {
 		}}
 		release := make(chan struct{})
 		done := make(chan []any, 1)
+		errs := make(chan error, 1)
 		go func() {
 			res, err := rs.Do(t.Context(), func(_ context.Context, in *ringpb.InstanceDesc) (any, error) {
 				switch in.Id {
@@ -99,7 +100,7 @@ func TestReplicationSetDoWaitsForCompleteZones(t *testing.T) {
 				}
 				return in.Id, nil
 			})
-			require.NoError(t, err)
+			errs <- err
 			done <- res
 		}()
 		synctest.Wait()
@@ -109,6 +110,7 @@ func TestReplicationSetDoWaitsForCompleteZones(t *testing.T) {
 		default:
 		}
 		close(release)
+		require.NoError(t, <-errs)
 		res := <-done
 		require.ElementsMatch(t, []any{"a1", "b1", "b2", "c1", "c2"}, res)
 	})

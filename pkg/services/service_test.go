@@ -3,7 +3,6 @@ package services
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -72,7 +71,7 @@ func TestManagerStopsInReverseOrder(t *testing.T) {
 		})
 	}
 	a, b, c := mk("a"), mk("b"), mk("c")
-	m := NewManager(slog.New(slog.NewTextHandler(io.Discard, nil)), a, b, c)
+	m := NewManager(slog.New(slog.DiscardHandler), a, b, c)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
 	go func() { done <- m.Run(ctx, time.Second) }()
@@ -93,7 +92,7 @@ func TestManagerStopsAllWhenOneFails(t *testing.T) {
 			return nil
 		}
 	}, nil)
-	m := NewManager(slog.New(slog.NewTextHandler(io.Discard, nil)), a, b)
+	m := NewManager(slog.New(slog.DiscardHandler), a, b)
 	done := make(chan error)
 	go func() { done <- m.Run(context.Background(), time.Second) }()
 	require.Eventually(t, func() bool { ok, _ := m.Ready(); return ok }, 5*time.Second, time.Millisecond)

@@ -75,10 +75,10 @@ func (Codec) Name() string { return Name }
 
 // ServerOption makes a gRPC server use the codec.
 func ServerOption() grpc.ServerOption {
-	return grpc.ForceServerCodec(Codec{}) //nolint:staticcheck // The v1 codec interface is the one that hands over an unshared buffer.
+	return grpc.ForceServerCodec(Codec{})
 }
 
 // DialOption makes a gRPC client use the codec.
 func DialOption() grpc.DialOption {
-	return grpc.WithDefaultCallOptions(grpc.ForceCodec(Codec{})) //nolint:staticcheck // See ServerOption.
+	return grpc.WithDefaultCallOptions(grpc.ForceCodec(Codec{}))
 }

@@ -12,11 +12,10 @@ import (
 
 // field is one decoded field, as the reference (protowire) sees it.
 type field struct {
-	num  int32
-	typ  Type
-	u    uint64
-	b    string
-	list []int64
+	num int32
+	typ Type
+	u   uint64
+	b   string
 }
 
 // readAll decodes every field of data generically, the way a decoder

@@ -230,8 +230,8 @@ func testLabelsAndRanges(t *testing.T, b chunk.Backend) {
 		require.NoError(t, err)
 		return got
 	}
-	values := func(name string, mint, maxt int64, ms ...*labels.Matcher) []string {
-		got, err := s.LabelValues(ctx, "t1", name, mint, maxt, ms...)
+	metricNames := func(mint, maxt int64, ms ...*labels.Matcher) []string {
+		got, err := s.LabelValues(ctx, "t1", "__name__", mint, maxt, ms...)
 		require.NoError(t, err)
 		return got
 	}
@@ -239,11 +239,11 @@ func testLabelsAndRanges(t *testing.T, b chunk.Backend) {
 	require.Equal(t, []string{"__name__", "job"}, names(d1, d1+hour))
 	require.Equal(t, []string{"__name__", "job", "only_day0", "only_day2"}, names(d0, d2))
 	require.Equal(t, []string{"__name__", "only_day2"}, names(d0, d2, MustMatcher(t, labels.MatchEqual, "__name__", "third")))
-	require.Equal(t, []string{"first", "span"}, values("__name__", d0, d0+hour))
-	require.Equal(t, []string{"span"}, values("__name__", d1, d1+hour))
-	require.Equal(t, []string{"first", "span", "third"}, values("__name__", math.MinInt64, math.MaxInt64))
-	require.Equal(t, []string{"span"}, values("__name__", d0, d2, MustMatcher(t, labels.MatchEqual, "job", "api")))
-	require.Empty(t, values("__name__", d2+day, d2+2*day))
+	require.Equal(t, []string{"first", "span"}, metricNames(d0, d0+hour))
+	require.Equal(t, []string{"span"}, metricNames(d1, d1+hour))
+	require.Equal(t, []string{"first", "span", "third"}, metricNames(math.MinInt64, math.MaxInt64))
+	require.Equal(t, []string{"span"}, metricNames(d0, d2, MustMatcher(t, labels.MatchEqual, "job", "api")))
+	require.Empty(t, metricNames(d2+day, d2+2*day))
 
 	sel := func(mint, maxt int64) []chunk.Series {
 		got, err := s.Select(ctx, "t1", mint, maxt, MustMatcher(t, labels.MatchEqual, "job", "api"))

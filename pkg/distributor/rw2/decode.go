@@ -79,7 +79,7 @@ func malformed(err error, what string, off, idx int) error {
 	if errors.Is(err, errLabelLimit) {
 		return err
 	}
-	if we, ok := err.(*wire.Error); ok {
+	if we, ok := errors.AsType[*wire.Error](err); ok {
 		return &decodeError{what: we.Field, offset: we.Offset, series: idx, err: we.Err}
 	}
 	return &decodeError{what: what, offset: off, series: idx, err: err}

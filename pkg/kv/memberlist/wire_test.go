@@ -22,7 +22,7 @@ func TestWireRoundTrip(t *testing.T) {
 			for i := range recs {
 				require.Equal(t, recs[i].key, got[i].key)
 				require.Equal(t, recs[i].codecID, got[i].codecID)
-				require.Equal(t, len(recs[i].value), len(got[i].value))
+				require.Len(t, got[i].value, len(recs[i].value))
 			}
 		})
 	}
