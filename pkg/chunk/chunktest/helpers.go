@@ -96,26 +96,10 @@ func KeyTenantBucket(t testing.TB, key []byte) (string, uint32) {
 	return string(tenant), bucket
 }
 
-// MetricValue sums the samples of the named metric in reg.
+// MetricValue sums the samples of the named counter or gauge in reg.
 func MetricValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	require.NoError(t, err)
-	sum := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			switch {
-			case m.Counter != nil:
-				sum += m.Counter.GetValue()
-			case m.Gauge != nil:
-				sum += m.Gauge.GetValue()
-			}
-		}
-	}
-	return sum
+	return widecolumntest.MetricValue(t, reg, name)
 }
 
 // MustMatcher builds a matcher or fails the test.
