@@ -137,12 +137,12 @@ func ToLabels(pairs []LabelPair) labels.Labels {
 	return b.Labels()
 }
 
-// ToExemplar converts e, building its labels with b (reset first); the
-// result has a timestamp (HasTs) and its labels alias e's strings as
+// ToExemplar converts m, building its labels with b (reset first); the
+// result has a timestamp (HasTs) and its labels alias m's strings as
 // [BuildLabels] says.
-func (e *Exemplar) ToExemplar(b *labels.ScratchBuilder) exemplar.Exemplar {
-	BuildLabels(b, e.Labels, false)
-	return exemplar.Exemplar{Labels: b.Labels(), Value: e.Value, Ts: e.TimestampMs, HasTs: true}
+func (m *Exemplar) ToExemplar(b *labels.ScratchBuilder) exemplar.Exemplar {
+	BuildLabels(b, m.Labels, false)
+	return exemplar.Exemplar{Labels: b.Labels(), Value: m.Value, Ts: m.TimestampMs, HasTs: true}
 }
 
 // FromExemplar returns the wire form of e; its label strings alias e's.

@@ -11,108 +11,108 @@ import (
 // its count is a float (Histogram_CountFloat), an integer one otherwise; the
 // zero count of the other kind is ignored, as Prometheus does.
 
-// IsFloat reports whether p is a float histogram (its count is a float).
-func (p *Histogram) IsFloat() bool {
-	_, ok := p.Count.(*Histogram_CountFloat)
+// IsFloat reports whether m is a float histogram (its count is a float).
+func (m *Histogram) IsFloat() bool {
+	_, ok := m.Count.(*Histogram_CountFloat)
 	return ok
 }
 
-// ToHistogram converts p into an integer histogram, or a float one when p's
+// ToHistogram converts m into an integer histogram, or a float one when m's
 // count is a float; the other result is nil. The results share no memory
-// with p (spans, buckets and custom values are copied), so they may be kept,
-// e.g. by the TSDB head, after p's buffer is reused. An empty span list
+// with m (spans, buckets and custom values are copied), so they may be kept,
+// e.g. by the TSDB head, after m's buffer is reused. An empty span list
 // converts to nil.
-func (p *Histogram) ToHistogram() (*histogram.Histogram, *histogram.FloatHistogram) {
-	hint := ToCounterResetHint(p.ResetHint)
-	if c, ok := p.Count.(*Histogram_CountFloat); ok {
+func (m *Histogram) ToHistogram() (*histogram.Histogram, *histogram.FloatHistogram) {
+	hint := ToCounterResetHint(m.ResetHint)
+	if c, ok := m.Count.(*Histogram_CountFloat); ok {
 		fh := &histogram.FloatHistogram{
 			CounterResetHint: hint,
-			Schema:           p.Schema,
-			ZeroThreshold:    p.ZeroThreshold,
+			Schema:           m.Schema,
+			ZeroThreshold:    m.ZeroThreshold,
 			Count:            c.CountFloat,
-			Sum:              p.Sum,
-			PositiveSpans:    ToSpans(p.PositiveSpans),
-			NegativeSpans:    ToSpans(p.NegativeSpans),
-			PositiveBuckets:  slices.Clone(p.PositiveCounts),
-			NegativeBuckets:  slices.Clone(p.NegativeCounts),
-			CustomValues:     slices.Clone(p.CustomValues),
+			Sum:              m.Sum,
+			PositiveSpans:    ToSpans(m.PositiveSpans),
+			NegativeSpans:    ToSpans(m.NegativeSpans),
+			PositiveBuckets:  slices.Clone(m.PositiveCounts),
+			NegativeBuckets:  slices.Clone(m.NegativeCounts),
+			CustomValues:     slices.Clone(m.CustomValues),
 		}
-		if zc, ok := p.ZeroCount.(*Histogram_ZeroCountFloat); ok {
+		if zc, ok := m.ZeroCount.(*Histogram_ZeroCountFloat); ok {
 			fh.ZeroCount = zc.ZeroCountFloat
 		}
 		return nil, fh
 	}
 	h := &histogram.Histogram{
 		CounterResetHint: hint,
-		Schema:           p.Schema,
-		ZeroThreshold:    p.ZeroThreshold,
-		Count:            p.GetCountInt(),
-		Sum:              p.Sum,
-		PositiveSpans:    ToSpans(p.PositiveSpans),
-		NegativeSpans:    ToSpans(p.NegativeSpans),
-		PositiveBuckets:  slices.Clone(p.PositiveDeltas),
-		NegativeBuckets:  slices.Clone(p.NegativeDeltas),
-		CustomValues:     slices.Clone(p.CustomValues),
+		Schema:           m.Schema,
+		ZeroThreshold:    m.ZeroThreshold,
+		Count:            m.GetCountInt(),
+		Sum:              m.Sum,
+		PositiveSpans:    ToSpans(m.PositiveSpans),
+		NegativeSpans:    ToSpans(m.NegativeSpans),
+		PositiveBuckets:  slices.Clone(m.PositiveDeltas),
+		NegativeBuckets:  slices.Clone(m.NegativeDeltas),
+		CustomValues:     slices.Clone(m.CustomValues),
 	}
-	if zc, ok := p.ZeroCount.(*Histogram_ZeroCountInt); ok {
+	if zc, ok := m.ZeroCount.(*Histogram_ZeroCountInt); ok {
 		h.ZeroCount = zc.ZeroCountInt
 	}
 	return h, nil
 }
 
-// ViewHistogram overwrites h with p read as an integer histogram (whatever
-// p's kind: a float count or zero count reads as 0, float buckets are
+// ViewHistogram overwrites h with m read as an integer histogram (whatever
+// m's kind: a float count or zero count reads as 0, float buckets are
 // ignored), for read-only use such as validation. It allocates nothing once
 // h's span slices are large enough: the spans are converted into
 // h.PositiveSpans[:0] and h.NegativeSpans[:0], reused across calls. The
-// bucket and custom-value slices of h alias p's: h must not be modified,
-// nor kept once p's buffer is reused; copy them (or use [Histogram.ToHistogram]) to keep.
-func (p *Histogram) ViewHistogram(h *histogram.Histogram) {
+// bucket and custom-value slices of h alias m's: h must not be modified,
+// nor kept once m's buffer is reused; copy them (or use [Histogram.ToHistogram]) to keep.
+func (m *Histogram) ViewHistogram(h *histogram.Histogram) {
 	var count, zc uint64
-	if c, ok := p.Count.(*Histogram_CountInt); ok {
+	if c, ok := m.Count.(*Histogram_CountInt); ok {
 		count = c.CountInt
 	}
-	if z, ok := p.ZeroCount.(*Histogram_ZeroCountInt); ok {
+	if z, ok := m.ZeroCount.(*Histogram_ZeroCountInt); ok {
 		zc = z.ZeroCountInt
 	}
 	*h = histogram.Histogram{
-		CounterResetHint: ToCounterResetHint(p.ResetHint),
-		Schema:           p.Schema,
-		ZeroThreshold:    p.ZeroThreshold,
+		CounterResetHint: ToCounterResetHint(m.ResetHint),
+		Schema:           m.Schema,
+		ZeroThreshold:    m.ZeroThreshold,
 		ZeroCount:        zc,
 		Count:            count,
-		Sum:              p.Sum,
-		PositiveSpans:    AppendSpans(h.PositiveSpans[:0], p.PositiveSpans),
-		NegativeSpans:    AppendSpans(h.NegativeSpans[:0], p.NegativeSpans),
-		PositiveBuckets:  p.PositiveDeltas,
-		NegativeBuckets:  p.NegativeDeltas,
-		CustomValues:     p.CustomValues,
+		Sum:              m.Sum,
+		PositiveSpans:    AppendSpans(h.PositiveSpans[:0], m.PositiveSpans),
+		NegativeSpans:    AppendSpans(h.NegativeSpans[:0], m.NegativeSpans),
+		PositiveBuckets:  m.PositiveDeltas,
+		NegativeBuckets:  m.NegativeDeltas,
+		CustomValues:     m.CustomValues,
 	}
 }
 
 // ViewFloatHistogram is [Histogram.ViewHistogram] for a float histogram:
 // an integer count or zero count reads as 0, integer buckets are ignored.
 // The same reuse and aliasing rules hold.
-func (p *Histogram) ViewFloatHistogram(fh *histogram.FloatHistogram) {
+func (m *Histogram) ViewFloatHistogram(fh *histogram.FloatHistogram) {
 	var count, zc float64
-	if c, ok := p.Count.(*Histogram_CountFloat); ok {
+	if c, ok := m.Count.(*Histogram_CountFloat); ok {
 		count = c.CountFloat
 	}
-	if z, ok := p.ZeroCount.(*Histogram_ZeroCountFloat); ok {
+	if z, ok := m.ZeroCount.(*Histogram_ZeroCountFloat); ok {
 		zc = z.ZeroCountFloat
 	}
 	*fh = histogram.FloatHistogram{
-		CounterResetHint: ToCounterResetHint(p.ResetHint),
-		Schema:           p.Schema,
-		ZeroThreshold:    p.ZeroThreshold,
+		CounterResetHint: ToCounterResetHint(m.ResetHint),
+		Schema:           m.Schema,
+		ZeroThreshold:    m.ZeroThreshold,
 		ZeroCount:        zc,
 		Count:            count,
-		Sum:              p.Sum,
-		PositiveSpans:    AppendSpans(fh.PositiveSpans[:0], p.PositiveSpans),
-		NegativeSpans:    AppendSpans(fh.NegativeSpans[:0], p.NegativeSpans),
-		PositiveBuckets:  p.PositiveCounts,
-		NegativeBuckets:  p.NegativeCounts,
-		CustomValues:     p.CustomValues,
+		Sum:              m.Sum,
+		PositiveSpans:    AppendSpans(fh.PositiveSpans[:0], m.PositiveSpans),
+		NegativeSpans:    AppendSpans(fh.NegativeSpans[:0], m.NegativeSpans),
+		PositiveBuckets:  m.PositiveCounts,
+		NegativeBuckets:  m.NegativeCounts,
+		CustomValues:     m.CustomValues,
 	}
 }
 
