@@ -212,3 +212,44 @@ func TestSpansRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// FuzzHistogramConvert: converting any decodable wire histogram does not
+// panic, and a histogram with every field set, of one kind only and a known
+// reset hint converts back to itself.
+func FuzzHistogramConvert(f *testing.F) {
+	for _, h := range wireHistograms() {
+		b, err := h.Marshal()
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var in Histogram
+		if in.Unmarshal(data) != nil {
+			return
+		}
+		var (
+			ih histogram.Histogram
+			fv histogram.FloatHistogram
+		)
+		in.ViewHistogram(&ih)
+		in.ViewFloatHistogram(&fv)
+		h, fh := in.ToHistogram()
+		if in.ZeroCount == nil || len(in.PositiveSpans) == 0 || len(in.NegativeSpans) == 0 {
+			return // Absent fields come back as zero values or nil.
+		}
+		if _, ok := Histogram_ResetHint_name[int32(in.ResetHint)]; !ok {
+			return // An unknown hint comes back as RESET_HINT_UNKNOWN.
+		}
+		want := marshalHistogram(t, in)
+		switch {
+		case fh != nil && len(in.PositiveDeltas)+len(in.NegativeDeltas) == 0:
+			if _, ok := in.ZeroCount.(*Histogram_ZeroCountFloat); ok {
+				require.Equal(t, want, marshalHistogram(t, FromFloatHistogram(in.TimestampMs, fh)))
+			}
+		case h != nil && in.Count != nil && len(in.PositiveCounts)+len(in.NegativeCounts) == 0:
+			if _, ok := in.ZeroCount.(*Histogram_ZeroCountInt); ok {
+				require.Equal(t, want, marshalHistogram(t, FromHistogram(in.TimestampMs, h)))
+			}
+		}
+	})
+}
