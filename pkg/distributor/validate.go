@@ -311,50 +311,25 @@ func (v *validator) samples(ts *ingesterpb.TimeSeries) problem {
 	return problem{}
 }
 
-// histogram runs Prometheus's own validation on h, converting it with
-// reused span buffers.
+// histogram runs Prometheus's own validation on h, viewing it (buckets
+// aliased) with span buffers reused across histograms.
 func (v *validator) histogram(h *ingesterpb.Histogram) error {
-	v.spans[0] = appendSpans(v.spans[0][:0], h.PositiveSpans)
-	v.spans[1] = appendSpans(v.spans[1][:0], h.NegativeSpans)
-	hint := histogram.CounterResetHint(h.ResetHint)
-	if c, ok := h.Count.(*ingesterpb.Histogram_CountFloat); ok {
+	if h.IsFloat() {
 		if len(h.PositiveDeltas) > 0 || len(h.NegativeDeltas) > 0 {
 			return fmt.Errorf("float histogram with integer bucket deltas")
 		}
-		zc := 0.0
-		if z, ok := h.ZeroCount.(*ingesterpb.Histogram_ZeroCountFloat); ok {
-			zc = z.ZeroCountFloat
-		}
-		fh := histogram.FloatHistogram{
-			CounterResetHint: hint, Schema: h.Schema, ZeroThreshold: h.ZeroThreshold, ZeroCount: zc,
-			Count: c.CountFloat, Sum: h.Sum, PositiveSpans: v.spans[0], NegativeSpans: v.spans[1],
-			PositiveBuckets: h.PositiveCounts, NegativeBuckets: h.NegativeCounts, CustomValues: h.CustomValues,
-		}
+		fh := histogram.FloatHistogram{PositiveSpans: v.spans[0], NegativeSpans: v.spans[1]}
+		h.ViewFloatHistogram(&fh)
+		v.spans[0], v.spans[1] = fh.PositiveSpans, fh.NegativeSpans
 		return fh.Validate()
 	}
 	if len(h.PositiveCounts) > 0 || len(h.NegativeCounts) > 0 {
 		return fmt.Errorf("integer histogram with float bucket counts")
 	}
-	var count, zc uint64
-	if c, ok := h.Count.(*ingesterpb.Histogram_CountInt); ok {
-		count = c.CountInt
-	}
-	if z, ok := h.ZeroCount.(*ingesterpb.Histogram_ZeroCountInt); ok {
-		zc = z.ZeroCountInt
-	}
-	ih := histogram.Histogram{
-		CounterResetHint: hint, Schema: h.Schema, ZeroThreshold: h.ZeroThreshold, ZeroCount: zc,
-		Count: count, Sum: h.Sum, PositiveSpans: v.spans[0], NegativeSpans: v.spans[1],
-		PositiveBuckets: h.PositiveDeltas, NegativeBuckets: h.NegativeDeltas, CustomValues: h.CustomValues,
-	}
+	ih := histogram.Histogram{PositiveSpans: v.spans[0], NegativeSpans: v.spans[1]}
+	h.ViewHistogram(&ih)
+	v.spans[0], v.spans[1] = ih.PositiveSpans, ih.NegativeSpans
 	return ih.Validate()
-}
-
-func appendSpans(dst []histogram.Span, src []ingesterpb.BucketSpan) []histogram.Span {
-	for _, s := range src {
-		dst = append(dst, histogram.Span{Offset: s.Offset, Length: s.Length})
-	}
-	return dst
 }
 
 func (v *validator) exemplar(e *ingesterpb.Exemplar) problem {

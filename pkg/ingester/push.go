@@ -158,13 +158,7 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 // pushSeries appends one series' samples, histograms and exemplars.
 // oooAllowed says the tenant has an out-of-order window.
 func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, oooAllowed bool, counts *pushCounts) {
-	s.builder.Reset()
-	for _, l := range ts.Labels {
-		if l.Value != "" { // An empty value is an absent label.
-			s.builder.Add(l.Name, l.Value)
-		}
-	}
-	s.builder.Sort()
+	ingesterpb.BuildLabels(&s.builder, ts.Labels, true) // An empty value is an absent label.
 	s.builder.Overwrite(&s.lset)
 
 	ref, lset := app.GetRef(s.lset, s.lset.Hash())
@@ -198,7 +192,9 @@ func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, ooo
 		} else {
 			ph := &ts.Histograms[hi]
 			t = ph.TimestampMs
-			cur.h, cur.fh = toHistogram(ph)
+			// The head keeps each series' last histogram (to tell
+			// duplicates from new values): ToHistogram copies.
+			cur.h, cur.fh = ph.ToHistogram()
 			cur.isHist = true
 			hi++
 		}
@@ -299,18 +295,9 @@ func (s *pushScratch) recordSample(err error, ts int64, lset labels.Labels) {
 func (s *pushScratch) appendExemplars(app pushAppender, ref storage.SeriesRef, lset labels.Labels, in []ingesterpb.Exemplar) int {
 	s.exemplars = s.exemplars[:0]
 	for k := range in {
-		e := &in[k]
-		s.builder.Reset()
-		for _, l := range e.Labels {
-			s.builder.Add(l.Name, l.Value)
-		}
-		s.builder.Sort()
-		s.exemplars = append(s.exemplars, exemplar.Exemplar{
-			Labels: ownedCopy(s.builder.Labels()),
-			Value:  e.Value,
-			Ts:     e.TimestampMs,
-			HasTs:  true,
-		})
+		e := in[k].ToExemplar(&s.builder)
+		e.Labels = ownedCopy(e.Labels)
+		s.exemplars = append(s.exemplars, e)
 	}
 	slices.SortStableFunc(s.exemplars, func(a, b exemplar.Exemplar) int {
 		switch {
@@ -384,68 +371,4 @@ func exemplarReason(err error) string {
 		return "exemplar_labels_too_long"
 	}
 	return "exemplar_invalid"
-}
-
-// toHistogram converts a wire histogram into an integer histogram, or a
-// float one when its count is a float, sharing no memory with p: the head
-// keeps each series' last histogram (to tell duplicates from new values).
-func toHistogram(p *ingesterpb.Histogram) (*histogram.Histogram, *histogram.FloatHistogram) {
-	hint := toResetHint(p.ResetHint)
-	if c, ok := p.Count.(*ingesterpb.Histogram_CountFloat); ok {
-		fh := &histogram.FloatHistogram{
-			CounterResetHint: hint,
-			Schema:           p.Schema,
-			ZeroThreshold:    p.ZeroThreshold,
-			Count:            c.CountFloat,
-			Sum:              p.Sum,
-			PositiveSpans:    toSpans(p.PositiveSpans),
-			NegativeSpans:    toSpans(p.NegativeSpans),
-			PositiveBuckets:  slices.Clone(p.PositiveCounts),
-			NegativeBuckets:  slices.Clone(p.NegativeCounts),
-			CustomValues:     slices.Clone(p.CustomValues),
-		}
-		if zc, ok := p.ZeroCount.(*ingesterpb.Histogram_ZeroCountFloat); ok {
-			fh.ZeroCount = zc.ZeroCountFloat
-		}
-		return nil, fh
-	}
-	h := &histogram.Histogram{
-		CounterResetHint: hint,
-		Schema:           p.Schema,
-		ZeroThreshold:    p.ZeroThreshold,
-		Count:            p.GetCountInt(),
-		Sum:              p.Sum,
-		PositiveSpans:    toSpans(p.PositiveSpans),
-		NegativeSpans:    toSpans(p.NegativeSpans),
-		PositiveBuckets:  slices.Clone(p.PositiveDeltas),
-		NegativeBuckets:  slices.Clone(p.NegativeDeltas),
-		CustomValues:     slices.Clone(p.CustomValues),
-	}
-	if zc, ok := p.ZeroCount.(*ingesterpb.Histogram_ZeroCountInt); ok {
-		h.ZeroCount = zc.ZeroCountInt
-	}
-	return h, nil
-}
-
-func toSpans(in []ingesterpb.BucketSpan) []histogram.Span {
-	if len(in) == 0 {
-		return nil
-	}
-	out := make([]histogram.Span, len(in))
-	for k, s := range in {
-		out[k] = histogram.Span{Offset: s.Offset, Length: s.Length}
-	}
-	return out
-}
-
-func toResetHint(h ingesterpb.Histogram_ResetHint) histogram.CounterResetHint {
-	switch h {
-	case ingesterpb.Histogram_RESET_HINT_YES:
-		return histogram.CounterReset
-	case ingesterpb.Histogram_RESET_HINT_NO:
-		return histogram.NotCounterReset
-	case ingesterpb.Histogram_RESET_HINT_GAUGE:
-		return histogram.GaugeType
-	}
-	return histogram.UnknownCounterReset
 }

@@ -165,9 +165,7 @@ func (b *wireBatch) reset(m batchMark) {
 
 func (b *wireBatch) labels(lset labels.Labels) []ingesterpb.LabelPair {
 	start := len(b.pairs)
-	lset.Range(func(l labels.Label) {
-		b.pairs = append(b.pairs, ingesterpb.LabelPair{Name: l.Name, Value: l.Value})
-	})
+	b.pairs = ingesterpb.AppendLabelPairs(b.pairs, lset)
 	return b.pairs[start:len(b.pairs):len(b.pairs)]
 }
 
@@ -274,7 +272,7 @@ func (i *Ingester) Series(ctx context.Context, req *ingesterpb.SeriesRequest) (*
 		if req.Limit > 0 && int64(len(resp.Series)) >= req.Limit {
 			break
 		}
-		resp.Series = append(resp.Series, ingesterpb.LabelSet{Labels: toPairs(ss.At().Labels())})
+		resp.Series = append(resp.Series, ingesterpb.LabelSet{Labels: ingesterpb.FromLabels(ss.At().Labels())})
 	}
 	if err := ss.Err(); err != nil {
 		return nil, toStatus(fmt.Errorf("selecting series: %w", err))
@@ -318,9 +316,9 @@ func (i *Ingester) QueryExemplars(ctx context.Context, req *ingesterpb.ExemplarQ
 	}
 	resp := &ingesterpb.ExemplarQueryResponse{Series: make([]ingesterpb.ExemplarSeries, 0, len(results))}
 	for _, r := range results {
-		es := ingesterpb.ExemplarSeries{Labels: toPairs(r.SeriesLabels), Exemplars: make([]ingesterpb.Exemplar, 0, len(r.Exemplars))}
-		for _, e := range r.Exemplars {
-			es.Exemplars = append(es.Exemplars, ingesterpb.Exemplar{Labels: toPairs(e.Labels), Value: e.Value, TimestampMs: e.Ts})
+		es := ingesterpb.ExemplarSeries{Labels: ingesterpb.FromLabels(r.SeriesLabels), Exemplars: make([]ingesterpb.Exemplar, 0, len(r.Exemplars))}
+		for k := range r.Exemplars {
+			es.Exemplars = append(es.Exemplars, ingesterpb.FromExemplar(&r.Exemplars[k]))
 		}
 		resp.Series = append(resp.Series, es)
 	}
@@ -384,14 +382,6 @@ func selectMatchers(in []ingesterpb.LabelMatcher) ([]*labels.Matcher, error) {
 
 // matchAll matches every series (every series has a name).
 var matchAll = labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+")
-
-func toPairs(lset labels.Labels) []ingesterpb.LabelPair {
-	out := make([]ingesterpb.LabelPair, 0, lset.Len())
-	lset.Range(func(l labels.Label) {
-		out = append(out, ingesterpb.LabelPair{Name: l.Name, Value: l.Value})
-	})
-	return out
-}
 
 func truncate(s []string, limit int64) []string {
 	if limit > 0 && int64(len(s)) > limit {

@@ -46,17 +46,18 @@ func (eq *exemplarQuerier) Select(start, end int64, matcherSets ...[]*labels.Mat
 		return nil, err
 	}
 	bySeries := map[string]*exemplar.QueryResult{}
+	var b labels.ScratchBuilder
 	for _, r := range results {
 		for _, s := range r.([]ingesterpb.ExemplarSeries) {
-			lset := toLabels(s.Labels)
+			lset := ingesterpb.ToLabels(s.Labels)
 			key := lset.String()
 			res, ok := bySeries[key]
 			if !ok {
 				res = &exemplar.QueryResult{SeriesLabels: lset, Exemplars: []exemplar.Exemplar{}}
 				bySeries[key] = res
 			}
-			for _, e := range s.Exemplars {
-				res.Exemplars = append(res.Exemplars, exemplar.Exemplar{Labels: toLabels(e.Labels), Value: e.Value, Ts: e.TimestampMs, HasTs: true})
+			for k := range s.Exemplars {
+				res.Exemplars = append(res.Exemplars, s.Exemplars[k].ToExemplar(&b))
 			}
 		}
 	}
@@ -68,13 +69,4 @@ func (eq *exemplarQuerier) Select(start, end int64, matcherSets ...[]*labels.Mat
 	}
 	slices.SortFunc(out, func(a, b exemplar.QueryResult) int { return labels.Compare(a.SeriesLabels, b.SeriesLabels) })
 	return out, nil
-}
-
-func toLabels(pairs []ingesterpb.LabelPair) labels.Labels {
-	var b labels.ScratchBuilder
-	for _, p := range pairs {
-		b.Add(p.Name, p.Value)
-	}
-	b.Sort()
-	return b.Labels()
 }

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/metadata"
 	"github.com/prometheus/prometheus/promql"
 	v1 "github.com/prometheus/prometheus/web/api/v1"
@@ -124,7 +123,7 @@ func (q *Queryable) metricMetadata(ctx context.Context, metric string, limit, li
 				set = map[metadata.Metadata]struct{}{}
 				sets[m.MetricFamilyName] = set
 			}
-			set[metadata.Metadata{Type: metricType(m.Type), Help: m.Help, Unit: m.Unit}] = struct{}{}
+			set[m.ToMetadata()] = struct{}{}
 		}
 	}
 	names := make([]string, 0, len(sets))
@@ -156,24 +155,4 @@ func (q *Queryable) metricMetadata(ctx context.Context, metric string, limit, li
 		res[name] = ms
 	}
 	return res, nil
-}
-
-func metricType(t ingesterpb.MetricMetadata_MetricType) model.MetricType {
-	switch t {
-	case ingesterpb.MetricMetadata_METRIC_TYPE_COUNTER:
-		return model.MetricTypeCounter
-	case ingesterpb.MetricMetadata_METRIC_TYPE_GAUGE:
-		return model.MetricTypeGauge
-	case ingesterpb.MetricMetadata_METRIC_TYPE_HISTOGRAM:
-		return model.MetricTypeHistogram
-	case ingesterpb.MetricMetadata_METRIC_TYPE_GAUGEHISTOGRAM:
-		return model.MetricTypeGaugeHistogram
-	case ingesterpb.MetricMetadata_METRIC_TYPE_SUMMARY:
-		return model.MetricTypeSummary
-	case ingesterpb.MetricMetadata_METRIC_TYPE_INFO:
-		return model.MetricTypeInfo
-	case ingesterpb.MetricMetadata_METRIC_TYPE_STATESET:
-		return model.MetricTypeStateset
-	}
-	return model.MetricTypeUnknown
 }

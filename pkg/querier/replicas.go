@@ -179,15 +179,7 @@ func (m *replicaMerger) addChunks(e *seriesChunks, chunks []ingesterpb.Chunk) er
 // labels builds a series' labels. Ingesters send them sorted, which is
 // checked rather than assumed.
 func (m *replicaMerger) labels(pairs []ingesterpb.LabelPair) labels.Labels {
-	m.b.Reset()
-	sorted := true
-	for i, l := range pairs {
-		m.b.Add(l.Name, l.Value)
-		sorted = sorted && (i == 0 || pairs[i-1].Name < l.Name)
-	}
-	if !sorted {
-		m.b.Sort()
-	}
+	ingesterpb.BuildLabels(&m.b, pairs, false)
 	return m.b.Labels()
 }
 
