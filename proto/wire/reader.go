@@ -59,8 +59,9 @@ func (r *Reader) Next() bool {
 	// Kept small enough for the compiler to inline: the one-byte keys of
 	// fields 1 to 15 here, everything else in nextSlow. After an error r.i
 	// is len(r.data).
-	if i := r.i; uint(i) < uint(len(r.data)) {
-		if b := r.data[i]; simpleKey[b] {
+	d, i := r.data, r.i
+	if uint(i) < uint(len(d)) {
+		if b := d[i]; simpleKey[b] {
 			r.key, r.tag, r.i = i, uint64(b), i+1
 			return true
 		}
@@ -125,20 +126,40 @@ func (r *Reader) wrongType(field string) {
 
 // Skip skips the current field, groups included.
 func (r *Reader) Skip() {
-	i := r.i
+	// Fast paths for the common wire types; anything malformed, and
+	// groups, go through skipField from the key, which reports the error.
+	d, i := r.data, r.i
 	switch r.Type() {
 	case VarintType:
-		if i < len(r.data) && r.data[i] < 0x80 {
+		if i < len(d) && d[i] < 0x80 {
 			r.i = i + 1
 			return
 		}
+		if _, n := readVarintSlow(d, i); n >= 0 {
+			r.i = n
+			return
+		}
 	case BytesType:
-		if i < len(r.data) && r.data[i] < 0x80 && int(r.data[i]) < len(r.data)-i {
-			r.i = i + 1 + int(r.data[i])
+		if i < len(d) && d[i] < 0x80 && int(d[i]) < len(d)-i {
+			r.i = i + 1 + int(d[i])
+			return
+		}
+		if _, e := readLen(d, i); e > 0 {
+			r.i = e
+			return
+		}
+	case Fixed64Type:
+		if len(d)-i >= 8 {
+			r.i = i + 8
+			return
+		}
+	case Fixed32Type:
+		if len(d)-i >= 4 {
+			r.i = i + 4
 			return
 		}
 	}
-	n := skipField(r.data, r.key)
+	n := skipField(d, r.key)
 	if n < 0 {
 		r.fail(r.msg, r.key, n)
 		return
@@ -150,10 +171,14 @@ func (r *Reader) Skip() {
 // uint64, bool, enum). Like the generated code it accepts up to 10 bytes
 // and drops bits beyond 64; conversions to narrower types truncate.
 func (r *Reader) Varint(field string) uint64 {
-	if i := r.i; i < len(r.data) && r.tag&7 == 0 {
-		if b := r.data[i]; b < 0x80 {
+	if d, i := r.data, r.i; uint(i) < uint(len(d)) && r.tag&7 == 0 {
+		if b := d[i]; b < 0x80 {
 			r.i = i + 1
 			return uint64(b)
+		}
+		if v, n := readVarintSlow(d, i); n >= 0 {
+			r.i = n
+			return v
 		}
 	}
 	return r.varintSlow(field)
@@ -187,9 +212,9 @@ func zigzag64(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
 // Fixed64 reads the current field as 8 little-endian bytes (fixed64,
 // sfixed64, double).
 func (r *Reader) Fixed64(field string) uint64 {
-	if i := r.i; r.tag&7 == 1 && len(r.data)-i >= 8 {
+	if d, i := r.data, r.i; r.tag&7 == 1 && uint(i) <= uint(len(d)) && len(d)-i >= 8 {
 		r.i = i + 8
-		return binary.LittleEndian.Uint64(r.data[i:])
+		return binary.LittleEndian.Uint64(d[i : i+8 : i+8])
 	}
 	return r.fixed64Slow(field)
 }
