@@ -113,7 +113,8 @@ func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) err
 	for r.Next() {
 		switch r.Field() {
 		case 1:
-			sub := r.Message("PushRequest.timeseries", "TimeSeries")
+			var sub wire.Reader
+			r.MessageTo(&sub, "PushRequest.timeseries", "TimeSeries")
 			if r.Err() != nil {
 				break
 			}
@@ -160,7 +161,8 @@ func (m *TimeSeries) unmarshalZeroCopy(r *wire.Reader, budget *labelBudget) erro
 		var err error
 		switch r.Field() {
 		case 1:
-			sub := r.Message("TimeSeries.labels", "LabelPair")
+			var sub wire.Reader
+			r.MessageTo(&sub, "TimeSeries.labels", "LabelPair")
 			if r.Err() != nil {
 				break
 			}
@@ -170,7 +172,8 @@ func (m *TimeSeries) unmarshalZeroCopy(r *wire.Reader, budget *labelBudget) erro
 			m.Labels = wire.Grow(m.Labels)
 			err = m.Labels[len(m.Labels)-1].unmarshalZeroCopy(&sub)
 		case 2:
-			sub := r.Message("TimeSeries.samples", "Sample")
+			var sub wire.Reader
+			r.MessageTo(&sub, "TimeSeries.samples", "Sample")
 			m.Samples = wire.Grow(m.Samples)
 			err = m.Samples[len(m.Samples)-1].unmarshalZeroCopy(&sub)
 		case 3:

@@ -288,19 +288,27 @@ func (r *Reader) String(field string) string {
 // errors, and returns its reader; offsets in its errors stay offsets in
 // the whole input. After an error it returns an empty reader.
 func (r *Reader) Message(field, msg string) Reader {
+	var sub Reader
+	r.MessageTo(&sub, field, msg)
+	return sub
+}
+
+// MessageTo is [Reader.Message] storing the reader in *sub: hot decoders
+// use it to save copying a returned Reader.
+func (r *Reader) MessageTo(sub *Reader, field, msg string) {
 	d, i := r.data, r.i
 	if uint(i) < uint(len(d)) && r.tag&7 == 2 {
 		if l := int(d[i]); l < 0x80 && l < len(d)-i {
 			r.i = i + 1 + l
-			if l == 0 {
-				return Reader{msg: msg, base: r.base + i + 1}
+			*sub = Reader{msg: msg, base: r.base + i + 1}
+			if l > 0 {
+				sub.data = unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(d)), i+1)), l)
 			}
-			sub := unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(d)), i+1)), l)
-			return Reader{data: sub, msg: msg, base: r.base + i + 1}
+			return
 		}
 	}
 	s, e := r.spanSlow(field)
-	return Reader{data: r.data[s:e:e], msg: msg, base: r.base + s}
+	*sub = Reader{data: r.data[s:e:e], msg: msg, base: r.base + s}
 }
 
 // AppendSint64s appends the current field, one zigzag varint (wire type 0)
