@@ -27,7 +27,8 @@ func (m *QueryStreamResponse) UnmarshalZeroCopy(data []byte) error {
 			r.Skip()
 			continue
 		}
-		sub := r.Message("QueryStreamResponse.series", "ChunkSeries")
+		var sub wire.Reader
+		r.MessageTo(&sub, "QueryStreamResponse.series", "ChunkSeries")
 		if r.Err() != nil {
 			break
 		}
@@ -93,11 +94,13 @@ func (m *ChunkSeries) unmarshalZeroCopy(r *wire.Reader) error {
 		var err error
 		switch r.Field() {
 		case 1:
-			sub := r.Message("ChunkSeries.labels", "LabelPair")
+			var sub wire.Reader
+			r.MessageTo(&sub, "ChunkSeries.labels", "LabelPair")
 			m.Labels = wire.Grow(m.Labels)
 			err = m.Labels[len(m.Labels)-1].unmarshalZeroCopy(&sub)
 		case 2:
-			sub := r.Message("ChunkSeries.chunks", "Chunk")
+			var sub wire.Reader
+			r.MessageTo(&sub, "ChunkSeries.chunks", "Chunk")
 			m.Chunks = wire.Grow(m.Chunks)
 			err = m.Chunks[len(m.Chunks)-1].unmarshalZeroCopy(&sub)
 		default:

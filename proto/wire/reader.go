@@ -520,7 +520,14 @@ func readVarintSlow(data []byte, i int) (uint64, int) {
 // readLen reads a length prefix at data[i:] and returns the bounds of the
 // bytes it covers, or a negative code in start.
 func readLen(data []byte, i int) (start, end int) {
-	l, n := readVarint(data, i)
+	// readVarint's fast path by hand: readVarint itself is not inlined.
+	var l uint64
+	var n int
+	if uint(i) < uint(len(data)) && data[i] < 0x80 {
+		l, n = uint64(data[i]), i+1
+	} else {
+		l, n = readVarintSlow(data, i)
+	}
 	if n < 0 {
 		return n, 0
 	}
