@@ -113,7 +113,8 @@ func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) err
 	for r.Next() {
 		switch r.Field() {
 		case 1:
-			sub := r.Message("PushRequest.timeseries", "TimeSeries")
+			var sub wire.Reader
+			r.MessageTo(&sub, "PushRequest.timeseries", "TimeSeries")
 			if r.Err() != nil {
 				break
 			}
@@ -122,7 +123,7 @@ func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) err
 				return &DecodeLimitError{What: "series", Actual: series, Limit: lim.MaxSeries}
 			}
 			ts = wire.Grow(ts)
-			if err := ts[len(ts)-1].unmarshalZeroCopy(sub, budget); err != nil {
+			if err := ts[len(ts)-1].unmarshalZeroCopy(&sub, budget); err != nil {
 				if errors.Is(err, ErrDecodeLimit) {
 					_, labels := countPushRequest(data)
 					return &DecodeLimitError{What: "labels", Actual: labels, Limit: lim.MaxLabels}
@@ -135,7 +136,7 @@ func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) err
 				break
 			}
 			md = wire.Grow(md)
-			if err := md[len(md)-1].unmarshalZeroCopy(sub); err != nil {
+			if err := md[len(md)-1].unmarshalZeroCopy(&sub); err != nil {
 				return err
 			}
 		case 4:
@@ -151,7 +152,7 @@ func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) err
 // the caller turns it into a [*DecodeLimitError] with the actual count.
 var errLabelBudget = fmt.Errorf("label limit: %w", ErrDecodeLimit)
 
-func (m *TimeSeries) unmarshalZeroCopy(r wire.Reader, budget *labelBudget) error {
+func (m *TimeSeries) unmarshalZeroCopy(r *wire.Reader, budget *labelBudget) error {
 	m.Labels = m.Labels[:0]
 	m.Samples = m.Samples[:0]
 	m.Exemplars = m.Exemplars[:0]
@@ -160,7 +161,8 @@ func (m *TimeSeries) unmarshalZeroCopy(r wire.Reader, budget *labelBudget) error
 		var err error
 		switch r.Field() {
 		case 1:
-			sub := r.Message("TimeSeries.labels", "LabelPair")
+			var sub wire.Reader
+			r.MessageTo(&sub, "TimeSeries.labels", "LabelPair")
 			if r.Err() != nil {
 				break
 			}
@@ -168,19 +170,20 @@ func (m *TimeSeries) unmarshalZeroCopy(r wire.Reader, budget *labelBudget) error
 				return errLabelBudget
 			}
 			m.Labels = wire.Grow(m.Labels)
-			err = m.Labels[len(m.Labels)-1].unmarshalZeroCopy(sub)
+			err = m.Labels[len(m.Labels)-1].unmarshalZeroCopy(&sub)
 		case 2:
-			sub := r.Message("TimeSeries.samples", "Sample")
+			var sub wire.Reader
+			r.MessageTo(&sub, "TimeSeries.samples", "Sample")
 			m.Samples = wire.Grow(m.Samples)
-			err = m.Samples[len(m.Samples)-1].unmarshalZeroCopy(sub)
+			err = m.Samples[len(m.Samples)-1].unmarshalZeroCopy(&sub)
 		case 3:
 			sub := r.Message("TimeSeries.exemplars", "Exemplar")
 			m.Exemplars = wire.Grow(m.Exemplars)
-			err = m.Exemplars[len(m.Exemplars)-1].unmarshalZeroCopy(sub, budget)
+			err = m.Exemplars[len(m.Exemplars)-1].unmarshalZeroCopy(&sub, budget)
 		case 4:
 			sub := r.Message("TimeSeries.histograms", "Histogram")
 			m.Histograms = wire.Grow(m.Histograms)
-			err = m.Histograms[len(m.Histograms)-1].unmarshalZeroCopy(sub)
+			err = m.Histograms[len(m.Histograms)-1].unmarshalZeroCopy(&sub)
 		default:
 			r.Skip()
 		}
@@ -199,7 +202,7 @@ func (m *TimeSeries) unmarshalZeroCopy(r wire.Reader, budget *labelBudget) error
 	return nil
 }
 
-func (m *LabelPair) unmarshalZeroCopy(r wire.Reader) error {
+func (m *LabelPair) unmarshalZeroCopy(r *wire.Reader) error {
 	m.Name, m.Value = "", ""
 	for r.Next() {
 		switch r.Field() {
@@ -214,7 +217,7 @@ func (m *LabelPair) unmarshalZeroCopy(r wire.Reader) error {
 	return r.Err()
 }
 
-func (m *Sample) unmarshalZeroCopy(r wire.Reader) error {
+func (m *Sample) unmarshalZeroCopy(r *wire.Reader) error {
 	*m = Sample{}
 	for r.Next() {
 		switch r.Field() {
@@ -229,7 +232,7 @@ func (m *Sample) unmarshalZeroCopy(r wire.Reader) error {
 	return r.Err()
 }
 
-func (m *Exemplar) unmarshalZeroCopy(r wire.Reader, budget *labelBudget) error {
+func (m *Exemplar) unmarshalZeroCopy(r *wire.Reader, budget *labelBudget) error {
 	m.Labels = m.Labels[:0]
 	m.Value, m.TimestampMs = 0, 0
 	for r.Next() {
@@ -243,7 +246,7 @@ func (m *Exemplar) unmarshalZeroCopy(r wire.Reader, budget *labelBudget) error {
 				return errLabelBudget
 			}
 			m.Labels = wire.Grow(m.Labels)
-			if err := m.Labels[len(m.Labels)-1].unmarshalZeroCopy(sub); err != nil {
+			if err := m.Labels[len(m.Labels)-1].unmarshalZeroCopy(&sub); err != nil {
 				return err
 			}
 		case 2:
@@ -264,7 +267,7 @@ func (m *Exemplar) unmarshalZeroCopy(r wire.Reader, budget *labelBudget) error {
 	return nil
 }
 
-func (m *MetricMetadata) unmarshalZeroCopy(r wire.Reader) error {
+func (m *MetricMetadata) unmarshalZeroCopy(r *wire.Reader) error {
 	*m = MetricMetadata{}
 	for r.Next() {
 		switch r.Field() {

@@ -8,17 +8,18 @@ import "github.com/hearthmetrics/hearth/proto/wire"
 // remote-write 2.0 decoder uses it too (it skips 2.0's start_timestamp,
 // which Histogram does not have).
 func (m *Histogram) UnmarshalZeroCopy(data []byte) error {
-	return m.unmarshalZeroCopy(wire.NewReader(data, "Histogram"))
+	r := wire.NewReader(data, "Histogram")
+	return m.unmarshalZeroCopy(&r)
 }
 
 // UnmarshalZeroCopyFrom is [Histogram.UnmarshalZeroCopy] of an embedded
 // message, for decoders of other messages: r's errors keep offsets in the
 // whole input.
 func (m *Histogram) UnmarshalZeroCopyFrom(r wire.Reader) error {
-	return m.unmarshalZeroCopy(r)
+	return m.unmarshalZeroCopy(&r)
 }
 
-func (m *Histogram) unmarshalZeroCopy(r wire.Reader) error {
+func (m *Histogram) unmarshalZeroCopy(r *wire.Reader) error {
 	oldCount, oldZero := m.Count, m.ZeroCount
 	*m = Histogram{
 		NegativeSpans:  m.NegativeSpans[:0],
@@ -73,7 +74,7 @@ func (m *Histogram) unmarshalZeroCopy(r wire.Reader) error {
 		case 8:
 			sub := r.Message("Histogram.negative_spans", "BucketSpan")
 			m.NegativeSpans = wire.Grow(m.NegativeSpans)
-			err = m.NegativeSpans[len(m.NegativeSpans)-1].unmarshalZeroCopy(sub)
+			err = m.NegativeSpans[len(m.NegativeSpans)-1].unmarshalZeroCopy(&sub)
 		case 9:
 			m.NegativeDeltas = r.AppendSint64s(m.NegativeDeltas, "Histogram.negative_deltas")
 		case 10:
@@ -81,7 +82,7 @@ func (m *Histogram) unmarshalZeroCopy(r wire.Reader) error {
 		case 11:
 			sub := r.Message("Histogram.positive_spans", "BucketSpan")
 			m.PositiveSpans = wire.Grow(m.PositiveSpans)
-			err = m.PositiveSpans[len(m.PositiveSpans)-1].unmarshalZeroCopy(sub)
+			err = m.PositiveSpans[len(m.PositiveSpans)-1].unmarshalZeroCopy(&sub)
 		case 12:
 			m.PositiveDeltas = r.AppendSint64s(m.PositiveDeltas, "Histogram.positive_deltas")
 		case 13:
@@ -113,7 +114,7 @@ func (m *Histogram) unmarshalZeroCopy(r wire.Reader) error {
 	return nil
 }
 
-func (m *BucketSpan) unmarshalZeroCopy(r wire.Reader) error {
+func (m *BucketSpan) unmarshalZeroCopy(r *wire.Reader) error {
 	*m = BucketSpan{}
 	for r.Next() {
 		switch r.Field() {

@@ -27,7 +27,8 @@ func (m *QueryStreamResponse) UnmarshalZeroCopy(data []byte) error {
 			r.Skip()
 			continue
 		}
-		sub := r.Message("QueryStreamResponse.series", "ChunkSeries")
+		var sub wire.Reader
+		r.MessageTo(&sub, "QueryStreamResponse.series", "ChunkSeries")
 		if r.Err() != nil {
 			break
 		}
@@ -41,7 +42,7 @@ func (m *QueryStreamResponse) UnmarshalZeroCopy(data []byte) error {
 		nl, nc = min(nl, len(labels)), min(nc, len(chunks))
 		cs.Labels, labels = labels[:0:nl], labels[nl:]
 		cs.Chunks, chunks = chunks[:0:nc], chunks[nc:]
-		if err := cs.unmarshalZeroCopy(sub); err != nil {
+		if err := cs.unmarshalZeroCopy(&sub); err != nil {
 			return err
 		}
 	}
@@ -86,20 +87,22 @@ func countChunkSeries(r wire.Reader) (labels, chunks int) {
 
 // unmarshalZeroCopy decodes one series into m's slices, reused from
 // index 0.
-func (m *ChunkSeries) unmarshalZeroCopy(r wire.Reader) error {
+func (m *ChunkSeries) unmarshalZeroCopy(r *wire.Reader) error {
 	m.Labels = m.Labels[:0]
 	m.Chunks = m.Chunks[:0]
 	for r.Next() {
 		var err error
 		switch r.Field() {
 		case 1:
-			sub := r.Message("ChunkSeries.labels", "LabelPair")
+			var sub wire.Reader
+			r.MessageTo(&sub, "ChunkSeries.labels", "LabelPair")
 			m.Labels = wire.Grow(m.Labels)
-			err = m.Labels[len(m.Labels)-1].unmarshalZeroCopy(sub)
+			err = m.Labels[len(m.Labels)-1].unmarshalZeroCopy(&sub)
 		case 2:
-			sub := r.Message("ChunkSeries.chunks", "Chunk")
+			var sub wire.Reader
+			r.MessageTo(&sub, "ChunkSeries.chunks", "Chunk")
 			m.Chunks = wire.Grow(m.Chunks)
-			err = m.Chunks[len(m.Chunks)-1].unmarshalZeroCopy(sub)
+			err = m.Chunks[len(m.Chunks)-1].unmarshalZeroCopy(&sub)
 		default:
 			r.Skip()
 		}
@@ -114,7 +117,7 @@ func (m *ChunkSeries) unmarshalZeroCopy(r wire.Reader) error {
 	return nil
 }
 
-func (m *Chunk) unmarshalZeroCopy(r wire.Reader) error {
+func (m *Chunk) unmarshalZeroCopy(r *wire.Reader) error {
 	*m = Chunk{}
 	for r.Next() {
 		switch r.Field() {

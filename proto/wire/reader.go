@@ -56,16 +56,18 @@ var simpleKey = func() (t [256]bool) {
 // message or at the first error, which [Reader.Err] then returns. Keys of
 // field number 0 and end-group keys are errors, as in the generated code.
 func (r *Reader) Next() bool {
-	// After an error r.i is len(r.data).
-	i := r.i
-	if i >= len(r.data) {
-		return false
+	// Kept small enough for the compiler to inline: the one-byte keys of
+	// fields 1 to 15 here, everything else in nextSlow. After an error r.i
+	// is len(r.data).
+	d, i := r.data, r.i
+	if uint(i) < uint(len(d)) {
+		if b := d[i]; simpleKey[b] {
+			r.key, r.tag, r.i = i, uint64(b), i+1
+			return true
+		}
+		return r.nextSlow()
 	}
-	if b := r.data[i]; simpleKey[b] {
-		r.key, r.tag, r.i = i, uint64(b), i+1
-		return true
-	}
-	return r.nextSlow()
+	return false
 }
 
 func (r *Reader) nextSlow() bool {
@@ -124,20 +126,40 @@ func (r *Reader) wrongType(field string) {
 
 // Skip skips the current field, groups included.
 func (r *Reader) Skip() {
-	i := r.i
+	// Fast paths for the common wire types; anything malformed, and
+	// groups, go through skipField from the key, which reports the error.
+	d, i := r.data, r.i
 	switch r.Type() {
 	case VarintType:
-		if i < len(r.data) && r.data[i] < 0x80 {
+		if i < len(d) && d[i] < 0x80 {
 			r.i = i + 1
 			return
 		}
+		if _, n := readVarintSlow(d, i); n >= 0 {
+			r.i = n
+			return
+		}
 	case BytesType:
-		if i < len(r.data) && r.data[i] < 0x80 && int(r.data[i]) < len(r.data)-i {
-			r.i = i + 1 + int(r.data[i])
+		if i < len(d) && d[i] < 0x80 && int(d[i]) < len(d)-i {
+			r.i = i + 1 + int(d[i])
+			return
+		}
+		if _, e := readLen(d, i); e > 0 {
+			r.i = e
+			return
+		}
+	case Fixed64Type:
+		if len(d)-i >= 8 {
+			r.i = i + 8
+			return
+		}
+	case Fixed32Type:
+		if len(d)-i >= 4 {
+			r.i = i + 4
 			return
 		}
 	}
-	n := skipField(r.data, r.key)
+	n := skipField(d, r.key)
 	if n < 0 {
 		r.fail(r.msg, r.key, n)
 		return
@@ -149,10 +171,14 @@ func (r *Reader) Skip() {
 // uint64, bool, enum). Like the generated code it accepts up to 10 bytes
 // and drops bits beyond 64; conversions to narrower types truncate.
 func (r *Reader) Varint(field string) uint64 {
-	if i := r.i; i < len(r.data) && r.tag&7 == 0 {
-		if b := r.data[i]; b < 0x80 {
+	if d, i := r.data, r.i; uint(i) < uint(len(d)) && r.tag&7 == 0 {
+		if b := d[i]; b < 0x80 {
 			r.i = i + 1
 			return uint64(b)
+		}
+		if v, n := readVarintSlow(d, i); n >= 0 {
+			r.i = n
+			return v
 		}
 	}
 	return r.varintSlow(field)
@@ -186,9 +212,9 @@ func zigzag64(v uint64) int64 { return int64(v>>1) ^ -int64(v&1) }
 // Fixed64 reads the current field as 8 little-endian bytes (fixed64,
 // sfixed64, double).
 func (r *Reader) Fixed64(field string) uint64 {
-	if i := r.i; r.tag&7 == 1 && len(r.data)-i >= 8 {
+	if d, i := r.data, r.i; r.tag&7 == 1 && uint(i) <= uint(len(d)) && len(d)-i >= 8 {
 		r.i = i + 8
-		return binary.LittleEndian.Uint64(r.data[i:])
+		return binary.LittleEndian.Uint64(d[i : i+8 : i+8])
 	}
 	return r.fixed64Slow(field)
 }
@@ -243,10 +269,16 @@ func (r *Reader) spanSlow(field string) (s, e int) {
 // String reads the current field as a string aliasing the input (see the
 // package documentation).
 func (r *Reader) String(field string) string {
-	if i := r.i; i < len(r.data) && r.tag&7 == 2 {
-		if l := int(r.data[i]); l < 0x80 && l < len(r.data)-i {
+	// Fast path: a one-byte length within the input, read through locals
+	// and raw pointers so that no bound is checked twice.
+	d, i := r.data, r.i
+	if uint(i) < uint(len(d)) && r.tag&7 == 2 {
+		if l := int(d[i]); l < 0x80 && l < len(d)-i {
 			r.i = i + 1 + l
-			return Alias(r.data[i+1 : r.i])
+			if l == 0 {
+				return ""
+			}
+			return unsafe.String((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(d)), i+1)), l)
 		}
 	}
 	return Alias(r.Bytes(field))
@@ -256,14 +288,27 @@ func (r *Reader) String(field string) string {
 // errors, and returns its reader; offsets in its errors stay offsets in
 // the whole input. After an error it returns an empty reader.
 func (r *Reader) Message(field, msg string) Reader {
-	var s, e int
-	if i := r.i; i < len(r.data) && r.tag&7 == 2 && r.data[i] < 0x80 && int(r.data[i]) < len(r.data)-i {
-		s, e = i+1, i+1+int(r.data[i])
-		r.i = e
-	} else {
-		s, e = r.spanSlow(field)
+	var sub Reader
+	r.MessageTo(&sub, field, msg)
+	return sub
+}
+
+// MessageTo is [Reader.Message] storing the reader in *sub: hot decoders
+// use it to save copying a returned Reader.
+func (r *Reader) MessageTo(sub *Reader, field, msg string) {
+	d, i := r.data, r.i
+	if uint(i) < uint(len(d)) && r.tag&7 == 2 {
+		if l := int(d[i]); l < 0x80 && l < len(d)-i {
+			r.i = i + 1 + l
+			*sub = Reader{msg: msg, base: r.base + i + 1}
+			if l > 0 {
+				sub.data = unsafe.Slice((*byte)(unsafe.Add(unsafe.Pointer(unsafe.SliceData(d)), i+1)), l)
+			}
+			return
+		}
 	}
-	return Reader{data: r.data[s:e:e], msg: msg, base: r.base + s}
+	s, e := r.spanSlow(field)
+	*sub = Reader{data: r.data[s:e:e], msg: msg, base: r.base + s}
 }
 
 // AppendSint64s appends the current field, one zigzag varint (wire type 0)
@@ -475,7 +520,14 @@ func readVarintSlow(data []byte, i int) (uint64, int) {
 // readLen reads a length prefix at data[i:] and returns the bounds of the
 // bytes it covers, or a negative code in start.
 func readLen(data []byte, i int) (start, end int) {
-	l, n := readVarint(data, i)
+	// readVarint's fast path by hand: readVarint itself is not inlined.
+	var l uint64
+	var n int
+	if uint(i) < uint(len(data)) && data[i] < 0x80 {
+		l, n = uint64(data[i]), i+1
+	} else {
+		l, n = readVarintSlow(data, i)
+	}
 	if n < 0 {
 		return n, 0
 	}
