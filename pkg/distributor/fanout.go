@@ -3,7 +3,6 @@ package distributor
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -380,7 +379,8 @@ func (st *pushState) record(b *batch, out outcome, resp *ingesterpb.PushResponse
 	}
 	// A soft answer says which series lost what (resp.Refused, in batch
 	// order); the others were stored whole and count as acknowledged.
-	// Metadata is refused only when an error names metadata. An answer
+	// Metadata is refused only under a metadata reason
+	// (ingesterpb.IsMetadataReason). An answer
 	// without that detail fails the whole batch softly.
 	seriesOut, metaOut := out, out
 	var refused []ingesterpb.SeriesRefusal
@@ -388,7 +388,7 @@ func (st *pushState) record(b *batch, out outcome, resp *ingesterpb.PushResponse
 	if out == outcomeSoft && resp != nil {
 		metaRefused, seriesRefused := false, false
 		for _, e := range resp.Errors {
-			if strings.Contains(e.Reason, "metadata") {
+			if ingesterpb.IsMetadataReason(e.Reason) {
 				metaRefused = true
 			} else {
 				seriesRefused = true

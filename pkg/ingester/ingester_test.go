@@ -296,6 +296,10 @@ func TestMetadata(t *testing.T) {
 		got[e.Reason] = e.Samples
 	}
 	require.Equal(t, map[string]uint64{"per_metric_metadata_limit": 1, "per_tenant_metadata_limit": 1}, got)
+	for _, e := range resp.Errors {
+		// The distributor counts these as metadata refusals, not series'.
+		require.True(t, ingesterpb.IsMetadataReason(e.Reason), e.Reason)
+	}
 
 	tests := map[string]struct {
 		req  *ingesterpb.MetricMetadataRequest

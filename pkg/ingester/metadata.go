@@ -52,10 +52,10 @@ func (s *metadataStore) add(md *ingesterpb.MetricMetadata, now time.Time, lim *l
 		}
 	}
 	if lim.MaxMetadataPerTenant > 0 && s.total >= lim.MaxMetadataPerTenant {
-		return &metadataLimitError{reason: "per_tenant_metadata_limit", flag: "ingester.max-metadata-per-tenant", limit: lim.MaxMetadataPerTenant, tenant: s.tenant}
+		return &metadataLimitError{reason: ingesterpb.ReasonPerTenantMetadataLimit, flag: "ingester.max-metadata-per-tenant", limit: lim.MaxMetadataPerTenant, tenant: s.tenant}
 	}
 	if lim.MaxMetadataPerMetric > 0 && len(set) >= lim.MaxMetadataPerMetric {
-		return &metadataLimitError{reason: "per_metric_metadata_limit", flag: "ingester.max-metadata-per-metric", limit: lim.MaxMetadataPerMetric, tenant: s.tenant}
+		return &metadataLimitError{reason: ingesterpb.ReasonPerMetricMetadataLimit, flag: "ingester.max-metadata-per-metric", limit: lim.MaxMetadataPerMetric, tenant: s.tenant}
 	}
 	if set == nil {
 		set = map[metadataKey]*metadataEntry{}

@@ -197,3 +197,21 @@ func (t MetricMetadata_MetricType) MetricType() model.MetricType {
 func FromMetricType(t model.MetricType) MetricMetadata_MetricType {
 	return metricTypeToWire[t] // The zero value is METRIC_TYPE_UNKNOWN.
 }
+
+// The PushError reasons of metadata an ingester refused. The distributor
+// tells a metadata refusal from a series' by these, not by the words of a
+// reason: see [IsMetadataReason].
+const (
+	ReasonPerTenantMetadataLimit = "per_tenant_metadata_limit"
+	ReasonPerMetricMetadataLimit = "per_metric_metadata_limit"
+)
+
+// IsMetadataReason reports whether a PushError with this reason refused
+// metric metadata rather than series data.
+func IsMetadataReason(reason string) bool {
+	switch reason {
+	case ReasonPerTenantMetadataLimit, ReasonPerMetricMetadataLimit:
+		return true
+	}
+	return false
+}
