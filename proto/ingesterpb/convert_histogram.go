@@ -23,41 +23,29 @@ func (m *Histogram) IsFloat() bool {
 // e.g. by the TSDB head, after m's buffer is reused. An empty span list
 // converts to nil.
 func (m *Histogram) ToHistogram() (*histogram.Histogram, *histogram.FloatHistogram) {
-	hint := ToCounterResetHint(m.ResetHint)
-	if c, ok := m.Count.(*Histogram_CountFloat); ok {
-		fh := &histogram.FloatHistogram{
-			CounterResetHint: hint,
-			Schema:           m.Schema,
-			ZeroThreshold:    m.ZeroThreshold,
-			Count:            c.CountFloat,
-			Sum:              m.Sum,
-			PositiveSpans:    ToSpans(m.PositiveSpans),
-			NegativeSpans:    ToSpans(m.NegativeSpans),
-			PositiveBuckets:  slices.Clone(m.PositiveCounts),
-			NegativeBuckets:  slices.Clone(m.NegativeCounts),
-			CustomValues:     slices.Clone(m.CustomValues),
-		}
-		if zc, ok := m.ZeroCount.(*Histogram_ZeroCountFloat); ok {
-			fh.ZeroCount = zc.ZeroCountFloat
-		}
+	// The views map every field and convert the spans into the slices
+	// given (sized here, nil when empty); only what they alias is copied.
+	pos, neg := spanBuf(len(m.PositiveSpans)), spanBuf(len(m.NegativeSpans))
+	if m.IsFloat() {
+		fh := &histogram.FloatHistogram{PositiveSpans: pos, NegativeSpans: neg}
+		m.ViewFloatHistogram(fh)
+		fh.PositiveBuckets, fh.NegativeBuckets = slices.Clone(fh.PositiveBuckets), slices.Clone(fh.NegativeBuckets)
+		fh.CustomValues = slices.Clone(fh.CustomValues)
 		return nil, fh
 	}
-	h := &histogram.Histogram{
-		CounterResetHint: hint,
-		Schema:           m.Schema,
-		ZeroThreshold:    m.ZeroThreshold,
-		Count:            m.GetCountInt(),
-		Sum:              m.Sum,
-		PositiveSpans:    ToSpans(m.PositiveSpans),
-		NegativeSpans:    ToSpans(m.NegativeSpans),
-		PositiveBuckets:  slices.Clone(m.PositiveDeltas),
-		NegativeBuckets:  slices.Clone(m.NegativeDeltas),
-		CustomValues:     slices.Clone(m.CustomValues),
-	}
-	if zc, ok := m.ZeroCount.(*Histogram_ZeroCountInt); ok {
-		h.ZeroCount = zc.ZeroCountInt
-	}
+	h := &histogram.Histogram{PositiveSpans: pos, NegativeSpans: neg}
+	m.ViewHistogram(h)
+	h.PositiveBuckets, h.NegativeBuckets = slices.Clone(h.PositiveBuckets), slices.Clone(h.NegativeBuckets)
+	h.CustomValues = slices.Clone(h.CustomValues)
 	return h, nil
+}
+
+// spanBuf is an empty span slice with room for n spans, nil when n is 0.
+func spanBuf(n int) []histogram.Span {
+	if n == 0 {
+		return nil
+	}
+	return make([]histogram.Span, 0, n)
 }
 
 // ViewHistogram overwrites h with m read as an integer histogram (whatever
@@ -153,14 +141,6 @@ func FromFloatHistogram(ts int64, fh *histogram.FloatHistogram) Histogram {
 		TimestampMs:    ts,
 		CustomValues:   fh.CustomValues,
 	}
-}
-
-// ToSpans converts wire spans into a new slice, nil when in is empty.
-func ToSpans(in []BucketSpan) []histogram.Span {
-	if len(in) == 0 {
-		return nil
-	}
-	return AppendSpans(make([]histogram.Span, 0, len(in)), in)
 }
 
 // AppendSpans appends the conversion of src to dst and returns it; it
