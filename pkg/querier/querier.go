@@ -8,9 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"runtime"
-	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -193,7 +190,7 @@ func (q *Querier) newHandler() http.Handler {
 		false,
 		regexp.MustCompile(`^$`), // No CORS: browsers reach Hearth through Grafana.
 		func() (v1.RuntimeInfo, error) { return v1.RuntimeInfo{}, errors.New("not available") },
-		buildInfo(),
+		nil, // status/buildinfo is Hearth's own handler (status.go), routed before the upstream API.
 		nil, nil,
 		nil,
 		reg,
@@ -240,29 +237,6 @@ func (q *Querier) newHandler() http.Handler {
 	mux.Handle(apiPrefix+"/metadata", &metadataHandler{q: q.queryable, logger: q.logger})
 	q.registerStatus(mux, apiPrefix, slots.wrap)
 	return mux
-}
-
-// buildInfo reports the Prometheus version whose API and engine Hearth
-// embeds, so clients such as Grafana enable the matching features.
-func buildInfo() *v1.PrometheusVersion {
-	info := &v1.PrometheusVersion{Version: "3.0.0", GoVersion: runtime.Version()}
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return info
-	}
-	for _, dep := range bi.Deps {
-		// Prometheus 3.x.y is the Go module version v0.3xx.y.
-		if dep.Path == "github.com/prometheus/prometheus" && strings.HasPrefix(dep.Version, "v0.3") {
-			minorPatch := strings.TrimPrefix(dep.Version, "v0.3")
-			if minor, patch, ok := strings.Cut(minorPatch, "."); ok {
-				info.Version = "3." + strings.TrimLeft(minor, "0") + "." + patch
-				if strings.TrimLeft(minor, "0") == "" {
-					info.Version = "3.0." + patch
-				}
-			}
-		}
-	}
-	return info
 }
 
 // noTargets answers the target, scrape-pool and Alertmanager questions of
