@@ -123,7 +123,7 @@ bench-synthetic-store: ## Stored bytes per sample on 10,000 loadgen series backf
 	scripts/synthetic-store.sh
 
 .PHONY: bench-realdata
-bench-realdata: ## Stored bytes per sample on real data: Prometheus scraping node-exporter into the all-in-one (DURATION=45m).
+bench-realdata: ## Stored bytes per sample on real data: Prometheus scraping node-exporter, remote-writing to the all-in-one and VictoriaMetrics (DURATION=45m).
 	scripts/realdata.sh
 
 .PHONY: proto
