@@ -60,6 +60,7 @@ type Authenticator struct {
 	mode       string
 	ttl        time.Duration
 	noneTenant tenant.ID
+	federation bool
 	keys       *Keys
 	operator   Secret
 	logger     *slog.Logger
@@ -115,6 +116,7 @@ func New(deps Deps) (*Authenticator, error) {
 		mode:       deps.Config.Mode,
 		ttl:        deps.Config.CacheTTL,
 		noneTenant: tenant.ID(deps.Config.NoneTenant),
+		federation: deps.Config.Federation.Enabled,
 		keys:       deps.Keys,
 		operator:   deps.OperatorToken,
 		logger:     logger,

@@ -45,7 +45,7 @@ type Limits struct {
 	MaxExemplars             int            `yaml:"max_exemplars"`
 	MaxMetadataPerTenant     int            `yaml:"max_metadata_per_tenant"`
 	MaxMetadataPerMetric     int            `yaml:"max_metadata_per_metric"`
-	OutOfOrderTimeWindow     model.Duration `yaml:"out_of_order_time_window"`
+	OutOfOrderTimeWindow     model.Duration `yaml:"out_of_order_time_window" federate:"max"`
 
 	// Queries, in the querier and the ingester.
 	MaxQueryLength        model.Duration `yaml:"max_query_length"`
@@ -206,8 +206,13 @@ func NewOverrides(defaults Limits) *Overrides {
 // Defaults returns the defaults.
 func (o *Overrides) Defaults() Limits { return o.defaults }
 
-// For returns the limits of t. The result must not be modified.
+// For returns the limits of t. The result must not be modified. For a
+// federated ID ("a|b") it returns the most restrictive of each of its
+// tenants' limits (federated.go).
 func (o *Overrides) For(t tenant.ID) *Limits {
+	if t.Federated() {
+		return o.federated(t.Tenants())
+	}
 	if l, ok := (*o.perTenant.Load())[t]; ok {
 		return l
 	}
