@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
@@ -37,6 +38,14 @@ func (p perTenant) pick(ctx context.Context) (*teststorage.TestStorage, error) {
 		return nil, errNoStorage
 	}
 	return s, nil
+}
+
+func (p perTenant) ExemplarQuerier(ctx context.Context) (storage.ExemplarQuerier, error) {
+	s, err := p.pick(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExemplarQuerier(ctx)
 }
 
 func (p perTenant) Querier(mint, maxt int64) (storage.Querier, error) {
@@ -125,7 +134,9 @@ func newStorages(t *testing.T) perTenant {
 		s := teststorage.New(t)
 		app := s.Appender(context.Background())
 		for i, lset := range series {
-			_, err := app.Append(0, lset, ts, float64(i+1))
+			ref, err := app.Append(0, lset, ts, float64(i+1))
+			require.NoError(t, err)
+			_, err = app.AppendExemplar(ref, lset, exemplar.Exemplar{Labels: labels.FromStrings("trace_id", string(id)), Value: 1, Ts: ts, HasTs: true})
 			require.NoError(t, err)
 		}
 		require.NoError(t, app.Commit())
@@ -213,4 +224,25 @@ func TestFederatedChunkSelect(t *testing.T) {
 	}
 	require.NoError(t, set.Err())
 	require.Equal(t, []string{`{__name__="up", __tenant_id__="a", job="api"}`, `{__name__="up", __tenant_id__="b", job="api"}`}, got)
+}
+
+func TestFederatedExemplars(t *testing.T) {
+	q := NewExemplarQueryable(newStorages(t))
+	eq, err := q.ExemplarQuerier(tenant.WithID(context.Background(), "a|b|c"))
+	require.NoError(t, err)
+	res, err := eq.Select(0, ts+1,
+		[]*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "job", "api")},
+		[]*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "job", "c"), labels.MustNewMatcher(labels.MatchEqual, Label, "c")},
+	)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, r := range res {
+		require.Len(t, r.Exemplars, 1)
+		got[r.SeriesLabels.String()] = r.Exemplars[0].Labels.Get("trace_id")
+	}
+	require.Equal(t, map[string]string{
+		`{__name__="up", __tenant_id__="a", job="api"}`: "a",
+		`{__name__="up", __tenant_id__="b", job="api"}`: "b",
+		`{__name__="other", __tenant_id__="c", job="c"}`: "c",
+	}, got)
 }
