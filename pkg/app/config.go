@@ -53,13 +53,15 @@ type Config struct {
 	// names after the first dot, in snake case.
 	Limits limits.Limits `yaml:"limits"`
 
-	Auth           auth.Config       `yaml:"auth"`
-	Memberlist     memberlist.Config `yaml:"memberlist"`
-	Distributor    DistributorConfig `yaml:"distributor"`
-	RuntimeConfig  limits.Config     `yaml:"runtime_config"`
-	IngesterClient clientpool.Config `yaml:"ingester_client"`
-	Ingester       IngesterConfig    `yaml:"ingester"`
-	Querier        querier.Config    `yaml:"querier"`
+	Auth auth.Config `yaml:"auth"`
+	// TenantFederation lets one read span several tenants.
+	TenantFederation auth.FederationConfig `yaml:"tenant_federation"`
+	Memberlist       memberlist.Config     `yaml:"memberlist"`
+	Distributor      DistributorConfig     `yaml:"distributor"`
+	RuntimeConfig    limits.Config         `yaml:"runtime_config"`
+	IngesterClient   clientpool.Config     `yaml:"ingester_client"`
+	Ingester         IngesterConfig        `yaml:"ingester"`
+	Querier          querier.Config        `yaml:"querier"`
 }
 
 // DistributorConfig is the `distributor:` section: the distributor's own
@@ -101,6 +103,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	f.StringVar(&c.Storage.Dir, "storage.dir", "./data", "Directory for everything this process keeps on disk (ingester WAL and blocks, the embedded store).")
 	c.Store.RegisterFlags(f)
 	c.Auth.RegisterFlags(f)
+	c.TenantFederation.RegisterFlags(f)
 	c.Limits.RegisterFlags(f)
 	c.Memberlist.RegisterFlags(f)
 	c.Distributor.Config.RegisterFlags(f)

@@ -41,14 +41,17 @@ type Config struct {
 	GRPCTLSKeyFile    string `yaml:"grpc_tls_key_file"`
 	GRPCTLSCAFile     string `yaml:"grpc_tls_ca_file"`
 	GRPCTLSServerName string `yaml:"grpc_tls_server_name"`
-
-	// Federation lets one read request span several tenants.
-	Federation FederationConfig `yaml:"tenant_federation"`
 }
 
-// FederationConfig is the `auth.tenant_federation:` section.
+// FederationConfig is the `tenant_federation:` section: whether one read
+// request may span several tenants.
 type FederationConfig struct {
 	Enabled bool `yaml:"enabled"`
+}
+
+// RegisterFlags registers -tenant-federation.enabled.
+func (c *FederationConfig) RegisterFlags(f *flag.FlagSet) {
+	f.BoolVar(&c.Enabled, "tenant-federation.enabled", false, "Let one read request (query, query_range, series, labels, label values, metadata, exemplars, remote read) span several tenants: X-Scope-OrgID: a|b with -auth.mode=trust-header, or Basic auth user a|b with an API key of tenant a granted read on b (hearth keys create --read-tenants). Each result series carries __tenant_id__, a matcher on it selects tenants, and every tenant's limits apply.")
 }
 
 // RegisterFlags registers the -auth.* flags.
@@ -70,7 +73,6 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.GRPCTLSCertFile, "auth.grpc-tls-cert-file", "", "PEM certificate this component presents on internal gRPC, as server and as client. Setting it, -auth.grpc-tls-key-file and -auth.grpc-tls-ca-file turns on mutual TLS, the production cluster mode; gossip then needs -memberlist.secret-key unless a cluster secret is set too.")
 	f.StringVar(&c.GRPCTLSKeyFile, "auth.grpc-tls-key-file", "", "PEM private key of -auth.grpc-tls-cert-file.")
 	f.StringVar(&c.GRPCTLSCAFile, "auth.grpc-tls-ca-file", "", "PEM CA bundle that peers' internal gRPC certificates must chain to. See also -auth.grpc-tls-cert-file.")
-	f.BoolVar(&c.Federation.Enabled, "tenant-federation.enabled", false, "Let one read request (query, query_range, series, labels, label values, metadata, exemplars, remote read) span several tenants: X-Scope-OrgID: a|b with -auth.mode=trust-header, or Basic auth user a|b with an API key of tenant a granted read on b (hearth keys create --read-tenants). Each result series carries __tenant_id__, a matcher on it selects tenants, and every tenant's limits apply.")
 	f.StringVar(&c.GRPCTLSServerName, "auth.grpc-tls-server-name", "", "Name checked against servers' certificates on internal gRPC. Empty checks the dialled host (ring addresses are IPs: certificates then need IP SANs).")
 }
 

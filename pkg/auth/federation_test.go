@@ -25,8 +25,8 @@ func TestFederatedReads(t *testing.T) {
 	for _, federation := range []bool{true, false} {
 		cfg := testConfig()
 		cfg.FailureBurst = 10_000
-		cfg.Federation.Enabled = federation
 		a, _ := newAuth(t, cfg, keys, nil)
+		a.federation = federation
 		srv := publicServer(t, a)
 		for name, tc := range map[string]struct {
 			method, path string
@@ -37,7 +37,7 @@ func TestFederatedReads(t *testing.T) {
 			"own tenant":                     {http.MethodGet, query, basic("team-a", tok), 200, 200, "team-a"},
 			"a granted tenant alone":         {http.MethodGet, query, basic("team-b", tok), 200, 200, "team-b"},
 			"own and granted, in any order":  {http.MethodGet, query, basic("team-b|team-a|team-c", tok), 200, 400, "team-a|team-b|team-c"},
-			"a tenant not granted":           {http.MethodGet, query, basic("team-a|team-d", tok), 403, 400, "does not grant read on tenant team-d"},
+			"a tenant not granted":           {http.MethodGet, query, basic("team-a|team-d", tok), 403, 400, "does not belong to tenant team-d and grants no read on it"},
 			"a key without grants":           {http.MethodGet, query, basic("team-a|team-b", plainTok), 403, 400, "team-b"},
 			"a granted tenant's push":        {http.MethodPost, push, basic("team-b", tok), 403, 403, "does not belong to tenant team-b"},
 			"a federated push":               {http.MethodPost, push, basic("team-a|team-b", tok), 400, 400, "tenant"},
@@ -89,8 +89,8 @@ func TestTrustHeaderFederation(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Mode = ModeTrustHeader
-			cfg.Federation.Enabled = tc.federation
 			a, _ := newAuth(t, cfg, NewKeys(newMem()), nil)
+			a.federation = tc.federation
 			srv := publicServer(t, a)
 			method := http.MethodGet
 			if tc.path == "/api/v1/push" {

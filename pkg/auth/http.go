@@ -178,7 +178,7 @@ func (a *Authenticator) check(k *Key, token, id, user string, hasUser bool, scop
 		if !k.mayAct(t, scope) {
 			msg := "API key does not belong to tenant " + string(t)
 			if scope == ScopeRead {
-				msg = "API key does not grant read on tenant " + string(t)
+				msg += " and grants no read on it"
 			}
 			return "", &refusal{status: http.StatusForbidden, reason: reasonWrongTenant, msg: msg, keyID: id, tenant: k.Tenant}
 		}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -262,7 +263,12 @@ type IngesterError struct {
 }
 
 func (e *IngesterError) Error() string {
-	return fmt.Sprintf("ingesters refused data of tenant %s [%s]: %s", e.Tenant, e.Reason, e.Message)
+	msg := e.Message
+	if !strings.Contains(msg, "(err-hearth-") {
+		// An ingester of an older version: its reason names the ID.
+		msg += " (err-hearth-" + kebab(e.Reason) + ")"
+	}
+	return fmt.Sprintf("ingesters refused data of tenant %s: %s", e.Tenant, msg)
 }
 
 // Is makes the error match remotewrite.ErrInvalid.
