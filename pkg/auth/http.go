@@ -231,7 +231,30 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, ref *refu
 	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.Itoa(int(ref.retryAfter/time.Second)+1))
 	}
-	http.Error(w, ref.msg, ref.status)
+	msg := ref.msg
+	if id := errorIDs[ref.reason]; id != "" {
+		msg += " (" + id + ")"
+	}
+	http.Error(w, msg, ref.status)
+}
+
+// errorIDs are the error IDs of the refusals, each the section of
+// docs/errors.md that explains it. An unknown key id and a wrong secret
+// share one: the answer must not tell them apart.
+var errorIDs = map[string]string{
+	reasonMissing:       "err-hearth-auth-missing",
+	reasonMalformed:     "err-hearth-auth-invalid-key",
+	reasonUnknownKey:    "err-hearth-auth-invalid-key",
+	reasonBadSecret:     "err-hearth-auth-invalid-key",
+	reasonInvalidTenant: "err-hearth-invalid-tenant",
+	reasonRevoked:       "err-hearth-auth-key-revoked",
+	reasonExpired:       "err-hearth-auth-key-expired",
+	reasonWrongTenant:   "err-hearth-auth-wrong-tenant",
+	reasonMissingScope:  "err-hearth-auth-missing-scope",
+	reasonRateLimited:   "err-hearth-auth-rate-limited",
+	reasonLookupLimited: "err-hearth-auth-rate-limited",
+	reasonStoreError:    "err-hearth-auth-unavailable",
+	reasonOperator:      "err-hearth-operator-credential",
 }
 
 // Operator returns middleware that requires the operator credential

@@ -77,7 +77,7 @@ func fanoutError(ctx context.Context, op string, err error) error {
 }
 
 func storeLimitError(id tenant.ID, what, flag string, limit int) error {
-	return &QueryLimitError{Message: fmt.Sprintf("query fetched more than %d %s from the chunk store, the limit -%s of tenant %q", limit, what, flag, id)}
+	return &QueryLimitError{Message: fmt.Sprintf("query fetched more than %d %s from the chunk store, the limit -%s of tenant %q (err-hearth-query-fetched-too-much)", limit, what, flag, id)}
 }
 
 // storeError converts an error of the chunk store, given the context the
@@ -117,7 +117,7 @@ func singleTenant(logger *slog.Logger, next http.Handler) http.Handler {
 			_, err = tenant.Single(id)
 		}
 		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, "bad_data", err.Error(), logger, id)
+			writeAPIError(w, http.StatusBadRequest, "bad_data", err.Error()+" (err-hearth-federation-unsupported)", logger, id)
 			return
 		}
 		next.ServeHTTP(w, r)

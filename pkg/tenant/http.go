@@ -27,11 +27,11 @@ func trustHeader(parse func(string) (ID, error), next http.Handler) http.Handler
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id, err := parse(r.Header.Get(Header))
 		if err != nil {
-			status := http.StatusBadRequest
+			status, id := http.StatusBadRequest, "err-hearth-invalid-tenant"
 			if errors.Is(err, ErrMissing) {
-				status = http.StatusUnauthorized
+				status, id = http.StatusUnauthorized, "err-hearth-missing-tenant"
 			}
-			http.Error(w, "tenant: "+err.Error(), status)
+			http.Error(w, "tenant: "+err.Error()+" ("+id+")", status)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithID(r.Context(), id)))
