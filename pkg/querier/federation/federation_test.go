@@ -241,8 +241,8 @@ func TestFederatedExemplars(t *testing.T) {
 		got[r.SeriesLabels.String()] = r.Exemplars[0].Labels.Get("trace_id")
 	}
 	require.Equal(t, map[string]string{
-		`{__name__="up", __tenant_id__="a", job="api"}`: "a",
-		`{__name__="up", __tenant_id__="b", job="api"}`: "b",
+		`{__name__="up", __tenant_id__="a", job="api"}`:  "a",
+		`{__name__="up", __tenant_id__="b", job="api"}`:  "b",
 		`{__name__="other", __tenant_id__="c", job="c"}`: "c",
 	}, got)
 }
