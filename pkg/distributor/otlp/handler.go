@@ -199,7 +199,7 @@ func (h *Handler) export(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if refused > 0 && written == 0 {
 		return resp, fmt.Errorf("%w: nothing written: %s", remotewrite.ErrInvalid, strings.Join(msgs, "; "))
 	}
-	if refused > 0 || len(annots) > 0 {
+	if len(msgs) > 0 || len(annots) > 0 {
 		ps := resp.PartialSuccess()
 		ps.SetRejectedDataPoints(int64(refused))
 		if ws, _ := annots.AsStrings("", 3, 0); len(ws) > 0 {

@@ -47,7 +47,7 @@ type planResult struct {
 	// series, labels and bytes estimate the translated request: series,
 	// label pairs, and label name and value bytes.
 	series, labels, bytes int
-	refused []refusal
+	refused               []refusal
 }
 
 // refusedPoints is the sum of the refusals' points.
