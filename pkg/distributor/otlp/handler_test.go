@@ -252,7 +252,9 @@ func TestHandler(t *testing.T) {
 		wantDiscard map[string]int
 	}{
 		"protobuf": {
-			send: func(t *testing.T) sent { return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf} },
+			send: func(t *testing.T) sent {
+				return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf}
+			},
 			want: answer{code: 200}, wantSeries: 5, // temp, requests×2, latency, target_info
 		},
 		"JSON, gzip": {
@@ -270,8 +272,10 @@ func TestHandler(t *testing.T) {
 			want: answer{code: 400, grpc: codes.InvalidArgument}, wantMessage: []string{"malformed request: OTLP protobuf body"},
 		},
 		"malformed JSON answers in JSON": {
-			send: func(*testing.T) sent { return sent{body: []byte(`{"resourceMetrics": [`), contentType: ContentTypeJSON} },
-			enc:  JSON, want: answer{code: 400, grpc: codes.InvalidArgument}, wantMessage: []string{"OTLP JSON body"},
+			send: func(*testing.T) sent {
+				return sent{body: []byte(`{"resourceMetrics": [`), contentType: ContentTypeJSON}
+			},
+			enc: JSON, want: answer{code: 400, grpc: codes.InvalidArgument}, wantMessage: []string{"OTLP JSON body"},
 		},
 		"malformed gzip": {
 			send: func(*testing.T) sent {
@@ -335,12 +339,16 @@ func TestHandler(t *testing.T) {
 			wantDiscard: map[string]int{ReasonDeltaTemporality: 3},
 		},
 		"delta among cumulative: partial success": {
-			send: func(t *testing.T) sent { return sent{body: encode(t, mixed, Protobuf), contentType: ContentTypeProtobuf} },
+			send: func(t *testing.T) sent {
+				return sent{body: encode(t, mixed, Protobuf), contentType: ContentTypeProtobuf}
+			},
 			want: answer{code: 200, rejected: 3}, wantSeries: 2, wantMessage: []string{"delta temporality"},
 			wantDiscard: map[string]int{ReasonDeltaTemporality: 3},
 		},
 		"delta accepted as-is when the tenant allows it": {
-			send:   func(t *testing.T) sent { return sent{body: encode(t, mixed, Protobuf), contentType: ContentTypeProtobuf} },
+			send: func(t *testing.T) sent {
+				return sent{body: encode(t, mixed, Protobuf), contentType: ContentTypeProtobuf}
+			},
 			limits: func(l *limits.Limits) { l.OTelAllowDeltaTemporality = true },
 			want:   answer{code: 200}, wantSeries: 5,
 		},
@@ -367,7 +375,9 @@ func TestHandler(t *testing.T) {
 			wantDiscard: map[string]int{ReasonTranslation: 1},
 		},
 		"validation refused some: partial success": {
-			send:    func(t *testing.T) sent { return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf} },
+			send: func(t *testing.T) sent {
+				return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf}
+			},
 			pushErr: fmt.Errorf("%w: label value too long", remotewrite.ErrInvalid),
 			want:    answer{code: 200}, wantSeries: 5, wantMessage: []string{"label value too long"},
 		},
@@ -378,22 +388,30 @@ func TestHandler(t *testing.T) {
 			want: answer{code: 400, grpc: codes.InvalidArgument}, wantSeries: 5, wantMessage: []string{"nothing written", "label value too long"},
 		},
 		"rate limited: 429": {
-			send:    func(t *testing.T) sent { return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf} },
+			send: func(t *testing.T) sent {
+				return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf}
+			},
 			pushErr: fmt.Errorf("%w: tenant over 10 samples/s", remotewrite.ErrRateLimited), reject: true,
 			want: answer{code: 429, grpc: codes.ResourceExhausted}, wantSeries: 5,
 		},
 		"no quorum: 503": {
-			send:    func(t *testing.T) sent { return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf} },
+			send: func(t *testing.T) sent {
+				return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf}
+			},
 			pushErr: fmt.Errorf("%w: 1 of 3 ingesters", remotewrite.ErrUnavailable), reject: true,
 			want: answer{code: 503, grpc: codes.Unavailable}, wantSeries: 5,
 		},
 		"an unclassified failure is retryable: 503, not 500": {
-			send:    func(t *testing.T) sent { return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf} },
+			send: func(t *testing.T) sent {
+				return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf}
+			},
 			pushErr: errors.New("boom"), reject: true,
 			want: answer{code: 503, grpc: codes.Unavailable}, wantSeries: 5,
 		},
 		"HA replica deduplicated: acknowledged": {
-			send:    func(t *testing.T) sent { return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf} },
+			send: func(t *testing.T) sent {
+				return sent{body: encode(t, good, Protobuf), contentType: ContentTypeProtobuf}
+			},
 			pushErr: remotewrite.ErrDeduplicated, reject: true,
 			want: answer{code: 200}, wantSeries: 5,
 		},
