@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/config"
 	"github.com/prometheus/prometheus/model/labels"
@@ -21,6 +22,9 @@ import (
 	"github.com/prometheus/prometheus/storage/remote"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	otelmetric "go.opentelemetry.io/otel/metric"
@@ -243,4 +247,65 @@ func TestOTLPIngestEqualsPrometheus(t *testing.T) {
 	require.NotEmpty(t, wantN)
 	require.Equal(t, wantN, gotN)
 	t.Logf("%d series, %d histograms, %d NaNs, exemplars of %d series", len(got), hists, nans, len(gotN))
+}
+
+// TestOTLPBadInputThroughTheAllInOne sends, in one export, a good gauge, a
+// gauge whose attribute value is over -validation.max-length-label-value
+// and a delta sum: the good gauge is written and readable, the answer is
+// 200 with partial_success counting the other two's points and naming why,
+// and each refusal is counted under its reason.
+func TestOTLPBadInputThroughTheAllInOne(t *testing.T) {
+	p := startProcess(t, TargetAll)
+	now := time.Now()
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("service.name", "svc")
+	ms := rm.ScopeMetrics().AppendEmpty().Metrics()
+	addGauge := func(name, attr string) {
+		m := ms.AppendEmpty()
+		m.SetName(name)
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetTimestamp(pcommon.NewTimestampFromTime(now))
+		dp.SetDoubleValue(1)
+		dp.Attributes().PutStr("a", attr)
+	}
+	addGauge("good", "fine")
+	addGauge("huge", strings.Repeat("x", 5000))
+	delta := ms.AppendEmpty()
+	delta.SetName("deltas")
+	s := delta.SetEmptySum()
+	s.SetAggregationTemporality(pmetric.AggregationTemporalityDelta)
+	for range 2 {
+		s.DataPoints().AppendEmpty().SetTimestamp(pcommon.NewTimestampFromTime(now))
+	}
+	body, err := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	require.NoError(t, err)
+
+	r, err := http.NewRequest(http.MethodPost, "http://"+p.app.HTTPAddr()+"/api/v1/otlp/v1/metrics", bytes.NewReader(body))
+	require.NoError(t, err)
+	r.Header.Set("Content-Type", "application/x-protobuf")
+	r.Header.Set("X-Scope-OrgID", "team-bad")
+	resp, err := http.DefaultClient.Do(r)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, string(raw))
+	answer := pmetricotlp.NewExportResponse()
+	require.NoError(t, answer.UnmarshalProto(raw))
+	require.Equal(t, int64(3), answer.PartialSuccess().RejectedDataPoints())
+	msg := answer.PartialSuccess().ErrorMessage()
+	require.Contains(t, msg, `metric "deltas" has delta temporality`)
+	require.Contains(t, msg, "label_value_too_long")
+
+	v, _, _, err := queryAPI(t, p.app.HTTPAddr(), "team-bad").Query(t.Context(), `{__name__=~"good|huge|deltas"}`, now)
+	require.NoError(t, err)
+	require.Len(t, v.(model.Vector), 1)
+	require.Equal(t, model.LabelValue("good"), v.(model.Vector)[0].Metric[model.MetricNameLabel])
+	require.NoError(t, testutil.GatherAndCompare(p.reg, strings.NewReader(`
+# HELP hearth_discarded_samples_total Samples, histograms and exemplars refused, by reason: by validation in the distributor, or by a quorum of ingesters.
+# TYPE hearth_discarded_samples_total counter
+hearth_discarded_samples_total{reason="label_value_too_long",tenant="team-bad"} 1
+hearth_discarded_samples_total{reason="otlp_delta_temporality",tenant="team-bad"} 2
+`), "hearth_discarded_samples_total"))
 }

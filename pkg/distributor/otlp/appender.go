@@ -1,6 +1,8 @@
 package otlp
 
 import (
+	"cmp"
+	"slices"
 	"strings"
 
 	"github.com/prometheus/prometheus/model/histogram"
@@ -64,8 +66,18 @@ func (a *appender) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v f
 		ts.Samples = append(ts.Samples, ingesterpb.Sample{Value: v, TimestampMs: t})
 		a.samples++
 	}
-	for i := range opts.Exemplars {
-		ts.Exemplars = append(ts.Exemplars, ingesterpb.FromExemplar(&opts.Exemplars[i]))
+	if len(opts.Exemplars) > 0 {
+		n := len(ts.Exemplars)
+		for i := range opts.Exemplars {
+			ts.Exemplars = append(ts.Exemplars, ingesterpb.FromExemplar(&opts.Exemplars[i]))
+		}
+		// The translator passes a data point's exemplars in the order the
+		// SDK's reservoir holds them; the ingester, like the TSDB, wants
+		// them in time order (AppendV2Options.Exemplars).
+		added := ts.Exemplars[n:]
+		if !slices.IsSortedFunc(added, byTime) {
+			slices.SortStableFunc(added, byTime)
+		}
 	}
 	if name := opts.MetricFamilyName; name != "" && !opts.Metadata.IsEmpty() {
 		if _, ok := a.families[name]; !ok {
@@ -103,6 +115,8 @@ func (a *appender) series(ls labels.Labels) *ingesterpb.TimeSeries {
 	a.lastIdx = len(tss) - 1
 	return ts
 }
+
+func byTime(a, b ingesterpb.Exemplar) int { return cmp.Compare(a.TimestampMs, b.TimestampMs) }
 
 // Commit does nothing: the handler pushes the request.
 func (*appender) Commit() error { return nil }

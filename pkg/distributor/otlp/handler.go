@@ -199,13 +199,19 @@ func (h *Handler) export(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if refused > 0 && written == 0 {
 		return resp, fmt.Errorf("%w: nothing written: %s", remotewrite.ErrInvalid, strings.Join(msgs, "; "))
 	}
-	if len(msgs) > 0 || len(annots) > 0 {
+	if refused > 0 {
+		// Only refused points are reported: OpenTelemetry SDKs report any
+		// partial success as a failed export, and Prometheus's receiver
+		// drops refused exemplars and translation warnings silently too
+		// (they are counted in hearth_discarded_samples_total, and
+		// warnings logged at debug level).
 		ps := resp.PartialSuccess()
 		ps.SetRejectedDataPoints(int64(refused))
-		if ws, _ := annots.AsStrings("", 3, 0); len(ws) > 0 {
-			msgs = append(msgs, "warnings: "+strings.Join(ws, "; "))
-		}
 		ps.SetErrorMessage(strings.Join(msgs, "; "))
+	}
+	if len(annots) > 0 {
+		ws, _ := annots.AsStrings("", 3, 0)
+		h.d.Logger.Debug("Warnings translating OTLP metrics", "tenant", t, "warnings", ws)
 	}
 	return resp, nil
 }
