@@ -27,8 +27,10 @@ type appender struct {
 	// last is the series of the previous append; lastIdx its index.
 	last    labels.Labels
 	lastIdx int
-	// families has the metric families whose metadata was added.
-	families map[string]struct{}
+	// families has the metric families whose metadata was added;
+	// lastFamily is the latest of them (a family's points come in a row).
+	families   map[string]struct{}
+	lastFamily string
 	// samples and histograms count what was appended.
 	samples, histograms int
 }
@@ -47,6 +49,7 @@ func (a *appender) reset(push *ingesterpb.PushRequest) {
 		a.families = make(map[string]struct{})
 	}
 	clear(a.families)
+	a.lastFamily = ""
 	a.samples, a.histograms = 0, 0
 }
 
@@ -79,12 +82,13 @@ func (a *appender) Append(_ storage.SeriesRef, ls labels.Labels, _, t int64, v f
 			slices.SortStableFunc(added, byTime)
 		}
 	}
-	if name := opts.MetricFamilyName; name != "" && !opts.Metadata.IsEmpty() {
+	if name := opts.MetricFamilyName; name != "" && name != a.lastFamily && !opts.Metadata.IsEmpty() {
 		if _, ok := a.families[name]; !ok {
 			// The name lives only for the call (AppendV2Options).
 			name = strings.Clone(name)
 			a.families[name] = struct{}{}
 			a.push.Metadata = append(a.push.Metadata, ingesterpb.FromMetadata(name, opts.Metadata))
+			a.lastFamily = name
 		}
 	}
 	return storage.SeriesRef(a.lastIdx + 1), nil
