@@ -293,6 +293,10 @@ func (a *App) initDistributor(explicitSet) error {
 	a.servers.mux.Handle("POST /api/v1/push", push)
 	// Cortex's original path, so existing senders keep working.
 	a.servers.mux.Handle("POST /api/prom/push", push)
+	// OTLP/HTTP metrics: Mimir's path and Prometheus's.
+	otlpPush := a.tenantHTTP(auth.ScopeWrite, a.distributor.OTLPHandler())
+	a.servers.mux.Handle("POST /otlp/v1/metrics", otlpPush)
+	a.servers.mux.Handle("POST /api/v1/otlp/v1/metrics", otlpPush)
 	// Every tenant's figures: operator business.
 	a.servers.internal.Handle("/distributor/all_user_stats", a.distributor.AllTenantStatsHandler())
 	return nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -80,8 +81,57 @@ type Limits struct {
 	// in one querier.
 	MaxConcurrentQueries int `yaml:"max_concurrent_queries_per_tenant"`
 
+	// OTLP ingest, in the distributor (pkg/distributor/otlp): how
+	// OpenTelemetry metrics are translated, with Prometheus's translator.
+	// OTelMetricSuffixesEnabled appends unit and type suffixes to metric
+	// names (_seconds, _total), as Prometheus's default strategy does.
+	OTelMetricSuffixesEnabled bool `yaml:"otel_metric_suffixes_enabled"`
+	// OTelTranslationStrategy is how names that are not valid legacy
+	// Prometheus names are written: [OTelUnderscoreEscaping] or
+	// [OTelUTF8].
+	OTelTranslationStrategy string `yaml:"otel_translation_strategy"`
+	// PromoteResourceAttributes are resource attributes copied onto every
+	// series of the resource, besides target_info.
+	PromoteResourceAttributes StringList `yaml:"promote_resource_attributes"`
+	// OTelDisableTargetInfo stops writing a target_info series per
+	// resource.
+	OTelDisableTargetInfo bool `yaml:"otel_disable_target_info"`
+	// OTelAllowDeltaTemporality accepts delta sums and histograms as they
+	// are (never converted to cumulative); without it they are refused.
+	OTelAllowDeltaTemporality bool `yaml:"otel_allow_delta_temporality"`
+
 	// Long-term storage, in the retention service (package retention).
 	RetentionPeriod model.Duration `yaml:"retention_period"`
+}
+
+// Values of [Limits.OTelTranslationStrategy].
+const (
+	// OTelUnderscoreEscaping replaces every character outside
+	// [a-zA-Z0-9_:] of metric and label names by an underscore, as
+	// Prometheus's UnderscoreEscaping* strategies do.
+	OTelUnderscoreEscaping = "underscore_escaping"
+	// OTelUTF8 keeps names as OpenTelemetry sends them (UTF-8), as
+	// Prometheus's NoUTF8EscapingWithSuffixes and NoTranslation
+	// strategies do.
+	OTelUTF8 = "utf8"
+)
+
+// StringList is a list of strings, a comma-separated flag and a YAML
+// sequence.
+type StringList []string
+
+// String returns the list comma-separated.
+func (l *StringList) String() string { return strings.Join(*l, ",") }
+
+// Set parses a comma-separated list; empty elements are dropped.
+func (l *StringList) Set(s string) error {
+	*l = nil
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			*l = append(*l, e)
+		}
+	}
+	return nil
 }
 
 // RegisterFlags registers the defaults' flags.
@@ -134,6 +184,15 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxQueryExpressionDepth, "querier.max-query-expression-depth", 500, "Maximum nesting of a query expression, counted before it is parsed: each level of parentheses or function call, and each operator chained at one level (1+1+1 nests 3 deep), adds one; past it the query is refused with 400. 0 disables. See also -querier.max-query-expression-tokens.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
 
+	// Suffixes on, underscore escaping: Prometheus's default OTLP
+	// translation strategy (UnderscoreEscapingWithSuffixes), so the same
+	// export gives the same series in Prometheus and in Hearth.
+	f.BoolVar(&l.OTelMetricSuffixesEnabled, "distributor.otel-metric-suffixes-enabled", true, "Append unit and type suffixes to the names of metrics received over OTLP (http.server.duration in seconds becomes http_server_duration_seconds, a monotonic sum gets _total), as Prometheus's default OTLP translation strategy does. See also -distributor.otel-translation-strategy.")
+	f.StringVar(&l.OTelTranslationStrategy, "distributor.otel-translation-strategy", OTelUnderscoreEscaping, "How OTLP metric and attribute names are written: underscore_escaping replaces every character outside [a-zA-Z0-9_:] by an underscore; utf8 keeps the names as sent. With -distributor.otel-metric-suffixes-enabled these are Prometheus's four translation strategies.")
+	f.Var(&l.PromoteResourceAttributes, "distributor.promote-resource-attributes", "Comma-separated OTLP resource attributes copied as labels onto every series of the resource (e.g. service.instance.id,k8s.namespace.name); every resource attribute also goes to the target_info series unless -distributor.otel-disable-target-info.")
+	f.BoolVar(&l.OTelDisableTargetInfo, "distributor.otel-disable-target-info", false, "Do not write a target_info series holding each OTLP resource's attributes.")
+	f.BoolVar(&l.OTelAllowDeltaTemporality, "distributor.otel-allow-delta-temporality", false, "Accept OTLP sums and histograms with delta temporality, stored as they are (never converted to cumulative; rate() over them is meaningless, sum_over_time() is not). Without it they are refused with a message naming the metric.")
+
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
 
@@ -177,6 +236,11 @@ func (l *Limits) Validate() error {
 		} else if l.HAClusterLabel == l.HAReplicaLabel {
 			errs = append(errs, fmt.Errorf("limits ha_cluster_label and ha_replica_label are both %q, must differ", l.HAClusterLabel))
 		}
+	}
+	switch l.OTelTranslationStrategy {
+	case OTelUnderscoreEscaping, OTelUTF8:
+	default:
+		errs = append(errs, fmt.Errorf("limit otel_translation_strategy is %q, must be %q or %q", l.OTelTranslationStrategy, OTelUnderscoreEscaping, OTelUTF8))
 	}
 	if l.RetentionPeriod < 0 {
 		errs = append(errs, fmt.Errorf("limit retention_period is %s, must not be negative", l.RetentionPeriod))
