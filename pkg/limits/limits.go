@@ -82,6 +82,20 @@ type Limits struct {
 
 	// Long-term storage, in the retention service (package retention).
 	RetentionPeriod model.Duration `yaml:"retention_period"`
+
+	// Rule evaluation, in the ruler (package ruler).
+	//
+	// RulerQueryOffset shifts every rule query of the tenant back in time,
+	// for data that arrives late (Prometheus's query_offset; Cortex's
+	// evaluation delay). A group's own query_offset wins.
+	RulerQueryOffset model.Duration `yaml:"query_offset"`
+	// RulerAlertmanagerURL, when set, replaces -ruler.alertmanager-url for
+	// the tenant (same syntax): tenants that bring their own Alertmanager.
+	RulerAlertmanagerURL string `yaml:"ruler_alertmanager_url"`
+	// RulerExternalLabels are added to the tenant's alerts (and their
+	// ALERTS series' labels in notifications), as Prometheus's
+	// global.external_labels.
+	RulerExternalLabels map[string]string `yaml:"ruler_external_labels"`
 }
 
 // RegisterFlags registers the defaults' flags.
@@ -134,6 +148,7 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxQueryExpressionDepth, "querier.max-query-expression-depth", 500, "Maximum nesting of a query expression, counted before it is parsed: each level of parentheses or function call, and each operator chained at one level (1+1+1 nests 3 deep), adds one; past it the query is refused with 400. 0 disables. See also -querier.max-query-expression-tokens.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
 
+	f.Var(&l.RulerQueryOffset, "ruler.query-offset", "How far back in time the tenant's rule queries are evaluated, for data that arrives late; a rule group's own query_offset wins. YAML: limits.query_offset.")
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
 
@@ -177,6 +192,9 @@ func (l *Limits) Validate() error {
 		} else if l.HAClusterLabel == l.HAReplicaLabel {
 			errs = append(errs, fmt.Errorf("limits ha_cluster_label and ha_replica_label are both %q, must differ", l.HAClusterLabel))
 		}
+	}
+	if l.RulerQueryOffset < 0 {
+		errs = append(errs, fmt.Errorf("limit query_offset is %s, must not be negative", l.RulerQueryOffset))
 	}
 	if l.RetentionPeriod < 0 {
 		errs = append(errs, fmt.Errorf("limit retention_period is %s, must not be negative", l.RetentionPeriod))
