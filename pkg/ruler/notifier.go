@@ -204,4 +204,3 @@ func notifyFunc(n *notifier.Manager, externalURL string) rules.NotifyFunc {
 		n.Send(res...)
 	}
 }
-
