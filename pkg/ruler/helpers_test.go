@@ -105,6 +105,53 @@ type harness struct {
 	store *memStore
 	db    *teststorage.TestStorage
 	reg   *prometheus.Registry
+	stop  func()
+}
+
+// alerts returns the active alerts of the tenant's rule named rule.
+func (h *harness) alerts(t *testing.T, tn tenant.ID, rule string) []AlertState {
+	t.Helper()
+	groups, err := h.ruler.Groups(tenant.WithID(context.Background(), tn), StateFilter{RuleNames: []string{rule}})
+	require.NoError(t, err)
+	for _, g := range groups {
+		for _, r := range g.Rules {
+			return r.Alerts
+		}
+	}
+	return nil
+}
+
+// metric returns the value of the gathered series of name with the given
+// labels, and whether it exists.
+func (h *harness) metric(t *testing.T, name string, lbls map[string]string) (float64, bool) {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			got := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				got[lp.GetName()] = lp.GetValue()
+			}
+			for k, v := range lbls {
+				if got[k] != v {
+					continue next
+				}
+			}
+			switch {
+			case m.GetCounter() != nil:
+				return m.GetCounter().GetValue(), true
+			case m.GetGauge() != nil:
+				return m.GetGauge().GetValue(), true
+			}
+			return 0, true
+		}
+	}
+	return 0, false
 }
 
 // startRuler runs a ruler over a fresh TSDB until the test ends.
@@ -128,10 +175,12 @@ func startRuler(t *testing.T, cfg Config, lim *limits.Overrides, store *memStore
 	require.NoError(t, err)
 	ctx := context.Background()
 	require.NoError(t, r.Service().StartAsync(ctx))
-	t.Cleanup(func() {
+	h := &harness{ruler: r, store: store, db: db, reg: reg}
+	h.stop = sync.OnceFunc(func() {
 		r.Service().StopAsync()
 		require.NoError(t, r.Service().AwaitTerminated(ctx))
 	})
+	t.Cleanup(h.stop)
 	require.NoError(t, r.Service().AwaitRunning(ctx))
-	return &harness{ruler: r, store: store, db: db, reg: reg}
+	return h
 }
