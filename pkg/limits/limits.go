@@ -82,6 +82,12 @@ type Limits struct {
 
 	// Long-term storage, in the retention service (package retention).
 	RetentionPeriod model.Duration `yaml:"retention_period"`
+
+	// Rule groups, checked by the rules API (package ruler/configapi)
+	// when a group is written.
+	RulerMaxRuleGroupsPerTenant int            `yaml:"max_rule_groups_per_tenant"`
+	RulerMaxRulesPerRuleGroup   int            `yaml:"max_rules_per_rule_group"`
+	RulerMinEvaluationInterval  model.Duration `yaml:"min_evaluation_interval"`
 }
 
 // RegisterFlags registers the defaults' flags.
@@ -134,6 +140,15 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxQueryExpressionDepth, "querier.max-query-expression-depth", 500, "Maximum nesting of a query expression, counted before it is parsed: each level of parentheses or function call, and each operator chained at one level (1+1+1 nests 3 deep), adds one; past it the query is refused with 400. 0 disables. See also -querier.max-query-expression-tokens.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
 
+	// Mimir's defaults (70 groups of 20 rules): each group is a goroutine
+	// and a query per rule per interval in a ruler.
+	f.IntVar(&l.RulerMaxRuleGroupsPerTenant, "ruler.max-rule-groups-per-tenant", 70, "Maximum rule groups per tenant, over every namespace; writing a further group is refused with 400. 0 disables.")
+	f.IntVar(&l.RulerMaxRulesPerRuleGroup, "ruler.max-rules-per-rule-group", 20, "Maximum rules in one rule group; a larger group is refused with 400. 0 disables.")
+	// 15s: the usual scrape interval; evaluating more often than data
+	// arrives costs queries and gains nothing.
+	l.RulerMinEvaluationInterval = model.Duration(15 * time.Second)
+	f.Var(&l.RulerMinEvaluationInterval, "ruler.min-evaluation-interval", "Minimum evaluation interval a rule group may set (its interval field); a group asking for less is refused with 400. A group without an interval gets -ruler.evaluation-interval. 0 disables.")
+
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
 
@@ -165,6 +180,8 @@ func (l *Limits) Validate() error {
 		"max_metadata_length":               l.MaxMetadataLength,
 		"max_exemplar_labels_length":        l.MaxExemplarLabelsLength,
 		"ha_max_clusters":                   l.HAMaxClusters,
+		"max_rule_groups_per_tenant":        l.RulerMaxRuleGroupsPerTenant,
+		"max_rules_per_rule_group":          l.RulerMaxRulesPerRuleGroup,
 	}
 	for _, name := range slices.Sorted(maps.Keys(nonNegative)) {
 		if v := nonNegative[name]; v < 0 {
@@ -180,6 +197,9 @@ func (l *Limits) Validate() error {
 	}
 	if l.RetentionPeriod < 0 {
 		errs = append(errs, fmt.Errorf("limit retention_period is %s, must not be negative", l.RetentionPeriod))
+	}
+	if l.RulerMinEvaluationInterval < 0 {
+		errs = append(errs, fmt.Errorf("limit min_evaluation_interval is %s, must not be negative", time.Duration(l.RulerMinEvaluationInterval)))
 	}
 	if l.IngestionRate < 0 {
 		errs = append(errs, fmt.Errorf("limit ingestion_rate_limit is %g, must not be negative", l.IngestionRate))
