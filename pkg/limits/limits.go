@@ -96,6 +96,12 @@ type Limits struct {
 	// ALERTS series' labels in notifications), as Prometheus's
 	// global.external_labels.
 	RulerExternalLabels map[string]string `yaml:"ruler_external_labels"`
+
+	// Rule groups, checked by the rules API (package ruler/configapi)
+	// when a group is written.
+	RulerMaxRuleGroupsPerTenant int            `yaml:"max_rule_groups_per_tenant"`
+	RulerMaxRulesPerRuleGroup   int            `yaml:"max_rules_per_rule_group"`
+	RulerMinEvaluationInterval  model.Duration `yaml:"min_evaluation_interval"`
 }
 
 // RegisterFlags registers the defaults' flags.
@@ -149,6 +155,15 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
 
 	f.Var(&l.RulerQueryOffset, "ruler.query-offset", "How far back in time the tenant's rule queries are evaluated, for data that arrives late; a rule group's own query_offset wins. YAML: limits.query_offset.")
+	// Mimir's defaults (70 groups of 20 rules): each group is a goroutine
+	// and a query per rule per interval in a ruler.
+	f.IntVar(&l.RulerMaxRuleGroupsPerTenant, "ruler.max-rule-groups-per-tenant", 70, "Maximum rule groups per tenant, over every namespace; writing a further group is refused with 400. 0 disables.")
+	f.IntVar(&l.RulerMaxRulesPerRuleGroup, "ruler.max-rules-per-rule-group", 20, "Maximum rules in one rule group; a larger group is refused with 400. 0 disables.")
+	// 15s: the usual scrape interval; evaluating more often than data
+	// arrives costs queries and gains nothing.
+	l.RulerMinEvaluationInterval = model.Duration(15 * time.Second)
+	f.Var(&l.RulerMinEvaluationInterval, "ruler.min-evaluation-interval", "Minimum evaluation interval a rule group may set (its interval field); a group asking for less is refused with 400. A group without an interval gets -ruler.evaluation-interval. 0 disables.")
+
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
 
@@ -180,6 +195,8 @@ func (l *Limits) Validate() error {
 		"max_metadata_length":               l.MaxMetadataLength,
 		"max_exemplar_labels_length":        l.MaxExemplarLabelsLength,
 		"ha_max_clusters":                   l.HAMaxClusters,
+		"max_rule_groups_per_tenant":        l.RulerMaxRuleGroupsPerTenant,
+		"max_rules_per_rule_group":          l.RulerMaxRulesPerRuleGroup,
 	}
 	for _, name := range slices.Sorted(maps.Keys(nonNegative)) {
 		if v := nonNegative[name]; v < 0 {
@@ -198,6 +215,9 @@ func (l *Limits) Validate() error {
 	}
 	if l.RetentionPeriod < 0 {
 		errs = append(errs, fmt.Errorf("limit retention_period is %s, must not be negative", l.RetentionPeriod))
+	}
+	if l.RulerMinEvaluationInterval < 0 {
+		errs = append(errs, fmt.Errorf("limit min_evaluation_interval is %s, must not be negative", time.Duration(l.RulerMinEvaluationInterval)))
 	}
 	if l.IngestionRate < 0 {
 		errs = append(errs, fmt.Errorf("limit ingestion_rate_limit is %g, must not be negative", l.IngestionRate))
