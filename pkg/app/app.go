@@ -34,6 +34,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/retention"
 	"github.com/hearthmetrics/hearth/pkg/ring"
 	"github.com/hearthmetrics/hearth/pkg/ruler"
+	"github.com/hearthmetrics/hearth/pkg/ruler/rulestore"
 	"github.com/hearthmetrics/hearth/pkg/services"
 )
 
@@ -60,6 +61,7 @@ type App struct {
 	flusher      *flusher.Flusher
 	deleter      *retention.Deleter
 	ruler        *ruler.Ruler
+	rules        *rulestore.Store
 
 	cluster       *auth.Cluster
 	operatorToken auth.OperatorToken

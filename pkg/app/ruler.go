@@ -11,6 +11,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/distributor/remotewrite"
 	"github.com/hearthmetrics/hearth/pkg/ring"
 	"github.com/hearthmetrics/hearth/pkg/ruler"
+	"github.com/hearthmetrics/hearth/pkg/ruler/rulestore"
 	"github.com/hearthmetrics/hearth/pkg/services"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
@@ -48,7 +49,7 @@ func (a *App) initRuler(explicitSet) error {
 	}
 	d := ruler.Deps{
 		Config:     a.cfg.Ruler,
-		Store:      store,
+		Store:      rulerStore{store},
 		Ring:       r,
 		InstanceID: lc.ID(),
 		Queryable:  a.querier.Queryable(),
@@ -72,8 +73,8 @@ func (a *App) initRuler(explicitSet) error {
 	a.ruler.RegisterGRPC(a.servers.grpc)
 	peers := ruler.NewPeerClient(r, lc.ID(), a.cfg.Querier.Timeout, a.cluster.DialOptions()...)
 	a.svcs = append(a.svcs, a.ruler.Service(), services.New("ruler-peers", nil, nil, func(error) error { return peers.Close() }))
-	state := a.tenantHTTP(auth.ScopeRead, a.ruler.StateHandler(peers.Groups))
 	prefix := a.cfg.Querier.HTTPPrefix
+	state := a.tenantHTTP(auth.ScopeRead, http.StripPrefix(prefix, a.ruler.StateHandler(peers.Groups)))
 	a.servers.mux.Handle("GET "+prefix+"/api/v1/rules", state)
 	a.servers.mux.Handle("POST "+prefix+"/api/v1/rules", state)
 	a.servers.mux.Handle("GET "+prefix+"/api/v1/alerts", state)
@@ -121,15 +122,35 @@ func (a *App) rulerRing() (*ring.Ring, *ring.Lifecycler, error) {
 	return r, lc, nil
 }
 
-// ruleStore is the rule store the ruler reads. Until the rule store
-// (pkg/ruler/rulestore) is merged it is empty.
-func (a *App) ruleStore() (ruler.Store, error) {
-	return emptyRuleStore{}, nil
+// ruleStore returns the rule store (rule groups in the wide-column store,
+// under each tenant's prefix), built once: the ruler reads it, the rules
+// API writes it.
+func (a *App) ruleStore() (*rulestore.Store, error) {
+	if a.rules != nil {
+		return a.rules, nil
+	}
+	if _, err := a.initStore(); err != nil {
+		return nil, err
+	}
+	a.rules = rulestore.New(a.storeBackend)
+	return a.rules, nil
 }
 
-type emptyRuleStore struct{}
+// rulerStore lets the ruler read the rule store.
+type rulerStore struct{ s *rulestore.Store }
 
-func (emptyRuleStore) ListTenants(context.Context) ([]tenant.ID, error) { return nil, nil }
-func (emptyRuleStore) ListGroups(context.Context, tenant.ID) ([]ruler.RuleGroup, error) {
-	return nil, nil
+func (rs rulerStore) ListTenants(ctx context.Context) ([]tenant.ID, error) {
+	return rs.s.ListTenants(ctx)
+}
+
+func (rs rulerStore) ListGroups(ctx context.Context, t tenant.ID) ([]ruler.RuleGroup, error) {
+	groups, err := rs.s.ListGroups(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ruler.RuleGroup, len(groups))
+	for i, g := range groups {
+		out[i] = ruler.RuleGroup{Namespace: g.Namespace, RuleGroup: g.RuleGroup}
+	}
+	return out, nil
 }
