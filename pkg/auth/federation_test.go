@@ -20,7 +20,7 @@ func TestFederatedReads(t *testing.T) {
 	require.Equal(t, []tenant.ID{"team-b", "team-c"}, granted.Key.ReadTenants, "grants are sorted, without repeats")
 	plain := mustCreate(t, keys, "team-a", ScopeRead)
 	tok, plainTok := granted.Token.Reveal(), plain.Token.Reveal()
-	const query, push, rules = "/prometheus/api/v1/query", "/api/v1/push", "/api/v1/rules"
+	const query, push, rules = "/prometheus/api/v1/query", "/api/v1/push", "/prometheus/config/v1/rules"
 
 	for _, federation := range []bool{true, false} {
 		cfg := testConfig()

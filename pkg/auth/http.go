@@ -57,7 +57,8 @@ var (
 )
 
 // Middleware returns HTTP middleware that binds each request to a tenant
-// by -auth.mode and requires scope from its API key, then calls the next
+// by -auth.mode and requires one of scope's scopes from its API key (read
+// routes of the rules API take ScopeRead|ScopeRules), then calls the next
 // handler with tenant.WithID in the request's context.
 func (a *Authenticator) Middleware(scope Scope) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -168,8 +169,8 @@ func (a *Authenticator) check(k *Key, token, id, user string, hasUser bool, scop
 	case StateExpired:
 		return "", &refusal{status: http.StatusUnauthorized, reason: reasonExpired, msg: "API key expired", keyID: id, tenant: k.Tenant}
 	}
-	if !k.Scopes.Has(scope) {
-		return "", &refusal{status: http.StatusForbidden, reason: reasonMissingScope, msg: "API key lacks the " + scope.String() + " scope", keyID: id, tenant: k.Tenant}
+	if !k.Scopes.HasAny(scope) {
+		return "", &refusal{status: http.StatusForbidden, reason: reasonMissingScope, msg: "API key lacks the " + scope.Alternatives() + " scope", keyID: id, tenant: k.Tenant}
 	}
 	if !hasUser {
 		return k.Tenant, nil

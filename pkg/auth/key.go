@@ -67,6 +67,13 @@ func ParseScope(s string) (Scope, error) {
 // Has reports whether s grants every scope of want.
 func (s Scope) Has(want Scope) bool { return s&want == want }
 
+// HasAny reports whether s grants at least one scope of want.
+func (s Scope) HasAny(want Scope) bool { return s&want != 0 }
+
+// Alternatives returns the scope names joined by "or" ("read or rules"),
+// to say which scopes would do.
+func (s Scope) Alternatives() string { return strings.Join(s.Names(), " or ") }
+
 // Names returns the names of s's scopes, in a fixed order.
 func (s Scope) Names() []string {
 	var out []string

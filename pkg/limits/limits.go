@@ -102,6 +102,26 @@ type Limits struct {
 
 	// Long-term storage, in the retention service (package retention).
 	RetentionPeriod model.Duration `yaml:"retention_period"`
+
+	// Rule evaluation, in the ruler (package ruler).
+	//
+	// RulerQueryOffset shifts every rule query of the tenant back in time,
+	// for data that arrives late (Prometheus's query_offset; Cortex's
+	// evaluation delay). A group's own query_offset wins.
+	RulerQueryOffset model.Duration `yaml:"query_offset"`
+	// RulerAlertmanagerURL, when set, replaces -ruler.alertmanager-url for
+	// the tenant (same syntax): tenants that bring their own Alertmanager.
+	RulerAlertmanagerURL string `yaml:"ruler_alertmanager_url"`
+	// RulerExternalLabels are added to the tenant's alerts (and their
+	// ALERTS series' labels in notifications), as Prometheus's
+	// global.external_labels.
+	RulerExternalLabels map[string]string `yaml:"ruler_external_labels"`
+
+	// Rule groups, checked by the rules API (package ruler/configapi)
+	// when a group is written.
+	RulerMaxRuleGroupsPerTenant int            `yaml:"max_rule_groups_per_tenant"`
+	RulerMaxRulesPerRuleGroup   int            `yaml:"max_rules_per_rule_group"`
+	RulerMinEvaluationInterval  model.Duration `yaml:"min_evaluation_interval"`
 }
 
 // Values of [Limits.OTelTranslationStrategy].
@@ -192,6 +212,15 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.Var(&l.PromoteResourceAttributes, "distributor.promote-resource-attributes", "Comma-separated OTLP resource attributes copied as labels onto every series of the resource (e.g. service.instance.id,k8s.namespace.name); every resource attribute also goes to the target_info series unless -distributor.otel-disable-target-info.")
 	f.BoolVar(&l.OTelDisableTargetInfo, "distributor.otel-disable-target-info", false, "Do not write a target_info series holding each OTLP resource's attributes.")
 	f.BoolVar(&l.OTelAllowDeltaTemporality, "distributor.otel-allow-delta-temporality", false, "Accept OTLP sums and histograms with delta temporality, stored as they are (never converted to cumulative; rate() over them is meaningless, sum_over_time() is not). Without it they are refused with a message naming the metric.")
+	f.Var(&l.RulerQueryOffset, "ruler.query-offset", "How far back in time the tenant's rule queries are evaluated, for data that arrives late; a rule group's own query_offset wins. YAML: limits.query_offset.")
+	// Mimir's defaults (70 groups of 20 rules): each group is a goroutine
+	// and a query per rule per interval in a ruler.
+	f.IntVar(&l.RulerMaxRuleGroupsPerTenant, "ruler.max-rule-groups-per-tenant", 70, "Maximum rule groups per tenant, over every namespace; writing a further group is refused with 400. 0 disables.")
+	f.IntVar(&l.RulerMaxRulesPerRuleGroup, "ruler.max-rules-per-rule-group", 20, "Maximum rules in one rule group; a larger group is refused with 400. 0 disables.")
+	// 15s: the usual scrape interval; evaluating more often than data
+	// arrives costs queries and gains nothing.
+	l.RulerMinEvaluationInterval = model.Duration(15 * time.Second)
+	f.Var(&l.RulerMinEvaluationInterval, "ruler.min-evaluation-interval", "Minimum evaluation interval a rule group may set (its interval field); a group asking for less is refused with 400. A group without an interval gets -ruler.evaluation-interval. 0 disables.")
 
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
@@ -224,6 +253,8 @@ func (l *Limits) Validate() error {
 		"max_metadata_length":               l.MaxMetadataLength,
 		"max_exemplar_labels_length":        l.MaxExemplarLabelsLength,
 		"ha_max_clusters":                   l.HAMaxClusters,
+		"max_rule_groups_per_tenant":        l.RulerMaxRuleGroupsPerTenant,
+		"max_rules_per_rule_group":          l.RulerMaxRulesPerRuleGroup,
 	}
 	for _, name := range slices.Sorted(maps.Keys(nonNegative)) {
 		if v := nonNegative[name]; v < 0 {
@@ -242,8 +273,14 @@ func (l *Limits) Validate() error {
 	default:
 		errs = append(errs, fmt.Errorf("limit otel_translation_strategy is %q, must be %q or %q", l.OTelTranslationStrategy, OTelUnderscoreEscaping, OTelUTF8))
 	}
+	if l.RulerQueryOffset < 0 {
+		errs = append(errs, fmt.Errorf("limit query_offset is %s, must not be negative", l.RulerQueryOffset))
+	}
 	if l.RetentionPeriod < 0 {
 		errs = append(errs, fmt.Errorf("limit retention_period is %s, must not be negative", l.RetentionPeriod))
+	}
+	if l.RulerMinEvaluationInterval < 0 {
+		errs = append(errs, fmt.Errorf("limit min_evaluation_interval is %s, must not be negative", time.Duration(l.RulerMinEvaluationInterval)))
 	}
 	if l.IngestionRate < 0 {
 		errs = append(errs, fmt.Errorf("limit ingestion_rate_limit is %g, must not be negative", l.IngestionRate))
