@@ -56,11 +56,11 @@ type Querier struct {
 	parser    *handoffParser // Both engines'.
 	handler   http.Handler
 	features  Features
+	tracker   *concurrencyLimiter // -querier.max-concurrent, shared by the engines, remote read and federation.
 }
 
-// New builds a querier. It registers the hearth_querier_* metrics, the
-// engine's prometheus_engine_* metrics and remote read's
-// prometheus_api_remote_read_* metrics with deps.Registerer, so one
+// New builds a querier. It registers the hearth_querier_* metrics and the
+// engine's prometheus_engine_* metrics with deps.Registerer, so one
 // registerer takes one querier.
 func New(cfg Config, deps Deps) (*Querier, error) {
 	if err := cfg.Validate(); err != nil {
@@ -92,6 +92,7 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 	// about 60% more CPU, so only tenants with a
 	// -querier.max-samples-per-query run on the engine that has it.
 	tracker := newConcurrencyLimiter(cfg.MaxConcurrent)
+	q.tracker = tracker
 	// Both engines take the expression the API's limit checks parsed.
 	q.parser = newHandoffParser()
 	opts := EngineOpts(cfg, logger, engineRegisterer(deps.Registerer, "off"), tracker, false)
@@ -167,7 +168,6 @@ var apiPaths = []string{
 }
 
 func (q *Querier) newHandler() http.Handler {
-	reg := q.queryable.metrics.reg
 	api := v1.NewAPI(
 		newTenantEngine(q.engine, q.limited, q.parser, q.queryable.limits, q.queryable.metrics),
 		q.queryable,
@@ -184,8 +184,8 @@ func (q *Querier) newHandler() http.Handler {
 		false, 0, // No search API.
 		q.logger,
 		func(context.Context) v1.RulesRetriever { return nil },
-		// Remote read limits: Prometheus's defaults for
-		// --storage.remote.read-{sample-limit,concurrent-limit,max-bytes-in-frame}.
+		// Remote read is Hearth's own handler (remoteread.go), with the
+		// tenant's limits; the upstream one is built but never routed.
 		50_000_000, 10, 1<<20,
 		false,
 		regexp.MustCompile(`^$`), // No CORS: browsers reach Hearth through Grafana.
@@ -193,7 +193,7 @@ func (q *Querier) newHandler() http.Handler {
 		nil, // status/buildinfo is Hearth's own handler (status.go), routed before the upstream API.
 		nil, nil,
 		nil,
-		reg,
+		nil, // The registerer of the unrouted remote read handler's metrics.
 		nil,
 		false, nil,
 		false, false, false,
@@ -226,8 +226,13 @@ func (q *Querier) newHandler() http.Handler {
 			mux.Handle(apiPrefix+p, slots.wrap(guarded))
 		case "/series":
 			mux.Handle(apiPrefix+p, slots.wrap(seriesLength))
-		case "/labels", "/label/{name}/values", "/read":
+		case "/labels", "/label/{name}/values":
 			mux.Handle(apiPrefix+p, slots.wrap(router))
+		case "/read":
+			mux.Handle("POST "+apiPrefix+p, slots.wrap(&remoteReadHandler{
+				queryable: q.queryable, limits: q.queryable.limits, maxHeld: q.cfg.MaxSamples,
+				slots: q.tracker, logger: q.logger, metrics: q.queryable.metrics,
+			}))
 		case "/format_query", "/parse_query":
 			mux.Handle(apiPrefix+p, guarded)
 		default:
