@@ -239,6 +239,10 @@ func (q *Querier) newHandler() http.Handler {
 			mux.Handle(apiPrefix+p, router)
 		}
 	}
+	mux.Handle("GET "+q.cfg.HTTPPrefix+"/federate", slots.wrap(&federateHandler{
+		queryable: q.queryable, parser: parser.NewParser(parser.Options{}), lookback: q.cfg.LookbackDelta,
+		now: q.queryable.now, slots: q.tracker, logger: q.logger, metrics: q.queryable.metrics,
+	}))
 	mux.Handle(apiPrefix+"/metadata", &metadataHandler{q: q.queryable, logger: q.logger})
 	q.registerStatus(mux, apiPrefix, slots.wrap)
 	return mux
