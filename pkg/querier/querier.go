@@ -243,6 +243,7 @@ func (q *Querier) newHandler() http.Handler {
 		queryable: q.queryable, parser: parser.NewParser(parser.Options{}), lookback: q.cfg.LookbackDelta,
 		now: q.queryable.now, slots: q.tracker, logger: q.logger, metrics: q.queryable.metrics,
 	}))
+	(&cardinalityHandler{q: q.queryable, parser: parser.NewParser(parser.Options{}), logger: q.logger, metrics: q.queryable.metrics}).register(mux, apiPrefix, slots.wrap)
 	mux.Handle(apiPrefix+"/metadata", &metadataHandler{q: q.queryable, logger: q.logger})
 	q.registerStatus(mux, apiPrefix, slots.wrap)
 	return mux
