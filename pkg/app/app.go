@@ -293,7 +293,9 @@ func (a *App) initDistributor(explicitSet) error {
 	a.servers.mux.Handle("POST /api/v1/push", push)
 	// Cortex's original path, so existing senders keep working.
 	a.servers.mux.Handle("POST /api/prom/push", push)
-	// Every tenant's figures: operator business.
+	// The tenant's own figures (Cortex's path), and every tenant's:
+	// operator business.
+	a.servers.mux.Handle("GET /api/v1/user_stats", a.tenantHTTP(auth.ScopeRead, a.distributor.OwnStatsHandler()))
 	a.servers.internal.Handle("/distributor/all_user_stats", a.distributor.AllTenantStatsHandler())
 	return nil
 }
