@@ -326,7 +326,7 @@ func TestScopesAndTenantIsolation(t *testing.T) {
 		"another tenant cannot get the group":     {rulesB, http.MethodGet, canonical + "/ns/g", "", http.StatusNotFound, "no rule groups found"},
 		"another tenant cannot delete the group":  {rulesB, http.MethodDelete, canonical + "/ns/g", "", http.StatusNotFound, "not found"},
 		"another tenant cannot delete namespaces": {rulesB, http.MethodDelete, "/api/v1/rules/ns", "", http.StatusNotFound, "not found"},
-		"no key":                                  {client{t, srv.URL, ""}, http.MethodGet, canonical, "", http.StatusUnauthorized, ""},
+		"no key": {client{t, srv.URL, ""}, http.MethodGet, canonical, "", http.StatusUnauthorized, ""},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
