@@ -1,7 +1,6 @@
 package configapi
 
 import (
-	"errors"
 	"flag"
 	"strings"
 	"testing"
@@ -87,7 +86,7 @@ func TestValidationErrorUnwraps(t *testing.T) {
 	_, err := ParseGroup([]byte("name: g\nrules:\n  - record: r\n    expr: up(\n"), nil, "t", parser.NewParser(parser.Options{}))
 	require.ErrorIs(t, err, ErrInvalidGroup)
 	var re *rulefmt.Error
-	require.True(t, errors.As(err, &re))
+	require.ErrorAs(t, err, &re)
 	require.Equal(t, "g", re.Group)
 	require.Equal(t, 1, re.Rule)
 	require.True(t, strings.HasPrefix(err.Error(), `4:11: group "g", rule 1, "r": could not parse expression`), err.Error())
