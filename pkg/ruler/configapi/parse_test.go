@@ -2,6 +2,7 @@ package configapi
 
 import (
 	"flag"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -90,4 +91,25 @@ func TestValidationErrorUnwraps(t *testing.T) {
 	require.Equal(t, "g", re.Group)
 	require.Equal(t, 1, re.Rule)
 	require.True(t, strings.HasPrefix(err.Error(), `4:11: group "g", rule 1, "r": could not parse expression`), err.Error())
+}
+
+// BenchmarkParseGroup parses and validates a group of the default 20
+// rules (10 recording, 10 alerting with templates).
+func BenchmarkParseGroup(b *testing.B) {
+	var body strings.Builder
+	body.WriteString("name: g\ninterval: 1m\nrules:\n")
+	for i := range 10 {
+		fmt.Fprintf(&body, "  - record: job:x%d:rate5m\n    expr: sum by (job) (rate(x%d{env=\"prod\"}[5m]))\n", i, i)
+		fmt.Fprintf(&body, "  - alert: High%d\n    expr: job:x%d:rate5m > 10\n    for: 5m\n    labels: {severity: page}\n    annotations: {summary: \"{{ $labels.job }} at {{ $value }}\"}\n", i, i)
+	}
+	l := defaultLimits(b)
+	p := parser.NewParser(parser.Options{})
+	in := []byte(body.String())
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseGroup(in, l, "t", p); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
