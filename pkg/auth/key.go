@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -163,11 +164,17 @@ func (s Secret) equal(other string) bool {
 // Key is the record of one API key. It never holds the key's secret, only
 // its hash, which it neither prints nor marshals.
 type Key struct {
-	Tenant  tenant.ID `json:"tenant"`
-	ID      string    `json:"id"`
-	Name    string    `json:"name,omitempty"`
-	Scopes  Scope     `json:"scopes"`
-	Created time.Time `json:"created"`
+	Tenant tenant.ID `json:"tenant"`
+	ID     string    `json:"id"`
+	Name   string    `json:"name,omitempty"`
+	Scopes Scope     `json:"scopes"`
+	// ReadTenants are tenants besides its own that the key may read
+	// (queries, series, labels, metadata, exemplars), alone or together
+	// in a federated query ("a|b", with -tenant-federation.enabled). They
+	// grant nothing else: pushes and the ruler API stay the key's own
+	// tenant's.
+	ReadTenants []tenant.ID `json:"read_tenants,omitempty"`
+	Created     time.Time   `json:"created"`
 	// Expires is when the key stops working; zero means never.
 	Expires time.Time `json:"expires,omitzero"`
 	// Revoked is when the key was (or, during a rotation's grace, will be)
@@ -183,6 +190,12 @@ const (
 	StateExpired = "expired"
 	StateRevoked = "revoked"
 )
+
+// mayAct reports whether the key may act for t with scope: its own tenant
+// with any of its scopes, a tenant of ReadTenants only to read.
+func (k *Key) mayAct(t tenant.ID, scope Scope) bool {
+	return t == k.Tenant || scope == ScopeRead && slices.Contains(k.ReadTenants, t)
+}
 
 // State returns the key's state at now.
 func (k *Key) State(now time.Time) string {
