@@ -241,7 +241,7 @@ func (h *cardinalityHandler) labelValues(w http.ResponseWriter, r *http.Request,
 		return
 	}
 	for _, n := range names {
-		if !model.LabelName(n).IsValid() {
+		if !model.UTF8Validation.IsValidLabelName(n) {
 			h.bad(w, req.tenant, fmt.Sprintf("label_names[] %q is not a valid label name", n))
 			return
 		}

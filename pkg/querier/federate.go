@@ -258,5 +258,5 @@ func nativeHistogram(h *histogram.FloatHistogram) *dto.Histogram {
 
 // fail answers a read error with the status the API would give it.
 func (h *federateHandler) fail(w http.ResponseWriter, id tenant.ID, err error) {
-	(&remoteReadHandler{logger: h.logger}).fail(w, id, err)
+	failRead(w, h.logger, id, "Federation failed", err)
 }

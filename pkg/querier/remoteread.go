@@ -276,7 +276,7 @@ func (h *remoteReadHandler) streamChunks(ctx context.Context, w http.ResponseWri
 	w.Header().Set("Content-Type", "application/x-streamed-protobuf; proto=prometheus.ChunkedReadResponse")
 	sw := &startedWriter{w: w}
 	cw := remote.NewChunkedWriter(sw, f)
-	counter := &sampleBudget{left: budget, limit: budget, id: id}
+	counter := &sampleBudget{left: budget, limit: budget}
 	for i, q := range queries {
 		err := func() error {
 			qr, err := h.queryable.ChunkQuerier(q.mint, q.maxt)
@@ -312,9 +312,24 @@ func (h *remoteReadHandler) limitErr(err error, id tenant.ID, budget int) error 
 	return err
 }
 
-// fail answers err with its status: the querier's own errors as the API
-// answers them, a remoteReadError with its own.
+// fail answers err with its status (see readErrorStatus).
 func (h *remoteReadHandler) fail(w http.ResponseWriter, id tenant.ID, err error) {
+	failRead(w, h.logger, id, "Remote read failed", err)
+}
+
+// failRead answers a read error in plain text with readErrorStatus's
+// status, logging the server's own failures.
+func failRead(w http.ResponseWriter, logger *slog.Logger, id tenant.ID, msg string, err error) {
+	status := readErrorStatus(err)
+	if status >= 500 {
+		logger.Warn(msg, "tenant", id, "err", err)
+	}
+	http.Error(w, err.Error(), status)
+}
+
+// readErrorStatus is the HTTP status of a read error: the querier's own
+// errors as the API answers them, a remoteReadError with its own.
+func readErrorStatus(err error) int {
 	var (
 		rerr     *remoteReadError
 		limitErr *QueryLimitError
@@ -333,10 +348,7 @@ func (h *remoteReadHandler) fail(w http.ResponseWriter, id tenant.ID, err error)
 	case errors.As(err, new(promql.ErrQueryCanceled)), errors.Is(err, context.Canceled):
 		status = 499 // The client went away, as Prometheus's API reports it.
 	}
-	if status >= 500 {
-		h.logger.Warn("Remote read failed", "tenant", id, "err", err)
-	}
-	http.Error(w, err.Error(), status)
+	return status
 }
 
 // startedWriter notes whether anything was written.
@@ -353,7 +365,6 @@ func (s *startedWriter) Write(p []byte) (int, error) {
 // sampleBudget counts the samples a request reads down from its limit.
 type sampleBudget struct {
 	left, limit int
-	id          tenant.ID
 }
 
 // samplesOverError is a read past its samples budget.

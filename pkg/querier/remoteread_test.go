@@ -2,6 +2,7 @@ package querier
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net/http"
 	"testing"
@@ -93,7 +94,7 @@ func streamedOf(t *testing.T, b []byte) (series, samples int) {
 	for {
 		var resp prompb.ChunkedReadResponse
 		err := rd.NextProto(&resp)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		require.NoError(t, err)
