@@ -64,14 +64,14 @@ func TestNearMissHints(t *testing.T) {
 			method: "GET", url: public + "/api/prom/api/v1/query_range",
 			wantStatus: 404, wantJSON: true, wantMsg: "the Prometheus API is under /prometheus",
 		},
-		"the ruler's config API is not shadowed": {
-			method: "GET", url: public + "/api/v1/rules", wantStatus: 404,
+		"the ruler's config API answers, not a hint": {
+			method: "GET", url: public + "/api/v1/rules", wantStatus: 403, wantMsg: "read or rules scope",
 		},
 		"the Alertmanager's API is not shadowed": {
 			method: "GET", url: public + "/api/v1/alerts", wantStatus: 404,
 		},
-		"Cortex's ruler path is not shadowed": {
-			method: "GET", url: public + "/api/prom/rules", wantStatus: 404,
+		"Cortex's ruler path answers, not a hint": {
+			method: "GET", url: public + "/api/prom/rules", wantStatus: 403, wantMsg: "read or rules scope",
 		},
 		"the key manager pointed at the public port": {
 			method: "POST", url: public + "/admin/tenants/team-a/keys",
