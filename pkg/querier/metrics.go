@@ -20,7 +20,6 @@ type metrics struct {
 	// Usage, per tenant (docs/usage.md).
 	tenantQueries     *prometheus.CounterVec
 	tenantSamplesRead *prometheus.CounterVec
-	ruleEvaluations   *prometheus.CounterVec
 
 	reg prometheus.Registerer // For the HTTP API's own metrics.
 }
@@ -76,10 +75,6 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		tenantSamplesRead: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_querier_tenant_samples_read_total",
 			Help: "Samples read for a tenant's queries: for PromQL queries the engine's count of samples it processed (Prometheus's query stats totalQueryableSamples), for remote read and federation the samples answered (streamed remote read counts whole chunks).",
-		}, []string{"tenant"}),
-		ruleEvaluations: f.NewCounterVec(prometheus.CounterOpts{
-			Name: "hearth_querier_tenant_rule_evaluations_total",
-			Help: "Rules of a tenant evaluated by the ruler on this process's querier engine, counted by the ruler through Querier.CountRuleEvaluation.",
 		}, []string{"tenant"}),
 		queriesTooLong: f.NewCounter(prometheus.CounterOpts{
 			Name: "hearth_querier_queries_too_long_total",

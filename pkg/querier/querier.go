@@ -20,7 +20,6 @@ import (
 
 	"github.com/hearthmetrics/hearth/pkg/querier/federation"
 	"github.com/hearthmetrics/hearth/pkg/services"
-	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
 // Deps are the querier's dependencies.
@@ -141,16 +140,6 @@ func EngineOpts(cfg Config, logger *slog.Logger, reg prometheus.Registerer, trac
 // Queryable returns the querier's [storage.SampleAndChunkQueryable] over the
 // ingesters and the chunk store, for the ruler.
 func (q *Querier) Queryable() *Queryable { return q.queryable }
-
-// CountRuleEvaluation adds n rule evaluations to the usage of tenant id
-// (hearth_querier_tenant_rule_evaluations_total, docs/usage.md). The
-// ruler, which evaluates rules on this querier's engine, calls it through
-// what pkg/app injects, once per rule evaluated. Safe for concurrent use.
-func (q *Querier) CountRuleEvaluation(id tenant.ID, n int) {
-	if n > 0 {
-		q.queryable.metrics.ruleEvaluations.WithLabelValues(string(id)).Add(float64(n))
-	}
-}
 
 // Engine returns the querier's PromQL engine.
 func (q *Querier) Engine() *promql.Engine { return q.engine }
