@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hearthmetrics/hearth/pkg/queryshard"
 	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
@@ -33,6 +34,10 @@ type Series struct {
 // only, other regexes scan the label's rows with the regex pushed to the
 // backend); the others filter the series' labels afterwards. With no such
 // matcher every series of the buckets is read.
+//
+// A __query_shard__ matcher (package queryshard) keeps, once the label
+// sets are known and before any chunk is read, only the series of that
+// shard; a malformed one is [queryshard.ErrMalformed].
 func (s *Store) Select(ctx context.Context, tenant string, mint, maxt int64, matchers ...*labels.Matcher) ([]Series, error) {
 	start := time.Now()
 	defer func() { s.metrics.operationSeconds.WithLabelValues("select").Observe(time.Since(start).Seconds()) }()
@@ -119,7 +124,8 @@ func cmpInt64(a, b int64) int {
 
 // LabelNames returns the sorted label names of tenant's series in the
 // buckets that [mint, maxt] touches (bucket resolution), restricted to series
-// matching matchers when any are given.
+// matching matchers when any are given (a query shard matcher as in
+// [Store.Select]).
 func (s *Store) LabelNames(ctx context.Context, tenant string, mint, maxt int64, matchers ...*labels.Matcher) ([]string, error) {
 	start := time.Now()
 	defer func() { s.metrics.operationSeconds.WithLabelValues("label_names").Observe(time.Since(start).Seconds()) }()
@@ -163,7 +169,8 @@ func (s *Store) LabelNames(ctx context.Context, tenant string, mint, maxt int64,
 
 // LabelValues returns the sorted values of label name among tenant's series
 // in the buckets that [mint, maxt] touches (bucket resolution), restricted to
-// series matching matchers when any are given.
+// series matching matchers when any are given (a query shard matcher as in
+// [Store.Select]).
 func (s *Store) LabelValues(ctx context.Context, tenant, name string, mint, maxt int64, matchers ...*labels.Matcher) ([]string, error) {
 	start := time.Now()
 	defer func() {
@@ -310,8 +317,13 @@ func (s *Store) bucketRange(ctx context.Context, tenant string, mint, maxt int64
 }
 
 // selectSeries returns the series matching every matcher in the buckets of
-// [mint, maxt], sorted by labels.
+// [mint, maxt], sorted by labels. A query shard matcher is taken out of
+// matchers and keeps the series of its shard only.
 func (s *Store) selectSeries(ctx context.Context, tenant string, mint, maxt int64, matchers []*labels.Matcher) ([]*seriesHit, error) {
+	shard, matchers, err := queryshard.Split(matchers)
+	if err != nil {
+		return nil, err
+	}
 	first, last, ok, err := s.bucketRange(ctx, tenant, mint, maxt)
 	if err != nil || !ok {
 		return nil, err
@@ -378,7 +390,7 @@ func (s *Store) selectSeries(ctx context.Context, tenant string, mint, maxt int6
 	}
 	out := order[:0]
 	for _, h := range order {
-		if h.labels.IsEmpty() || !matchesAll(h.labels, matchers) {
+		if h.labels.IsEmpty() || !matchesAll(h.labels, matchers) || (shard != nil && !shard.Contains(h.labels)) {
 			continue
 		}
 		out = append(out, h)
