@@ -35,6 +35,10 @@ type Series struct {
 // backend); the others filter the series' labels afterwards. With no such
 // matcher every series of the buckets is read.
 //
+// The samples that tombstones ([Store.AddTombstone]) delete are left out:
+// chunks wholly deleted are dropped, chunks partly deleted re-encoded, and
+// a series left without chunks is not returned.
+//
 // A __query_shard__ matcher (package queryshard) keeps, once the label
 // sets are known and before any chunk is read, only the series of that
 // shard; a malformed one is [queryshard.ErrMalformed].
@@ -46,6 +50,10 @@ func (s *Store) Select(ctx context.Context, tenant string, mint, maxt int64, mat
 		return nil, err
 	}
 	mint = max(mint, 0)
+	tomb, err := s.tombstones(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
 
 	var (
 		keys      [][]byte
@@ -62,7 +70,7 @@ func (s *Store) Select(ctx context.Context, tenant string, mint, maxt int64, mat
 			}
 		}
 	}
-	rows, err := s.readRows(ctx, s.chunkCache, keys, cacheable)
+	rows, err := s.readRows(ctx, s.chunkCache, tomb.cacheSuffix(), keys, cacheable)
 	if err != nil {
 		return nil, fmt.Errorf("reading chunks of tenant %q: %w", tenant, err)
 	}
@@ -106,6 +114,11 @@ func (s *Store) Select(ctx context.Context, tenant string, mint, maxt int64, mat
 			chunkBytes += len(c.Data)
 		}
 		res = append(res, sr)
+	}
+	if len(tomb.list) > 0 {
+		if res, err = applyTombstones(res, tomb.list, mint, maxt); err != nil {
+			return nil, fmt.Errorf("applying tombstones of tenant %q: %w", tenant, err)
+		}
 	}
 	s.metrics.readSeries.WithLabelValues(tenant).Add(float64(len(res)))
 	s.metrics.readChunkBytes.WithLabelValues(tenant).Add(float64(chunkBytes))
@@ -155,7 +168,7 @@ func (s *Store) LabelNames(ctx context.Context, tenant string, mint, maxt int64,
 			break
 		}
 	}
-	rows, err := s.readRows(ctx, s.indexCache, keys, cacheable)
+	rows, err := s.readRows(ctx, s.indexCache, "", keys, cacheable)
 	if err != nil {
 		return nil, fmt.Errorf("reading label names of tenant %q: %w", tenant, err)
 	}
@@ -454,7 +467,7 @@ func (s *Store) resolveLabels(ctx context.Context, tenant string, hits []*series
 	if len(keys) == 0 {
 		return nil
 	}
-	rows, err := s.readRows(ctx, s.indexCache, keys, cacheable)
+	rows, err := s.readRows(ctx, s.indexCache, "", keys, cacheable)
 	if err != nil {
 		return fmt.Errorf("reading series of tenant %q: %w", tenant, err)
 	}
@@ -579,9 +592,10 @@ func (s *Store) postings(ctx context.Context, tenant string, b uint32, m *labels
 	return ids, nil
 }
 
-// readRows reads rows by key through cache. Only keys marked cacheable are
-// cached, absent rows included (as nil).
-func (s *Store) readRows(ctx context.Context, cache *lru, keys [][]byte, cacheable []bool) (map[string][]widecolumn.Cell, error) {
+// readRows reads rows by key through cache, under the row key followed by
+// suffix. Only keys marked cacheable are cached, absent rows included (as
+// nil).
+func (s *Store) readRows(ctx context.Context, cache *lru, suffix string, keys [][]byte, cacheable []bool) (map[string][]widecolumn.Cell, error) {
 	out := make(map[string][]widecolumn.Cell, len(keys))
 	var missing [][]byte
 	wanted := map[string]struct{}{}
@@ -590,7 +604,7 @@ func (s *Store) readRows(ctx context.Context, cache *lru, keys [][]byte, cacheab
 			continue
 		}
 		if cacheable[i] {
-			if v, ok := cache.get(string(k)); ok {
+			if v, ok := cache.get(string(k) + suffix); ok {
 				out[string(k)] = v.([]widecolumn.Cell)
 				continue
 			}
@@ -621,7 +635,7 @@ func (s *Store) readRows(ctx context.Context, cache *lru, keys [][]byte, cacheab
 		for _, c := range cells {
 			size += len(c.Column) + len(c.Value) + 48
 		}
-		cache.put(string(k), cells, int64(size))
+		cache.put(string(k)+suffix, cells, int64(size))
 		delete(wanted, string(k))
 	}
 	return out, nil
