@@ -149,7 +149,7 @@ func (s *Store) planRewrites(ctx context.Context, tenant string, ts []storedTomb
 	var redo []widecolumn.RowMutation
 	for k, cells := range rows {
 		p := plans[owner[k]]
-		_, _, w, err := splitChunkKey([]byte(k))
+		w, err := chunkWindow([]byte(k))
 		if err != nil {
 			return nil, err
 		}
@@ -178,16 +178,16 @@ func (s *Store) planRewrites(ctx context.Context, tenant string, ts []storedTomb
 	return redo, nil
 }
 
-// splitChunkKey returns the series and window of a chunk row key.
-func splitChunkKey(key []byte) (SeriesID, uint32, int64, error) {
+// chunkWindow returns the window start of a chunk row key.
+func chunkWindow(key []byte) (int64, error) {
 	p, err := parseKey(key)
 	if err != nil {
-		return SeriesID{}, 0, 0, err
+		return 0, err
 	}
 	if p.Kind != kindChunks {
-		return SeriesID{}, 0, 0, fmt.Errorf("%w: row %x is not a chunk row", ErrCorrupt, key)
+		return 0, fmt.Errorf("%w: row %x is not a chunk row", ErrCorrupt, key)
 	}
-	return p.SeriesID, p.Bucket, p.WindowTime, nil
+	return p.WindowTime, nil
 }
 
 // readChunkRows reads rows by key, bypassing the cache.
@@ -223,7 +223,7 @@ func (s *Store) replayRedo(ctx context.Context, tenant string) error {
 	}
 	for _, r := range logged {
 		key := r.Key[len(prefix):]
-		if _, _, _, err := splitChunkKey(key); err != nil {
+		if _, err := chunkWindow(key); err != nil {
 			s.metrics.corruptRows.Inc()
 			return fmt.Errorf("rewrite log row %x of tenant %q: %w", r.Key, tenant, err)
 		}
