@@ -93,6 +93,21 @@ func TestAllInOneAPIKeys(t *testing.T) {
 	var apiErr *promv1.Error
 	require.ErrorAs(t, err, &apiErr)
 	require.Contains(t, apiErr.Detail, "lacks the read scope")
+
+	// Series deletion needs the admin scope: a read key is refused, an
+	// admin key deletes (204), and the series is gone from queries.
+	deleteSeries := func(key string) error {
+		c, err := promapi.NewClient(promapi.Config{Address: "http://" + p.app.HTTPAddr() + "/prometheus", RoundTripper: bearerTransport{token: key}})
+		require.NoError(t, err)
+		return promv1.NewAPI(c).DeleteSeries(ctx, []string{"test_metric"}, now.Add(-time.Hour), now.Add(time.Hour))
+	}
+	err = deleteSeries(readKey)
+	require.ErrorAs(t, err, &apiErr)
+	require.Contains(t, apiErr.Detail, "lacks the admin scope")
+	require.NoError(t, deleteSeries(createKey(t, p, "team-a", "admin")))
+	v, err = query(readKey)
+	require.NoError(t, err)
+	require.Empty(t, v.(model.Vector))
 }
 
 // TestAllInOneGoodKeysDuringABadKeyFlood replays issue 13's attack on a

@@ -194,7 +194,7 @@ func TestAdminAPI(t *testing.T) {
 		"a dot-dot tenant":            {http.MethodPost, "/admin/tenants/%2E%2E/keys", `{"scopes":["read"]}`, http.StatusBadRequest},
 		"an encoded-slash tenant":     {http.MethodPost, "/admin/tenants/a%2Fb/keys", `{"scopes":["read"]}`, http.StatusBadRequest},
 		"an oversize tenant":          {http.MethodGet, "/admin/tenants/" + strings.Repeat("a", tenant.MaxLength+1) + "/keys", "", http.StatusBadRequest},
-		"an unknown scope":            {http.MethodPost, "/admin/tenants/t/keys", `{"scopes":["admin"]}`, http.StatusBadRequest},
+		"an unknown scope":            {http.MethodPost, "/admin/tenants/t/keys", `{"scopes":["superuser"]}`, http.StatusBadRequest},
 		"no scope":                    {http.MethodPost, "/admin/tenants/t/keys", `{}`, http.StatusBadRequest},
 		"a bad expiry":                {http.MethodPost, "/admin/tenants/t/keys", `{"scopes":["read"],"expires_in":"-1h"}`, http.StatusBadRequest},
 		"an unknown field":            {http.MethodPost, "/admin/tenants/t/keys", `{"scopes":["read"],"tenant":"x"}`, http.StatusBadRequest},

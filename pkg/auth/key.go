@@ -27,14 +27,18 @@ const (
 	ScopeRead
 	// ScopeRules allows the ruler API.
 	ScopeRules
+	// ScopeAdmin allows destructive operations on the tenant's own data:
+	// series deletion (/prometheus/api/v1/admin/tsdb/delete_series). It
+	// grants nothing else: a key with admin only cannot read or write.
+	ScopeAdmin
 
-	allScopes = ScopeWrite | ScopeRead | ScopeRules
+	allScopes = ScopeWrite | ScopeRead | ScopeRules | ScopeAdmin
 )
 
 var scopeNames = []struct {
 	s    Scope
 	name string
-}{{ScopeWrite, "write"}, {ScopeRead, "read"}, {ScopeRules, "rules"}}
+}{{ScopeWrite, "write"}, {ScopeRead, "read"}, {ScopeRules, "rules"}, {ScopeAdmin, "admin"}}
 
 // ErrInvalidScope is returned by ParseScope for an unknown or empty scope.
 var ErrInvalidScope = errors.New("invalid scope")
@@ -55,7 +59,7 @@ func ParseScope(s string) (Scope, error) {
 			}
 		}
 		if !found {
-			return 0, fmt.Errorf("%w %q: want write, read or rules", ErrInvalidScope, part)
+			return 0, fmt.Errorf("%w %q: want write, read, rules or admin", ErrInvalidScope, part)
 		}
 	}
 	if out == 0 {

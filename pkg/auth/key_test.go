@@ -24,7 +24,8 @@ func TestParseScope(t *testing.T) {
 		"repeated":                  {in: "read,read", want: ScopeRead},
 		"empty":                     {in: "", err: true},
 		"only commas":               {in: ",,", err: true},
-		"unknown":                   {in: "write,admin", err: true},
+		"admin":                     {in: "write,admin", want: ScopeWrite | ScopeAdmin},
+		"unknown":                   {in: "write,superuser", err: true},
 		"case matters":              {in: "Write", err: true},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/hearthmetrics/hearth/pkg/queryshard"
 	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 )
 
@@ -33,6 +34,14 @@ type Series struct {
 // only, other regexes scan the label's rows with the regex pushed to the
 // backend); the others filter the series' labels afterwards. With no such
 // matcher every series of the buckets is read.
+//
+// The samples that tombstones ([Store.AddTombstone]) delete are left out:
+// chunks wholly deleted are dropped, chunks partly deleted re-encoded, and
+// a series left without chunks is not returned.
+//
+// A __query_shard__ matcher (package queryshard) keeps, once the label
+// sets are known and before any chunk is read, only the series of that
+// shard; a malformed one is [queryshard.ErrMalformed].
 func (s *Store) Select(ctx context.Context, tenant string, mint, maxt int64, matchers ...*labels.Matcher) ([]Series, error) {
 	start := time.Now()
 	defer func() { s.metrics.operationSeconds.WithLabelValues("select").Observe(time.Since(start).Seconds()) }()
@@ -41,6 +50,10 @@ func (s *Store) Select(ctx context.Context, tenant string, mint, maxt int64, mat
 		return nil, err
 	}
 	mint = max(mint, 0)
+	tomb, err := s.tombstones(ctx, tenant)
+	if err != nil {
+		return nil, err
+	}
 
 	var (
 		keys      [][]byte
@@ -57,7 +70,7 @@ func (s *Store) Select(ctx context.Context, tenant string, mint, maxt int64, mat
 			}
 		}
 	}
-	rows, err := s.readRows(ctx, s.chunkCache, keys, cacheable)
+	rows, err := s.readRows(ctx, s.chunkCache, tomb.cacheSuffix(), keys, cacheable)
 	if err != nil {
 		return nil, fmt.Errorf("reading chunks of tenant %q: %w", tenant, err)
 	}
@@ -102,6 +115,11 @@ func (s *Store) Select(ctx context.Context, tenant string, mint, maxt int64, mat
 		}
 		res = append(res, sr)
 	}
+	if len(tomb.list) > 0 {
+		if res, err = applyTombstones(res, tomb.list, mint, maxt); err != nil {
+			return nil, fmt.Errorf("applying tombstones of tenant %q: %w", tenant, err)
+		}
+	}
 	s.metrics.readSeries.WithLabelValues(tenant).Add(float64(len(res)))
 	s.metrics.readChunkBytes.WithLabelValues(tenant).Add(float64(chunkBytes))
 	return res, nil
@@ -119,7 +137,8 @@ func cmpInt64(a, b int64) int {
 
 // LabelNames returns the sorted label names of tenant's series in the
 // buckets that [mint, maxt] touches (bucket resolution), restricted to series
-// matching matchers when any are given.
+// matching matchers when any are given (a query shard matcher as in
+// [Store.Select]).
 func (s *Store) LabelNames(ctx context.Context, tenant string, mint, maxt int64, matchers ...*labels.Matcher) ([]string, error) {
 	start := time.Now()
 	defer func() { s.metrics.operationSeconds.WithLabelValues("label_names").Observe(time.Since(start).Seconds()) }()
@@ -149,7 +168,7 @@ func (s *Store) LabelNames(ctx context.Context, tenant string, mint, maxt int64,
 			break
 		}
 	}
-	rows, err := s.readRows(ctx, s.indexCache, keys, cacheable)
+	rows, err := s.readRows(ctx, s.indexCache, "", keys, cacheable)
 	if err != nil {
 		return nil, fmt.Errorf("reading label names of tenant %q: %w", tenant, err)
 	}
@@ -163,7 +182,8 @@ func (s *Store) LabelNames(ctx context.Context, tenant string, mint, maxt int64,
 
 // LabelValues returns the sorted values of label name among tenant's series
 // in the buckets that [mint, maxt] touches (bucket resolution), restricted to
-// series matching matchers when any are given.
+// series matching matchers when any are given (a query shard matcher as in
+// [Store.Select]).
 func (s *Store) LabelValues(ctx context.Context, tenant, name string, mint, maxt int64, matchers ...*labels.Matcher) ([]string, error) {
 	start := time.Now()
 	defer func() {
@@ -310,8 +330,13 @@ func (s *Store) bucketRange(ctx context.Context, tenant string, mint, maxt int64
 }
 
 // selectSeries returns the series matching every matcher in the buckets of
-// [mint, maxt], sorted by labels.
+// [mint, maxt], sorted by labels. A query shard matcher is taken out of
+// matchers and keeps the series of its shard only.
 func (s *Store) selectSeries(ctx context.Context, tenant string, mint, maxt int64, matchers []*labels.Matcher) ([]*seriesHit, error) {
+	shard, matchers, err := queryshard.Split(matchers)
+	if err != nil {
+		return nil, err
+	}
 	first, last, ok, err := s.bucketRange(ctx, tenant, mint, maxt)
 	if err != nil || !ok {
 		return nil, err
@@ -378,7 +403,7 @@ func (s *Store) selectSeries(ctx context.Context, tenant string, mint, maxt int6
 	}
 	out := order[:0]
 	for _, h := range order {
-		if h.labels.IsEmpty() || !matchesAll(h.labels, matchers) {
+		if h.labels.IsEmpty() || !matchesAll(h.labels, matchers) || (shard != nil && !shard.Contains(h.labels)) {
 			continue
 		}
 		out = append(out, h)
@@ -442,7 +467,7 @@ func (s *Store) resolveLabels(ctx context.Context, tenant string, hits []*series
 	if len(keys) == 0 {
 		return nil
 	}
-	rows, err := s.readRows(ctx, s.indexCache, keys, cacheable)
+	rows, err := s.readRows(ctx, s.indexCache, "", keys, cacheable)
 	if err != nil {
 		return fmt.Errorf("reading series of tenant %q: %w", tenant, err)
 	}
@@ -567,9 +592,10 @@ func (s *Store) postings(ctx context.Context, tenant string, b uint32, m *labels
 	return ids, nil
 }
 
-// readRows reads rows by key through cache. Only keys marked cacheable are
-// cached, absent rows included (as nil).
-func (s *Store) readRows(ctx context.Context, cache *lru, keys [][]byte, cacheable []bool) (map[string][]widecolumn.Cell, error) {
+// readRows reads rows by key through cache, under the row key followed by
+// suffix. Only keys marked cacheable are cached, absent rows included (as
+// nil).
+func (s *Store) readRows(ctx context.Context, cache *lru, suffix string, keys [][]byte, cacheable []bool) (map[string][]widecolumn.Cell, error) {
 	out := make(map[string][]widecolumn.Cell, len(keys))
 	var missing [][]byte
 	wanted := map[string]struct{}{}
@@ -578,7 +604,7 @@ func (s *Store) readRows(ctx context.Context, cache *lru, keys [][]byte, cacheab
 			continue
 		}
 		if cacheable[i] {
-			if v, ok := cache.get(string(k)); ok {
+			if v, ok := cache.get(string(k) + suffix); ok {
 				out[string(k)] = v.([]widecolumn.Cell)
 				continue
 			}
@@ -609,7 +635,7 @@ func (s *Store) readRows(ctx context.Context, cache *lru, keys [][]byte, cacheab
 		for _, c := range cells {
 			size += len(c.Column) + len(c.Value) + 48
 		}
-		cache.put(string(k), cells, int64(size))
+		cache.put(string(k)+suffix, cells, int64(size))
 		delete(wanted, string(k))
 	}
 	return out, nil

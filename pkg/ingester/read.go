@@ -8,11 +8,13 @@ import (
 	"strings"
 
 	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/exemplar"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb/chunks"
 	"github.com/prometheus/prometheus/util/annotations"
 
+	"github.com/hearthmetrics/hearth/pkg/queryshard"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
@@ -48,7 +50,7 @@ func (i *Ingester) QueryStream(req *ingesterpb.QueryRequest, stream ingesterpb.I
 }
 
 func (i *Ingester) queryStream(ctx context.Context, id tenant.ID, tdb *tenantDB, req *ingesterpb.QueryRequest, stream ingesterpb.Ingester_QueryStreamServer) (int, int, error) {
-	matchers, err := selectMatchers(req.Matchers)
+	shard, matchers, err := selectMatchers(req.Matchers)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -64,6 +66,7 @@ func (i *Ingester) queryStream(ctx context.Context, id tenant.ID, tdb *tenantDB,
 	if req.SkipChunks {
 		hints.Func = "series"
 	}
+	shardHints(hints, shard)
 	lim := i.overrides.For(id)
 	var (
 		nSeries, nChunks, nBytes int
@@ -220,11 +223,23 @@ func (i *Ingester) labelQuery(ctx context.Context, start, end int64, wire []inge
 	if err != nil {
 		return nil, toStatus(err)
 	}
+	shard, matchers, err := splitShard(matchers)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	q, err := tdb.db.Querier(start, end)
 	if err != nil {
 		return nil, toStatus(fmt.Errorf("opening querier: %w", err))
 	}
 	defer q.Close()
+	if shard != nil {
+		// The TSDB's label queries know no shards: read the shard's
+		// series through a sharded Select instead.
+		if len(matchers) == 0 {
+			matchers = []*labels.Matcher{matchAll}
+		}
+		q = &shardedLabels{Querier: q, hints: &storage.SelectHints{Start: start, End: end, Func: "series", ShardIndex: shard.Index, ShardCount: shard.Count}}
+	}
 	out, _, err := read(q, &storage.LabelHints{Limit: int(limit)}, matchers)
 	if err != nil {
 		return nil, toStatus(fmt.Errorf("reading %s: %w", what, err))
@@ -241,29 +256,36 @@ func (i *Ingester) Series(ctx context.Context, req *ingesterpb.SeriesRequest) (*
 	}
 	defer releaseRead(tdb)
 	sets := make([][]*labels.Matcher, 0, len(req.MatcherSets))
+	shards := make([]*queryshard.Shard, 0, len(req.MatcherSets))
 	for _, ms := range req.MatcherSets {
-		m, err := selectMatchers(ms.Matchers)
+		shard, m, err := selectMatchers(ms.Matchers)
 		if err != nil {
 			return nil, toStatus(err)
 		}
 		sets = append(sets, m)
+		shards = append(shards, shard)
 	}
 	if len(sets) == 0 {
 		sets = append(sets, []*labels.Matcher{matchAll})
+		shards = append(shards, nil)
 	}
 	q, err := tdb.db.Querier(req.StartMs, req.EndMs)
 	if err != nil {
 		return nil, toStatus(fmt.Errorf("opening querier: %w", err))
 	}
 	defer q.Close()
-	hints := &storage.SelectHints{Start: req.StartMs, End: req.EndMs, Func: "series", Limit: int(req.Limit)}
+	hintsOf := func(shard *queryshard.Shard) *storage.SelectHints {
+		h := &storage.SelectHints{Start: req.StartMs, End: req.EndMs, Func: "series", Limit: int(req.Limit)}
+		shardHints(h, shard)
+		return h
+	}
 	var ss storage.SeriesSet
 	if len(sets) == 1 {
-		ss = q.Select(ctx, true, hints, sets[0]...)
+		ss = q.Select(ctx, true, hintsOf(shards[0]), sets[0]...)
 	} else {
 		selected := make([]storage.SeriesSet, 0, len(sets))
-		for _, ms := range sets {
-			selected = append(selected, q.Select(ctx, true, hints, ms...))
+		for k, ms := range sets {
+			selected = append(selected, q.Select(ctx, true, hintsOf(shards[k]), ms...))
 		}
 		ss = storage.NewMergeSeriesSet(selected, 0, storage.ChainedSeriesMerge)
 	}
@@ -299,8 +321,14 @@ func (i *Ingester) QueryExemplars(ctx context.Context, req *ingesterpb.ExemplarQ
 	}
 	defer releaseRead(tdb)
 	sets := make([][]*labels.Matcher, 0, len(req.MatcherSets))
+	shards := make([]*queryshard.Shard, 0, len(req.MatcherSets))
 	for _, ms := range req.MatcherSets {
 		m, err := toMatchers(ms.Matchers)
+		if err == nil {
+			var shard *queryshard.Shard
+			shard, m, err = splitShard(m)
+			shards = append(shards, shard)
+		}
 		if err != nil {
 			return nil, toStatus(err)
 		}
@@ -314,6 +342,7 @@ func (i *Ingester) QueryExemplars(ctx context.Context, req *ingesterpb.ExemplarQ
 	if err != nil {
 		return nil, toStatus(fmt.Errorf("selecting exemplars: %w", err))
 	}
+	results = exemplarsInShards(results, sets, shards)
 	resp := &ingesterpb.ExemplarQueryResponse{Series: make([]ingesterpb.ExemplarSeries, 0, len(results))}
 	for _, r := range results {
 		es := ingesterpb.ExemplarSeries{Labels: ingesterpb.FromLabels(r.SeriesLabels), Exemplars: make([]ingesterpb.Exemplar, 0, len(r.Exemplars))}
@@ -371,13 +400,106 @@ func toMatchers(in []ingesterpb.LabelMatcher) ([]*labels.Matcher, error) {
 }
 
 // selectMatchers is toMatchers for Select, which needs at least one
-// matcher: none means every series.
-func selectMatchers(in []ingesterpb.LabelMatcher) ([]*labels.Matcher, error) {
+// matcher: none means every series. The query shard matcher, if any, is
+// taken out and returned apart (see [shardHints]).
+func selectMatchers(in []ingesterpb.LabelMatcher) (*queryshard.Shard, []*labels.Matcher, error) {
 	out, err := toMatchers(in)
-	if err == nil && len(out) == 0 {
+	if err != nil {
+		return nil, nil, err
+	}
+	shard, out, err := splitShard(out)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(out) == 0 {
 		out = append(out, matchAll)
 	}
-	return out, err
+	return shard, out, nil
+}
+
+// splitShard takes the query shard matcher out of ms; a malformed one is
+// an invalid argument.
+func splitShard(ms []*labels.Matcher) (*queryshard.Shard, []*labels.Matcher, error) {
+	shard, rest, err := queryshard.Split(ms)
+	if err != nil {
+		return nil, nil, invalidArgumentError{err}
+	}
+	return shard, rest, nil
+}
+
+// shardHints asks the TSDB for one shard of the series, if shard is set:
+// the head and the blocks select by labels.StableHash, the hash of
+// package queryshard.
+func shardHints(h *storage.SelectHints, shard *queryshard.Shard) {
+	if shard != nil {
+		h.ShardIndex, h.ShardCount = shard.Index, shard.Count
+	}
+}
+
+// shardedLabels answers label names and values from the series of one
+// shard, which the TSDB's label queries cannot select.
+type shardedLabels struct {
+	storage.Querier
+	hints *storage.SelectHints
+}
+
+func (s *shardedLabels) LabelNames(ctx context.Context, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return s.collect(ctx, ms, func(ls labels.Labels, into map[string]struct{}) {
+		ls.Range(func(l labels.Label) { into[l.Name] = struct{}{} })
+	})
+}
+
+func (s *shardedLabels) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, ms ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	return s.collect(ctx, ms, func(ls labels.Labels, into map[string]struct{}) {
+		if v := ls.Get(name); v != "" {
+			into[v] = struct{}{}
+		}
+	})
+}
+
+func (s *shardedLabels) collect(ctx context.Context, ms []*labels.Matcher, add func(labels.Labels, map[string]struct{})) ([]string, annotations.Annotations, error) {
+	seen := map[string]struct{}{}
+	ss := s.Select(ctx, false, s.hints, ms...)
+	for ss.Next() {
+		add(ss.At().Labels(), seen)
+	}
+	if err := ss.Err(); err != nil {
+		return nil, nil, err
+	}
+	out := make([]string, 0, len(seen))
+	for v := range seen {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out, nil, nil
+}
+
+// exemplarsInShards keeps the exemplar series that some matcher set
+// without a shard, or with a shard holding the series, selects (the
+// exemplar storage knows no shards).
+func exemplarsInShards(results []exemplar.QueryResult, sets [][]*labels.Matcher, shards []*queryshard.Shard) []exemplar.QueryResult {
+	if !slices.ContainsFunc(shards, func(s *queryshard.Shard) bool { return s != nil }) {
+		return results
+	}
+	kept := results[:0]
+	for _, r := range results {
+		for k, ms := range sets {
+			if (shards[k] == nil || shards[k].Contains(r.SeriesLabels)) && matchesAll(r.SeriesLabels, ms) {
+				kept = append(kept, r)
+				break
+			}
+		}
+	}
+	return kept
+}
+
+func matchesAll(ls labels.Labels, ms []*labels.Matcher) bool {
+	for _, m := range ms {
+		if !m.Matches(ls.Get(m.Name)) {
+			return false
+		}
+	}
+	return true
 }
 
 // matchAll matches every series (every series has a name).

@@ -119,6 +119,10 @@ func (s *tenantDBs) open(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, error) {
 		opts.MaxExemplars = 0
 	}
 	opts.SeriesLifecycleCallback = tdb.limiter
+	// Query sharding: the head keeps labels.StableHash of every series so
+	// a __query_shard__ matcher selects through SelectHints (see package
+	// queryshard); without it the head answers "sharding is disabled".
+	opts.EnableSharding = true
 	tdb.appliedOOO, tdb.appliedMaxExem = opts.OutOfOrderTimeWindow, opts.MaxExemplars
 	tdb.oooWindow.Store(opts.OutOfOrderTimeWindow)
 	tdb.wal = newWALWatch(tdb.reg)

@@ -204,6 +204,26 @@ func TestAPIErrors(t *testing.T) {
 			base: startAPI(t, c, noTime), path: rangeQuery("up"),
 			wantStatus: http.StatusServiceUnavailable, wantType: "timeout",
 		},
+		"malformed query shard in a query": {
+			base: startAPI(t, c, cfg), path: rangeQuery(`up{__query_shard__="3_of_2"}`),
+			wantStatus: http.StatusBadRequest, wantType: "execution", wantError: `__query_shard__="3_of_2"`,
+		},
+		"malformed query shard in series": {
+			base: startAPI(t, c, cfg), path: "/api/v1/series?" + url.Values{"match[]": {`up{__query_shard__="x"}`}}.Encode(),
+			wantStatus: http.StatusBadRequest, wantType: "execution", wantError: `__query_shard__="x"`,
+		},
+		"malformed query shard in labels": {
+			base: startAPI(t, c, cfg), path: "/api/v1/labels?" + url.Values{"match[]": {`{__query_shard__=~"1_of_2"}`}}.Encode(),
+			wantStatus: http.StatusBadRequest, wantType: "execution", wantError: "only = is allowed",
+		},
+		"malformed query shard in label values": {
+			base: startAPI(t, c, cfg), path: "/api/v1/label/job/values?" + url.Values{"match[]": {`{__query_shard__="0_of_2"}`}}.Encode(),
+			wantStatus: http.StatusBadRequest, wantType: "execution", wantError: `__query_shard__="0_of_2"`,
+		},
+		"malformed query shard in exemplars": {
+			base: startAPI(t, c, cfg), path: "/api/v1/query_exemplars?" + url.Values{"query": {`up{__query_shard__="1_of_0"}`}}.Encode(),
+			wantStatus: http.StatusBadRequest, wantType: "execution", wantError: `__query_shard__="1_of_0"`,
+		},
 	}
 	for name, tc := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hearthmetrics/hearth/pkg/chunk"
+	"github.com/hearthmetrics/hearth/pkg/queryshard"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
@@ -99,11 +100,15 @@ func storeError(ctx context.Context, op string, err error) error {
 // statusCode overrides the Prometheus API's HTTP status where Hearth
 // differs: a read that could not reach enough ingesters is 503, whatever
 // the endpoint (Prometheus reports storage errors of the labels and series
-// endpoints as 422). It is generic only because the API's error-number type
+// endpoints as 422); a malformed __query_shard__ matcher is the client's
+// mistake, 400. It is generic only because the API's error-number type
 // is unexported; it is used as a v1.OverrideErrorCode.
 func statusCode[N any](_ N, err error) (int, bool) {
-	if errors.Is(err, tsdb.ErrNotReady) {
+	switch {
+	case errors.Is(err, tsdb.ErrNotReady):
 		return http.StatusServiceUnavailable, true
+	case errors.Is(err, queryshard.ErrMalformed):
+		return http.StatusBadRequest, true
 	}
 	return 0, false
 }

@@ -29,6 +29,9 @@ type exemplarQuerier struct {
 func (eq *exemplarQuerier) Select(start, end int64, matcherSets ...[]*labels.Matcher) ([]exemplar.QueryResult, error) {
 	req := &ingesterpb.ExemplarQueryRequest{StartMs: start, EndMs: end}
 	for _, ms := range matcherSets {
+		if err := checkShard(ms); err != nil {
+			return nil, err
+		}
 		pb, err := ingesterpb.FromLabelMatchers(ms)
 		if err != nil {
 			return nil, err

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hearthmetrics/hearth/pkg/chunk"
+	"github.com/hearthmetrics/hearth/pkg/queryshard"
 	"github.com/hearthmetrics/hearth/pkg/ring"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
@@ -163,6 +164,9 @@ func (rq *rangeQuerier) Select(ctx context.Context, sortSeries bool, hints *stor
 	if err != nil {
 		return storage.ErrSeriesSet(fmt.Errorf("select: %w", err))
 	}
+	if err := checkShard(matchers); err != nil {
+		return storage.ErrSeriesSet(err)
+	}
 	p := rq.q.plan(mint, maxt)
 	var (
 		fromIngesters         []seriesChunks
@@ -187,6 +191,16 @@ func (rq *rangeQuerier) Select(ctx context.Context, sortSeries bool, hints *stor
 		return storage.ErrSeriesSet(err)
 	}
 	return &sliceSeriesSet{series: mergeSources(fromIngesters, fromStore, mint, maxt)}
+}
+
+// checkShard refuses a malformed __query_shard__ matcher before any
+// ingester or the store is asked: the error is queryshard.ErrMalformed,
+// which [statusCode] answers with 400. A well-formed one goes on to the
+// ingesters and the store, which each select the shard's series by
+// labels.StableHash (package queryshard).
+func checkShard(ms []*labels.Matcher) error {
+	_, _, err := queryshard.Split(ms)
+	return err
 }
 
 // mergeSources merges the ingesters' series and the store's, both sorted by
@@ -230,6 +244,9 @@ func mergeSources(ing []seriesChunks, st []chunk.Series, mint, maxt int64) []sto
 // LabelNames merges the label names of the ingesters and the store, as
 // the time routing says.
 func (rq *rangeQuerier) LabelNames(ctx context.Context, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	if err := checkShard(matchers); err != nil {
+		return nil, nil, err
+	}
 	pbMatchers, err := ingesterpb.FromLabelMatchers(matchers)
 	if err != nil {
 		return nil, nil, err
@@ -252,6 +269,9 @@ func (rq *rangeQuerier) LabelNames(ctx context.Context, hints *storage.LabelHint
 // LabelValues merges the values of label name of the ingesters and the
 // store, as the time routing says.
 func (rq *rangeQuerier) LabelValues(ctx context.Context, name string, hints *storage.LabelHints, matchers ...*labels.Matcher) ([]string, annotations.Annotations, error) {
+	if err := checkShard(matchers); err != nil {
+		return nil, nil, err
+	}
 	pbMatchers, err := ingesterpb.FromLabelMatchers(matchers)
 	if err != nil {
 		return nil, nil, err

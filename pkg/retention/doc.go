@@ -10,6 +10,13 @@
 // in the store (chunk.Store.Tenants). Drops are idempotent: running the
 // enforcer in several processes is harmless, one is enough.
 //
+// The same run makes series deletions permanent (delete_series, see
+// package querier): when the store implements [TombstoneStore], every
+// tenant's tombstones older than an hour are applied
+// (chunk.Store.ApplyTombstones rewrites the chunks they cover, then removes
+// them); younger ones stay, hiding the deleted samples at query time,
+// while flushes that started before the ingesters deleted finish.
+//
 // A [Deleter] serves the operator endpoint that deletes a tenant: it first
 // removes the tenant from the process's local components (the ingester's
 // TSDB, metadata and metrics; the flusher's queue and flushes in progress),

@@ -26,6 +26,26 @@ type Store interface {
 	DeleteBucketsBefore(ctx context.Context, tenant string, t int64) error
 }
 
+// TombstoneStore is what the enforcer needs to make series deletions
+// permanent; *chunk.Store implements it. The enforcer uses it when its
+// [Deps.Store] implements it.
+type TombstoneStore interface {
+	// TombstoneTenants lists the tenants with series deletions pending.
+	TombstoneTenants(ctx context.Context) ([]string, error)
+	// ApplyTombstones rewrites the tenant's chunks without the samples its
+	// deletions requested before createdBefore (milliseconds) delete, then
+	// removes those deletions; it returns how many it applied.
+	ApplyTombstones(ctx context.Context, tenant string, createdBefore int64) (int, error)
+}
+
+// tombstoneSettle is how old a series deletion must be before retention
+// rewrites the chunks it covers and removes it: until then the store hides
+// the deleted samples at query time. It leaves time for flushes that were
+// under way when the ingesters deleted (a flush copies a block that the
+// ingester has since rewritten without the deleted samples); applying
+// earlier would let such a flush bring the samples back.
+const tombstoneSettle = time.Hour
+
 // Deps are what NewEnforcer needs.
 type Deps struct {
 	Config     Config
@@ -44,11 +64,14 @@ type Enforcer struct {
 	logger    *slog.Logger
 	svc       *services.Service
 	now       func() time.Time
+	// tombstones is Store when it can apply series deletions, else nil.
+	tombstones TombstoneStore
 
 	runs        *prometheus.CounterVec
 	failures    prometheus.Counter
 	lastSuccess prometheus.Gauge
 	duration    prometheus.Histogram
+	applied     prometheus.Counter
 }
 
 // NewEnforcer returns an enforcer.
@@ -83,7 +106,12 @@ func NewEnforcer(d Deps) (*Enforcer, error) {
 			Help:    "Duration of a retention run over every tenant.",
 			Buckets: prometheus.ExponentialBuckets(0.01, 4, 8),
 		}),
+		applied: f.NewCounter(prometheus.CounterOpts{
+			Name: "hearth_retention_applied_tombstones_total",
+			Help: "Series deletions made permanent in the chunk store (chunks rewritten, tombstone removed).",
+		}),
 	}
+	e.tombstones, _ = d.Store.(TombstoneStore)
 	e.svc = services.New("retention", nil, e.run, nil)
 	return e, nil
 }
@@ -108,8 +136,10 @@ func (e *Enforcer) run(ctx context.Context) error {
 }
 
 // Enforce runs retention once: for every tenant with a retention period,
-// it drops the buckets that ended before now − period. A tenant that fails
-// does not stop the others; the errors are returned together.
+// it drops the buckets that ended before now − period; then, for every
+// tenant with series deletions older than an hour, it rewrites the chunks
+// they cover and removes them. A tenant that fails does not stop the
+// others; the errors are returned together.
 func (e *Enforcer) Enforce(ctx context.Context) error {
 	start := time.Now()
 	err := e.enforce(ctx)
@@ -141,6 +171,34 @@ func (e *Enforcer) enforce(ctx context.Context) error {
 		if err := e.store.DeleteBucketsBefore(ctx, string(t), now.Add(-period).UnixMilli()); err != nil {
 			e.failures.Inc()
 			errs = append(errs, fmt.Errorf("tenant %s: %w", t, err))
+		}
+	}
+	if err := e.applyTombstones(ctx, now); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// applyTombstones makes the series deletions older than tombstoneSettle
+// permanent, tenant by tenant.
+func (e *Enforcer) applyTombstones(ctx context.Context, now time.Time) error {
+	if e.tombstones == nil {
+		return nil
+	}
+	tenants, err := e.tombstones.TombstoneTenants(ctx)
+	if err != nil {
+		return fmt.Errorf("listing tenants with series deletions: %w", err)
+	}
+	var errs []error
+	for _, t := range tenants {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := e.tombstones.ApplyTombstones(ctx, t, now.Add(-tombstoneSettle).UnixMilli())
+		e.applied.Add(float64(n))
+		if err != nil {
+			e.failures.Inc()
+			errs = append(errs, fmt.Errorf("tenant %s: applying series deletions: %w", t, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -195,3 +195,37 @@ func TestConfigValidate(t *testing.T) {
 	_, err := NewEnforcer(Deps{Config: Config{Interval: model.Duration(time.Hour)}})
 	require.Error(t, err)
 }
+
+// TestEnforceAppliesSettledTombstones checks that a run applies the series
+// deletions older than an hour, leaves the younger ones to the store's
+// query-time filtering, and counts what it applied.
+func TestEnforceAppliesSettledTombstones(t *testing.T) {
+	ctx := context.Background()
+	s, err := chunk.New(newBackend(t), chunk.DefaultOptions(), discard(), prometheus.NewRegistry())
+	require.NoError(t, err)
+	ls := labels.FromStrings("__name__", "up", "job", "a")
+	_, err = s.WriteSeries(ctx, "a", []chunk.SeriesChunks{{Labels: ls, Chunks: []chunk.Chunk{chunktest.XORChunk(t, chunktest.Base, 100, 15000, 1)}}})
+	require.NoError(t, err)
+	now := time.UnixMilli(chunktest.Base + 5*day)
+	job := []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "job", "a")}
+	settled := chunk.Tombstone{Matchers: job, Start: chunktest.Base, End: chunktest.Base + 15000*9, Created: now.Add(-2 * time.Hour).UnixMilli()}
+	fresh := chunk.Tombstone{Matchers: job, Start: chunktest.Base + 15000*50, End: chunktest.Base + 15000*59, Created: now.Add(-time.Minute).UnixMilli()}
+	require.NoError(t, s.AddTombstone(ctx, "a", settled))
+	require.NoError(t, s.AddTombstone(ctx, "a", fresh))
+
+	reg := prometheus.NewPedanticRegistry()
+	e, err := NewEnforcer(Deps{Config: Config{Interval: model.Duration(time.Hour)}, Store: s, Overrides: limits.NewOverrides(defaultLimits()), Logger: discard(), Registerer: reg})
+	require.NoError(t, err)
+	e.now = func() time.Time { return now }
+	require.NoError(t, e.Enforce(ctx))
+	require.InDelta(t, 1, chunktest.MetricValue(t, reg, "hearth_retention_applied_tombstones_total"), 0)
+	left, err := s.Tombstones(ctx, "a")
+	require.NoError(t, err)
+	require.Len(t, left, 1)
+	require.Equal(t, fresh.Start, left[0].Start)
+
+	got, err := s.Select(ctx, "a", chunktest.Base, chunktest.Base+day, job...)
+	require.NoError(t, err)
+	require.Len(t, got, 1)
+	require.Len(t, chunktest.Samples(t, got[0].Chunks), 80, "100 samples, 10 deleted and applied, 10 hidden")
+}

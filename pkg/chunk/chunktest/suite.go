@@ -23,6 +23,8 @@ func Run(t *testing.T, newBackend NewBackend) {
 	t.Run("replica dedupe", func(t *testing.T) { testReplicas(t, newBackend(t)) })
 	t.Run("matchers", func(t *testing.T) { testMatchers(t, newBackend(t)) })
 	t.Run("labels and time ranges", func(t *testing.T) { testLabelsAndRanges(t, newBackend(t)) })
+	t.Run("query shards", func(t *testing.T) { testQueryShards(t, newBackend(t)) })
+	t.Run("tombstones", func(t *testing.T) { testTombstones(t, newBackend(t)) })
 	t.Run("tenants, caches and deletion", func(t *testing.T) { testTenants(t, newBackend(t)) })
 	t.Run("retention", func(t *testing.T) { testRetention(t, newBackend(t)) })
 	t.Run("tenant listing", func(t *testing.T) { testTenantListing(t, newBackend(t)) })
