@@ -79,6 +79,10 @@ type Limits struct {
 	// MaxConcurrentQueries bounds the queries of one tenant running at once
 	// in one querier.
 	MaxConcurrentQueries int `yaml:"max_concurrent_queries_per_tenant"`
+	// MaxQueriersPerTenant shuffle-shards a tenant's queries over this many
+	// of the queriers connected to a query frontend, so one tenant's flood
+	// reaches only some; 0 means all of them.
+	MaxQueriersPerTenant int `yaml:"max_queriers_per_tenant"`
 
 	// Long-term storage, in the retention service (package retention).
 	RetentionPeriod model.Duration `yaml:"retention_period"`
@@ -133,6 +137,7 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxQueryExpressionTokens, "querier.max-query-expression-tokens", 10000, "Maximum tokens of a query expression (at least its node count), counted by the PromQL lexer before the expression is parsed; past it the query is refused with 400. 0 disables. The parser's time grows with tokens × depth (-querier.max-query-expression-depth) and cannot be cancelled.")
 	f.IntVar(&l.MaxQueryExpressionDepth, "querier.max-query-expression-depth", 500, "Maximum nesting of a query expression, counted before it is parsed: each level of parentheses or function call, and each operator chained at one level (1+1+1 nests 3 deep), adds one; past it the query is refused with 400. 0 disables. See also -querier.max-query-expression-tokens.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
+	f.IntVar(&l.MaxQueriersPerTenant, "frontend.max-queriers-per-tenant", 0, "Queriers, of those connected to a query frontend, that may run one tenant's queries (shuffle sharding: a flooding tenant reaches only its share). 0 means all.")
 
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
@@ -160,6 +165,7 @@ func (l *Limits) Validate() error {
 		"max_query_expression_tokens":       l.MaxQueryExpressionTokens,
 		"max_query_expression_depth":        l.MaxQueryExpressionDepth,
 		"max_concurrent_queries_per_tenant": l.MaxConcurrentQueries,
+		"max_queriers_per_tenant":           l.MaxQueriersPerTenant,
 		"max_metadata_per_tenant":           l.MaxMetadataPerTenant,
 		"max_metadata_per_metric":           l.MaxMetadataPerMetric,
 		"max_metadata_length":               l.MaxMetadataLength,

@@ -49,6 +49,7 @@ func TestValidate(t *testing.T) {
 					&l.MaxMetadataPerTenant, &l.MaxMetadataPerMetric, &l.MaxSeriesPerQuery, &l.MaxChunksPerQuery,
 					&l.MaxChunkBytesPerQuery, &l.MaxConcurrentQueries, &l.MaxSamplesPerQuery, &l.MaxSubquerySteps,
 					&l.MaxQuerySteps, &l.MaxQueryExpressionSizeBytes, &l.MaxQueryExpressionTokens, &l.MaxQueryExpressionDepth,
+					&l.MaxQueriersPerTenant,
 				} {
 					*p = -1
 				}
@@ -62,7 +63,7 @@ func TestValidate(t *testing.T) {
 				"max_chunks_per_query is -1", "max_chunk_bytes_per_query is -1",
 				"max_concurrent_queries_per_tenant is -1", "max_samples_per_query is -1", "max_subquery_steps is -1",
 				"max_query_steps is -1", "max_query_expression_size_bytes is -1", "max_query_expression_tokens is -1",
-				"max_query_expression_depth is -1",
+				"max_query_expression_depth is -1", "max_queriers_per_tenant is -1",
 			},
 		},
 		"HA labels must be set when HA samples are accepted": {
