@@ -7,7 +7,7 @@ GO        ?= go
 BIN       := bin
 TOOL      := $(GO) tool -modfile=tools/go.mod
 DATA_DIR  ?= ./data
-COMMANDS  := hearth distributor ingester querier loadgen hearth-check
+COMMANDS  := hearth distributor ingester querier query-frontend loadgen hearth-check
 # The version stamped into every binary (hearth version, -version,
 # hearth_build_info, /prometheus/api/v1/status/buildinfo), from git: a tag
 # v1.2.3 gives 1.2.3 (1.2.3-4-gabcdef0 four commits later); before the

@@ -174,7 +174,7 @@ func (a *App) build(explicit explicitSet) error {
 		return err
 	}
 	a.servers.guardHTTP(a.cfg.Server.HTTP, a.reg)
-	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initRetention, a.initDeleter}
+	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initFrontend, a.initRetention, a.initDeleter}
 	for _, step := range steps {
 		if err := step(explicit); err != nil {
 			return err
@@ -419,7 +419,7 @@ func (a *App) initQuerier(explicitSet) error {
 	if err != nil {
 		return err
 	}
-	a.querier, err = querier.New(a.cfg.Querier, querier.Deps{
+	a.querier, err = querier.New(a.cfg.Querier.Config, querier.Deps{
 		Logger:     a.logger.With("component", "querier"),
 		Registerer: a.reg,
 		Instances:  a.ingesterRing,
@@ -432,7 +432,10 @@ func (a *App) initQuerier(explicitSet) error {
 		return fmt.Errorf("building the querier: %w", err)
 	}
 	a.svcs = append(a.svcs, a.querier.Service())
-	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/", a.tenantHTTP(auth.ScopeRead, a.querier.Handler()))
+	// A process that runs the query frontend serves the API through it.
+	if !a.cfg.has(TargetQueryFrontend) {
+		a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/", a.tenantHTTP(auth.ScopeRead, a.querier.Handler()))
+	}
 	return nil
 }
 

@@ -356,3 +356,6 @@ func (q *Queue) ForgetIdle(idle time.Duration) {
 		q.discarded.DeletePartialMatch(prometheus.Labels{"tenant": string(t)})
 	}
 }
+
+// Enqueued is when the request was queued.
+func (e *Entry) Enqueued() time.Time { return e.enqueued }
