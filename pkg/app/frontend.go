@@ -109,4 +109,6 @@ func (a *App) addLocalAudiences() {
 // frontendLimits reads the frontend's per-tenant limits.
 type frontendLimits struct{ o *limits.Overrides }
 
-func (l frontendLimits) MaxQueriersPerTenant(id tenant.ID) int { return l.o.For(id).MaxQueriersPerTenant }
+func (l frontendLimits) MaxQueriersPerTenant(id tenant.ID) int {
+	return l.o.For(id).MaxQueriersPerTenant
+}

@@ -100,7 +100,7 @@ type Frontend struct {
 	// pending counts requests between their enqueue and their result
 	// (queued or executing), for the drain.
 	pending atomic.Int64
-	running  chan struct{} // closed once the service runs
+	running chan struct{} // closed once the service runs
 
 	queries     *prometheus.CounterVec
 	retries     *prometheus.CounterVec

@@ -175,7 +175,9 @@ func acceptsGzip(r *http.Request) bool {
 // serverTiming formats the request's figures as a Server-Timing header
 // (durations in milliseconds, counts as descriptions).
 func serverTiming(s StatsSnapshot, total time.Duration) string {
-	ms := func(d time.Duration) string { return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64) }
+	ms := func(d time.Duration) string {
+		return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', 3, 64)
+	}
 	parts := []string{
 		"total;dur=" + ms(total),
 		"queue;dur=" + ms(s.QueueTime),
