@@ -62,6 +62,12 @@ type tenantQueue struct {
 	queriers    map[string]struct{}
 }
 
+// waiter is one waiting Dequeue.
+type waiter struct {
+	querier string
+	wake    chan struct{} // buffered 1; signalled once, after removal from waiters
+}
+
 // Queue is the frontend's per-tenant queue. Its methods are safe for
 // concurrent use.
 type Queue struct {
@@ -80,9 +86,11 @@ type Queue struct {
 	total     int
 	accepting bool
 	closed    bool
-	// wake is closed (and replaced) whenever a request is queued or the
-	// queue closes, waking every waiting Dequeue.
-	wake chan struct{}
+	// waiters are the Dequeue calls waiting for a request, oldest first.
+	// A new request wakes one that may serve it (not all: ten idle workers
+	// woken for one request would fight for the lock); a re-shard or the
+	// close wakes them all.
+	waiters []*waiter
 
 	length    *prometheus.GaugeVec
 	duration  *prometheus.HistogramVec
@@ -99,7 +107,6 @@ func New(maxOutstanding int, reg prometheus.Registerer) *Queue {
 		queriers:       map[string]int{},
 		lastSeen:       map[tenant.ID]time.Time{},
 		accepting:      true,
-		wake:           make(chan struct{}),
 		length: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hearth_query_frontend_queue_length",
 			Help: "Requests queued in the query frontend, by tenant.",
@@ -147,8 +154,7 @@ func (q *Queue) Enqueue(t tenant.ID, v any, maxQueriers int) (*Entry, error) {
 	e.elem = tq.items.PushBack(e)
 	q.total++
 	q.length.WithLabelValues(string(t)).Inc()
-	close(q.wake)
-	q.wake = make(chan struct{})
+	q.wakeOne(tq)
 	return e, nil
 }
 
@@ -203,14 +209,45 @@ func (q *Queue) Dequeue(ctx context.Context, cursor int, querier string) (*Entry
 			q.mu.Unlock()
 			return e, next, nil
 		}
-		wake := q.wake
+		w := &waiter{querier: querier, wake: make(chan struct{}, 1)}
+		q.waiters = append(q.waiters, w)
 		q.mu.Unlock()
 		select {
-		case <-wake:
+		case <-w.wake:
 		case <-ctx.Done():
+			q.mu.Lock()
+			if i := slices.Index(q.waiters, w); i >= 0 {
+				q.waiters = slices.Delete(q.waiters, i, i+1)
+			} else {
+				// Woken for a request as ctx ended: pass it on.
+				q.wakeAll()
+			}
+			q.mu.Unlock()
 			return nil, cursor, ctx.Err()
 		}
 	}
+}
+
+// wakeOne wakes the oldest waiter that may serve tq; q.mu is held.
+func (q *Queue) wakeOne(tq *tenantQueue) {
+	for i, w := range q.waiters {
+		if tq.queriers != nil {
+			if _, ok := tq.queriers[w.querier]; !ok {
+				continue
+			}
+		}
+		q.waiters = slices.Delete(q.waiters, i, i+1)
+		w.wake <- struct{}{}
+		return
+	}
+}
+
+// wakeAll wakes every waiter; q.mu is held.
+func (q *Queue) wakeAll() {
+	for _, w := range q.waiters {
+		w.wake <- struct{}{}
+	}
+	q.waiters = q.waiters[:0]
 }
 
 // next pops the first request after cursor that querier may serve; q.mu
@@ -267,8 +304,7 @@ func (q *Queue) reshard() {
 		tq.queriers = q.shard(tq.id, tq.maxQueriers)
 	}
 	// Wake waiting workers: a querier may now serve a tenant it could not.
-	close(q.wake)
-	q.wake = make(chan struct{})
+	q.wakeAll()
 }
 
 // shard picks n of the connected queriers for tenant t, the same ones for
@@ -320,8 +356,7 @@ func (q *Queue) Close() []*Entry {
 	q.accepting = false
 	if !q.closed {
 		q.closed = true
-		close(q.wake)
-		q.wake = make(chan struct{})
+		q.wakeAll()
 	}
 	var left []*Entry
 	for _, t := range q.order {
