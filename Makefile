@@ -59,7 +59,7 @@ print-ldflags: # The -ldflags that stamp the version (for cmd/hearth's test).
 .PHONY: test
 test: fmt-check vet lint ## Vet, lint, check formatting, run the unit and in-process tests with -race, the multi-process read-path test, and every benchmark once.
 	$(GO) test -race -count=1 -timeout=15m $(TEST_PKGS)
-	$(GO) test -tags=integration -count=1 -timeout=10m -run 'TestReadPath|TestFlushedData' ./integration/...
+	$(GO) test -tags=integration -count=1 -timeout=10m -run 'TestReadPath|TestFlushedData|TestQueryFrontend' ./integration/...
 	$(GO) test -count=1 -run='^$$' -bench=. -benchtime=1x $(TEST_PKGS) >/dev/null
 
 .PHONY: vet
