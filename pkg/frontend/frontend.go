@@ -170,13 +170,24 @@ func (f *Frontend) Service() *services.Service {
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
-				f.queue.ForgetIdle(time.Hour)
+				f.forgetIdle(time.Hour)
 			}
 		}
 	}, func(error) error {
 		f.drain(f.cfg.ShutdownGracePeriod)
 		return nil
 	})
+}
+
+// forgetIdle deletes the metric series of tenants idle for idle.
+func (f *Frontend) forgetIdle(idle time.Duration) {
+	for _, id := range f.queue.ForgetIdle(idle) {
+		match := prometheus.Labels{"tenant": string(id)}
+		f.queries.DeletePartialMatch(match)
+		f.retries.DeletePartialMatch(match)
+		f.duration.DeletePartialMatch(match)
+		f.querierTime.DeletePartialMatch(match)
+	}
 }
 
 // drain stops accepting, waits up to grace for the queue to empty and the

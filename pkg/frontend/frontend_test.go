@@ -311,3 +311,46 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+func TestSlowQueryLog(t *testing.T) {
+	var logs bytes.Buffer
+	cfg := defaultConfig()
+	cfg.LogQueriesLongerThan = time.Nanosecond
+	fe, err := New(Deps{Config: cfg, Logger: slog.New(slog.NewTextHandler(&logs, nil)), Registerer: prometheus.NewRegistry()})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fe.RunInProcess(ctx, "q", 1, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	}()
+	defer func() { cancel(); <-done }()
+	r := httptest.NewRequest(http.MethodPost, "/prometheus/api/v1/query_range?start=100&end=200", strings.NewReader("query=sum(rate(x[5m]))&step=15"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	require.Equal(t, http.StatusOK, serve(fe, "team-a", r).Code)
+	line := logs.String()
+	for _, want := range []string{`msg="Slow query"`, "tenant=team-a", "query=sum(rate(x[5m]))", "start=100", "end=200", "step=15", "queue_time=", "querier_time=", "code=200"} {
+		require.Contains(t, line, want)
+	}
+}
+
+func TestIdleTenantsMetricsAreDeleted(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	fe, err := New(Deps{Config: defaultConfig(), Logger: slog.New(slog.DiscardHandler), Registerer: reg})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fe.RunInProcess(ctx, "q", 1, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	}()
+	defer func() { cancel(); <-done }()
+	serve(fe, "team-a", httptest.NewRequest(http.MethodGet, "/prometheus/api/v1/query?query=up", nil))
+	n, err := testutil.GatherAndCount(reg, "hearth_query_frontend_queries_total")
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	fe.forgetIdle(0)
+	n, err = testutil.GatherAndCount(reg, "hearth_query_frontend_queries_total", "hearth_query_frontend_queue_duration_seconds", "hearth_query_frontend_querier_seconds_total")
+	require.NoError(t, err)
+	require.Zero(t, n)
+}

@@ -376,11 +376,12 @@ func (q *Queue) Close() []*Entry {
 }
 
 // ForgetIdle deletes the metric series of tenants that queued nothing for
-// idle and have nothing queued.
-func (q *Queue) ForgetIdle(idle time.Duration) {
+// idle and have nothing queued, and returns those tenants.
+func (q *Queue) ForgetIdle(idle time.Duration) []tenant.ID {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	cut := q.now().Add(-idle)
+	var gone []tenant.ID
 	for t, seen := range q.lastSeen {
 		if seen.After(cut) || q.tenants[t] != nil {
 			continue
@@ -389,7 +390,9 @@ func (q *Queue) ForgetIdle(idle time.Duration) {
 		q.length.DeleteLabelValues(string(t))
 		q.duration.DeleteLabelValues(string(t))
 		q.discarded.DeletePartialMatch(prometheus.Labels{"tenant": string(t)})
+		gone = append(gone, t)
 	}
+	return gone
 }
 
 // Enqueued is when the request was queued.
