@@ -17,8 +17,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/hearthmetrics/hearth/proto/gogocodec"
 	"github.com/hearthmetrics/hearth/proto/frontendpb"
+	"github.com/hearthmetrics/hearth/proto/gogocodec"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
 
