@@ -31,6 +31,9 @@ func (a *App) initFrontend(explicitSet) error {
 		Middleware: nil,
 		Logger:     a.logger.With("component", "query-frontend"),
 		Registerer: a.reg,
+		Prove: func(querierID string, challenge []byte) []byte {
+			return a.cluster.Prove(frontend.ProofPurpose, []byte(querierID), challenge)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("building the query frontend: %w", err)
@@ -80,6 +83,9 @@ func (a *App) initFrontendWorker() error {
 		MaxMessageSize: a.cfg.maxMessageSize(),
 		Logger:         a.logger.With("component", "frontend-worker"),
 		Registerer:     a.reg,
+		VerifyFrontend: func(querierID string, challenge, proof []byte) bool {
+			return a.cluster.VerifyProof(proof, frontend.ProofPurpose, []byte(querierID), challenge)
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("building the query frontend workers: %w", err)

@@ -85,6 +85,10 @@ type Deps struct {
 	Middleware Middleware
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
+	// Prove, optional, answers a querier's challenge on a new stream
+	// (auth.Cluster.Prove for ProofPurpose over the querier ID and the
+	// challenge), so the querier knows it reached a cluster member.
+	Prove func(querierID string, challenge []byte) []byte
 }
 
 // Frontend queues tenants' queries for the queriers that pull them.
@@ -96,6 +100,7 @@ type Frontend struct {
 	queue   *queue.Queue
 	rt      http.RoundTripper
 	handler http.Handler
+	prove   func(querierID string, challenge []byte) []byte
 
 	// pending counts requests between their enqueue and their result
 	// (queued or executing), for the drain.
@@ -122,6 +127,7 @@ func New(d Deps) (*Frontend, error) {
 		logger:  d.Logger,
 		queue:   queue.New(d.Config.MaxOutstandingPerTenant, d.Registerer),
 		running: make(chan struct{}),
+		prove:   d.Prove,
 		queries: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_query_frontend_queries_total",
 			Help: "Public requests answered by the query frontend, by tenant and HTTP status code.",

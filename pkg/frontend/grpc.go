@@ -17,6 +17,10 @@ import (
 // maxQuerierIDLength bounds the name a querier gives itself.
 const maxQuerierIDLength = 256
 
+// ProofPurpose is what the frontend's proof to a querier is computed for
+// (see auth.Cluster.Prove): the querier ID and its challenge are the parts.
+const ProofPurpose = "hearth query frontend v1"
+
 // RegisterGRPC serves the queriers' Process streams on s. s must
 // authenticate its callers (pkg/auth's cluster credential): the tenant in
 // each request is trusted by the querier because only cluster members
@@ -35,6 +39,18 @@ func (g grpcServer) Process(stream frontendpb.FrontendService_ProcessServer) err
 	}
 	if hello.QuerierId == "" || len(hello.QuerierId) > maxQuerierIDLength {
 		return status.Errorf(codes.InvalidArgument, "the first message must name the querier in 1 to %d bytes", maxQuerierIDLength)
+	}
+	if n := len(hello.Challenge); n < 16 || n > 64 {
+		return status.Errorf(codes.InvalidArgument, "the first message must carry a challenge of 16 to 64 bytes, not %d", n)
+	}
+	// Prove to the querier that it reached a member of the cluster before
+	// it runs any tenant's query for this stream.
+	var proof []byte
+	if g.f.prove != nil {
+		proof = g.f.prove(hello.QuerierId, hello.Challenge)
+	}
+	if err := stream.Send(&frontendpb.FrontendMessage{Proof: proof}); err != nil {
+		return err
 	}
 	ctx := stream.Context()
 	msgs := make(chan *frontendpb.QuerierMessage)

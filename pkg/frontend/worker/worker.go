@@ -3,6 +3,7 @@ package worker
 import (
 	"bytes"
 	"context"
+	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -79,6 +80,11 @@ type Deps struct {
 	MaxMessageSize int
 	Logger         *slog.Logger
 	Registerer     prometheus.Registerer
+	// VerifyFrontend, optional, checks the frontend's proof over this
+	// querier's ID and its challenge (auth.Cluster.VerifyProof for
+	// frontend.ProofPurpose): a stream to a frontend that fails it is
+	// closed before any query runs. Nil accepts every frontend.
+	VerifyFrontend func(querierID string, challenge, proof []byte) bool
 	// Resolve, optional, replaces DNS resolution (tests).
 	Resolve func(ctx context.Context, host string) ([]string, error)
 }
@@ -234,7 +240,7 @@ func (fc *frontendConn) close() {
 func (w *Worker) loop(ctx context.Context, client frontendpb.FrontendServiceClient, addr string) {
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
-		served, err := w.stream(ctx, client)
+		served, err := w.stream(ctx, client, addr)
 		if ctx.Err() != nil {
 			return
 		}
@@ -256,15 +262,25 @@ func (w *Worker) loop(ctx context.Context, client frontendpb.FrontendServiceClie
 // stream runs one Process stream until it fails or ctx ends, and reports
 // whether it served anything. ctx ending lets the request being executed
 // finish and be answered; only then is the stream closed.
-func (w *Worker) stream(ctx context.Context, client frontendpb.FrontendServiceClient) (bool, error) {
+func (w *Worker) stream(ctx context.Context, client frontendpb.FrontendServiceClient, addr string) (bool, error) {
 	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	s, err := client.Process(sctx)
 	if err != nil {
 		return false, fmt.Errorf("opening the stream: %w", err)
 	}
-	if err := s.Send(&frontendpb.QuerierMessage{QuerierId: w.d.QuerierID}); err != nil {
+	challenge := make([]byte, 16)
+	_, _ = crand.Read(challenge) // never fails (crypto/rand)
+	if err := s.Send(&frontendpb.QuerierMessage{QuerierId: w.d.QuerierID, Challenge: challenge}); err != nil {
 		return false, fmt.Errorf("sending the hello: %w", err)
+	}
+	first, err := s.Recv()
+	if err != nil {
+		return false, fmt.Errorf("receiving the frontend's proof: %w", err)
+	}
+	if w.d.VerifyFrontend != nil && !w.d.VerifyFrontend(w.d.QuerierID, challenge, first.Proof) {
+		w.d.Logger.Error("A query frontend failed the cluster proof; no query runs for it", "addr", addr, "flag", "-querier.frontend-address")
+		return false, errors.New("the query frontend failed the cluster proof")
 	}
 	w.streams.Inc()
 	defer w.streams.Dec()

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 
+	"github.com/hearthmetrics/hearth/pkg/auth"
 	"github.com/hearthmetrics/hearth/pkg/frontend"
 	"github.com/hearthmetrics/hearth/pkg/services"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
@@ -30,7 +31,19 @@ func (noLimits) MaxQueriersPerTenant(tenant.ID) int { return 0 }
 // startFrontend serves a frontend's gRPC side on a loopback port.
 func startFrontend(t *testing.T) (*frontend.Frontend, string) {
 	t.Helper()
+	return startFrontendProving(t, nil)
+}
+
+// startFrontendProving is startFrontend with the cluster whose secret
+// the frontend proves it holds.
+func startFrontendProving(t *testing.T, c *auth.Cluster) (*frontend.Frontend, string) {
+	t.Helper()
+	var prove func(string, []byte) []byte
+	if c != nil {
+		prove = func(id string, challenge []byte) []byte { return c.Prove(frontend.ProofPurpose, []byte(id), challenge) }
+	}
 	fe, err := frontend.New(frontend.Deps{
+		Prove:      prove,
 		Config:     frontend.Config{MaxOutstandingPerTenant: 10, MaxRetries: 5},
 		Limits:     noLimits{},
 		Logger:     slog.New(slog.DiscardHandler),
@@ -49,7 +62,21 @@ func startFrontend(t *testing.T) (*frontend.Frontend, string) {
 // startWorker runs a worker on handler against addr until the test ends.
 func startWorker(t *testing.T, addr, id string, handler http.Handler) {
 	t.Helper()
+	startWorkerVerifying(t, addr, id, handler, nil)
+}
+
+// startWorkerVerifying is startWorker checking the frontend's proof with
+// c's secret.
+func startWorkerVerifying(t *testing.T, addr, id string, handler http.Handler, c *auth.Cluster) {
+	t.Helper()
+	var verify func(string, []byte, []byte) bool
+	if c != nil {
+		verify = func(id string, challenge, proof []byte) bool {
+			return c.VerifyProof(proof, frontend.ProofPurpose, []byte(id), challenge)
+		}
+	}
 	w, err := New(Deps{
+		VerifyFrontend: verify,
 		Config:         Config{FrontendAddress: addr, Parallelism: 2},
 		QuerierID:      id,
 		Handler:        handler,
@@ -180,6 +207,44 @@ func TestConfigValidate(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, err, tc.wantErr)
+		})
+	}
+}
+
+// A querier runs queries only for a frontend that proves it holds the
+// cluster secret: one with another secret gets the stream closed before
+// any query reaches the handler.
+func TestQuerierRunsQueriesOnlyForAClusterFrontend(t *testing.T) {
+	cluster := func(secret string) *auth.Cluster {
+		c, err := auth.NewCluster(auth.Config{ClusterSecret: auth.NewSecret(secret)}, auth.ClusterOptions{})
+		require.NoError(t, err)
+		return c
+	}
+	ours := cluster("ours")
+	for name, tc := range map[string]struct {
+		frontend *auth.Cluster
+		wantRun  bool
+	}{
+		"same secret":    {frontend: ours, wantRun: true},
+		"another secret": {frontend: cluster("theirs")},
+		"no proof":       {frontend: nil},
+	} {
+		t.Run(name, func(t *testing.T) {
+			fe, addr := startFrontendProving(t, tc.frontend)
+			ran := make(chan struct{}, 10)
+			startWorkerVerifying(t, addr, "q1", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				ran <- struct{}{}
+				_, _ = io.WriteString(w, "secret data")
+			}), ours)
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			got := query(fe, ctx, "a")
+			if tc.wantRun {
+				require.Equal(t, "secret data", got.Body.String())
+				return
+			}
+			require.NotEqual(t, http.StatusOK, got.Code)
+			require.Empty(t, ran, "the handler ran a query for an unproven frontend")
 		})
 	}
 }
