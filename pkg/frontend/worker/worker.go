@@ -47,7 +47,7 @@ type Config struct {
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.FrontendAddress, "querier.frontend-address", "", "host:port of the query frontends to pull queries from over gRPC; a DNS name is resolved, and re-resolved every 10s, to reach every frontend behind it. Empty: the querier only serves its HTTP API.")
 	// 10: Cortex's default.
-	f.IntVar(&c.Parallelism, "querier.frontend-worker-parallelism", 10, "Queries one querier runs at once for each query frontend (one gRPC stream each). Keep it at or below -querier.max-concurrent.")
+	f.IntVar(&c.Parallelism, "querier.frontend-worker-parallelism", 10, "Queries one querier runs at once for each query frontend (one gRPC stream each); in the all-in-one, the in-process workers between its frontend and its querier. Keep it at or below -querier.max-concurrent.")
 }
 
 // Validate reports every invalid setting.
