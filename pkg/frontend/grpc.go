@@ -52,7 +52,10 @@ func (g grpcServer) Process(stream frontendpb.FrontendService_ProcessServer) err
 	if err := stream.Send(&frontendpb.FrontendMessage{Proof: proof}); err != nil {
 		return err
 	}
-	ctx := stream.Context()
+	// The worker loop ends when the stream does, or when the querier
+	// half-closes it (a stopping querier): no new request is sent then.
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
 	msgs := make(chan *frontendpb.QuerierMessage)
 	recvErr := make(chan error, 1)
 	go func() {
@@ -60,6 +63,7 @@ func (g grpcServer) Process(stream frontendpb.FrontendService_ProcessServer) err
 			m, err := stream.Recv()
 			if err != nil {
 				recvErr <- err
+				cancel()
 				return
 			}
 			select {

@@ -305,7 +305,11 @@ func (w *Worker) stream(ctx context.Context, client frontendpb.FrontendServiceCl
 		var m *frontendpb.FrontendMessage
 		select {
 		case <-ctx.Done():
-			return served, nil // Idle: close the stream.
+			// Idle: half-close, so the frontend ends the stream once the
+			// responses sent are read (cancelling at once could drop the
+			// last one), and wait for that end.
+			w.closeGracefully(s, msgs, recvErr)
+			return served, nil
 		case err := <-recvErr:
 			return served, err
 		case m = <-msgs:
@@ -320,6 +324,26 @@ func (w *Worker) stream(ctx context.Context, client frontendpb.FrontendServiceCl
 		served = true
 		if err := s.Send(&frontendpb.QuerierMessage{Id: m.Id, Response: resp}); err != nil {
 			return served, fmt.Errorf("sending a response: %w", err)
+		}
+	}
+}
+
+// closeGracefully half-closes s and waits, up to 5s, for the frontend to
+// end it. A request the frontend sent meanwhile is not run: the frontend
+// sees the stream end and gives it to another querier.
+func (w *Worker) closeGracefully(s frontendpb.FrontendService_ProcessClient, msgs <-chan *frontendpb.FrontendMessage, recvErr <-chan error) {
+	if err := s.CloseSend(); err != nil {
+		return
+	}
+	timeout := time.NewTimer(5 * time.Second)
+	defer timeout.Stop()
+	for {
+		select {
+		case <-msgs:
+		case <-recvErr:
+			return
+		case <-timeout.C:
+			return
 		}
 	}
 }

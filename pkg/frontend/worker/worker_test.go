@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
@@ -247,4 +248,35 @@ func TestQuerierRunsQueriesOnlyForAClusterFrontend(t *testing.T) {
 			require.Empty(t, ran, "the handler ran a query for an unproven frontend")
 		})
 	}
+}
+
+// A querier that stops (SIGTERM) answers the query it is running before it
+// closes its streams.
+func TestStoppingWorkerAnswersWhatItRuns(t *testing.T) {
+	fe, addr := startFrontend(t)
+	started, release := make(chan struct{}), make(chan struct{})
+	w, err := New(Deps{
+		Config: Config{FrontendAddress: addr, Parallelism: 1}, QuerierID: "q1", MaxMessageSize: 16 << 20,
+		Handler: http.HandlerFunc(func(rw http.ResponseWriter, _ *http.Request) {
+			close(started)
+			<-release
+			_, _ = io.WriteString(rw, "answered")
+		}),
+		Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(),
+	})
+	require.NoError(t, err)
+	m := services.NewManager(slog.New(slog.DiscardHandler), w.Service())
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan error, 1)
+	go func() { stopped <- m.Run(ctx, 10*time.Second) }()
+	result := make(chan *httptest.ResponseRecorder, 1)
+	go func() { result <- query(fe, context.Background(), "a") }()
+	<-started
+	cancel() // SIGTERM
+	close(release)
+	got := <-result
+	require.Equal(t, http.StatusOK, got.Code)
+	require.Equal(t, "answered", got.Body.String())
+	require.NoError(t, <-stopped)
+	require.InDelta(t, 0, testutil.ToFloat64(w.streams), 0, "every stream closed")
 }
