@@ -322,7 +322,7 @@ func (f *Frontend) RoundTrip(r *http.Request) (*http.Response, error) {
 		stats.AddQueueTime(res.queueTime)
 		stats.AddQuerierTime(res.querierTime)
 		f.querierTime.WithLabelValues(string(id)).Add(res.querierTime.Seconds())
-		retryable := errors.Is(res.err, ErrQuerierLost) || (res.err == nil && res.resp.Code/100 == 5)
+		retryable := errors.Is(res.err, ErrQuerierLost) || (res.err == nil && res.resp.Code/100 == 5 && !timedOut(res.resp))
 		if !retryable || try >= f.cfg.MaxRetries || ctx.Err() != nil {
 			if res.err != nil {
 				return nil, res.err
@@ -351,6 +351,13 @@ func (f *Frontend) try(ctx context.Context, id tenant.ID, req *Request, maxQueri
 		f.queue.Cancel(e)
 		return result{}, ctx.Err()
 	}
+}
+
+// timedOut reports whether r is the querier's answer to a query that ran
+// past -querier.timeout (503, error type timeout): trying it again would
+// cost the same and time out the same.
+func timedOut(r *Response) bool {
+	return r.Code == http.StatusServiceUnavailable && bytes.Contains(r.Body, []byte(`"errorType":"timeout"`))
 }
 
 func codeOf(res result) int {

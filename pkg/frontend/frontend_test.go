@@ -77,16 +77,23 @@ func TestRetries(t *testing.T) {
 		wantCode  int
 		wantCalls int
 	}{
-		"a 5xx is retried until it succeeds":         {codes: []int{503, 500, 200}, wantCode: 200, wantCalls: 3},
-		"a 5xx is tried -frontend.max-retries times": {codes: []int{500}, wantCode: 500, wantCalls: 5},
-		"a 4xx is never retried":                     {codes: []int{422, 200}, wantCode: 422, wantCalls: 1},
-		"a 2xx is answered at once":                  {codes: []int{200}, wantCode: 200, wantCalls: 1},
+		"a 5xx is retried until it succeeds":           {codes: []int{503, 500, 200}, wantCode: 200, wantCalls: 3},
+		"a 5xx is tried -frontend.max-retries times":   {codes: []int{500}, wantCode: 500, wantCalls: 5},
+		"a 4xx is never retried":                       {codes: []int{422, 200}, wantCode: 422, wantCalls: 1},
+		"a 2xx is answered at once":                    {codes: []int{200}, wantCode: 200, wantCalls: 1},
+		"a query past -querier.timeout is not retried": {codes: []int{599}, wantCode: 503, wantCalls: 1},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var calls atomic.Int64
 			fe := newFrontend(t, defaultConfig(), 1, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				i := int(calls.Add(1)) - 1
-				w.WriteHeader(tc.codes[min(i, len(tc.codes)-1)])
+				code := tc.codes[min(i, len(tc.codes)-1)]
+				if code == 599 { // The querier's answer to a query past its timeout.
+					w.WriteHeader(http.StatusServiceUnavailable)
+					_, _ = io.WriteString(w, `{"status":"error","errorType":"timeout","error":"query timed out in expression evaluation"}`)
+					return
+				}
+				w.WriteHeader(code)
 			}))
 			w := serve(fe, "a", httptest.NewRequest(http.MethodGet, "/prometheus/api/v1/query?query=up", nil))
 			require.Equal(t, tc.wantCode, w.Code)
