@@ -7,7 +7,7 @@ GO        ?= go
 BIN       := bin
 TOOL      := $(GO) tool -modfile=tools/go.mod
 DATA_DIR  ?= ./data
-COMMANDS  := hearth distributor ingester querier ruler loadgen hearth-check
+COMMANDS  := hearth distributor ingester querier query-frontend ruler loadgen hearth-check
 # The version stamped into every binary (hearth version, -version,
 # hearth_build_info, /prometheus/api/v1/status/buildinfo), from git: a tag
 # v1.2.3 gives 1.2.3 (1.2.3-4-gabcdef0 four commits later); before the
@@ -59,7 +59,7 @@ print-ldflags: # The -ldflags that stamp the version (for cmd/hearth's test).
 .PHONY: test
 test: fmt-check vet lint ## Vet, lint, check formatting, run the unit and in-process tests with -race, the multi-process read-path test, and every benchmark once.
 	$(GO) test -race -count=1 -timeout=15m $(TEST_PKGS)
-	$(GO) test -tags=integration -count=1 -timeout=10m -run 'TestReadPath|TestFlushedData' ./integration/...
+	$(GO) test -tags=integration -count=1 -timeout=10m -run 'TestReadPath|TestFlushedData|TestQueryFrontend' ./integration/...
 	$(GO) test -count=1 -run='^$$' -bench=. -benchtime=1x $(TEST_PKGS) >/dev/null
 
 .PHONY: vet

@@ -178,7 +178,7 @@ func (a *App) build(explicit explicitSet) error {
 		return err
 	}
 	a.servers.guardHTTP(a.cfg.Server.HTTP, a.reg)
-	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initRuler, a.initRetention, a.initDeleter}
+	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initFrontend, a.initRuler, a.initRetention, a.initDeleter}
 	for _, step := range steps {
 		if err := step(explicit); err != nil {
 			return err
@@ -436,7 +436,10 @@ func (a *App) initQuerier(explicitSet) error {
 	if err := a.buildQuerier(); err != nil {
 		return err
 	}
-	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/", a.tenantHTTP(auth.ScopeRead, a.querier.Handler()))
+	// A process that runs the query frontend serves the API through it.
+	if !a.cfg.has(TargetQueryFrontend) {
+		a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/", a.tenantHTTP(auth.ScopeRead, a.querier.Handler()))
+	}
 	// Series deletion needs the admin scope. The results cache's
 	// generation bump (pkg/frontend/cachegen) is wired in when the frontend
 	// runs; nil bumps nothing.
@@ -458,7 +461,7 @@ func (a *App) buildQuerier() error {
 	if err != nil {
 		return err
 	}
-	a.querier, err = querier.New(a.cfg.Querier, querier.Deps{
+	a.querier, err = querier.New(a.cfg.Querier.Config, querier.Deps{
 		Logger:     a.logger.With("component", "querier"),
 		Registerer: a.reg,
 		Instances:  a.ingesterRing,

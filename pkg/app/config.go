@@ -18,6 +18,8 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/distributor/hatracker"
 	"github.com/hearthmetrics/hearth/pkg/distributor/ratelimit"
 	"github.com/hearthmetrics/hearth/pkg/flusher"
+	"github.com/hearthmetrics/hearth/pkg/frontend"
+	"github.com/hearthmetrics/hearth/pkg/frontend/worker"
 	"github.com/hearthmetrics/hearth/pkg/ingester"
 	"github.com/hearthmetrics/hearth/pkg/kv/memberlist"
 	"github.com/hearthmetrics/hearth/pkg/limits"
@@ -33,9 +35,12 @@ const (
 	TargetIngester    = "ingester"
 	TargetQuerier     = "querier"
 	TargetRuler       = "ruler"
+	// TargetQueryFrontend is the query frontend: it serves the Prometheus
+	// API and queues queries for the queriers that pull them.
+	TargetQueryFrontend = "query-frontend"
 )
 
-var knownTargets = []string{TargetAll, TargetDistributor, TargetIngester, TargetQuerier, TargetRuler}
+var knownTargets = []string{TargetAll, TargetDistributor, TargetIngester, TargetQuerier, TargetQueryFrontend, TargetRuler}
 
 // Config is a process's whole configuration. Each field is one component's
 // section; its YAML key is the flag prefix of that component.
@@ -63,8 +68,16 @@ type Config struct {
 	RuntimeConfig    limits.Config         `yaml:"runtime_config"`
 	IngesterClient   clientpool.Config     `yaml:"ingester_client"`
 	Ingester         IngesterConfig        `yaml:"ingester"`
-	Querier          querier.Config        `yaml:"querier"`
+	Querier          QuerierConfig         `yaml:"querier"`
+	Frontend         frontend.Config       `yaml:"frontend"`
 	Ruler            ruler.Config          `yaml:"ruler"`
+}
+
+// QuerierConfig is the `querier:` section: the querier's own settings and
+// its workers, which pull queries from query frontends.
+type QuerierConfig struct {
+	querier.Config `yaml:",inline"`
+	Worker         worker.Config `yaml:",inline"`
 }
 
 // DistributorConfig is the `distributor:` section: the distributor's own
@@ -119,7 +132,9 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	c.Ingester.Flush.RegisterFlags(f)
 	c.Ingester.Ring.RegisterFlagsWithPrefix("ingester.ring.", f)
 	f.BoolVar(&c.Ingester.UnregisterOnShutdown, "ingester.unregister-on-shutdown", false, "Leave the ring on shutdown. Off by default: a restarted ingester replays its WAL and takes its tokens back (see -ingester.ring.tokens-file-path).")
-	c.Querier.RegisterFlags(f)
+	c.Querier.Config.RegisterFlags(f)
+	c.Querier.Worker.RegisterFlags(f)
+	c.Frontend.RegisterFlags(f)
 	c.Ruler.RegisterFlags(f)
 }
 
@@ -191,12 +206,15 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("storage.dir: empty"))
 	}
 	errs = append(errs, c.Server.Validate(), c.Log.Validate(), c.Limits.Validate(), c.Store.Validate(c.has(TargetAll)), c.Auth.Validate(),
-		c.Memberlist.Validate(), c.Querier.Validate(), c.Distributor.Config.Validate(), c.IngesterClient.Validate(), c.RuntimeConfig.Validate())
+		c.Memberlist.Validate(), c.Querier.Config.Validate(), c.Querier.Worker.Validate(), c.Distributor.Config.Validate(), c.IngesterClient.Validate(), c.RuntimeConfig.Validate())
 	if c.has(TargetDistributor) {
 		errs = append(errs, c.Distributor.RateLimit.Validate(), c.Distributor.HATracker.Validate())
 		if c.Distributor.RateLimit.Strategy == ratelimit.StrategyGlobal {
 			errs = append(errs, c.Distributor.Ring.Validate())
 		}
+	}
+	if c.has(TargetQueryFrontend) {
+		errs = append(errs, c.Frontend.Validate())
 	}
 	if c.has(TargetIngester) {
 		errs = append(errs, c.Ingester.Config.Validate(), c.Ingester.Flush.Validate())

@@ -20,7 +20,7 @@ const exampleCluster = "../../docs/examples/cluster.yaml"
 // component would, and checks that every flag its comments name is the
 // flag of the key it sits on, so the example shows the mapping right.
 func TestExampleClusterConfig(t *testing.T) {
-	for _, target := range []string{TargetDistributor, TargetIngester, TargetQuerier} {
+	for _, target := range []string{TargetDistributor, TargetIngester, TargetQuerier, TargetQueryFrontend} {
 		t.Run(target, func(t *testing.T) {
 			cfg, explicit, err := ParseArgs([]string{"-config.file=" + exampleCluster}, target, io.Discard)
 			require.NoError(t, err)
@@ -35,6 +35,8 @@ func TestExampleClusterConfig(t *testing.T) {
 			require.True(t, cfg.Limits.AcceptHASamples)
 			require.Equal(t, "/etc/hearth/overrides.yaml", cfg.RuntimeConfig.File)
 			require.True(t, explicit.has(&cfg.Ingester.Ring.ReplicationFactor))
+			require.Equal(t, "hearth-query-frontend.hearth:9095", cfg.Querier.Worker.FrontendAddress)
+			require.Equal(t, "http://hearth-ruler.hearth:9009", cfg.Frontend.RulerURL)
 		})
 	}
 

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/proto/frontendpb"
 	"github.com/hearthmetrics/hearth/proto/gogocodec"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
@@ -95,7 +96,8 @@ type limitCodec struct {
 // maxSize is the largest request of v's type: what its method needs.
 func (c limitCodec) maxSize(v any) int {
 	switch v.(type) {
-	case *ingesterpb.PushRequest:
+	case *ingesterpb.PushRequest, *frontendpb.QuerierMessage:
+		// A querier's answer to the query frontend is a whole API response.
 		return c.push
 	case *healthpb.HealthCheckRequest, *ingesterpb.TenantStatsRequest, *ingesterpb.AllTenantStatsRequest:
 		return emptyRequestMaxSize

@@ -17,6 +17,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/hearthmetrics/hearth/proto/frontendpb"
 	"github.com/hearthmetrics/hearth/proto/gogocodec"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
@@ -111,6 +112,9 @@ func TestGRPCReceiveLimitsPerMethod(t *testing.T) {
 	require.Contains(t, status.Convert(err).Message(), "LabelNamesRequest of 4194")
 	require.Contains(t, status.Convert(err).Message(), "larger than its limit of 4194304 bytes")
 	require.Empty(t, ing.calls, "the handler was reached")
+
+	// A querier's answer to the query frontend is a whole API response.
+	require.Equal(t, maxMsg, limitCodec{push: maxMsg}.maxSize(&frontendpb.QuerierMessage{}))
 }
 
 // TestGRPCMaxConcurrentStreams: one connection holds at most

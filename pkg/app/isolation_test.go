@@ -82,4 +82,6 @@ func TestTenantsNeverSeeEachOther(t *testing.T) {
 
 	t.Run("from the store and the ingester", check)
 	t.Run("again, through the store's caches", check)
+	// The all-in-one answers the API through its query frontend.
+	require.Positive(t, gatherSum(t, p, "hearth_query_frontend_queries_total"))
 }

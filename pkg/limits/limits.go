@@ -109,6 +109,11 @@ type Limits struct {
 	// are (never converted to cumulative); without it they are refused.
 	OTelAllowDeltaTemporality bool `yaml:"otel_allow_delta_temporality"`
 
+	// MaxQueriersPerTenant shuffle-shards a tenant's queries over this many
+	// of the queriers connected to a query frontend, so one tenant's flood
+	// reaches only some; 0 means all of them.
+	MaxQueriersPerTenant int `yaml:"max_queriers_per_tenant"`
+
 	// Long-term storage, in the retention service (package retention).
 	RetentionPeriod model.Duration `yaml:"retention_period"`
 
@@ -212,6 +217,7 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxQueryExpressionTokens, "querier.max-query-expression-tokens", 10000, "Maximum tokens of a query expression (at least its node count), counted by the PromQL lexer before the expression is parsed; past it the query is refused with 400. 0 disables. The parser's time grows with tokens × depth (-querier.max-query-expression-depth) and cannot be cancelled.")
 	f.IntVar(&l.MaxQueryExpressionDepth, "querier.max-query-expression-depth", 500, "Maximum nesting of a query expression, counted before it is parsed: each level of parentheses or function call, and each operator chained at one level (1+1+1 nests 3 deep), adds one; past it the query is refused with 400. 0 disables. See also -querier.max-query-expression-tokens.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
+	f.IntVar(&l.MaxQueriersPerTenant, "frontend.max-queriers-per-tenant", 0, "Queriers, of those connected to a query frontend, that may run one tenant's queries (shuffle sharding: a flooding tenant reaches only its share). 0 means all.")
 
 	// Suffixes on, underscore escaping: Prometheus's default OTLP
 	// translation strategy (UnderscoreEscapingWithSuffixes), so the same
@@ -271,6 +277,7 @@ func (l *Limits) Validate() error {
 		"max_exemplar_labels_length":                           l.MaxExemplarLabelsLength,
 		"max_rule_groups_per_tenant":                           l.RulerMaxRuleGroupsPerTenant,
 		"max_rules_per_rule_group":                             l.RulerMaxRulesPerRuleGroup,
+		"max_queriers_per_tenant":                              l.MaxQueriersPerTenant,
 		"ha_max_clusters":                                      l.HAMaxClusters,
 	}
 	for _, name := range slices.Sorted(maps.Keys(nonNegative)) {
