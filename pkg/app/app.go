@@ -443,7 +443,7 @@ func (a *App) initQuerier(explicitSet) error {
 	// Series deletion needs the admin scope. The results cache's
 	// generation bump (pkg/frontend/cachegen) is wired in when the frontend
 	// runs; nil bumps nothing.
-	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/api/v1/admin/tsdb/delete_series", a.tenantHTTP(auth.ScopeAdmin, a.querier.DeleteSeriesHandler(nil)))
+	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+deleteSeriesPath, a.tenantHTTP(auth.ScopeAdmin, a.querier.DeleteSeriesHandler(nil)))
 	return nil
 }
 

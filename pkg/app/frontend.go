@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"strconv"
 
 	"github.com/hearthmetrics/hearth/pkg/auth"
@@ -60,6 +61,10 @@ func (a *App) initFrontend(explicitSet) error {
 	} else {
 		fe.RegisterGRPC(a.servers.grpc)
 		a.addLocalAudiences()
+		// Series deletion is the queriers' (they reach every ingester and
+		// the store), queued like a query but only for the admin scope.
+		// The all-in-one's querier serves it directly (initQuerier).
+		a.servers.mux.Handle(prefix+deleteSeriesPath, a.tenantHTTP(auth.ScopeAdmin, fe.Handler()))
 	}
 	a.svcs = append(a.svcs, fe.Service())
 	return nil
@@ -78,7 +83,7 @@ func (a *App) initFrontendWorker() error {
 	w, err := worker.New(worker.Deps{
 		Config:         a.cfg.Querier.Worker,
 		QuerierID:      net.JoinHostPort(host, strconv.Itoa(port)),
-		Handler:        a.querier.Handler(),
+		Handler:        a.pulledQueries(),
 		DialOptions:    a.cluster.DialOptions(),
 		MaxMessageSize: a.cfg.maxMessageSize(),
 		Logger:         a.logger.With("component", "frontend-worker"),
@@ -117,4 +122,19 @@ type frontendLimits struct{ o *limits.Overrides }
 
 func (l frontendLimits) MaxQueriersPerTenant(id tenant.ID) int {
 	return l.o.For(id).MaxQueriersPerTenant
+}
+
+// deleteSeriesPath is series deletion's path under the HTTP prefix.
+const deleteSeriesPath = "/api/v1/admin/tsdb/delete_series"
+
+// pulledQueries is what a querier's workers run for the frontends: the
+// querier's API and series deletion, which the frontend let through only
+// with the admin scope (the worker stream carries the tenant, never the
+// scope, so the frontend is where it is checked).
+func (a *App) pulledQueries() http.Handler {
+	mux := http.NewServeMux()
+	prefix := a.cfg.Querier.HTTPPrefix
+	mux.Handle(prefix+"/", a.querier.Handler())
+	mux.Handle(prefix+deleteSeriesPath, a.querier.DeleteSeriesHandler(nil))
+	return mux
 }

@@ -351,7 +351,7 @@ func (w *Worker) closeGracefully(s frontendpb.FrontendService_ProcessClient, msg
 // execute runs one request on the handler, cancelling it when the
 // frontend says so.
 func (w *Worker) execute(ctx context.Context, m *frontendpb.FrontendMessage, msgs <-chan *frontendpb.FrontendMessage, recvErr chan error) (*frontendpb.HTTPResponse, error) {
-	id, err := tenant.Parse(m.Tenant)
+	id, err := tenant.ParseFederated(m.Tenant)
 	if err != nil {
 		return errorResponse(http.StatusBadRequest, "bad_data", "tenant: "+err.Error()), nil
 	}
