@@ -80,6 +80,23 @@ type Limits struct {
 	// in one querier.
 	MaxConcurrentQueries int `yaml:"max_concurrent_queries_per_tenant"`
 
+	// Query frontend (pkg/frontend/queryrange).
+	// AlignQueriesWithStep moves a range query's start and end down to
+	// multiples of its step: it changes the answer, so tenants opt in.
+	AlignQueriesWithStep bool `yaml:"align_queries_with_step"`
+	// CacheUnalignedRequests caches range queries whose start or end is
+	// not a multiple of the step (they are cached with the step offset in
+	// the key, but a dashboard that never repeats its times gains nothing).
+	CacheUnalignedRequests bool `yaml:"cache_unaligned_requests"`
+	// MaxQueryParallelism bounds the sub-queries (split parts and shards)
+	// of one query in flight at once.
+	MaxQueryParallelism int `yaml:"max_query_parallelism"`
+	// MaxCacheFreshness: results newer than this are never cached.
+	MaxCacheFreshness model.Duration `yaml:"max_cache_freshness"`
+	// QueryShardingTotalShards is how many shards a shardable aggregation
+	// is split into; 0 or 1 disables sharding.
+	QueryShardingTotalShards int `yaml:"query_sharding_total_shards"`
+
 	// Long-term storage, in the retention service (package retention).
 	RetentionPeriod model.Duration `yaml:"retention_period"`
 }
@@ -134,6 +151,13 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxQueryExpressionDepth, "querier.max-query-expression-depth", 500, "Maximum nesting of a query expression, counted before it is parsed: each level of parentheses or function call, and each operator chained at one level (1+1+1 nests 3 deep), adds one; past it the query is refused with 400. 0 disables. See also -querier.max-query-expression-tokens.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
 
+	f.BoolVar(&l.AlignQueriesWithStep, "frontend.align-queries-with-step", false, "Move a range query's start and end down to multiples of its step before splitting and caching. It changes the answer (points move to the step grid), so it is off unless a tenant opts in. See also -frontend.cache-unaligned-requests.")
+	f.BoolVar(&l.CacheUnalignedRequests, "frontend.cache-unaligned-requests", false, "Cache range queries whose start or end is not a multiple of the step. Off: only step-aligned queries (Grafana aligns them) use the results cache.")
+	f.IntVar(&l.MaxQueryParallelism, "frontend.max-query-parallelism", 14, "Maximum sub-queries (split parts and shards) of one query sent to queriers at once. 0 disables the bound.")
+	l.MaxCacheFreshness = model.Duration(10 * time.Minute)
+	f.Var(&l.MaxCacheFreshness, "frontend.max-cache-freshness", "Results newer than this are never cached (late samples may still change them); results inside -ingester.out-of-order-time-window are not cached either.")
+	f.IntVar(&l.QueryShardingTotalShards, "frontend.query-sharding-total-shards", 16, "Shards a shardable aggregation (sum, count, min, max, avg, group, topk, bottomk over per-series functions of selectors) is split into, each selecting its series by a __query_shard__ matcher; the frontend merges them. 0 or 1 disables sharding for the tenant. See also -frontend.query-sharding-enabled.")
+
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
 
@@ -165,6 +189,8 @@ func (l *Limits) Validate() error {
 		"max_metadata_length":               l.MaxMetadataLength,
 		"max_exemplar_labels_length":        l.MaxExemplarLabelsLength,
 		"ha_max_clusters":                   l.HAMaxClusters,
+		"max_query_parallelism":             l.MaxQueryParallelism,
+		"query_sharding_total_shards":       l.QueryShardingTotalShards,
 	}
 	for _, name := range slices.Sorted(maps.Keys(nonNegative)) {
 		if v := nonNegative[name]; v < 0 {
@@ -177,6 +203,9 @@ func (l *Limits) Validate() error {
 		} else if l.HAClusterLabel == l.HAReplicaLabel {
 			errs = append(errs, fmt.Errorf("limits ha_cluster_label and ha_replica_label are both %q, must differ", l.HAClusterLabel))
 		}
+	}
+	if l.MaxCacheFreshness < 0 {
+		errs = append(errs, fmt.Errorf("limit max_cache_freshness is %s, must not be negative", l.MaxCacheFreshness))
 	}
 	if l.RetentionPeriod < 0 {
 		errs = append(errs, fmt.Errorf("limit retention_period is %s, must not be negative", l.RetentionPeriod))
