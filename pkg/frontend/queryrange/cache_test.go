@@ -75,7 +75,9 @@ func (c *oneSlotCache) Fetch(_ context.Context, keys []string) map[string][]byte
 	return out
 }
 
-func (c *oneSlotCache) Store(_ context.Context, _ string, v []byte) { c.value, c.stores = v, c.stores+1 }
+func (c *oneSlotCache) Store(_ context.Context, _ string, v []byte) {
+	c.value, c.stores = v, c.stores+1
+}
 
 var _ resultscache.Cache = (*oneSlotCache)(nil)
 
