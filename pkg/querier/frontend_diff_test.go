@@ -53,6 +53,9 @@ type frontendDiff struct {
 	mw      *queryrange.Middlewares
 	tenants atomic.Int64
 	checked atomic.Int64
+	// handlers are the API handlers by storage: building one renders
+	// Prometheus's OpenAPI document, which takes a while.
+	handlers map[storage.Queryable]http.RoundTripper
 }
 
 func newFrontendDiff(t testing.TB, engine promql.QueryEngine, shards int) *frontendDiff {
@@ -70,7 +73,7 @@ func newFrontendDiff(t testing.TB, engine promql.QueryEngine, shards int) *front
 	mw, err := queryrange.New(cfg, queryrange.Deps{Limits: limits.NewOverrides(lim), Registerer: prometheus.NewRegistry()})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, mw.Close()) })
-	return &frontendDiff{t: t, engine: engine, mw: mw}
+	return &frontendDiff{t: t, engine: engine, mw: mw, handlers: map[storage.Queryable]http.RoundTripper{}}
 }
 
 // apiHandler is Prometheus's HTTP API over q, routed under /api/v1.
@@ -116,7 +119,11 @@ func (rt handlerRoundTripper) RoundTrip(r *http.Request) (*http.Response, error)
 // (twice: the second from the results cache), over q.
 func (d *frontendDiff) check(t testing.TB, q storage.Queryable, path string, form url.Values) {
 	t.Helper()
-	h := handlerRoundTripper{apiHandler(d.engine, queryrangetest.Sharding(q))}
+	h, ok := d.handlers[q]
+	if !ok {
+		h = handlerRoundTripper{apiHandler(d.engine, queryrangetest.Sharding(q))}
+		d.handlers[q] = h
+	}
 	send := func(rt http.RoundTripper, id tenant.ID) (int, []byte) {
 		req, err := http.NewRequestWithContext(tenant.WithID(context.Background(), id), http.MethodPost, "http://frontend"+path, strings.NewReader(form.Encode()))
 		require.NoError(t, err)

@@ -53,7 +53,7 @@ func testData(scale int) string {
 }
 
 type testEnv struct {
-	t        *testing.T
+	t        testing.TB
 	storages map[tenant.ID]storage.Queryable
 	engine   *promql.Engine
 	mw       *Middlewares
@@ -70,9 +70,11 @@ type testEnvOpts struct {
 	cfg    func(*Config)
 	limits func(*limits.Limits)
 	cache  resultscache.Cache
+	// storages replace the test data.
+	storages map[tenant.ID]storage.Queryable
 }
 
-func newTestEnv(t *testing.T, o testEnvOpts) *testEnv {
+func newTestEnv(t testing.TB, o testEnvOpts) *testEnv {
 	t.Helper()
 	e := &testEnv{
 		t:        t,
@@ -80,8 +82,12 @@ func newTestEnv(t *testing.T, o testEnvOpts) *testEnv {
 		now:      time.Unix(0, 0).Add(11 * time.Hour),
 		reg:      prometheus.NewPedanticRegistry(),
 	}
-	for id, scale := range map[tenant.ID]int{"a": 1, "b": 2, "a|b": 3} {
-		e.storages[id] = queryrangetest.Sharding(promqltest.LoadedStorage(t, testData(scale)))
+	if o.storages != nil {
+		e.storages = o.storages
+	} else {
+		for id, scale := range map[tenant.ID]int{"a": 1, "b": 2, "a|b": 3} {
+			e.storages[id] = queryrangetest.Sharding(promqltest.LoadedStorage(t, testData(scale)))
+		}
 	}
 	e.engine = promql.NewEngine(promql.EngineOpts{
 		MaxSamples: 50_000_000, Timeout: time.Minute, LookbackDelta: 5 * time.Minute,
