@@ -346,7 +346,7 @@ func TestFrontendMatchesEngineRandomQueries(t *testing.T) {
 	var series []labels.Labels
 	q, err := st.Querier(math.MinInt64, math.MaxInt64)
 	require.NoError(t, err)
-	ss := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, labels.MetricName, ".+"))
+	ss := q.Select(context.Background(), false, nil, labels.MustNewMatcher(labels.MatchRegexp, model.MetricNameLabel, ".+"))
 	for ss.Next() {
 		series = append(series, ss.At().Labels())
 	}

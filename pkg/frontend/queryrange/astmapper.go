@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -138,7 +139,7 @@ func embeddedSelector(id int) *parser.VectorSelector {
 	return &parser.VectorSelector{
 		Name: embeddedName,
 		LabelMatchers: []*labels.Matcher{
-			labels.MustNewMatcher(labels.MatchEqual, labels.MetricName, embeddedName),
+			labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, embeddedName),
 			labels.MustNewMatcher(labels.MatchEqual, embeddedLabel, strconv.Itoa(id)),
 		},
 	}

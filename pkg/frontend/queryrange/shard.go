@@ -92,7 +92,6 @@ func (s *shardMiddleware) Do(ctx context.Context, r *Request) (*Response, error)
 }
 
 func (s *sharder) run(ctx context.Context, next Handler, r *Request, mapping *shardMapping, total int) (*Response, error) {
-	type job struct{ emb, shard int }
 	results := make([][]*Response, len(mapping.embedded))
 	queries := make([][]string, len(mapping.embedded))
 	for e, emb := range mapping.embedded {
