@@ -205,7 +205,7 @@ func compareAnswers(t testing.TB, want, got []byte, byValue bool, what string) {
 				require.Equal(t, wm[i].Values[j].Timestamp, gm[i].Values[j].Timestamp, "%s %s", what, wm[i].Metric)
 				requireClose(t, float64(wm[i].Values[j].Value), float64(gm[i].Values[j].Value), "%s %s", what, wm[i].Metric)
 			}
-			require.Equal(t, wm[i].Histograms, gm[i].Histograms, "%s %s", what, wm[i].Metric)
+			requireSameJSON(t, wm[i].Histograms, gm[i].Histograms, "%s %s", what, wm[i].Metric)
 		}
 	case "vector":
 		var wv, gv model.Vector
@@ -229,11 +229,22 @@ func compareAnswers(t testing.TB, want, got []byte, byValue bool, what string) {
 			require.Equal(t, wv[i].Metric, gv[i].Metric, what)
 			require.Equal(t, wv[i].Timestamp, gv[i].Timestamp, what)
 			requireClose(t, float64(wv[i].Value), float64(gv[i].Value), "%s %s", what, wv[i].Metric)
-			require.Equal(t, wv[i].Histogram, gv[i].Histogram, "%s %s", what, wv[i].Metric)
+			requireSameJSON(t, wv[i].Histogram, gv[i].Histogram, "%s %s", what, wv[i].Metric)
 		}
 	default:
 		require.JSONEq(t, string(w.Data.Result), string(g.Data.Result), what)
 	}
+}
+
+// requireSameJSON compares histograms as the API writes them (NaN equals
+// NaN there).
+func requireSameJSON(t testing.TB, want, got any, msgAndArgs ...any) {
+	t.Helper()
+	w, err := json.Marshal(want)
+	require.NoError(t, err)
+	g, err := json.Marshal(got)
+	require.NoError(t, err)
+	require.Equal(t, string(w), string(g), msgAndArgs...)
 }
 
 // valuesPerStep rounds values to 12 significant digits, so sums in
@@ -310,6 +321,16 @@ func (q *diffQuery) Exec(ctx context.Context) *promql.Result {
 // TestFrontendMatchesUpstreamScripts runs Prometheus's PromQL test scripts
 // and compares every evaluation through the frontend (split, cached,
 // sharded) with the plain engine's.
+// frontendKnownDiffs are the evaluations whose frontend answer differs, by
+// file and line, with the reason.
+var frontendKnownDiffs = map[string]map[int]string{
+	// The script's engine removes __name__ at the end of the query
+	// (EnableDelayedNameRemoval, off in Hearth's querier): a shard query
+	// ends where the whole query did not, so the name goes before
+	// label_replace could read it.
+	"name_label_dropping.test": {115: "delayed name removal crosses the shard boundary"},
+}
+
 func TestFrontendMatchesUpstreamScripts(t *testing.T) {
 	engine := promqltest.NewTestEngine(t, false, 0, promqltest.DefaultMaxSamplesPerQuery)
 	dir := upstreamTestdata(t)
@@ -319,10 +340,13 @@ func TestFrontendMatchesUpstreamScripts(t *testing.T) {
 	for _, path := range files {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
+			if reason, ok := knownFailingFiles[name]; ok {
+				t.Skip(reason)
+			}
 			d := newFrontendDiff(t, engine, 4)
 			content, err := os.ReadFile(path)
 			require.NoError(t, err)
-			promqltest.RunTestWithStorage(t, string(content), diffEngine{d: d, t: t}, func(tb testing.TB) storage.Storage { return teststorage.New(tb) })
+			promqltest.RunTestWithStorage(t, skipEvals(t, string(content), frontendKnownDiffs[name]), diffEngine{d: d, t: t}, func(tb testing.TB) storage.Storage { return teststorage.New(tb) })
 			total += d.checked.Load()
 		})
 	}

@@ -41,6 +41,8 @@ type embedded struct {
 	// label set (topk, bottomk keep the input series'), so no shard index
 	// label is added.
 	keepLabels bool
+	// unsharded parts are evaluated once, without a shard matcher.
+	unsharded bool
 }
 
 // shardMapping is a rewritten expression and what its embedded selectors
@@ -59,8 +61,70 @@ func mapShardable(expr parser.Expr) *shardMapping {
 	if len(m.embedded) == 0 {
 		return nil
 	}
-	m.outer = out
+	m.outer = m.embedRest(out)
 	return m
+}
+
+// embedRest embeds, unsharded, every part of the rewritten expression that
+// still reads data (a selector outside the sharded aggregations): the
+// frontend's engine has only partial results to read. A vector-valued part
+// is embedded as it is; a scalar-valued one as vector(part), read back
+// through scalar(), which gives the same value.
+func (m *shardMapping) embedRest(e parser.Expr) parser.Expr {
+	reads, sharded := readsData(e)
+	if !reads {
+		return e
+	}
+	if !sharded {
+		switch e.Type() {
+		case parser.ValueTypeVector:
+			return m.embedWhole(e)
+		case parser.ValueTypeScalar:
+			vec := &parser.Call{Func: parser.Functions["vector"], Args: parser.Expressions{e}}
+			return &parser.Call{Func: parser.Functions["scalar"], Args: parser.Expressions{m.embedWhole(vec)}}
+		}
+	}
+	switch n := e.(type) {
+	case *parser.ParenExpr:
+		n.Expr = m.embedRest(n.Expr)
+	case *parser.UnaryExpr:
+		n.Expr = m.embedRest(n.Expr)
+	case *parser.BinaryExpr:
+		n.LHS = m.embedRest(n.LHS)
+		n.RHS = m.embedRest(n.RHS)
+	case *parser.Call:
+		for i, a := range n.Args {
+			n.Args[i] = m.embedRest(a)
+		}
+	case *parser.AggregateExpr:
+		n.Expr = m.embedRest(n.Expr)
+		if n.Param != nil {
+			n.Param = m.embedRest(n.Param)
+		}
+	}
+	return e
+}
+
+func (m *shardMapping) embedWhole(e parser.Expr) parser.Expr {
+	id := len(m.embedded)
+	m.embedded = append(m.embedded, embedded{inner: e, keepLabels: true, unsharded: true})
+	return embeddedSelector(id)
+}
+
+// readsData reports whether e has a selector of stored data, and whether it
+// has an embedded selector.
+func readsData(e parser.Expr) (reads, sharded bool) {
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			if vs.Name == embeddedName {
+				sharded = true
+			} else {
+				reads = true
+			}
+		}
+		return nil
+	})
+	return reads, sharded
 }
 
 func (m *shardMapping) mapExpr(e parser.Expr) parser.Expr {
@@ -104,13 +168,31 @@ func (m *shardMapping) mapAggregate(a *parser.AggregateExpr) parser.Expr {
 	case parser.COUNT:
 		return m.combine(parser.SUM, a, a)
 	case parser.AVG:
-		sum := &parser.AggregateExpr{Op: parser.SUM, Expr: a.Expr, Grouping: a.Grouping, Without: a.Without}
-		count := &parser.AggregateExpr{Op: parser.COUNT, Expr: a.Expr, Grouping: a.Grouping, Without: a.Without}
-		return &parser.BinaryExpr{
-			Op:             parser.DIV,
-			LHS:            m.combine(parser.SUM, sum, a),
-			RHS:            m.combine(parser.SUM, count, a),
-			VectorMatching: &parser.VectorMatching{Card: parser.CardOneToOne},
+		// The mean of the shards' means weighted by their counts: a sum of
+		// the values (then divided) could overflow where Prometheus's
+		// running mean does not.
+		avg := m.embedPartial(&parser.AggregateExpr{Op: parser.AVG, Expr: a.Expr, Grouping: a.Grouping, Without: a.Without})
+		count := m.embedPartial(&parser.AggregateExpr{Op: parser.COUNT, Expr: a.Expr, Grouping: a.Grouping, Without: a.Without})
+		withoutShard := []string{shardIndexLabel}
+		weights := &parser.BinaryExpr{
+			Op:  parser.DIV,
+			LHS: count,
+			RHS: &parser.AggregateExpr{Op: parser.SUM, Expr: embeddedSelector(m.lastID()), Grouping: withoutShard, Without: true},
+			VectorMatching: &parser.VectorMatching{
+				Card:           parser.CardManyToOne,
+				MatchingLabels: withoutShard,
+			},
+		}
+		return &parser.AggregateExpr{
+			Op: parser.SUM,
+			Expr: &parser.BinaryExpr{
+				Op:             parser.MUL,
+				LHS:            avg,
+				RHS:            &parser.ParenExpr{Expr: weights},
+				VectorMatching: &parser.VectorMatching{Card: parser.CardOneToOne},
+			},
+			Grouping: withoutShard,
+			Without:  true,
 		}
 	case parser.TOPK, parser.BOTTOMK:
 		if _, ok := unparen(a.Param).(*parser.NumberLiteral); !ok {
@@ -133,6 +215,29 @@ func (m *shardMapping) combine(op parser.ItemType, inner, like *parser.Aggregate
 		grouping = append(grouping, shardIndexLabel)
 	}
 	return &parser.AggregateExpr{Op: op, Expr: embeddedSelector(id), Grouping: grouping, Without: like.Without}
+}
+
+// embedPartial embeds a sharded aggregation whose partial results carry
+// the shard index label.
+func (m *shardMapping) embedPartial(inner parser.Expr) *parser.VectorSelector {
+	id := len(m.embedded)
+	m.embedded = append(m.embedded, embedded{inner: inner})
+	return embeddedSelector(id)
+}
+
+func (m *shardMapping) lastID() int { return len(m.embedded) - 1 }
+
+// subQueries is how many sub-queries the mapping sends for total shards.
+func (m *shardMapping) subQueries(total int) int {
+	n := 0
+	for _, e := range m.embedded {
+		if e.unsharded {
+			n++
+		} else {
+			n += total
+		}
+	}
+	return n
 }
 
 func embeddedSelector(id int) *parser.VectorSelector {

@@ -86,8 +86,8 @@ func (s *shardMiddleware) Do(ctx context.Context, r *Request) (*Response, error)
 		return nil, err
 	}
 	s.m.metrics.shardedQueries.WithLabelValues(string(id)).Inc()
-	s.m.metrics.shards.WithLabelValues(string(id)).Add(float64(total * len(mapping.embedded)))
-	statsOf(ctx).Shards.Add(int64(total * len(mapping.embedded)))
+	s.m.metrics.shards.WithLabelValues(string(id)).Add(float64(mapping.subQueries(total)))
+	statsOf(ctx).Shards.Add(int64(mapping.subQueries(total)))
 	return resp, nil
 }
 
@@ -95,8 +95,16 @@ func (s *sharder) run(ctx context.Context, next Handler, r *Request, mapping *sh
 	results := make([][]*Response, len(mapping.embedded))
 	queries := make([][]string, len(mapping.embedded))
 	for e, emb := range mapping.embedded {
-		results[e] = make([]*Response, total)
-		queries[e] = make([]string, total)
+		n := total
+		if emb.unsharded {
+			n = 1
+		}
+		results[e] = make([]*Response, n)
+		queries[e] = make([]string, n)
+		if emb.unsharded {
+			queries[e][0] = emb.inner.String()
+			continue
+		}
 		for i := range total {
 			q, err := shardQuery(s.parser, emb.inner, i, total)
 			if err != nil {
@@ -107,7 +115,7 @@ func (s *sharder) run(ctx context.Context, next Handler, r *Request, mapping *sh
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for e := range mapping.embedded {
-		for i := range total {
+		for i := range queries[e] {
 			g.Go(func() error {
 				resp, err := next.Do(gctx, r.WithQuery(queries[e][i]))
 				if err != nil {
