@@ -329,6 +329,10 @@ var frontendKnownDiffs = map[string]map[int]string{
 	// ends where the whole query did not, so the name goes before
 	// label_replace could read it.
 	"name_label_dropping.test": {115: "delayed name removal crosses the shard boundary"},
+	// 2 + 8 + 1e100 - 1e100: each shard's Kahan-compensated sum rounds its
+	// compensation away before the shards are added (Mimir's sharding has
+	// the same limit).
+	"aggregators.test": {722: "Kahan compensation does not cross shards"},
 }
 
 func TestFrontendMatchesUpstreamScripts(t *testing.T) {
@@ -340,8 +344,8 @@ func TestFrontendMatchesUpstreamScripts(t *testing.T) {
 	for _, path := range files {
 		name := filepath.Base(path)
 		t.Run(name, func(t *testing.T) {
-			if reason, ok := knownFailingFiles[name]; ok {
-				t.Skip(reason)
+			if name == "start_timestamps.test" {
+				t.Skip("the plain test storage keeps no start timestamps either")
 			}
 			d := newFrontendDiff(t, engine, 4)
 			content, err := os.ReadFile(path)
