@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
+	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
 
@@ -21,7 +22,7 @@ import (
 // every interval over span, in time order.
 func benchStorage(b *testing.B, n int, span, interval time.Duration) storage.Queryable {
 	b.Helper()
-	st := teststorage.New(b)
+	st := teststorage.New(b, func(o *tsdb.Options) { o.EnableSharding = true })
 	lsets := make([]labels.Labels, n)
 	for i := range lsets {
 		lsets[i] = labels.FromStrings("__name__", "http_requests_total", "job", fmt.Sprintf("j%d", i%10), "instance", fmt.Sprintf("i%d", i%500), "pod", fmt.Sprintf("p%d", i))
@@ -36,7 +37,7 @@ func benchStorage(b *testing.B, n int, span, interval time.Duration) storage.Que
 		}
 		require.NoError(b, app.Commit())
 	}
-	return queryrangetest.Sharding(st)
+	return queryrangetest.ShardingWithHints(st)
 }
 
 // dashboard is ten panels of a Grafana dashboard.

@@ -34,19 +34,34 @@ func ParseShard(v string) (index, total uint64, err error) {
 
 // Sharding wraps q: a Select with a __query_shard__ equality matcher selects
 // without it and keeps only the series of that shard.
-func Sharding(q storage.Queryable) storage.Queryable { return shardingQueryable{q} }
+func Sharding(q storage.Queryable) storage.Queryable { return shardingQueryable{Queryable: q} }
 
-type shardingQueryable struct{ storage.Queryable }
+// ShardingWithHints wraps q, a TSDB opened with EnableSharding: the shard
+// matcher becomes SelectHints.ShardCount and ShardIndex, as the ingester
+// passes it to its TSDB (which keeps each series' hash, so a shard costs
+// no hashing at query time).
+func ShardingWithHints(q storage.Queryable) storage.Queryable {
+	return shardingQueryable{Queryable: q, hints: true}
+}
+
+type shardingQueryable struct {
+	storage.Queryable
+	hints bool
+}
 
 func (s shardingQueryable) Querier(mint, maxt int64) (storage.Querier, error) {
 	q, err := s.Queryable.Querier(mint, maxt)
 	if err != nil {
 		return nil, err
 	}
-	return shardingQuerier{q}, nil
+	return shardingQuerier{Querier: q, hints: s.hints, mint: mint, maxt: maxt}, nil
 }
 
-type shardingQuerier struct{ storage.Querier }
+type shardingQuerier struct {
+	storage.Querier
+	hints      bool
+	mint, maxt int64
+}
 
 func (s shardingQuerier) Select(ctx context.Context, sortSeries bool, hints *storage.SelectHints, ms ...*labels.Matcher) storage.SeriesSet {
 	var (
@@ -65,6 +80,14 @@ func (s shardingQuerier) Select(ctx context.Context, sortSeries bool, hints *sto
 		if index, total, err = ParseShard(m.Value); err != nil {
 			return storage.ErrSeriesSet(err)
 		}
+	}
+	if total > 0 && s.hints {
+		h := storage.SelectHints{Start: s.mint, End: s.maxt}
+		if hints != nil {
+			h = *hints
+		}
+		h.ShardCount, h.ShardIndex = total, index
+		return s.Querier.Select(ctx, sortSeries, &h, kept...)
 	}
 	set := s.Querier.Select(ctx, sortSeries, hints, kept...)
 	if total == 0 {
