@@ -114,6 +114,23 @@ type Limits struct {
 	// reaches only some; 0 means all of them.
 	MaxQueriersPerTenant int `yaml:"max_queriers_per_tenant"`
 
+	// Query frontend (pkg/frontend/queryrange).
+	// AlignQueriesWithStep moves a range query's start and end down to
+	// multiples of its step: it changes the answer, so tenants opt in.
+	AlignQueriesWithStep bool `yaml:"align_queries_with_step"`
+	// CacheUnalignedRequests caches range queries whose start or end is
+	// not a multiple of the step (they are cached with the step offset in
+	// the key, but a dashboard that never repeats its times gains nothing).
+	CacheUnalignedRequests bool `yaml:"cache_unaligned_requests"`
+	// MaxQueryParallelism bounds the sub-queries (split parts and shards)
+	// of one query in flight at once.
+	MaxQueryParallelism int `yaml:"max_query_parallelism"`
+	// MaxCacheFreshness: results newer than this are never cached.
+	MaxCacheFreshness model.Duration `yaml:"max_cache_freshness"`
+	// QueryShardingTotalShards is how many shards a shardable aggregation
+	// is split into; 0 or 1 disables sharding.
+	QueryShardingTotalShards int `yaml:"query_sharding_total_shards"`
+
 	// Long-term storage, in the retention service (package retention).
 	RetentionPeriod model.Duration `yaml:"retention_period"`
 
@@ -243,6 +260,13 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	// 100, as in Mimir.
 	f.IntVar(&l.LabelValuesMaxCardinalityLabelNamesPerRequest, "querier.label-values-max-cardinality-label-names-per-request", 100, "Maximum label_names[] of one cardinality/label_values request; more are refused with 400. 0 disables.")
 
+	f.BoolVar(&l.AlignQueriesWithStep, "frontend.align-queries-with-step", false, "Move a range query's start and end down to multiples of its step before splitting and caching. It changes the answer (points move to the step grid), so it is off unless a tenant opts in. See also -frontend.cache-unaligned-requests.")
+	f.BoolVar(&l.CacheUnalignedRequests, "frontend.cache-unaligned-requests", false, "Cache range queries whose start or end is not a multiple of the step. Off: only step-aligned queries (Grafana aligns them) use the results cache.")
+	f.IntVar(&l.MaxQueryParallelism, "frontend.max-query-parallelism", 14, "Maximum sub-queries (split parts and shards) of one query sent to queriers at once. 0 disables the bound.")
+	l.MaxCacheFreshness = model.Duration(10 * time.Minute)
+	f.Var(&l.MaxCacheFreshness, "frontend.max-cache-freshness", "Results newer than this are never cached (late samples may still change them); results inside -ingester.out-of-order-time-window are not cached either.")
+	f.IntVar(&l.QueryShardingTotalShards, "frontend.query-sharding-total-shards", 16, "Shards a shardable aggregation (sum, count, min, max, avg, group, topk, bottomk over per-series functions of selectors) is split into, each selecting its series by a __query_shard__ matcher; the frontend merges them. 0 or 1 disables sharding for the tenant. See also -frontend.query-sharding-enabled.")
+
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
 
@@ -278,6 +302,8 @@ func (l *Limits) Validate() error {
 		"max_rule_groups_per_tenant":                           l.RulerMaxRuleGroupsPerTenant,
 		"max_rules_per_rule_group":                             l.RulerMaxRulesPerRuleGroup,
 		"max_queriers_per_tenant":                              l.MaxQueriersPerTenant,
+		"max_query_parallelism":                                l.MaxQueryParallelism,
+		"query_sharding_total_shards":                          l.QueryShardingTotalShards,
 		"ha_max_clusters":                                      l.HAMaxClusters,
 	}
 	for _, name := range slices.Sorted(maps.Keys(nonNegative)) {
@@ -299,6 +325,9 @@ func (l *Limits) Validate() error {
 	}
 	if l.RulerQueryOffset < 0 {
 		errs = append(errs, fmt.Errorf("limit query_offset is %s, must not be negative", l.RulerQueryOffset))
+	}
+	if l.MaxCacheFreshness < 0 {
+		errs = append(errs, fmt.Errorf("limit max_cache_freshness is %s, must not be negative", l.MaxCacheFreshness))
 	}
 	if l.RetentionPeriod < 0 {
 		errs = append(errs, fmt.Errorf("limit retention_period is %s, must not be negative", l.RetentionPeriod))

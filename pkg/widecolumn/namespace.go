@@ -40,6 +40,9 @@ type Namespace struct {
 	layout Layout
 	idLen  int        // Listed: the length of every id
 	lists  *Namespace // an index: the Listed namespace its columns name
+	// kept: tenant deletion leaves the namespace's rows in place (see
+	// [Namespace.KeptOnTenantDeletion]).
+	kept bool
 }
 
 // The table of namespaces. Rows of the empty-prefix namespace (Chunks)
@@ -65,10 +68,11 @@ var (
 	// Tombstones holds a tenant's series-deletion requests.
 	Tombstones = &Namespace{name: "tombstones", prefix: "\x00tombstones/", owner: "series deletion", layout: TenantKeyed}
 	// CacheGenerations holds a tenant's results-cache generation (the
-	// query frontend). It is dropped with the tenant like every other row:
-	// the frontend must not read an absent generation as one it used
-	// before the deletion.
-	CacheGenerations = &Namespace{name: "cache-generations", prefix: "\x00cachegen/", owner: "pkg/frontend", layout: TenantKeyed}
+	// query frontend, package frontend/cachegen). It is the one namespace
+	// tenant deletion keeps: a generation must only go up, or a tenant
+	// deleted and written again would find its old cached results under
+	// a generation it used before. The deletion bumps it instead.
+	CacheGenerations = &Namespace{name: "cache-generations", prefix: "\x00cachegen/", owner: "pkg/frontend", layout: TenantKeyed, kept: true}
 )
 
 // table is every namespace, in tenant-deletion order: credentials first, so
@@ -104,6 +108,11 @@ func (ns *Namespace) Layout() Layout { return ns.layout }
 // Lists is, for an index namespace, the [Listed] namespace whose ids its
 // columns are; nil otherwise.
 func (ns *Namespace) Lists() *Namespace { return ns.lists }
+
+// KeptOnTenantDeletion reports whether [DeleteTenant] leaves the
+// namespace's rows of a deleted tenant in place ([CacheGenerations]: the
+// row is a few bytes and must never go back to its initial value).
+func (ns *Namespace) KeptOnTenantDeletion() bool { return ns.kept }
 
 // IDLen is the length of every id of a [Listed] namespace; 0 otherwise.
 func (ns *Namespace) IDLen() int { return ns.idLen }

@@ -20,10 +20,18 @@ type ReadDropper interface {
 
 // DeleteTenant drops every row of tenant from every namespace of the table,
 // in [Namespaces] order, so a new kind of row is deleted with its tenant as
-// soon as it has a namespace. Every step is idempotent: after an error,
-// calling DeleteTenant again resumes.
+// soon as it has a namespace; only the namespaces
+// [Namespace.KeptOnTenantDeletion] are left (the results-cache generation,
+// which the caller bumps after the deletion). Every step is idempotent:
+// after an error, calling DeleteTenant again resumes.
 func DeleteTenant(ctx context.Context, b ReadDropper, tenant string) error {
 	for _, ns := range table {
+		if ns.kept {
+			if tenant == "" {
+				return ErrInvalidTenant
+			}
+			continue
+		}
 		if err := ns.DeleteTenant(ctx, b, tenant); err != nil {
 			return err
 		}
