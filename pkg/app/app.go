@@ -26,6 +26,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/distributor/hatracker"
 	"github.com/hearthmetrics/hearth/pkg/distributor/ratelimit"
 	"github.com/hearthmetrics/hearth/pkg/flusher"
+	"github.com/hearthmetrics/hearth/pkg/frontend/cachegen"
 	"github.com/hearthmetrics/hearth/pkg/ingester"
 	"github.com/hearthmetrics/hearth/pkg/kv"
 	"github.com/hearthmetrics/hearth/pkg/kv/memberlist"
@@ -60,6 +61,7 @@ type App struct {
 	store        *chunk.Store
 	flusher      *flusher.Flusher
 	deleter      *retention.Deleter
+	cachegen     *cachegen.Generations
 	ruler        *ruler.Ruler
 	rules        *rulestore.Store
 
@@ -440,10 +442,9 @@ func (a *App) initQuerier(explicitSet) error {
 	if !a.cfg.has(TargetQueryFrontend) {
 		a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/", a.tenantHTTP(auth.ScopeRead, a.querier.Handler()))
 	}
-	// Series deletion needs the admin scope. The results cache's
-	// generation bump (pkg/frontend/cachegen) is wired in when the frontend
-	// runs; nil bumps nothing.
-	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+deleteSeriesPath, a.tenantHTTP(auth.ScopeAdmin, a.querier.DeleteSeriesHandler(nil)))
+	// Series deletion needs the admin scope; it bumps the tenant's
+	// results-cache generation, so no frontend serves deleted data.
+	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+deleteSeriesPath, a.tenantHTTP(auth.ScopeAdmin, a.querier.DeleteSeriesHandler(a.bumpCacheGeneration)))
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/distributor/ratelimit"
 	"github.com/hearthmetrics/hearth/pkg/flusher"
 	"github.com/hearthmetrics/hearth/pkg/frontend"
+	"github.com/hearthmetrics/hearth/pkg/frontend/queryrange"
 	"github.com/hearthmetrics/hearth/pkg/frontend/worker"
 	"github.com/hearthmetrics/hearth/pkg/ingester"
 	"github.com/hearthmetrics/hearth/pkg/kv/memberlist"
@@ -69,8 +70,16 @@ type Config struct {
 	IngesterClient   clientpool.Config     `yaml:"ingester_client"`
 	Ingester         IngesterConfig        `yaml:"ingester"`
 	Querier          QuerierConfig         `yaml:"querier"`
-	Frontend         frontend.Config       `yaml:"frontend"`
+	Frontend         FrontendConfig        `yaml:"frontend"`
 	Ruler            ruler.Config          `yaml:"ruler"`
+}
+
+// FrontendConfig is the `frontend:` section: the query frontend's queue
+// and retries, and its range-query middlewares (split, results cache,
+// sharding).
+type FrontendConfig struct {
+	frontend.Config `yaml:",inline"`
+	QueryRange      queryrange.Config `yaml:",inline"`
 }
 
 // QuerierConfig is the `querier:` section: the querier's own settings and
@@ -134,7 +143,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	f.BoolVar(&c.Ingester.UnregisterOnShutdown, "ingester.unregister-on-shutdown", false, "Leave the ring on shutdown. Off by default: a restarted ingester replays its WAL and takes its tokens back (see -ingester.ring.tokens-file-path).")
 	c.Querier.Config.RegisterFlags(f)
 	c.Querier.Worker.RegisterFlags(f)
-	c.Frontend.RegisterFlags(f)
+	c.Frontend.Config.RegisterFlags(f)
+	c.Frontend.QueryRange.RegisterFlags(f)
 	c.Ruler.RegisterFlags(f)
 }
 
@@ -214,7 +224,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	if c.has(TargetQueryFrontend) {
-		errs = append(errs, c.Frontend.Validate())
+		errs = append(errs, c.Frontend.Validate(), c.Frontend.QueryRange.Validate())
 	}
 	if c.has(TargetIngester) {
 		errs = append(errs, c.Ingester.Config.Validate(), c.Ingester.Flush.Validate())

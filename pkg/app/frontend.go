@@ -9,6 +9,8 @@ import (
 
 	"github.com/hearthmetrics/hearth/pkg/auth"
 	"github.com/hearthmetrics/hearth/pkg/frontend"
+	"github.com/hearthmetrics/hearth/pkg/frontend/cachegen"
+	"github.com/hearthmetrics/hearth/pkg/frontend/queryrange"
 	"github.com/hearthmetrics/hearth/pkg/frontend/worker"
 	"github.com/hearthmetrics/hearth/pkg/limits"
 	"github.com/hearthmetrics/hearth/pkg/services"
@@ -23,13 +25,25 @@ func (a *App) initFrontend(explicitSet) error {
 	if !a.cfg.has(TargetQueryFrontend) {
 		return a.initFrontendWorker()
 	}
+	if _, err := a.initStore(); err != nil {
+		return err
+	}
+	mw, err := queryrange.New(a.cfg.Frontend.QueryRange, queryrange.Deps{
+		Limits:      a.overrides,
+		Generations: a.cacheGenerations(),
+		Logger:      a.logger.With("component", "query-frontend"),
+		Registerer:  a.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("building the query frontend's middlewares: %w", err)
+	}
+	a.svcs = append(a.svcs, services.New("query-frontend-middlewares", nil, nil, func(error) error { return mw.Close() }))
 	fe, err := frontend.New(frontend.Deps{
-		Config:     a.cfg.Frontend,
+		Config:     a.cfg.Frontend.Config,
 		HTTPPrefix: a.cfg.Querier.HTTPPrefix,
 		Limits:     frontendLimits{a.overrides},
-		// The range-query middlewares (pkg/frontend/queryrange) plug in
-		// here; without them every request goes to the queue as it is.
-		Middleware: nil,
+		// Split, align, cache and shard, then queue.
+		Middleware: mw.Wrap,
 		Logger:     a.logger.With("component", "query-frontend"),
 		Registerer: a.reg,
 		Prove: func(querierID string, challenge []byte) []byte {
@@ -135,6 +149,23 @@ func (a *App) pulledQueries() http.Handler {
 	mux := http.NewServeMux()
 	prefix := a.cfg.Querier.HTTPPrefix
 	mux.Handle(prefix+"/", a.querier.Handler())
-	mux.Handle(prefix+deleteSeriesPath, a.querier.DeleteSeriesHandler(nil))
+	mux.Handle(prefix+deleteSeriesPath, a.querier.DeleteSeriesHandler(a.bumpCacheGeneration))
 	return mux
+}
+
+// cacheGenerations returns the process's reader and writer of results-cache
+// generations (pkg/frontend/cachegen), over the store: frontends read them,
+// series and tenant deletion bump them, in whatever process those run.
+func (a *App) cacheGenerations() *cachegen.Generations {
+	if a.cachegen == nil {
+		a.cachegen = cachegen.New(a.storeBackend, 0, nil)
+	}
+	return a.cachegen
+}
+
+// bumpCacheGeneration makes every cached result of t stale: series
+// deletion calls it once the data is deleted.
+func (a *App) bumpCacheGeneration(ctx context.Context, t tenant.ID) error {
+	_, err := a.cacheGenerations().Bump(ctx, string(t))
+	return err
 }

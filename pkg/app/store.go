@@ -164,5 +164,10 @@ func (a *App) initDeleter(explicitSet) error {
 // of the store; the admin API calls it after deleting the tenant's keys. In a cluster the
 // operator calls it on every ingester.
 func (a *App) deleteTenant(ctx context.Context, t tenant.ID) error {
-	return a.deleter.DeleteTenant(ctx, t)
+	if err := a.deleter.DeleteTenant(ctx, t); err != nil {
+		return err
+	}
+	// Cached results of the tenant must not outlive its data: a tenant
+	// created again under the same name starts from a new generation.
+	return a.cacheGenerations().DeleteTenant(ctx, string(t))
 }
