@@ -143,6 +143,14 @@ check-proto: proto ## Regenerate the proto code and fail if it differs from what
 proto-lint: .cache/protoinc/gogoproto/gogo.proto ## Lint the protos with buf.
 	$(TOOL) buf lint proto
 
+.PHONY: doc
+doc: ## Regenerate docs/configuration.md from the flag set (make test fails when it is stale).
+	HEARTH_UPDATE_DOC=1 $(GO) test -count=1 -run '^TestConfigReference$$' ./pkg/app/
+
+.PHONY: check-doc
+check-doc: ## Fail when docs/configuration.md is not what the flag set generates.
+	$(GO) test -count=1 -run '^TestConfigReference$$' ./pkg/app/
+
 .PHONY: mod-check
 mod-check: ## Fail when go.mod or go.sum are not tidy.
 	$(GO) mod tidy && git diff --exit-code -- go.mod go.sum

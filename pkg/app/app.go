@@ -164,6 +164,7 @@ func (a *App) build(explicit explicitSet) error {
 	// components start, and stop last.
 	a.svcs = append(a.svcs, a.servers.service())
 	a.overrides = limits.NewOverrides(a.cfg.Limits)
+	registerLimitsCollector(a.reg, a.overrides)
 	// Runtime overrides load before any component starts, so the first
 	// request already sees them; an invalid file fails the start.
 	rc := limits.NewRuntimeConfig(a.cfg.RuntimeConfig, a.overrides, a.logger.With("component", "runtime-config"), a.reg)
@@ -239,6 +240,7 @@ func (a *App) initIngester(explicit explicitSet) error {
 	a.servers.internal.Handle("POST /ingester/flush", a.flusher.Handler(a.ingester))
 	a.servers.internal.Handle("/ingester/shutdown", a.shutdownHandler())
 	a.ingester.Register(a.servers.grpc)
+	registerInstanceLimits(a.reg, a.cfg.Ingester.InstanceLimits)
 	a.svcs = append(a.svcs, a.ingester.Service())
 
 	// The lifecycler joins the ring once the ingester is running (its WAL
