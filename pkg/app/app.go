@@ -44,6 +44,9 @@ type App struct {
 	logger   *slog.Logger
 	reg      *prometheus.Registry
 	servers  *servers
+	// tenantRequests counts tenants' authenticated requests (see
+	// newTenantRequests).
+	tenantRequests *tenantRequests
 
 	overrides    *limits.Overrides
 	memberlist   *memberlist.KV
@@ -165,6 +168,7 @@ func (a *App) build(explicit explicitSet) error {
 	a.svcs = append(a.svcs, a.servers.service())
 	a.overrides = limits.NewOverrides(a.cfg.Limits)
 	registerLimitsCollector(a.reg, a.overrides)
+	a.tenantRequests = newTenantRequests(a.reg)
 	// Runtime overrides load before any component starts, so the first
 	// request already sees them; an invalid file fails the start.
 	rc := limits.NewRuntimeConfig(a.cfg.RuntimeConfig, a.overrides, a.logger.With("component", "runtime-config"), a.reg)

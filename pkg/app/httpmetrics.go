@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
 // instrumentRoutes wraps the public listener's handler with
@@ -79,3 +81,44 @@ func (s *statusWriter) WriteHeader(code int) {
 // Unwrap lets http.ResponseController reach the underlying writer (Flush,
 // deadlines).
 func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// tenantRequests counts each tenant's authenticated requests and the time
+// they took, by route: the mixin's per-tenant dashboard ("who queries how
+// much"). Only authenticated tenants are counted, so the series are bounded
+// by the tenants that hold keys; there is no latency histogram per tenant
+// (routes × buckets × tenants would be too many series).
+type tenantRequests struct {
+	requests *prometheus.CounterVec
+	seconds  *prometheus.CounterVec
+}
+
+func newTenantRequests(reg prometheus.Registerer) *tenantRequests {
+	f := promauto.With(reg)
+	return &tenantRequests{
+		requests: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_tenant_requests_total",
+			Help: "Authenticated requests on the public listener, by tenant and route (see hearth_http_request_duration_seconds).",
+		}, []string{"tenant", "route"}),
+		seconds: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_tenant_request_seconds_total",
+			Help: "Time spent answering authenticated requests on the public listener, by tenant and route.",
+		}, []string{"tenant", "route"}),
+	}
+}
+
+// wrap counts the requests next serves; it runs behind the authentication
+// middleware, which put the tenant in the context.
+func (t *tenantRequests) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := tenant.FromContext(r.Context())
+		if err != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		next.ServeHTTP(w, r)
+		route := routeLabel(r.URL.Path)
+		t.requests.WithLabelValues(string(id), route).Inc()
+		t.seconds.WithLabelValues(string(id), route).Add(time.Since(start).Seconds())
+	})
+}
