@@ -151,6 +151,10 @@ doc: ## Regenerate docs/configuration.md from the flag set (make test fails when
 check-doc: ## Fail when docs/configuration.md is not what the flag set generates.
 	$(GO) test -count=1 -run '^TestConfigReference$$' ./pkg/app/
 
+.PHONY: manifests
+manifests: ## Render the Helm chart's default values into deploy/kubernetes/ (make test fails when they drift from the chart).
+	HEARTH_UPDATE_MANIFESTS=1 $(GO) test -count=1 -run '^TestManifestsUpToDate$$' ./deploy/
+
 .PHONY: mod-check
 mod-check: ## Fail when go.mod or go.sum are not tidy.
 	$(GO) mod tidy && git diff --exit-code -- go.mod go.sum
