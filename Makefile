@@ -40,6 +40,11 @@ run: ## Build and start the all-in-one on an embedded store in ./data.
 	@$(MAKE) --no-print-directory build
 	$(BIN)/hearth -storage.dir=$(DATA_DIR)
 
+.PHONY: run-cluster
+run-cluster: ## Build and start a small cluster on this machine (distributor, 3 ingesters, querier, query frontend, ruler, Alertmanager, the Bigtable emulator); state and logs in .cache/cluster.
+	@$(MAKE) --no-print-directory build
+	scripts/run-cluster.sh
+
 .PHONY: release
 release: ## Build every binary for linux/amd64 and linux/arm64 with the version stamped: dist/hearth-<version>.linux-<arch>.tar.gz and sha256sums.txt.
 	rm -rf $(RELEASE_DIR)

@@ -179,7 +179,7 @@ func (a *App) build(explicit explicitSet) error {
 		return err
 	}
 	a.servers.guardHTTP(a.cfg.Server.HTTP, a.reg)
-	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initRetention, a.initDeleter}
+	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initRetention, a.initDeleter, a.initSelfMonitoring}
 	for _, step := range steps {
 		if err := step(explicit); err != nil {
 			return err

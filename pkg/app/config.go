@@ -60,6 +60,8 @@ type Config struct {
 	IngesterClient clientpool.Config `yaml:"ingester_client"`
 	Ingester       IngesterConfig    `yaml:"ingester"`
 	Querier        querier.Config    `yaml:"querier"`
+	// SelfMonitoring writes the process's metrics into a reserved tenant.
+	SelfMonitoring SelfMonitoringConfig `yaml:"self_monitoring"`
 }
 
 // DistributorConfig is the `distributor:` section: the distributor's own
@@ -114,6 +116,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	c.Ingester.Ring.RegisterFlagsWithPrefix("ingester.ring.", f)
 	f.BoolVar(&c.Ingester.UnregisterOnShutdown, "ingester.unregister-on-shutdown", false, "Leave the ring on shutdown. Off by default: a restarted ingester replays its WAL and takes its tokens back (see -ingester.ring.tokens-file-path).")
 	c.Querier.RegisterFlags(f)
+	c.SelfMonitoring.RegisterFlags(f)
 }
 
 // applyDerivedDefaults fills the settings whose default depends on others,
@@ -131,6 +134,11 @@ func (c *Config) applyDerivedDefaults(explicit explicitSet) {
 	// The tokens file sits next to the WAL it must match.
 	if !explicit.has(&c.Ingester.Ring.TokensFilePath) {
 		c.Ingester.Ring.TokensFilePath = filepath.Join(c.Storage.Dir, "ingester-tokens")
+	}
+	// The all-in-one monitors itself so that the mixin's dashboards work
+	// on `make run`; a cluster is scraped by a Prometheus.
+	if !explicit.has(&c.SelfMonitoring.Enabled) && slices.Contains(c.Target, TargetAll) {
+		c.SelfMonitoring.Enabled = true
 	}
 	// One process holds the only ingester: replicating 3 ways is impossible,
 	// so the all-in-one defaults to 1. Anything else keeps 3, and an
@@ -184,7 +192,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("storage.dir: empty"))
 	}
 	errs = append(errs, c.Server.Validate(), c.Log.Validate(), c.Limits.Validate(), c.Store.Validate(c.has(TargetAll)), c.Auth.Validate(),
-		c.Memberlist.Validate(), c.Querier.Validate(), c.Distributor.Config.Validate(), c.IngesterClient.Validate(), c.RuntimeConfig.Validate())
+		c.Memberlist.Validate(), c.Querier.Validate(), c.Distributor.Config.Validate(), c.IngesterClient.Validate(), c.RuntimeConfig.Validate(), c.SelfMonitoring.Validate())
 	if c.has(TargetDistributor) {
 		errs = append(errs, c.Distributor.RateLimit.Validate(), c.Distributor.HATracker.Validate())
 		if c.Distributor.RateLimit.Strategy == ratelimit.StrategyGlobal {

@@ -19,6 +19,9 @@ func FlagCategory(name string) string { return flagCategories[name] }
 // standard library's flag set has no tags). The configuration reference
 // (docs/configuration.md) prints it.
 var flagCategories = map[string]string{
+	"self-monitoring.enabled":                                     CategoryBasic,
+	"self-monitoring.interval":                                    CategoryAdvanced,
+	"self-monitoring.tenant":                                      CategoryAdvanced,
 	"auth.cache-ttl":                                              CategoryAdvanced,
 	"auth.cluster-secret":                                         CategoryAdvanced,
 	"auth.cluster-secret-file":                                    CategoryBasic,
