@@ -125,17 +125,22 @@ has_target ruler && wait_ready ruler 9411
 query_port=9301
 has_target query-frontend || query_port=9201
 
+running="distributor, 3 ingesters with replication factor 3, querier"
+has_target query-frontend && running+=", query frontend"
+has_target ruler && running+=", ruler"
+[[ ${SKIP_ALERTMANAGER:-} == "" ]] && running+=", Alertmanager (http://localhost:9093)"
+rules=""
+has_target ruler && rules="  Rules: http://localhost:9401/prometheus/config/v1/rules"
 cat <<MSG
 
-Hearth is running as a cluster (distributor, 3 ingesters with replication
-factor 3, querier, query frontend, ruler$([[ ${SKIP_ALERTMANAGER:-} == "" ]] && echo ", Alertmanager"); Bigtable emulator;
-state and logs in $dir).
+Hearth is running as a cluster ($running;
+Bigtable emulator; state and logs in $dir).
 
   Prometheus remote_write:  http://localhost:9009/api/v1/push
       basic_auth: { username: <tenant>, password: <key> }
   Grafana Prometheus datasource:  http://localhost:$query_port/prometheus
       (basic auth: user <tenant>, password <key>)
-  Rules: http://localhost:9401/prometheus/config/v1/rules   Alertmanager: http://localhost:9093
+$rules
 
   Operator credential: $dir/operator-token
   Create the first key:
