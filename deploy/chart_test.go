@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"io"
 
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/hearthmetrics/hearth/pkg/app"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -165,6 +168,7 @@ func TestChart(t *testing.T) {
 			checkIngesters(t, r)
 			checkServices(t, r)
 			checkConfig(t, r, flags)
+			checkParses(t, r)
 			require.Len(t, r.hpas, map[bool]int{true: 0, false: 1}[name == "without the autoscaler"])
 			require.NotEmpty(t, r.policies)
 		})
@@ -285,6 +289,52 @@ func checkServices(t *testing.T, r *rendered) {
 			require.NotEqual(t, "internal", p.TargetPort.String(), "Service %s targets the operator port", s.Name)
 		}
 	}
+}
+
+// checkParses: each Hearth container's arguments, with the ConfigMaps'
+// files, parse and validate as the process would at start.
+func checkParses(t *testing.T, r *rendered) {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{}
+	for _, cm := range r.configMaps {
+		for key, content := range cm.Data {
+			path := filepath.Join(dir, key)
+			require.NoError(t, os.WriteFile(path, []byte(content), 0o600))
+			files[key] = path
+		}
+	}
+	env := strings.NewReplacer("$(BIGTABLE_PROJECT)", "my-project", "$(BIGTABLE_INSTANCE)", "hearth")
+	parsed := 0
+	for workload, spec := range r.podSpecs() {
+		c := spec.Containers[0]
+		if !strings.Contains(c.Image, "/hearth:") {
+			continue
+		}
+		var args []string
+		skip := false
+		for _, a := range c.Args {
+			name, value, _ := strings.Cut(strings.TrimPrefix(a, "-"), "=")
+			switch {
+			case notYetInHearth[name+"="+value]:
+				skip = true
+			case notYetInHearth[name]:
+			case name == "config.file" || name == "runtime-config.file":
+				args = append(args, "-"+name+"="+files[filepath.Base(value)])
+			default:
+				args = append(args, env.Replace(a))
+			}
+		}
+		if skip {
+			continue
+		}
+		cfg, _, err := app.ParseArgs(args, app.TargetAll, io.Discard)
+		require.NoErrorf(t, err, "%s: hearth %s", workload, strings.Join(args, " "))
+		require.Equal(t, 3, cfg.Ingester.Ring.ReplicationFactor, workload)
+		require.Equal(t, app.StoreBackendBigtable, cfg.Store.Backend, workload)
+		parsed++
+	}
+	require.GreaterOrEqual(t, parsed, 3, "distributor, ingester, querier")
 }
 
 // checkConfig: every key of the hearth.yaml ConfigMap is a flag's YAML key.
