@@ -44,7 +44,7 @@ func TestEveryMetricExists(t *testing.T) {
 	t.Cleanup(srv.Close)
 	t.Setenv("BIGTABLE_EMULATOR_HOST", srv.Addr)
 	overrides := filepath.Join(dir, "overrides.yaml")
-	require.NoError(t, os.WriteFile(overrides, []byte("overrides:\n  tenant-a:\n    max_series_per_tenant: 1000\n"), 0o600))
+	require.NoError(t, os.WriteFile(overrides, []byte("overrides:\n  tenant-a:\n    max_series_per_tenant: 1000\n  hearth-self:\n    max_query_length: 0\n    max_label_names_per_series: 30\n"), 0o600))
 	cfg, explicit, err := app.ParseArgs([]string{
 		"-storage.dir=" + dir,
 		"-server.http-listen-address=127.0.0.1:0",
@@ -66,6 +66,7 @@ func TestEveryMetricExists(t *testing.T) {
 		"-store.bigtable.create-table=true",
 		"-distributor.ha-tracker.enable",
 		"-distributor.accept-ha-samples",
+		"-self-monitoring.interval=100ms",
 	}, app.TargetAll, io.Discard)
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
@@ -104,6 +105,34 @@ func TestEveryMetricExists(t *testing.T) {
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)
 	// A query over flushed data reads the store.
 	get(t, "http://"+a.HTTPAddr()+"/prometheus/api/v1/query?query=count(smoke_metric)", map[string]string{"X-Scope-OrgID": "tenant-a"})
+
+	// Every rule and dashboard query runs without an error over the process's own metrics
+	// (self-monitoring writes them into hearth-self): a many-to-many match
+	// or a wrong vector/scalar mix fails only at evaluation.
+	self := map[string]string{"X-Scope-OrgID": "hearth-self"}
+	require.Eventually(t, func() bool {
+		return strings.Contains(get(t, "http://"+a.HTTPAddr()+"/prometheus/api/v1/query?query=count_over_time(hearth_build_info[1m])>2", self), `"result":[{`)
+	}, 30*time.Second, 50*time.Millisecond, "self-monitoring wrote nothing into hearth-self")
+	for f, groups := range ruleFiles(t) {
+		for _, g := range groups.Groups {
+			for _, r := range g.Rules {
+				body := get(t, "http://"+a.HTTPAddr()+"/prometheus/api/v1/query?query="+url.QueryEscape(r.Expr), self)
+				require.Containsf(t, body, `"status":"success"`, "%s: %s%s: %s", f, r.Record, r.Alert, body)
+			}
+		}
+	}
+	exprs, withData := dashboardExprs(t), 0
+	var empty []string
+	for _, e := range exprs {
+		body := get(t, "http://"+a.HTTPAddr()+"/prometheus/api/v1/query?query="+url.QueryEscape(e.name), self)
+		require.Containsf(t, body, `"status":"success"`, "%s: %s: %s", e.where, e.name, body)
+		if strings.Contains(body, `"result":[{`) {
+			withData++
+		} else {
+			empty = append(empty, e.where)
+		}
+	}
+	t.Logf("%d of %d dashboard queries have data after the smoke run; empty: %s", withData, len(exprs), strings.Join(empty, "; "))
 
 	exposed := map[string]bool{}
 	for _, m := range regexp.MustCompile(`(?m)^# TYPE (\S+) `).FindAllStringSubmatch(get(t, "http://"+a.InternalAddr()+"/metrics", nil), -1) {
