@@ -58,6 +58,9 @@ metadata:
     checksum/config: {{ include (print $ctx.Template.BasePath "/configmap.yaml") $ctx | sha256sum }}
 spec:
   serviceAccountName: {{ include "hearth.serviceAccountName" $ctx }}
+  # Hearth never calls the Kubernetes API (Workload Identity works without
+  # the token).
+  automountServiceAccountToken: false
   securityContext:
     {{- toYaml $ctx.Values.securityContext | nindent 4 }}
   terminationGracePeriodSeconds: {{ .terminationGracePeriodSeconds | default 60 }}
@@ -137,7 +140,12 @@ spec:
         {{- end }}
         - name: data
           mountPath: /data
+        # The root file system is read-only.
+        - name: tmp
+          mountPath: /tmp
   volumes:
+    - name: tmp
+      emptyDir: {}
     - name: config
       configMap:
         name: {{ include "hearth.fullname" $ctx }}-config
