@@ -7,7 +7,7 @@ GO        ?= go
 BIN       := bin
 TOOL      := $(GO) tool -modfile=tools/go.mod
 DATA_DIR  ?= ./data
-COMMANDS  := hearth distributor ingester querier loadgen hearth-check
+COMMANDS  := hearth distributor ingester querier ruler loadgen hearth-check
 # The version stamped into every binary (hearth version, -version,
 # hearth_build_info, /prometheus/api/v1/status/buildinfo), from git: a tag
 # v1.2.3 gives 1.2.3 (1.2.3-4-gabcdef0 four commits later); before the
@@ -128,7 +128,7 @@ bench-synthetic-store: ## Stored bytes per sample on 10,000 loadgen series backf
 	scripts/synthetic-store.sh
 
 .PHONY: bench-realdata
-bench-realdata: ## Stored bytes per sample on real data: Prometheus scraping node-exporter into the all-in-one (DURATION=45m).
+bench-realdata: ## Stored bytes per sample on real data: Prometheus scraping node-exporter, remote-writing to the all-in-one and VictoriaMetrics (DURATION=45m).
 	scripts/realdata.sh
 
 .PHONY: proto

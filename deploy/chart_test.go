@@ -34,14 +34,12 @@ const namespace = "hearth"
 const internalPort = 9010
 
 // notYetInHearth are flags and -target values the chart passes that this
-// tree's hearth does not have yet: the query frontend's and the ruler's,
-// being built on other branches. The lead trims the list at merge (the test
+// tree's hearth does not have yet: the query frontend's, being built on
+// another branch. The lead trims the list at merge (the test
 // fails when an entry exists in hearth -help, so it cannot go stale).
 var notYetInHearth = map[string]bool{
 	"querier.frontend-address": true,
-	"ruler.alertmanager-url":   true,
 	"target=query-frontend":    true,
-	"target=ruler":             true,
 }
 
 // rendered is the chart rendered with one set of values, decoded strictly

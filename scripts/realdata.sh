@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
 # Stored bytes per sample on real data: a real Prometheus scrapes Debian's
 # prometheus-node-exporter and itself every 15 s and remote-writes to the
-# all-in-one (RF=1, Pebble); after DURATION the ingester flushes everything
-# and the store's written bytes are divided by the samples ingested.
+# all-in-one (RF=1, Pebble) and to a single-node VictoriaMetrics (the peer);
+# after DURATION the ingester flushes everything and the store's written
+# bytes are divided by the samples ingested, and VictoriaMetrics's data
+# directory (index included, after a flush and after a forced merge) by the
+# samples it took in.
 #
 #   DURATION=45m BLOCK_RANGE=30m scripts/realdata.sh
 #
-# Installs what it needs itself: Prometheus through the Go module proxy into
-# .cache/bench/bin, the node exporter from Debian's packages.
+# Installs what it needs itself: Prometheus and VictoriaMetrics through the Go
+# module proxy into .cache/bench/bin, the node exporter from Debian's packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-45m}
 BLOCK_RANGE=${BLOCK_RANGE:-30m}
 WORK=$(mktemp -d)
 PROM=.cache/bench/bin/prometheus
+VM=.cache/bench/bin/victoria-metrics
 trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 if [ ! -x "$PROM" ]; then
   GOBIN=$PWD/.cache/bench/bin go install github.com/prometheus/prometheus/cmd/prometheus@v0.316.0
+fi
+if [ ! -x "$VM" ]; then
+  GOBIN=$PWD/.cache/bench/bin go install github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@v1.140.0
 fi
 if ! command -v prometheus-node-exporter >/dev/null; then
   apt-get update -qq && apt-get install -y -qq prometheus-node-exporter
@@ -30,6 +37,9 @@ bin/hearth -storage.dir="$WORK/hearth" -auth.mode=trust-header \
   -server.grpc-listen-address=127.0.0.1:19095 -memberlist.bind-addr=127.0.0.1 -memberlist.bind-port=17946 \
   -ingester.block-range="$BLOCK_RANGE" >"$WORK/hearth.out" 2>"$WORK/hearth.log" &
 until curl -sf http://127.0.0.1:19009/ready >/dev/null; do sleep 0.5; done
+"$VM" -storageDataPath="$WORK/vm" -httpListenAddr=127.0.0.1:19428 -retentionPeriod=100y \
+  -search.latencyOffset=0s >"$WORK/vm.log" 2>&1 &
+until curl -sf http://127.0.0.1:19428/health >/dev/null; do sleep 0.5; done
 
 cat >"$WORK/prometheus.yml" <<YAML
 global: {scrape_interval: 15s}
@@ -41,11 +51,12 @@ scrape_configs:
 remote_write:
   - url: http://127.0.0.1:19009/api/v1/push
     headers: {X-Scope-OrgID: realdata}
+  - url: http://127.0.0.1:19428/api/v1/write
 YAML
 "$PROM" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
   --web.listen-address=127.0.0.1:19090 >"$WORK/prom.log" 2>&1 &
 
-metric() { curl -s http://127.0.0.1:19010/metrics | awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%.0f", s}'; }
+metric() { curl -s "${2:-http://127.0.0.1:19010}/metrics" | awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%.0f", s}'; }
 seconds() { # 2h30m, 45m, 90s -> seconds
   local d=$1 total=0 n unit
   while [[ $d =~ ^([0-9]+)([hms])(.*)$ ]]; do
@@ -86,4 +97,16 @@ awk -v cpu="$cpu" -v s="$samples" -v n="$series" -v b="$bytes" -v c="$chunkbytes
   printf "chunk data flushed: %.2f B/sample; Pebble directory on disk: %.2f B/sample\n", c/s, d/s
   printf "store mutations: %d = %.1f per series\n", m, m/n
   printf "hearth CPU: %.1f s = %.2f CPU-s per million samples\n", cpu, cpu/s*1e6
+}'
+vmsamples=$(metric vm_rows_inserted_total http://127.0.0.1:19428)
+curl -sf http://127.0.0.1:19428/internal/force_flush >/dev/null
+vmflushed=$(du -sb "$WORK/vm" | cut -f1)
+curl -sf http://127.0.0.1:19428/internal/force_merge >/dev/null
+sleep 5 # force_merge returns before the merge's old parts are removed
+vmmerged=$(du -sb "$WORK/vm" | cut -f1)
+vmcpu=$(metric process_cpu_seconds_total http://127.0.0.1:19428)
+awk -v s="$vmsamples" -v f="$vmflushed" -v m="$vmmerged" -v cpu="$vmcpu" -v hb="$bytes" -v hs="$samples" 'BEGIN {
+  printf "victoriametrics: %d samples; data directory (index included) %.2f B/sample after a flush, %.2f B/sample after a forced merge\n", s, f/s, m/s
+  printf "victoriametrics CPU: %.1f s = %.2f CPU-s per million samples\n", cpu, cpu/s*1e6
+  printf "hearth stored B/sample ÷ victoriametrics (merged): %.2f×\n", (hb/hs)/(m/s)
 }'

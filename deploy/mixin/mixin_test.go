@@ -18,24 +18,17 @@ import (
 
 // notYetInHearth are metrics the mixin uses that no process of this tree
 // exports yet, each with the reason. The lead trims it as the query
-// frontend and the ruler land; Alertmanager's own metrics come from the
-// upstream Alertmanager, never from Hearth.
+// frontend lands; Alertmanager's own metrics come from the upstream
+// Alertmanager, never from Hearth.
 var notYetInHearth = map[string]string{
-	"hearth_frontend_queue_length":                    "query frontend (not merged yet)",
-	"hearth_ruler_rule_evaluations_total":             "ruler (not merged yet)",
-	"hearth_ruler_rule_evaluation_failures_total":     "ruler (not merged yet)",
-	"hearth_ruler_rule_group_iterations_missed_total": "ruler (not merged yet)",
-	"hearth_ruler_rule_group_last_duration_seconds":   "ruler (not merged yet)",
-	"hearth_ruler_notifications_sent_total":           "ruler (not merged yet)",
-	"hearth_ruler_notifications_errors_total":         "ruler (not merged yet)",
-	"hearth_ruler_notifications_queue_length":         "ruler (not merged yet)",
-	"alertmanager_alerts":                             "upstream Alertmanager",
-	"alertmanager_alerts_received_total":              "upstream Alertmanager",
-	"alertmanager_notifications_total":                "upstream Alertmanager",
-	"alertmanager_notifications_failed_total":         "upstream Alertmanager",
-	"alertmanager_notification_latency_seconds":       "upstream Alertmanager",
-	"alertmanager_cluster_members":                    "upstream Alertmanager",
-	"alertmanager_silences":                           "upstream Alertmanager",
+	"hearth_frontend_queue_length":              "query frontend (not merged yet)",
+	"alertmanager_alerts":                       "upstream Alertmanager",
+	"alertmanager_alerts_received_total":        "upstream Alertmanager",
+	"alertmanager_notifications_total":          "upstream Alertmanager",
+	"alertmanager_notifications_failed_total":   "upstream Alertmanager",
+	"alertmanager_notification_latency_seconds": "upstream Alertmanager",
+	"alertmanager_cluster_members":              "upstream Alertmanager",
+	"alertmanager_silences":                     "upstream Alertmanager",
 }
 
 // usedMetric is a metric name an expression of the mixin reads, and where.

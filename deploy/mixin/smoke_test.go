@@ -19,10 +19,14 @@ import (
 	"cloud.google.com/go/bigtable/bttest"
 	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
 
 	"github.com/hearthmetrics/hearth/pkg/app"
+	"github.com/hearthmetrics/hearth/pkg/ruler/rulestore"
+	widebigtable "github.com/hearthmetrics/hearth/pkg/widecolumn/bigtable"
 )
 
 // TestEveryMetricExists runs an all-in-one in this process, pushes a
@@ -67,6 +71,10 @@ func TestEveryMetricExists(t *testing.T) {
 		"-distributor.ha-tracker.enable",
 		"-distributor.accept-ha-samples",
 		"-self-monitoring.interval=100ms",
+		"-ruler.poll-interval=100ms",
+		"-ruler.ring-check-period=100ms",
+		"-ruler.ring.heartbeat-period=100ms",
+		"-ruler.alertmanager-url=http://127.0.0.1:1",
 	}, app.TargetAll, io.Discard)
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
@@ -94,6 +102,22 @@ func TestEveryMetricExists(t *testing.T) {
 	} {
 		get(t, "http://"+a.HTTPAddr()+q, map[string]string{"X-Scope-OrgID": "tenant-a"})
 	}
+	// A rule group evaluated every second, with an alert that fires (its
+	// notification fails: no Alertmanager listens), for the ruler's
+	// metrics. Written to the rule store as the rules API does; the ruler
+	// picks it up at its next poll.
+	backendOpts := widebigtable.DefaultOptions()
+	backendOpts.Project, backendOpts.Instance, backendOpts.Table = "hearth-test", "hearth-test", cfg.Store.Bigtable.Table
+	backend, err := widebigtable.New(context.Background(), backendOpts, nil, nil)
+	require.NoError(t, err)
+	defer backend.Close()
+	var group rulefmt.RuleGroups
+	require.NoError(t, yaml.Unmarshal([]byte("groups:\n  - name: smoke\n    interval: 1s\n    rules:\n      - record: smoke:sum\n        expr: sum(smoke_metric)\n      - alert: SmokeAlert\n        expr: vector(1)\n"), &group))
+	require.NoError(t, rulestore.New(backend).SetGroup(context.Background(), "tenant-a", "smoke", group.Groups[0]))
+	require.Eventually(t, func() bool {
+		return strings.Contains(get(t, "http://"+a.InternalAddr()+"/metrics", nil), "prometheus_notifications_sent_total{")
+	}, 30*time.Second, 50*time.Millisecond, "the ruler never evaluated the smoke group")
+
 	token, err := os.ReadFile(filepath.Join(dir, "operator-token"))
 	require.NoError(t, err)
 	req, err := http.NewRequest(http.MethodPost, "http://"+a.InternalAddr()+"/ingester/flush", nil)

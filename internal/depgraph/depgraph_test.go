@@ -36,7 +36,7 @@ func imports(t *testing.T) map[string][]string {
 func under(pkg, dir string) bool { return pkg == dir || strings.HasPrefix(pkg, dir+"/") }
 
 func TestImportGraph(t *testing.T) {
-	components := []string{"pkg/distributor", "pkg/ingester", "pkg/querier"}
+	components := []string{"pkg/distributor", "pkg/ingester", "pkg/querier", "pkg/ruler"}
 	rules := map[string]func(pkg, imp string) bool{
 		"nothing imports cmd/": func(_, imp string) bool { return !under(imp, "cmd") },
 		"no github.com/pkg/errors": func(_, imp string) bool {

@@ -33,6 +33,8 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/querier"
 	"github.com/hearthmetrics/hearth/pkg/retention"
 	"github.com/hearthmetrics/hearth/pkg/ring"
+	"github.com/hearthmetrics/hearth/pkg/ruler"
+	"github.com/hearthmetrics/hearth/pkg/ruler/rulestore"
 	"github.com/hearthmetrics/hearth/pkg/services"
 )
 
@@ -61,6 +63,8 @@ type App struct {
 	store        *chunk.Store
 	flusher      *flusher.Flusher
 	deleter      *retention.Deleter
+	ruler        *ruler.Ruler
+	rules        *rulestore.Store
 
 	cluster       *auth.Cluster
 	operatorToken auth.OperatorToken
@@ -179,7 +183,7 @@ func (a *App) build(explicit explicitSet) error {
 		return err
 	}
 	a.servers.guardHTTP(a.cfg.Server.HTTP, a.reg)
-	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initRetention, a.initDeleter, a.initSelfMonitoring}
+	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initRuler, a.initRetention, a.initDeleter, a.initSelfMonitoring}
 	for _, step := range steps {
 		if err := step(explicit); err != nil {
 			return err
@@ -274,6 +278,28 @@ func (a *App) initDistributor(explicitSet) error {
 	if !a.cfg.has(TargetDistributor) {
 		return nil
 	}
+	if err := a.buildDistributor(); err != nil {
+		return err
+	}
+	push := a.tenantHTTP(auth.ScopeWrite, a.distributor.PushHandler())
+	a.servers.mux.Handle("POST /api/v1/push", push)
+	// Cortex's original path, so existing senders keep working.
+	a.servers.mux.Handle("POST /api/prom/push", push)
+	// OTLP/HTTP metrics: Mimir's path and Prometheus's.
+	otlpPush := a.tenantHTTP(auth.ScopeWrite, a.distributor.OTLPHandler())
+	a.servers.mux.Handle("POST /otlp/v1/metrics", otlpPush)
+	a.servers.mux.Handle("POST /api/v1/otlp/v1/metrics", otlpPush)
+	// Every tenant's figures: operator business.
+	a.servers.internal.Handle("/distributor/all_user_stats", a.distributor.AllTenantStatsHandler())
+	return nil
+}
+
+// buildDistributor builds the process's distributor once: the distributor
+// target serves it, the ruler pushes its results through it.
+func (a *App) buildDistributor() error {
+	if a.distributor != nil {
+		return nil
+	}
 	pool, err := a.clientPool()
 	if err != nil {
 		return err
@@ -295,12 +321,6 @@ func (a *App) initDistributor(explicitSet) error {
 		return fmt.Errorf("building the distributor: %w", err)
 	}
 	a.svcs = append(a.svcs, a.distributor.Service())
-	push := a.tenantHTTP(auth.ScopeWrite, a.distributor.PushHandler())
-	a.servers.mux.Handle("POST /api/v1/push", push)
-	// Cortex's original path, so existing senders keep working.
-	a.servers.mux.Handle("POST /api/prom/push", push)
-	// Every tenant's figures: operator business.
-	a.servers.internal.Handle("/distributor/all_user_stats", a.distributor.AllTenantStatsHandler())
 	return nil
 }
 
@@ -417,6 +437,19 @@ func (a *App) initQuerier(explicitSet) error {
 	if !a.cfg.has(TargetQuerier) {
 		return nil
 	}
+	if err := a.buildQuerier(); err != nil {
+		return err
+	}
+	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/", a.tenantHTTP(auth.ScopeRead, a.querier.Handler()))
+	return nil
+}
+
+// buildQuerier builds the process's querier once: the querier target
+// serves it, the ruler queries through it.
+func (a *App) buildQuerier() error {
+	if a.querier != nil {
+		return nil
+	}
 	pool, err := a.clientPool()
 	if err != nil {
 		return err
@@ -438,7 +471,6 @@ func (a *App) initQuerier(explicitSet) error {
 		return fmt.Errorf("building the querier: %w", err)
 	}
 	a.svcs = append(a.svcs, a.querier.Service())
-	a.servers.mux.Handle(a.cfg.Querier.HTTPPrefix+"/", a.tenantHTTP(auth.ScopeRead, a.querier.Handler()))
 	return nil
 }
 

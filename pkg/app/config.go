@@ -23,6 +23,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/limits"
 	"github.com/hearthmetrics/hearth/pkg/querier"
 	"github.com/hearthmetrics/hearth/pkg/ring"
+	"github.com/hearthmetrics/hearth/pkg/ruler"
 )
 
 // Targets a process can run. "all" is every component in one process.
@@ -31,9 +32,10 @@ const (
 	TargetDistributor = "distributor"
 	TargetIngester    = "ingester"
 	TargetQuerier     = "querier"
+	TargetRuler       = "ruler"
 )
 
-var knownTargets = []string{TargetAll, TargetDistributor, TargetIngester, TargetQuerier}
+var knownTargets = []string{TargetAll, TargetDistributor, TargetIngester, TargetQuerier, TargetRuler}
 
 // Config is a process's whole configuration. Each field is one component's
 // section; its YAML key is the flag prefix of that component.
@@ -53,13 +55,16 @@ type Config struct {
 	// names after the first dot, in snake case.
 	Limits limits.Limits `yaml:"limits"`
 
-	Auth           auth.Config       `yaml:"auth"`
-	Memberlist     memberlist.Config `yaml:"memberlist"`
-	Distributor    DistributorConfig `yaml:"distributor"`
-	RuntimeConfig  limits.Config     `yaml:"runtime_config"`
-	IngesterClient clientpool.Config `yaml:"ingester_client"`
-	Ingester       IngesterConfig    `yaml:"ingester"`
-	Querier        querier.Config    `yaml:"querier"`
+	Auth auth.Config `yaml:"auth"`
+	// TenantFederation lets one read span several tenants.
+	TenantFederation auth.FederationConfig `yaml:"tenant_federation"`
+	Memberlist       memberlist.Config     `yaml:"memberlist"`
+	Distributor      DistributorConfig     `yaml:"distributor"`
+	RuntimeConfig    limits.Config         `yaml:"runtime_config"`
+	IngesterClient   clientpool.Config     `yaml:"ingester_client"`
+	Ingester         IngesterConfig        `yaml:"ingester"`
+	Querier          querier.Config        `yaml:"querier"`
+	Ruler            ruler.Config          `yaml:"ruler"`
 	// SelfMonitoring writes the process's metrics into a reserved tenant.
 	SelfMonitoring SelfMonitoringConfig `yaml:"self_monitoring"`
 }
@@ -103,6 +108,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	f.StringVar(&c.Storage.Dir, "storage.dir", "./data", "Directory for everything this process keeps on disk (ingester WAL and blocks, the embedded store).")
 	c.Store.RegisterFlags(f)
 	c.Auth.RegisterFlags(f)
+	c.TenantFederation.RegisterFlags(f)
 	c.Limits.RegisterFlags(f)
 	c.Memberlist.RegisterFlags(f)
 	c.Distributor.Config.RegisterFlags(f)
@@ -116,6 +122,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	c.Ingester.Ring.RegisterFlagsWithPrefix("ingester.ring.", f)
 	f.BoolVar(&c.Ingester.UnregisterOnShutdown, "ingester.unregister-on-shutdown", false, "Leave the ring on shutdown. Off by default: a restarted ingester replays its WAL and takes its tokens back (see -ingester.ring.tokens-file-path).")
 	c.Querier.RegisterFlags(f)
+	c.Ruler.RegisterFlags(f)
 	c.SelfMonitoring.RegisterFlags(f)
 }
 
@@ -208,6 +215,9 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("ingester.retention_period %s must exceed querier.query_store_after %s by at least 1h, or recent data falls between ingesters and store", ret, after))
 	}
 	errs = append(errs, c.Ingester.Ring.Validate())
+	if c.has(TargetRuler) {
+		errs = append(errs, c.validateRuler())
+	}
 	// Authenticated gRPC behind open gossip would let anyone who reaches the
 	// gossip port join the ring and receive pushes. The key is derived from
 	// the cluster secret when there is one; mutual TLS alone has none.

@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
@@ -43,9 +44,16 @@ func FlagDocs() []FlagDoc {
 	var l limits.Limits
 	l.RegisterFlags(limitFlags)
 
+	// Defaults taken from the machine (the ring instance IDs default to the
+	// hostname) are written as what they stand for, so the reference does
+	// not depend on where it was generated.
+	host, _ := os.Hostname()
 	var out []FlagDoc
 	fs.VisitAll(func(f *flag.Flag) {
 		d := FlagDoc{Name: f.Name, Type: flagType(f.Value), Default: f.DefValue, Usage: f.Usage, Category: FlagCategory(f.Name)}
+		if host != "" && d.Default == host {
+			d.Default = "<hostname>"
+		}
 		switch {
 		case f.Name == configFileFlag || f.Name == versionFlag:
 		case limitFlags.Lookup(f.Name) != nil:

@@ -42,6 +42,7 @@ func (a *App) initAuthenticator() error {
 		Config:        a.cfg.Auth,
 		Keys:          a.keys,
 		OperatorToken: a.operatorToken.Token,
+		Federation:    a.cfg.TenantFederation.Enabled,
 		Logger:        a.logger.With("component", "auth"),
 		Registerer:    a.reg,
 	})

@@ -32,9 +32,11 @@ func registerBuildInfo(reg prometheus.Registerer) {
 
 // features reports the Mimir-style capabilities this deployment runs, for
 // status/buildinfo's features map (Grafana reads it to decide what to
-// offer). None runs yet: no ruler (its rule-group API, federated rule
-// groups), no Alertmanager, no query frontend to shard queries. Each turns
-// true here once its component is wired and running in the deployment.
+// offer). The ruler (and its rule-group config API) runs where its target
+// does; no Alertmanager, no federated rule groups, no query frontend to
+// shard queries yet. Each turns true here once its component is wired and
+// running in the deployment.
 func (a *App) features() querier.Features {
-	return querier.Features{}
+	// The ruler's rule-group config API runs wherever the ruler does.
+	return querier.Features{RulerConfigAPI: a.cfg.has(TargetRuler)}
 }

@@ -16,8 +16,8 @@ import (
 )
 
 // TestIdentity checks what the all-in-one says it is: buildinfo with
-// Hearth's application and version and every feature "false" (none runs
-// yet), and hearth_build_info.
+// Hearth's application and version, the features the all-in-one runs (the
+// ruler and its config API), and hearth_build_info.
 func TestIdentity(t *testing.T) {
 	p := startProcess(t, TargetAll)
 	req, err := http.NewRequest(http.MethodGet, "http://"+p.app.HTTPAddr()+"/prometheus/api/v1/status/buildinfo", nil)
@@ -34,7 +34,7 @@ func TestIdentity(t *testing.T) {
 	require.Equal(t, "hearth", got.Data.Application)
 	require.Equal(t, version.Version, got.Data.Version)
 	require.Equal(t, map[string]string{
-		"ruler_config_api": "false", "alertmanager_config_api": "false", "query_sharding": "false", "federated_rules": "false",
+		"ruler_config_api": "true", "alertmanager_config_api": "false", "query_sharding": "false", "federated_rules": "false",
 	}, got.Data.Features)
 
 	require.NoError(t, testutil.GatherAndCompare(p.reg, strings.NewReader(`

@@ -34,6 +34,8 @@ type AdminDeps struct {
 type CreateKeyRequest struct {
 	Name   string `json:"name,omitempty"`
 	Scopes Scope  `json:"scopes"`
+	// ReadTenants are other tenants the key may read (Key.ReadTenants).
+	ReadTenants []tenant.ID `json:"read_tenants,omitempty"`
 	// ExpiresIn is a duration ("720h", "30d"); empty means never.
 	ExpiresIn string `json:"expires_in,omitempty"`
 }
@@ -111,12 +113,12 @@ func (a *admin) create(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	c, err := a.Keys.Create(r.Context(), CreateRequest{Tenant: t, Name: req.Name, Scopes: req.Scopes, Expires: expires})
+	c, err := a.Keys.Create(r.Context(), CreateRequest{Tenant: t, Name: req.Name, Scopes: req.Scopes, ReadTenants: req.ReadTenants, Expires: expires})
 	if err != nil {
 		writeError(w, err)
 		return
 	}
-	a.Logger.Info("API key created", "tenant", string(t), "key_id", c.Key.ID, "name", c.Key.Name, "scopes", c.Key.Scopes.String())
+	a.Logger.Info("API key created", "tenant", string(t), "key_id", c.Key.ID, "name", c.Key.Name, "scopes", c.Key.Scopes.String(), "read_tenants", c.Key.ReadTenants)
 	writeJSON(w, http.StatusCreated, CreatedKey{Key: view(c.Key), Token: c.Token.Reveal()})
 }
 

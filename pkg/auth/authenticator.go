@@ -49,8 +49,11 @@ type Deps struct {
 	// OperatorToken is the credential Operator requires. When empty,
 	// Operator refuses every request.
 	OperatorToken Secret
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// Federation lets read requests name several tenants
+	// (-tenant-federation.enabled).
+	Federation bool
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // Authenticator binds requests to tenants and checks operator requests.
@@ -60,6 +63,7 @@ type Authenticator struct {
 	mode       string
 	ttl        time.Duration
 	noneTenant tenant.ID
+	federation bool
 	keys       *Keys
 	operator   Secret
 	logger     *slog.Logger
@@ -115,6 +119,7 @@ func New(deps Deps) (*Authenticator, error) {
 		mode:       deps.Config.Mode,
 		ttl:        deps.Config.CacheTTL,
 		noneTenant: tenant.ID(deps.Config.NoneTenant),
+		federation: deps.Federation,
 		keys:       deps.Keys,
 		operator:   deps.OperatorToken,
 		logger:     logger,

@@ -43,6 +43,17 @@ type Config struct {
 	GRPCTLSServerName string `yaml:"grpc_tls_server_name"`
 }
 
+// FederationConfig is the `tenant_federation:` section: whether one read
+// request may span several tenants.
+type FederationConfig struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// RegisterFlags registers -tenant-federation.enabled.
+func (c *FederationConfig) RegisterFlags(f *flag.FlagSet) {
+	f.BoolVar(&c.Enabled, "tenant-federation.enabled", false, "Let one read request (query, query_range, series, labels, label values, metadata, exemplars, remote read) span several tenants: X-Scope-OrgID: a|b with -auth.mode=trust-header, or Basic auth user a|b with an API key of tenant a granted read on b (hearth keys create --read-tenants). Each result series carries __tenant_id__, a matcher on it selects tenants, and every tenant's limits apply.")
+}
+
 // RegisterFlags registers the -auth.* flags.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.Mode, "auth.mode", ModeAPIKeys, "How public requests are bound to a tenant: api-keys (Basic auth with the tenant as user and an API key as password, or Authorization: Bearer <key>), trust-header (X-Scope-OrgID, set by an authenticating gateway) or none (every request in -auth.none-tenant, unauthenticated; development only).")

@@ -57,12 +57,16 @@ var (
 )
 
 // Middleware returns HTTP middleware that binds each request to a tenant
-// by -auth.mode and requires scope from its API key, then calls the next
+// by -auth.mode and requires one of scope's scopes from its API key (read
+// routes of the rules API take ScopeRead|ScopeRules), then calls the next
 // handler with tenant.WithID in the request's context.
 func (a *Authenticator) Middleware(scope Scope) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		switch a.mode {
 		case ModeTrustHeader:
+			if a.federates(scope) {
+				return tenant.TrustFederatedHeader(next)
+			}
 			return tenant.TrustHeader(next)
 		case ModeNone:
 			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -95,9 +99,15 @@ func (a *Authenticator) authenticate(r *http.Request, scope Scope) (tenant.ID, *
 	}
 	src := source(r)
 	if hasUser {
-		if err := tenant.Validate(user); err != nil {
+		parse := tenant.Parse
+		if a.federates(scope) {
+			parse = tenant.ParseFederated
+		}
+		id, err := parse(user)
+		if err != nil {
 			return "", &refusal{status: http.StatusBadRequest, reason: reasonInvalidTenant, msg: "tenant: " + err.Error(), charge: pairKey(src, "")}
 		}
+		user = string(id)
 	}
 	id, err := ParseToken(token)
 	// The principal is what the client claims to be: the tenant of Basic
@@ -159,13 +169,22 @@ func (a *Authenticator) check(k *Key, token, id, user string, hasUser bool, scop
 	case StateExpired:
 		return "", &refusal{status: http.StatusUnauthorized, reason: reasonExpired, msg: "API key expired", keyID: id, tenant: k.Tenant}
 	}
-	if hasUser && tenant.ID(user) != k.Tenant {
-		return "", &refusal{status: http.StatusForbidden, reason: reasonWrongTenant, msg: "API key does not belong to tenant " + user, keyID: id, tenant: k.Tenant}
+	if !k.Scopes.HasAny(scope) {
+		return "", &refusal{status: http.StatusForbidden, reason: reasonMissingScope, msg: "API key lacks the " + scope.Alternatives() + " scope", keyID: id, tenant: k.Tenant}
 	}
-	if !k.Scopes.Has(scope) {
-		return "", &refusal{status: http.StatusForbidden, reason: reasonMissingScope, msg: "API key lacks the " + scope.String() + " scope", keyID: id, tenant: k.Tenant}
+	if !hasUser {
+		return k.Tenant, nil
 	}
-	return k.Tenant, nil
+	for _, t := range tenant.ID(user).Tenants() {
+		if !k.mayAct(t, scope) {
+			msg := "API key does not belong to tenant " + string(t)
+			if scope == ScopeRead {
+				msg += " and grants no read on it"
+			}
+			return "", &refusal{status: http.StatusForbidden, reason: reasonWrongTenant, msg: msg, keyID: id, tenant: k.Tenant}
+		}
+	}
+	return tenant.ID(user), nil
 }
 
 // requestCredentials reads the key (and, for Basic auth, the tenant) from r.
@@ -213,7 +232,30 @@ func (a *Authenticator) refuse(w http.ResponseWriter, r *http.Request, ref *refu
 	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", strconv.Itoa(int(ref.retryAfter/time.Second)+1))
 	}
-	http.Error(w, ref.msg, ref.status)
+	msg := ref.msg
+	if id := errorIDs[ref.reason]; id != "" {
+		msg += " (" + id + ")"
+	}
+	http.Error(w, msg, ref.status)
+}
+
+// errorIDs are the error IDs of the refusals, each the section of
+// docs/errors.md that explains it. An unknown key id and a wrong secret
+// share one: the answer must not tell them apart.
+var errorIDs = map[string]string{
+	reasonMissing:       "err-hearth-auth-missing",
+	reasonMalformed:     "err-hearth-auth-invalid-key",
+	reasonUnknownKey:    "err-hearth-auth-invalid-key",
+	reasonBadSecret:     "err-hearth-auth-invalid-key",
+	reasonInvalidTenant: "err-hearth-invalid-tenant",
+	reasonRevoked:       "err-hearth-auth-key-revoked",
+	reasonExpired:       "err-hearth-auth-key-expired",
+	reasonWrongTenant:   "err-hearth-auth-wrong-tenant",
+	reasonMissingScope:  "err-hearth-auth-missing-scope",
+	reasonRateLimited:   "err-hearth-auth-rate-limited",
+	reasonLookupLimited: "err-hearth-auth-rate-limited",
+	reasonStoreError:    "err-hearth-auth-unavailable",
+	reasonOperator:      "err-hearth-operator-credential",
 }
 
 // Operator returns middleware that requires the operator credential
@@ -239,4 +281,10 @@ func (a *Authenticator) Operator(next http.Handler) http.Handler {
 		a.refuse(w, r, &refusal{status: http.StatusUnauthorized, reason: reasonOperator, charge: src, limiter: a.opLimiter,
 			msg: "operator credential required (Authorization: Bearer <token from the operator token file>, or Basic auth with the token as password)"}, operatorChallenge)
 	})
+}
+
+// federates reports whether requests needing scope may name several
+// tenants: reads only, with -tenant-federation.enabled.
+func (a *Authenticator) federates(scope Scope) bool {
+	return a.federation && scope == ScopeRead
 }

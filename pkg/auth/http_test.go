@@ -40,7 +40,9 @@ var publicEndpoints = []struct {
 	{http.MethodGet, "/prometheus/api/v1/labels", ScopeRead},
 	{http.MethodGet, "/prometheus/api/v1/series", ScopeRead},
 	{http.MethodGet, "/prometheus/api/v1/metadata", ScopeRead},
-	{http.MethodGet, "/api/v1/rules", ScopeRules},
+	{http.MethodPost, "/prometheus/config/v1/rules/ns", ScopeRules},
+	// Reads of the rules API take either scope.
+	{http.MethodGet, "/prometheus/config/v1/rules", ScopeRead | ScopeRules},
 }
 
 // publicServer serves publicEndpoints behind a's middleware on 127.0.0.1.
@@ -121,7 +123,7 @@ func TestPublicEndpointsRefuse(t *testing.T) {
 			{"a revoked key", bearer(revoked.Token.Reveal()), http.StatusUnauthorized, "revoked"},
 			{"an expired key", bearer(expired.Token.Reveal()), http.StatusUnauthorized, "expired"},
 			{"a key of another tenant (Basic user)", basic("team-a", other.Token.Reveal()), http.StatusForbidden, "does not belong"},
-			{"a key without the scope", bearer(noScope.Token.Reveal()), http.StatusForbidden, "lacks the " + e.scope.String()},
+			{"a key without the scope", bearer(noScope.Token.Reveal()), http.StatusForbidden, "lacks the " + e.scope.Alternatives() + " scope"},
 			{"Basic without the scope", basic("team-a", noScope.Token.Reveal()), http.StatusForbidden, "lacks"},
 			{"a path-traversal tenant", basic("../team-a", good.Token.Reveal()), http.StatusBadRequest, "tenant"},
 			{"a dot tenant", basic("..", good.Token.Reveal()), http.StatusBadRequest, "tenant"},
@@ -130,6 +132,17 @@ func TestPublicEndpointsRefuse(t *testing.T) {
 			{"a good Bearer key", bearer(good.Token.Reveal()), http.StatusOK, "team-a"},
 			{"a good Basic key", basic("team-a", good.Token.Reveal()), http.StatusOK, "team-a"},
 			{"the other tenant's own key", bearer(other.Token.Reveal()), http.StatusOK, "team-b"},
+		}
+		for _, one := range e.scope.Names() {
+			s, _ := ParseScope(one)
+			k := mustCreate(t, keys, "team-a", s)
+			tokens = append(tokens, k.Token.Reveal())
+			cases = append(cases, struct {
+				name       string
+				cred       cred
+				wantStatus int
+				wantBody   string
+			}{"nothing: a key with only the " + one + " scope is enough", bearer(k.Token.Reveal()), http.StatusOK, "team-a"})
 		}
 		for _, tc := range cases {
 			t.Run(e.path+" refuses "+tc.name, func(t *testing.T) {

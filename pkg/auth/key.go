@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -65,6 +66,13 @@ func ParseScope(s string) (Scope, error) {
 
 // Has reports whether s grants every scope of want.
 func (s Scope) Has(want Scope) bool { return s&want == want }
+
+// HasAny reports whether s grants at least one scope of want.
+func (s Scope) HasAny(want Scope) bool { return s&want != 0 }
+
+// Alternatives returns the scope names joined by "or" ("read or rules"),
+// to say which scopes would do.
+func (s Scope) Alternatives() string { return strings.Join(s.Names(), " or ") }
 
 // Names returns the names of s's scopes, in a fixed order.
 func (s Scope) Names() []string {
@@ -156,11 +164,17 @@ func (s Secret) equal(other string) bool {
 // Key is the record of one API key. It never holds the key's secret, only
 // its hash, which it neither prints nor marshals.
 type Key struct {
-	Tenant  tenant.ID `json:"tenant"`
-	ID      string    `json:"id"`
-	Name    string    `json:"name,omitempty"`
-	Scopes  Scope     `json:"scopes"`
-	Created time.Time `json:"created"`
+	Tenant tenant.ID `json:"tenant"`
+	ID     string    `json:"id"`
+	Name   string    `json:"name,omitempty"`
+	Scopes Scope     `json:"scopes"`
+	// ReadTenants are tenants besides its own that the key may read
+	// (queries, series, labels, metadata, exemplars), alone or together
+	// in a federated query ("a|b", with -tenant-federation.enabled). They
+	// grant nothing else: pushes and the ruler API stay the key's own
+	// tenant's.
+	ReadTenants []tenant.ID `json:"read_tenants,omitempty"`
+	Created     time.Time   `json:"created"`
 	// Expires is when the key stops working; zero means never.
 	Expires time.Time `json:"expires,omitzero"`
 	// Revoked is when the key was (or, during a rotation's grace, will be)
@@ -176,6 +190,12 @@ const (
 	StateExpired = "expired"
 	StateRevoked = "revoked"
 )
+
+// mayAct reports whether the key may act for t with scope: its own tenant
+// with any of its scopes, a tenant of ReadTenants only to read.
+func (k *Key) mayAct(t tenant.ID, scope Scope) bool {
+	return t == k.Tenant || scope == ScopeRead && slices.Contains(k.ReadTenants, t)
+}
 
 // State returns the key's state at now.
 func (k *Key) State(now time.Time) string {

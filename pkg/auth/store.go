@@ -58,6 +58,9 @@ type CreateRequest struct {
 	Tenant tenant.ID
 	Name   string
 	Scopes Scope
+	// ReadTenants are other tenants the key may read (Key.ReadTenants);
+	// they need the read scope.
+	ReadTenants []tenant.ID
 	// Expires, when not zero, is when the key stops working.
 	Expires time.Time
 }
@@ -82,6 +85,7 @@ func (s *Keys) Create(ctx context.Context, req CreateRequest) (Created, error) {
 	if !req.Expires.IsZero() && !req.Expires.After(now) {
 		errs = append(errs, fmt.Errorf("%w: expiry %s is not in the future", ErrInvalidRequest, req.Expires.Format(time.RFC3339)))
 	}
+	errs = append(errs, checkReadTenants(req)...)
 	if len(req.Name) > MaxNameLength {
 		errs = append(errs, fmt.Errorf("%w: name longer than %d bytes", ErrInvalidRequest, MaxNameLength))
 	}
@@ -89,7 +93,7 @@ func (s *Keys) Create(ctx context.Context, req CreateRequest) (Created, error) {
 		return Created{}, err
 	}
 	id, token := newToken()
-	k := Key{Tenant: req.Tenant, ID: id, Name: req.Name, Scopes: req.Scopes, Created: now, Expires: req.Expires.UTC()}
+	k := Key{Tenant: req.Tenant, ID: id, Name: req.Name, Scopes: req.Scopes, ReadTenants: normalTenants(req.ReadTenants), Created: now, Expires: req.Expires.UTC()}
 	k.hash = hashOf(token.Reveal())
 	rec, err := json.Marshal(storedRecord{Version: 1, Key: k, Hash: hex.EncodeToString(k.hash[:])})
 	if err != nil {
@@ -245,7 +249,7 @@ func (s *Keys) Rotate(ctx context.Context, req RotateRequest) (Created, error) {
 	if expires.IsZero() && !old.Expires.IsZero() {
 		expires = now.Add(old.Expires.Sub(old.Created))
 	}
-	created, err := s.Create(ctx, CreateRequest{Tenant: old.Tenant, Name: old.Name, Scopes: old.Scopes, Expires: expires})
+	created, err := s.Create(ctx, CreateRequest{Tenant: old.Tenant, Name: old.Name, Scopes: old.Scopes, ReadTenants: old.ReadTenants, Expires: expires})
 	if err != nil {
 		return Created{}, err
 	}
@@ -350,3 +354,37 @@ func keyRow(id string) []byte { return widecolumn.APIKeys.AppendID(nil, id) }
 // tenantRow is the key of t's key list in namespace
 // widecolumn.APIKeyTenants.
 func tenantRow(t tenant.ID) []byte { return widecolumn.APIKeyTenants.AppendTenant(nil, string(t)) }
+
+// checkReadTenants reports what is wrong with a create request's read
+// grants: each must be a valid tenant other than the key's own, and they
+// need the read scope.
+func checkReadTenants(req CreateRequest) []error {
+	if len(req.ReadTenants) == 0 {
+		return nil
+	}
+	var errs []error
+	if !req.Scopes.Has(ScopeRead) {
+		errs = append(errs, fmt.Errorf("%w: read_tenants grant reads and need the read scope", ErrInvalidRequest))
+	}
+	if len(req.ReadTenants) >= tenant.MaxFederated {
+		errs = append(errs, fmt.Errorf("%w: %d read_tenants, at most %d", ErrInvalidRequest, len(req.ReadTenants), tenant.MaxFederated-1))
+	}
+	for _, t := range req.ReadTenants {
+		if err := tenant.Validate(string(t)); err != nil {
+			errs = append(errs, fmt.Errorf("%w: read_tenants: %w", ErrInvalidRequest, err))
+		} else if t == req.Tenant {
+			errs = append(errs, fmt.Errorf("%w: read_tenants: %s is the key's own tenant", ErrInvalidRequest, t))
+		}
+	}
+	return errs
+}
+
+// normalTenants sorts ts and drops repeats; nil stays nil.
+func normalTenants(ts []tenant.ID) []tenant.ID {
+	if len(ts) == 0 {
+		return nil
+	}
+	out := slices.Clone(ts)
+	slices.Sort(out)
+	return slices.Compact(out)
+}

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hearthmetrics/hearth/pkg/distributor/otlp"
 	"github.com/hearthmetrics/hearth/pkg/distributor/remotewrite"
 	"github.com/hearthmetrics/hearth/pkg/distributor/rw1"
 	"github.com/hearthmetrics/hearth/pkg/distributor/rw2"
@@ -81,6 +83,7 @@ type Distributor struct {
 	states     sync.Pool // *pushState
 	validators sync.Pool // *validator
 	push       http.Handler
+	otlp       http.Handler
 
 	// pushes tracks ingester pushes, detached ones included, so stopping
 	// waits for them.
@@ -110,6 +113,10 @@ func New(d Deps) (*Distributor, error) {
 		rw1.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Config.decodeLimits(), d.Logger),
 		rw2.NewHandler(dist, dist.pool, d.Config.MaxRecvMsgSize, d.Config.decodeLimits(), d.Logger),
 	)))
+	dist.otlp = dist.instrument(inflight.wrap(otlp.NewHandler(otlp.Deps{
+		Pusher: dist, Pool: dist.pool, Limits: d.Limits, MaxSize: d.Config.MaxRecvMsgSize,
+		DecodeLimits: d.Config.decodeLimits(), Logger: d.Logger,
+	})))
 	dist.svc = services.New("distributor", nil, nil, func(error) error {
 		dist.pushes.Wait()
 		return nil
@@ -126,6 +133,20 @@ func (d *Distributor) Service() *services.Service { return d.svc }
 // request's context must carry the tenant: wrap it with tenant.TrustHeader
 // or the authentication middleware.
 func (d *Distributor) PushHandler() http.Handler { return d.push }
+
+// OTLPHandler serves OTLP/HTTP metric exports (package otlp). The
+// request's context must carry the tenant, as for [Distributor.PushHandler].
+func (d *Distributor) OTLPHandler() http.Handler { return d.otlp }
+
+// CountDiscarded counts n samples of tenant t received and refused before
+// they were pushed (by the OTLP handler, before translation), under reason.
+func (d *Distributor) CountDiscarded(t tenant.ID, reason string, n int) {
+	if n <= 0 {
+		return
+	}
+	d.metrics.receivedSamples.WithLabelValues(string(t)).Add(float64(n))
+	d.metrics.discardedSamples.WithLabelValues(string(t), reason).Add(float64(n))
+}
 
 // Push validates req for the tenant in ctx and writes the valid part to a
 // quorum of ingesters. See remotewrite.Pusher.
@@ -262,7 +283,12 @@ type IngesterError struct {
 }
 
 func (e *IngesterError) Error() string {
-	return fmt.Sprintf("ingesters refused data of tenant %s [%s]: %s", e.Tenant, e.Reason, e.Message)
+	msg := e.Message
+	if !strings.Contains(msg, "(err-hearth-") {
+		// An ingester of an older version: its reason names the ID.
+		msg += " (err-hearth-" + kebab(e.Reason) + ")"
+	}
+	return fmt.Sprintf("ingesters refused data of tenant %s: %s", e.Tenant, msg)
 }
 
 // Is makes the error match remotewrite.ErrInvalid.

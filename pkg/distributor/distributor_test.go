@@ -50,7 +50,7 @@ func TestPushQuorum(t *testing.T) {
 		"soft error agreed by a quorum is a 400": {
 			setup:        func(ings []*fakeIngester) { ings[0].errors, ings[2].errors = ooo, ooo },
 			wantStatus:   http.StatusBadRequest,
-			wantBody:     "sample_out_of_order",
+			wantBody:     "(err-hearth-sample-out-of-order)",
 			wantDiscards: 1,
 		},
 		"soft error on every replica is counted once": {
@@ -175,7 +175,7 @@ func TestPushWritesValidSeriesAndRefusesInvalid(t *testing.T) {
 			w := env.push(t, &ingesterpb.PushRequest{Timeseries: []ingesterpb.TimeSeries{tc.series, good, good}})
 			require.Equal(t, http.StatusBadRequest, w.Code)
 			b := body(t, w)
-			require.Contains(t, b, "["+tc.wantReason+"]")
+			require.Contains(t, b, "(err-hearth-"+kebab(tc.wantReason)+")")
 			require.Contains(t, b, tc.wantBody)
 			require.Contains(t, b, "tenant-1")
 			n := len(tc.series.Samples) + len(tc.series.Histograms)
@@ -241,7 +241,7 @@ func TestPushRefusesBadExemplarsAndMetadataOnly(t *testing.T) {
 		Metadata:   []ingesterpb.MetricMetadata{{MetricFamilyName: "up", Help: strings.Repeat("h", 11)}},
 	})
 	require.Equal(t, http.StatusBadRequest, w.Code)
-	require.Contains(t, body(t, w), "["+ReasonExemplarTooLong+"]; 1 more items refused")
+	require.Contains(t, body(t, w), "(err-hearth-exemplar-labels-too-long); 1 more items refused")
 	env.d.Service().StopAsync()
 	require.NoError(t, env.d.Service().AwaitTerminated(t.Context()))
 	got := env.ingesters[0].received[0]

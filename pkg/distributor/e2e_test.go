@@ -179,7 +179,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	stats, err = client(remoteapi.WriteV2MessageType).Store(t.Context(), snappy.Encode(nil, data), 0)
 	require.ErrorContains(t, err, "400")
-	require.ErrorContains(t, err, ReasonMissingMetricName)
+	require.ErrorContains(t, err, "(err-hearth-missing-metric-name)")
 	var recoverable remote.RecoverableError
 	require.NotErrorAs(t, err, &recoverable)
 	require.Equal(t, 1, stats.Histograms)

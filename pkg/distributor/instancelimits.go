@@ -57,8 +57,8 @@ type InstanceLimitError struct {
 }
 
 func (e *InstanceLimitError) Error() string {
-	return fmt.Sprintf("distributor instance limit reached: %d in flight (-distributor.instance-limits.%s); retry later [%s]",
-		e.Limit, kebab(e.Reason), e.Reason)
+	return fmt.Sprintf("distributor instance limit reached: %d in flight (-distributor.instance-limits.%s); retry later (err-hearth-distributor-instance-limit)",
+		e.Limit, kebab(e.Reason))
 }
 
 // Is makes the error match remotewrite.ErrUnavailable.

@@ -43,26 +43,28 @@ const (
 	ReasonMetadataUnitTooLong = "metadata_unit_too_long"
 )
 
-var reasonText = map[string]string{
-	ReasonMissingMetricName:   "series has no metric name",
-	ReasonInvalidMetricName:   "metric name is not valid UTF-8",
-	ReasonInvalidLabelName:    "label name is empty or not valid UTF-8",
-	ReasonInvalidLabelValue:   "label value is not valid UTF-8",
-	ReasonLabelNameTooLong:    "label name too long",
-	ReasonLabelValueTooLong:   "label value too long",
-	ReasonMaxLabelNames:       "series has too many labels",
-	ReasonDuplicateLabelNames: "duplicate label name",
-	ReasonTooFarInFuture:      "timestamp too far in the future",
-	ReasonTooOld:              "timestamp too old",
-	ReasonInvalidHistogram:    "invalid native histogram",
-	ReasonNoSamples:           "remote-write 2.0 series has no sample and no histogram (the spec requires one)",
-	ReasonExemplarLabels:      "exemplar label name is empty or not valid UTF-8",
-	ReasonExemplarTooLong:     "exemplar labels too long",
-	ReasonExemplarTimestamp:   "exemplar timestamp missing or too far in the future",
-	ReasonMetadataMissingName: "metadata has no metric family name",
-	ReasonMetadataNameTooLong: "metadata metric family name too long",
-	ReasonMetadataHelpTooLong: "metadata help too long",
-	ReasonMetadataUnitTooLong: "metadata unit too long",
+// reasonText is each reason's message and its error ID, the section of
+// docs/errors.md that explains it.
+var reasonText = map[string]struct{ text, id string }{
+	ReasonMissingMetricName:   {"series has no metric name", "err-hearth-missing-metric-name"},
+	ReasonInvalidMetricName:   {"metric name is not valid UTF-8", "err-hearth-metric-name-invalid"},
+	ReasonInvalidLabelName:    {"label name is empty or not valid UTF-8", "err-hearth-label-name-invalid"},
+	ReasonInvalidLabelValue:   {"label value is not valid UTF-8", "err-hearth-label-value-invalid"},
+	ReasonLabelNameTooLong:    {"label name too long", "err-hearth-label-name-too-long"},
+	ReasonLabelValueTooLong:   {"label value too long", "err-hearth-label-value-too-long"},
+	ReasonMaxLabelNames:       {"series has too many labels", "err-hearth-max-label-names-per-series"},
+	ReasonDuplicateLabelNames: {"duplicate label name", "err-hearth-duplicate-label-names"},
+	ReasonTooFarInFuture:      {"timestamp too far in the future", "err-hearth-too-far-in-future"},
+	ReasonTooOld:              {"timestamp too old", "err-hearth-sample-too-old"},
+	ReasonInvalidHistogram:    {"invalid native histogram", "err-hearth-native-histogram-invalid"},
+	ReasonNoSamples:           {"remote-write 2.0 series has no sample and no histogram (the spec requires one)", "err-hearth-series-without-samples"},
+	ReasonExemplarLabels:      {"exemplar label name is empty or not valid UTF-8", "err-hearth-exemplar-labels-invalid"},
+	ReasonExemplarTooLong:     {"exemplar labels too long", "err-hearth-exemplar-labels-too-long"},
+	ReasonExemplarTimestamp:   {"exemplar timestamp missing or too far in the future", "err-hearth-exemplar-timestamp-invalid"},
+	ReasonMetadataMissingName: {"metadata has no metric family name", "err-hearth-metadata-missing-metric-name"},
+	ReasonMetadataNameTooLong: {"metadata metric family name too long", "err-hearth-metadata-metric-name-too-long"},
+	ReasonMetadataHelpTooLong: {"metadata help too long", "err-hearth-metadata-help-too-long"},
+	ReasonMetadataUnitTooLong: {"metadata unit too long", "err-hearth-metadata-unit-too-long"},
 }
 
 // ValidationError is data refused by the distributor's validation. It
@@ -84,14 +86,14 @@ type ValidationError struct {
 
 func (e *ValidationError) Error() string {
 	var b strings.Builder
-	b.WriteString(reasonText[e.Reason])
+	b.WriteString(reasonText[e.Reason].text)
 	if e.Detail != "" {
 		fmt.Fprintf(&b, " (%.200q)", e.Detail)
 	}
 	if e.Limit != 0 {
 		fmt.Fprintf(&b, ": %d, limit %d", e.Actual, e.Limit)
 	}
-	fmt.Fprintf(&b, " for series %.200q of tenant %s [%s]", e.Series, e.Tenant, e.Reason)
+	fmt.Fprintf(&b, " for series %.200q of tenant %s (%s)", e.Series, e.Tenant, reasonText[e.Reason].id)
 	if e.Others > 0 {
 		fmt.Fprintf(&b, "; %d more items refused", e.Others)
 	}

@@ -53,7 +53,7 @@ func TestPushReportsWhatWasWrittenWhenIngestersRefusePart(t *testing.T) {
 			}
 			w := env.pushRaw(t, tc.body(t), tc.contentType, "snappy")
 			require.Equal(t, http.StatusBadRequest, w.Code, body(t, w))
-			require.Contains(t, body(t, w), "sample_out_of_order")
+			require.Contains(t, body(t, w), "(err-hearth-sample-out-of-order)")
 			// 4 samples sent, 1 refused; the exemplar was kept.
 			require.Equal(t, "3", w.Header().Get(remotewrite.HeaderSamplesWritten))
 			require.Equal(t, "0", w.Header().Get(remotewrite.HeaderHistogramsWritten))

@@ -29,7 +29,7 @@ type walError struct {
 }
 
 func (e *walError) Error() string {
-	return fmt.Sprintf("writing the WAL of tenant %q in %s failed: %v; the tenant's writes are refused until the ingester has reopened its WAL, retry later", e.tenant, e.dir, e.err)
+	return fmt.Sprintf("writing the WAL of tenant %q in %s failed: %v; the tenant's writes are refused until the ingester has reopened its WAL, retry later (err-hearth-wal-failed)", e.tenant, e.dir, e.err)
 }
 
 func (e *walError) Unwrap() error { return e.err }
@@ -81,7 +81,7 @@ type QueryLimitError struct {
 }
 
 func (e *QueryLimitError) Error() string {
-	return fmt.Sprintf("query fetched more than %d %s from this ingester, the limit -%s of tenant %q", e.Limit, e.What, e.Flag, e.Tenant)
+	return fmt.Sprintf("query fetched more than %d %s from this ingester, the limit -%s of tenant %q (err-hearth-query-fetched-too-much)", e.Limit, e.What, e.Flag, e.Tenant)
 }
 
 // invalidArgumentError marks an error in the request (a bad matcher).

@@ -339,7 +339,34 @@ func (s *pushScratch) record(reason string, n int, msg func() string) {
 			return
 		}
 	}
-	s.errs = append(s.errs, ingesterpb.PushError{Reason: reason, Message: msg(), Samples: uint64(n)})
+	m := msg()
+	if id := errorIDs[reason]; id != "" {
+		m += " (" + id + ")"
+	}
+	s.errs = append(s.errs, ingesterpb.PushError{Reason: reason, Message: m, Samples: uint64(n)})
+}
+
+// errorIDs are the error IDs of the reasons a push is refused for: each
+// names the section of docs/errors.md that explains it, and ends the
+// message the sender gets.
+var errorIDs = map[string]string{
+	"sample_out_of_order":                   "err-hearth-sample-out-of-order",
+	"sample_too_old":                        "err-hearth-sample-too-old",
+	"sample_out_of_bounds":                  "err-hearth-sample-out-of-bounds",
+	"new_value_for_timestamp":               "err-hearth-new-value-for-timestamp",
+	"invalid_native_histogram":              "err-hearth-native-histogram-invalid",
+	"invalid_series":                        "err-hearth-invalid-series",
+	"append_failed":                         "err-hearth-append-failed",
+	"exemplar_out_of_order":                 "err-hearth-exemplar-out-of-order",
+	"exemplar_labels_too_long":              "err-hearth-exemplar-labels-too-long",
+	"exemplar_invalid":                      "err-hearth-exemplar-invalid",
+	"exemplar_series_missing":               "err-hearth-exemplar-series-missing",
+	"metadata_invalid":                      "err-hearth-metadata-invalid",
+	ingesterpb.ReasonPerTenantMetadataLimit: "err-hearth-per-tenant-metadata-limit",
+	ingesterpb.ReasonPerMetricMetadataLimit: "err-hearth-per-metric-metadata-limit",
+	"per_tenant_series_limit":               "err-hearth-per-tenant-series-limit",
+	"per_metric_series_limit":               "err-hearth-per-metric-series-limit",
+	"instance_series_limit":                 "err-hearth-instance-series-limit",
 }
 
 // sampleReason names why a sample or histogram was refused.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -45,7 +46,7 @@ type Limits struct {
 	MaxExemplars             int            `yaml:"max_exemplars"`
 	MaxMetadataPerTenant     int            `yaml:"max_metadata_per_tenant"`
 	MaxMetadataPerMetric     int            `yaml:"max_metadata_per_metric"`
-	OutOfOrderTimeWindow     model.Duration `yaml:"out_of_order_time_window"`
+	OutOfOrderTimeWindow     model.Duration `yaml:"out_of_order_time_window" federate:"max"`
 
 	// Queries, in the querier and the ingester.
 	MaxQueryLength        model.Duration `yaml:"max_query_length"`
@@ -80,8 +81,77 @@ type Limits struct {
 	// in one querier.
 	MaxConcurrentQueries int `yaml:"max_concurrent_queries_per_tenant"`
 
+	// OTLP ingest, in the distributor (pkg/distributor/otlp): how
+	// OpenTelemetry metrics are translated, with Prometheus's translator.
+	// OTelMetricSuffixesEnabled appends unit and type suffixes to metric
+	// names (_seconds, _total), as Prometheus's default strategy does.
+	OTelMetricSuffixesEnabled bool `yaml:"otel_metric_suffixes_enabled"`
+	// OTelTranslationStrategy is how names that are not valid legacy
+	// Prometheus names are written: [OTelUnderscoreEscaping] or
+	// [OTelUTF8].
+	OTelTranslationStrategy string `yaml:"otel_translation_strategy"`
+	// PromoteResourceAttributes are resource attributes copied onto every
+	// series of the resource, besides target_info.
+	PromoteResourceAttributes StringList `yaml:"promote_resource_attributes"`
+	// OTelDisableTargetInfo stops writing a target_info series per
+	// resource.
+	OTelDisableTargetInfo bool `yaml:"otel_disable_target_info"`
+	// OTelAllowDeltaTemporality accepts delta sums and histograms as they
+	// are (never converted to cumulative); without it they are refused.
+	OTelAllowDeltaTemporality bool `yaml:"otel_allow_delta_temporality"`
+
 	// Long-term storage, in the retention service (package retention).
 	RetentionPeriod model.Duration `yaml:"retention_period"`
+
+	// Rule evaluation, in the ruler (package ruler).
+	//
+	// RulerQueryOffset shifts every rule query of the tenant back in time,
+	// for data that arrives late (Prometheus's query_offset; Cortex's
+	// evaluation delay). A group's own query_offset wins.
+	RulerQueryOffset model.Duration `yaml:"query_offset"`
+	// RulerAlertmanagerURL, when set, replaces -ruler.alertmanager-url for
+	// the tenant (same syntax): tenants that bring their own Alertmanager.
+	RulerAlertmanagerURL string `yaml:"ruler_alertmanager_url"`
+	// RulerExternalLabels are added to the tenant's alerts (and their
+	// ALERTS series' labels in notifications), as Prometheus's
+	// global.external_labels.
+	RulerExternalLabels map[string]string `yaml:"ruler_external_labels"`
+
+	// Rule groups, checked by the rules API (package ruler/configapi)
+	// when a group is written.
+	RulerMaxRuleGroupsPerTenant int            `yaml:"max_rule_groups_per_tenant"`
+	RulerMaxRulesPerRuleGroup   int            `yaml:"max_rules_per_rule_group"`
+	RulerMinEvaluationInterval  model.Duration `yaml:"min_evaluation_interval"`
+}
+
+// Values of [Limits.OTelTranslationStrategy].
+const (
+	// OTelUnderscoreEscaping replaces every character outside
+	// [a-zA-Z0-9_:] of metric and label names by an underscore, as
+	// Prometheus's UnderscoreEscaping* strategies do.
+	OTelUnderscoreEscaping = "underscore_escaping"
+	// OTelUTF8 keeps names as OpenTelemetry sends them (UTF-8), as
+	// Prometheus's NoUTF8EscapingWithSuffixes and NoTranslation
+	// strategies do.
+	OTelUTF8 = "utf8"
+)
+
+// StringList is a list of strings, a comma-separated flag and a YAML
+// sequence.
+type StringList []string
+
+// String returns the list comma-separated.
+func (l *StringList) String() string { return strings.Join(*l, ",") }
+
+// Set parses a comma-separated list; empty elements are dropped.
+func (l *StringList) Set(s string) error {
+	*l = nil
+	for e := range strings.SplitSeq(s, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			*l = append(*l, e)
+		}
+	}
+	return nil
 }
 
 // RegisterFlags registers the defaults' flags.
@@ -134,6 +204,24 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxQueryExpressionDepth, "querier.max-query-expression-depth", 500, "Maximum nesting of a query expression, counted before it is parsed: each level of parentheses or function call, and each operator chained at one level (1+1+1 nests 3 deep), adds one; past it the query is refused with 400. 0 disables. See also -querier.max-query-expression-tokens.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
 
+	// Suffixes on, underscore escaping: Prometheus's default OTLP
+	// translation strategy (UnderscoreEscapingWithSuffixes), so the same
+	// export gives the same series in Prometheus and in Hearth.
+	f.BoolVar(&l.OTelMetricSuffixesEnabled, "distributor.otel-metric-suffixes-enabled", true, "Append unit and type suffixes to the names of metrics received over OTLP (http.server.duration in seconds becomes http_server_duration_seconds, a monotonic sum gets _total), as Prometheus's default OTLP translation strategy does. See also -distributor.otel-translation-strategy.")
+	f.StringVar(&l.OTelTranslationStrategy, "distributor.otel-translation-strategy", OTelUnderscoreEscaping, "How OTLP metric and attribute names are written: underscore_escaping replaces every character outside [a-zA-Z0-9_:] by an underscore; utf8 keeps the names as sent. With -distributor.otel-metric-suffixes-enabled these are Prometheus's four translation strategies.")
+	f.Var(&l.PromoteResourceAttributes, "distributor.promote-resource-attributes", "Comma-separated OTLP resource attributes copied as labels onto every series of the resource (e.g. service.instance.id,k8s.namespace.name); every resource attribute also goes to the target_info series unless -distributor.otel-disable-target-info.")
+	f.BoolVar(&l.OTelDisableTargetInfo, "distributor.otel-disable-target-info", false, "Do not write a target_info series holding each OTLP resource's attributes.")
+	f.BoolVar(&l.OTelAllowDeltaTemporality, "distributor.otel-allow-delta-temporality", false, "Accept OTLP sums and histograms with delta temporality, stored as they are (never converted to cumulative; rate() over them is meaningless, sum_over_time() is not). Without it they are refused with a message naming the metric.")
+	f.Var(&l.RulerQueryOffset, "ruler.query-offset", "How far back in time the tenant's rule queries are evaluated, for data that arrives late; a rule group's own query_offset wins. YAML: limits.query_offset.")
+	// Mimir's defaults (70 groups of 20 rules): each group is a goroutine
+	// and a query per rule per interval in a ruler.
+	f.IntVar(&l.RulerMaxRuleGroupsPerTenant, "ruler.max-rule-groups-per-tenant", 70, "Maximum rule groups per tenant, over every namespace; writing a further group is refused with 400. 0 disables.")
+	f.IntVar(&l.RulerMaxRulesPerRuleGroup, "ruler.max-rules-per-rule-group", 20, "Maximum rules in one rule group; a larger group is refused with 400. 0 disables.")
+	// 15s: the usual scrape interval; evaluating more often than data
+	// arrives costs queries and gains nothing.
+	l.RulerMinEvaluationInterval = model.Duration(15 * time.Second)
+	f.Var(&l.RulerMinEvaluationInterval, "ruler.min-evaluation-interval", "Minimum evaluation interval a rule group may set (its interval field); a group asking for less is refused with 400. A group without an interval gets -ruler.evaluation-interval. 0 disables.")
+
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
 
@@ -165,6 +253,8 @@ func (l *Limits) Validate() error {
 		"max_metadata_length":               l.MaxMetadataLength,
 		"max_exemplar_labels_length":        l.MaxExemplarLabelsLength,
 		"ha_max_clusters":                   l.HAMaxClusters,
+		"max_rule_groups_per_tenant":        l.RulerMaxRuleGroupsPerTenant,
+		"max_rules_per_rule_group":          l.RulerMaxRulesPerRuleGroup,
 	}
 	for _, name := range slices.Sorted(maps.Keys(nonNegative)) {
 		if v := nonNegative[name]; v < 0 {
@@ -178,8 +268,19 @@ func (l *Limits) Validate() error {
 			errs = append(errs, fmt.Errorf("limits ha_cluster_label and ha_replica_label are both %q, must differ", l.HAClusterLabel))
 		}
 	}
+	switch l.OTelTranslationStrategy {
+	case OTelUnderscoreEscaping, OTelUTF8:
+	default:
+		errs = append(errs, fmt.Errorf("limit otel_translation_strategy is %q, must be %q or %q", l.OTelTranslationStrategy, OTelUnderscoreEscaping, OTelUTF8))
+	}
+	if l.RulerQueryOffset < 0 {
+		errs = append(errs, fmt.Errorf("limit query_offset is %s, must not be negative", l.RulerQueryOffset))
+	}
 	if l.RetentionPeriod < 0 {
 		errs = append(errs, fmt.Errorf("limit retention_period is %s, must not be negative", l.RetentionPeriod))
+	}
+	if l.RulerMinEvaluationInterval < 0 {
+		errs = append(errs, fmt.Errorf("limit min_evaluation_interval is %s, must not be negative", time.Duration(l.RulerMinEvaluationInterval)))
 	}
 	if l.IngestionRate < 0 {
 		errs = append(errs, fmt.Errorf("limit ingestion_rate_limit is %g, must not be negative", l.IngestionRate))
@@ -206,8 +307,13 @@ func NewOverrides(defaults Limits) *Overrides {
 // Defaults returns the defaults.
 func (o *Overrides) Defaults() Limits { return o.defaults }
 
-// For returns the limits of t. The result must not be modified.
+// For returns the limits of t. The result must not be modified. For a
+// federated ID ("a|b") it returns the most restrictive of each of its
+// tenants' limits (federated.go).
 func (o *Overrides) For(t tenant.ID) *Limits {
+	if t.Federated() {
+		return o.federated(t.Tenants())
+	}
 	if l, ok := (*o.perTenant.Load())[t]; ok {
 		return l
 	}

@@ -3,7 +3,9 @@ package limits
 import (
 	"flag"
 	"testing"
+	"time"
 
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
@@ -49,9 +51,11 @@ func TestValidate(t *testing.T) {
 					&l.MaxMetadataPerTenant, &l.MaxMetadataPerMetric, &l.MaxSeriesPerQuery, &l.MaxChunksPerQuery,
 					&l.MaxChunkBytesPerQuery, &l.MaxConcurrentQueries, &l.MaxSamplesPerQuery, &l.MaxSubquerySteps,
 					&l.MaxQuerySteps, &l.MaxQueryExpressionSizeBytes, &l.MaxQueryExpressionTokens, &l.MaxQueryExpressionDepth,
+					&l.RulerMaxRuleGroupsPerTenant, &l.RulerMaxRulesPerRuleGroup,
 				} {
 					*p = -1
 				}
+				l.RulerMinEvaluationInterval = model.Duration(-time.Second)
 			},
 			wantErr: []string{
 				"max_length_label_name is -1", "max_length_label_value is -1", "max_label_names_per_series is -1",
@@ -62,7 +66,8 @@ func TestValidate(t *testing.T) {
 				"max_chunks_per_query is -1", "max_chunk_bytes_per_query is -1",
 				"max_concurrent_queries_per_tenant is -1", "max_samples_per_query is -1", "max_subquery_steps is -1",
 				"max_query_steps is -1", "max_query_expression_size_bytes is -1", "max_query_expression_tokens is -1",
-				"max_query_expression_depth is -1",
+				"max_query_expression_depth is -1", "max_rule_groups_per_tenant is -1", "max_rules_per_rule_group is -1",
+				"min_evaluation_interval is -1s",
 			},
 		},
 		"HA labels must be set when HA samples are accepted": {

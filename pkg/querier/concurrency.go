@@ -73,7 +73,7 @@ func (s *tenantSlots) wrap(next http.Handler) http.Handler {
 		}
 		release, err := s.acquire(r.Context(), id)
 		if err != nil {
-			http.Error(w, "waiting for one of the tenant's -querier.max-concurrent-queries-per-tenant slots: "+err.Error(), http.StatusServiceUnavailable)
+			http.Error(w, "waiting for one of the tenant's -querier.max-concurrent-queries-per-tenant slots: "+err.Error()+" (err-hearth-max-concurrent-queries)", http.StatusServiceUnavailable)
 			return
 		}
 		defer release()

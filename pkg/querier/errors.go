@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/prometheus/prometheus/promql"
@@ -76,7 +77,7 @@ func fanoutError(ctx context.Context, op string, err error) error {
 }
 
 func storeLimitError(id tenant.ID, what, flag string, limit int) error {
-	return &QueryLimitError{Message: fmt.Sprintf("query fetched more than %d %s from the chunk store, the limit -%s of tenant %q", limit, what, flag, id)}
+	return &QueryLimitError{Message: fmt.Sprintf("query fetched more than %d %s from the chunk store, the limit -%s of tenant %q (err-hearth-query-fetched-too-much)", limit, what, flag, id)}
 }
 
 // storeError converts an error of the chunk store, given the context the
@@ -105,4 +106,20 @@ func statusCode[N any](_ N, err error) (int, bool) {
 		return http.StatusServiceUnavailable, true
 	}
 	return 0, false
+}
+
+// singleTenant answers 400 to a federated request (tenant federation) on a
+// path that serves one tenant at a time, naming the tenants.
+func singleTenant(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id, err := tenant.FromContext(r.Context())
+		if err == nil {
+			_, err = tenant.Single(id)
+		}
+		if err != nil {
+			writeAPIError(w, http.StatusBadRequest, "bad_data", err.Error()+" (err-hearth-federation-unsupported)", logger, id)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }

@@ -34,15 +34,18 @@ type queryLimitError struct {
 func (e *queryLimitError) Error() string { return e.msg }
 
 func limitErr(reason, flag string, actual, limit int64, id tenant.ID, hint string) *queryLimitError {
-	return &queryLimitError{reason: reason, msg: fmt.Sprintf("the query %s %d, over the limit -%s=%d of tenant %q; %s", actualPhrase[reason], actual, flag, limit, id, hint)}
+	p := actualPhrase[reason]
+	return &queryLimitError{reason: reason, msg: fmt.Sprintf("the query %s %d, over the limit -%s=%d of tenant %q; %s (%s)", p.text, actual, flag, limit, id, hint, p.id)}
 }
 
-var actualPhrase = map[string]string{
-	"max_query_expression_size_bytes": "expression's length in bytes is",
-	"max_query_expression_tokens":     "expression's token count is at least",
-	"max_query_expression_depth":      "expression's nesting depth is at least",
-	"max_subquery_steps":              "has a subquery whose steps (range ÷ step) number",
-	"max_query_steps":                 "would evaluate a number of steps (its own plus every subquery's over its widened range) of",
+// actualPhrase is, per limit, how the message names the measured value, and
+// the error ID (the section of docs/errors.md that explains the limit).
+var actualPhrase = map[string]struct{ text, id string }{
+	"max_query_expression_size_bytes": {"expression's length in bytes is", "err-hearth-max-query-expression-size-bytes"},
+	"max_query_expression_tokens":     {"expression's token count is at least", "err-hearth-max-query-expression-tokens"},
+	"max_query_expression_depth":      {"expression's nesting depth is at least", "err-hearth-max-query-expression-depth"},
+	"max_subquery_steps":              {"has a subquery whose steps (range ÷ step) number", "err-hearth-max-subquery-steps"},
+	"max_query_steps":                 {"would evaluate a number of steps (its own plus every subquery's over its widened range) of", "err-hearth-max-query-steps"},
 }
 
 // exprShape is what one pass of the PromQL lexer tells of an expression.

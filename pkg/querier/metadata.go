@@ -102,15 +102,25 @@ func (h *metadataHandler) respond(w http.ResponseWriter, r *http.Request, code i
 // no limit).
 func (q *Queryable) metricMetadata(ctx context.Context, metric string, limit, limitPerMetric int) (map[string][]metadata.Metadata, error) {
 	req := &ingesterpb.MetricMetadataRequest{Metric: metric, Limit: int64(max(limit, 0)), LimitPerMetric: int64(max(limitPerMetric, 0))}
-	results, err := q.fanout(ctx, "metric_metadata", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
-		resp, err := c.MetricMetadata(ctx, req)
+	id, err := tenant.FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A federated request (tenant federation) reads each of its tenants;
+	// metadata carries no series labels, so the answers just merge.
+	var results []any
+	for _, t := range id.Tenants() {
+		rs, err := q.fanout(tenant.WithID(ctx, t), "metric_metadata", func(ctx context.Context, c ingesterpb.IngesterClient) (any, error) {
+			resp, err := c.MetricMetadata(ctx, req)
+			if err != nil {
+				return nil, err
+			}
+			return resp.Metadata, nil
+		})
 		if err != nil {
 			return nil, err
 		}
-		return resp.Metadata, nil
-	})
-	if err != nil {
-		return nil, err
+		results = append(results, rs...)
 	}
 	sets := map[string]map[metadata.Metadata]struct{}{}
 	for _, r := range results {

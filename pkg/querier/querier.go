@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/prometheus/scrape"
 	v1 "github.com/prometheus/prometheus/web/api/v1"
 
+	"github.com/hearthmetrics/hearth/pkg/querier/federation"
 	"github.com/hearthmetrics/hearth/pkg/services"
 )
 
@@ -168,11 +169,14 @@ var apiPaths = []string{
 
 func (q *Querier) newHandler() http.Handler {
 	reg := q.queryable.metrics.reg
+	// Tenant federation: a request of several tenants reads each; one of a
+	// single tenant goes straight through.
+	queryable := federation.NewQueryable(q.queryable)
 	api := v1.NewAPI(
 		newTenantEngine(q.engine, q.limited, q.parser, q.queryable.limits, q.queryable.metrics),
-		q.queryable,
+		queryable,
 		nil, // No remote write here: the distributor takes writes.
-		q.queryable,
+		federation.NewExemplarQueryable(q.queryable),
 		func(context.Context) v1.ScrapePoolsRetriever { return noTargets{} },
 		func(context.Context) v1.TargetRetriever { return noTargets{} },
 		func(context.Context) v1.AlertmanagerRetriever { return noTargets{} },
@@ -235,7 +239,9 @@ func (q *Querier) newHandler() http.Handler {
 		}
 	}
 	mux.Handle(apiPrefix+"/metadata", &metadataHandler{q: q.queryable, logger: q.logger})
-	q.registerStatus(mux, apiPrefix, slots.wrap)
+	// The TSDB status reads one tenant's heads: tenant federation does not
+	// cover it.
+	q.registerStatus(mux, apiPrefix, func(h http.Handler) http.Handler { return singleTenant(q.logger, slots.wrap(h)) })
 	return mux
 }
 

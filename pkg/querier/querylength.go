@@ -54,7 +54,7 @@ func (h *queryLengthHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // queryLengthError is the error of a query or series request whose time
 // range, length, exceeds the tenant's limit.
 func queryLengthError(length, limit time.Duration, id tenant.ID) error {
-	return fmt.Errorf("the query time range exceeds the limit (query length: %s, limit: %s); the limit is -querier.max-query-length of tenant %q", length, limit, id)
+	return fmt.Errorf("the query time range exceeds the limit (query length: %s, limit: %s); the limit is -querier.max-query-length of tenant %q (err-hearth-max-query-length)", length, limit, id)
 }
 
 // queryLength returns the time range of a series request, and false when

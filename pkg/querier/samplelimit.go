@@ -163,7 +163,7 @@ type samplesLimitError struct {
 }
 
 func (e *samplesLimitError) Error() string {
-	return fmt.Sprintf("the query read more than %d samples, the limit -querier.max-samples-per-query of tenant %q; narrow its time range or selectors", e.limit, e.tenant)
+	return fmt.Sprintf("the query read more than %d samples, the limit -querier.max-samples-per-query of tenant %q; narrow its time range or selectors (err-hearth-max-samples-per-query)", e.limit, e.tenant)
 }
 
 func (e *samplesLimitError) Unwrap() error { return e.err }

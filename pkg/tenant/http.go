@@ -17,15 +17,21 @@ func FromHeader(r *http.Request) (ID, error) {
 // TrustHeader is HTTP middleware that takes the tenant from [Header] and puts
 // it in the request's context. A missing tenant gets 401, an invalid one 400;
 // the body names the problem.
-func TrustHeader(next http.Handler) http.Handler {
+func TrustHeader(next http.Handler) http.Handler { return trustHeader(Parse, next) }
+
+// TrustFederatedHeader is [TrustHeader] for routes that tenant federation
+// covers: the header may name several tenants ("a|b", [ParseFederated]).
+func TrustFederatedHeader(next http.Handler) http.Handler { return trustHeader(ParseFederated, next) }
+
+func trustHeader(parse func(string) (ID, error), next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, err := FromHeader(r)
+		id, err := parse(r.Header.Get(Header))
 		if err != nil {
-			status := http.StatusBadRequest
+			status, id := http.StatusBadRequest, "err-hearth-invalid-tenant"
 			if errors.Is(err, ErrMissing) {
-				status = http.StatusUnauthorized
+				status, id = http.StatusUnauthorized, "err-hearth-missing-tenant"
 			}
-			http.Error(w, "tenant: "+err.Error(), status)
+			http.Error(w, "tenant: "+err.Error()+" ("+id+")", status)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(WithID(r.Context(), id)))

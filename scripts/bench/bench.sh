@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Whole-system benchmark: Hearth against Prometheus v3 (the peer) on this
-# machine, driven by cmd/loadgen. Everything runs on 127.0.0.1 and stops by
+# Whole-system benchmark: Hearth against Prometheus v3 and VictoriaMetrics
+# single-node (the peers) on this machine, driven by cmd/loadgen. Everything runs on 127.0.0.1 and stops by
 # itself; results go to $OUT as a Markdown table for BENCHMARKS.md.
 #
 # Usage: scripts/bench/bench.sh [scenario ...]
@@ -20,7 +20,7 @@
 #   DURATION [60s] ingest phase; HALF_DURATION [30s] the phase paced at
 #   half of the maximum rate just measured (0: skip it);
 #   QUERY_DURATION [30s]; QUERY_RATE [5]; CONCURRENCY [8]; BATCH [2000];
-#   PROTOCOL [rw1]; SYSTEMS ["prometheus hearth"]; REPEAT [3] runs per
+#   PROTOCOL [rw1]; SYSTEMS ["prometheus victoriametrics hearth"]; REPEAT [3] runs per
 #   system, alternating (the report shows each run and the medians);
 #   PIN [unset]: when set, the system runs on CPU 1 and loadgen on CPU 0
 #   (taskset);
@@ -28,16 +28,19 @@
 #   running Hearth (then HEARTH_PID, if set, is measured);
 #   OUT [.cache/bench/results.md].
 #
-# Needs: go, curl, jq. Prometheus is installed through the Go module proxy
-# into .cache/bench/bin (a few minutes the first time). That build has no
-# web UI assets (they need npm); the API and the remote-write receiver,
-# which are all this benchmark uses, work without them.
+# Needs: go, curl, jq. Prometheus and VictoriaMetrics are installed through
+# the Go module proxy into .cache/bench/bin (a few minutes each the first
+# time), each only when SYSTEMS names it. Prometheus's build has no web UI
+# assets (they need npm); the API and the remote-write receiver, which are
+# all this benchmark uses, work without them. VictoriaMetrics takes remote
+# write at /api/v1/write and answers the Prometheus query API at its root.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 CACHE=$ROOT/.cache/bench
 BIN=$CACHE/bin
 PROM_MODULE_VERSION=v0.316.0 # Prometheus v3 as a Go module version (same as go.mod)
+VM_VERSION=v1.140.0
 
 SERIES=${SERIES:-200000}
 CLASSIC=${CLASSIC:-1000}
@@ -49,7 +52,7 @@ QUERY_RATE=${QUERY_RATE:-5}
 CONCURRENCY=${CONCURRENCY:-8}
 BATCH=${BATCH:-2000}
 PROTOCOL=${PROTOCOL:-rw1}
-SYSTEMS=${SYSTEMS:-prometheus hearth}
+SYSTEMS=${SYSTEMS:-prometheus victoriametrics hearth}
 REPEAT=${REPEAT:-3}
 PIN=${PIN:-}
 OUT=${OUT:-$CACHE/results.md}
@@ -90,10 +93,20 @@ free_port() {
 }
 
 install_prometheus() {
+	[[ " $SYSTEMS " == *" prometheus "* ]] || return 0
 	if [[ ! -x $BIN/prometheus ]]; then
 		log "installing Prometheus $PROM_MODULE_VERSION through the Go module proxy into $BIN (takes a few minutes)"
 		mkdir -p "$BIN"
 		GOBIN=$BIN go install "github.com/prometheus/prometheus/cmd/prometheus@$PROM_MODULE_VERSION"
+	fi
+}
+
+install_victoriametrics() {
+	[[ " $SYSTEMS " == *" victoriametrics "* ]] || return 0
+	if [[ ! -x $BIN/victoria-metrics ]]; then
+		log "installing VictoriaMetrics $VM_VERSION through the Go module proxy into $BIN (about 2 minutes)"
+		mkdir -p "$BIN"
+		GOBIN=$BIN go install "github.com/VictoriaMetrics/VictoriaMetrics/app/victoria-metrics@$VM_VERSION"
 	fi
 }
 
@@ -159,6 +172,25 @@ start_prometheus() {
 	PROM_BASE=http://127.0.0.1:$port
 	wait_http "$PROM_BASE/-/ready"
 	log "prometheus up at $PROM_BASE (pid $PROM_PID)"
+}
+
+# start_victoriametrics: single-node VictoriaMetrics on a fresh data
+# directory; sets VM_PID, VM_BASE and SYSTEM_DIR. -search.latencyOffset=0s
+# makes samples queryable as soon as they arrive (its default hides the
+# last 30s, which Prometheus and Hearth answer), and the retention covers
+# backfilled data.
+start_victoriametrics() {
+	local port dir
+	port=$(free_port)
+	dir=$(mktemp -d "$RUN_DIR/victoriametrics.XXXXXX")
+	SYSTEM_DIR=$dir
+	$PIN_SYSTEM "$BIN/victoria-metrics" -storageDataPath="$dir/data" -httpListenAddr="127.0.0.1:$port" \
+		-retentionPeriod=100y -search.latencyOffset=0s >"$dir/log" 2>&1 &
+	VM_PID=$!
+	PIDS+=("$VM_PID")
+	VM_BASE=http://127.0.0.1:$port
+	wait_http "$VM_BASE/health"
+	log "victoriametrics up at $VM_BASE (pid $VM_PID)"
 }
 
 # start_hearth_node NAME ARGS...: one Hearth process on fresh ports and a
@@ -318,6 +350,13 @@ measure_system() {
 		wait "$PROM_PID" 2>/dev/null || true
 		rm -rf "$SYSTEM_DIR"
 		;;
+	victoriametrics)
+		start_victoriametrics
+		measure victoriametrics "$VM_PID" "$VM_BASE/api/v1/write" "$VM_BASE" "$2"
+		kill "$VM_PID"
+		wait "$VM_PID" 2>/dev/null || true
+		rm -rf "$SYSTEM_DIR"
+		;;
 	hearth)
 		if [[ -n ${HEARTH_URL:-} ]]; then
 			[[ -n ${HEARTH_PID:-} ]] || { log "HEARTH_URL without HEARTH_PID: CPU and RSS are this script's"; HEARTH_PID=$$; }
@@ -404,10 +443,10 @@ report() {
 				({name: ("**" + $g[0].name + "**"), run: "median"}; .[$k] = ([$g[] | .[$k] | select(. != null)] | median))) as $m
 			| ($m[] | line),
 			  (($m | map({key: (.name | gsub("\\*"; "")), value: .}) | from_entries) as $by
-				| select($by.prometheus != null)
-				| $m[] | (.name | gsub("\\*"; "")) as $n | select($n != "prometheus") | . as $x
-				| def ratio(k): if ($by.prometheus[k] // 0) > 0 and $x[k] != null then ($x[k] / $by.prometheus[k] | r(100) | tostring) + "×" else "-" end;
-				  "| \($n) ÷ prometheus | median | \(ratio("sps")) | \(ratio("cpm")) | \(ratio("cores")) | \(ratio("rss")) | \(ratio("hwm")) | \(ratio("p50")) / \(ratio("p99")) | | \(ratio("hsps")) | \(ratio("h50")) / \(ratio("h99")) | \(ratio("heavy50")) / \(ratio("heavy99")) | \(ratio("q99")) | | |")' "$RUN_DIR/rows.json"
+				| ("prometheus", "victoriametrics") as $peer | select($by[$peer] != null)
+				| $m[] | (.name | gsub("\\*"; "")) as $n | select($n != "prometheus" and $n != "victoriametrics") | . as $x
+				| def ratio(k): if ($by[$peer][k] // 0) > 0 and $x[k] != null then ($x[k] / $by[$peer][k] | r(100) | tostring) + "×" else "-" end;
+				  "| \($n) ÷ \($peer) | median | \(ratio("sps")) | \(ratio("cpm")) | \(ratio("cores")) | \(ratio("rss")) | \(ratio("hwm")) | \(ratio("p50")) / \(ratio("p99")) | | \(ratio("hsps")) | \(ratio("h50")) / \(ratio("h99")) | \(ratio("heavy50")) / \(ratio("heavy99")) | \(ratio("q99")) | | |")' "$RUN_DIR/rows.json"
 		echo
 		echo "Ingest: \`loadgen -max-rate\` for $DURATION on a fresh data directory (timestamps from 1h ago, 15s apart per round). CPU-s and cores used are the system's own (/proc/<pid>/stat) during that phase; RSS is read right after it.${HALF_NOTE} Queries: the loadgen mix (instant cheap/medium/heavy, range 1h at 15s, 6h at 1m; heavy = histogram_quantile over classic buckets) at $QUERY_RATE/s while the same series are scraped every 15s. The slowest class's p99 is shown; per-class figures follow, and the JSON summaries are in a folder named after the scenario next to the results."
 		jq -es 'any(.[]; .q.queries != null)' "$RUN_DIR/rows.json" >/dev/null || return 0
@@ -467,6 +506,7 @@ main() {
 	need jq
 	need go
 	install_prometheus
+	install_victoriametrics
 	build_tools
 	local s
 	for s in "${@:-ingest}"; do

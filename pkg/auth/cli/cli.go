@@ -107,6 +107,7 @@ type opts struct {
 	timeout                 time.Duration
 	scope, name, id         string
 	expires, grace          string
+	readTenants             string
 	json, yes               bool
 }
 
@@ -133,15 +134,21 @@ var commands = map[string]command{
 			fs.StringVar(&o.scope, "scope", "", "Comma-separated scopes: write (push), read (queries), rules (ruler API).")
 			fs.StringVar(&o.name, "name", "", "Name to recognise the key by (e.g. where it is used).")
 			fs.StringVar(&o.expires, "expires", "", "Lifetime (720h, 90d); empty never expires.")
+			fs.StringVar(&o.readTenants, "read-tenants", "", "Comma-separated other tenants the key may read, alone or in a federated query (Basic auth user a|b, with -tenant-federation.enabled); needs the read scope.")
 		},
 		check: func(o *opts) error {
 			_, err := auth.ParseScope(o.scope)
+			if err != nil {
+				return err
+			}
+			_, err = readTenants(o.readTenants)
 			return err
 		},
 		run: func(ctx context.Context, c *client, o *opts, stdout, stderr io.Writer) error {
 			scopes, _ := auth.ParseScope(o.scope)
+			reads, _ := readTenants(o.readTenants)
 			var out auth.CreatedKey
-			if err := c.do(ctx, http.MethodPost, tenantPath(o)+"/keys", auth.CreateKeyRequest{Name: o.name, Scopes: scopes, ExpiresIn: o.expires}, &out); err != nil {
+			if err := c.do(ctx, http.MethodPost, tenantPath(o)+"/keys", auth.CreateKeyRequest{Name: o.name, Scopes: scopes, ReadTenants: reads, ExpiresIn: o.expires}, &out); err != nil {
 				return err
 			}
 			describe(stderr, "Created", out)
@@ -285,4 +292,20 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 		}
 	}
 	return nil
+}
+
+// readTenants parses --read-tenants.
+func readTenants(s string) ([]tenant.ID, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []tenant.ID
+	for _, part := range strings.Split(s, ",") {
+		id, err := tenant.Parse(strings.TrimSpace(part))
+		if err != nil {
+			return nil, fmt.Errorf("--read-tenants %q: %w", part, err)
+		}
+		out = append(out, id)
+	}
+	return out, nil
 }

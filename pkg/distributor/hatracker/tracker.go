@@ -91,8 +91,8 @@ type TooManyClustersError struct {
 }
 
 func (e *TooManyClustersError) Error() string {
-	return fmt.Sprintf("too many HA clusters for tenant %s: cluster %.200q would be one more than ha_max_clusters=%d [%s]",
-		e.Tenant, e.Cluster, e.Limit, ReasonTooManyClusters)
+	return fmt.Sprintf("too many HA clusters for tenant %s: cluster %.200q would be one more than ha_max_clusters=%d (err-hearth-too-many-ha-clusters)",
+		e.Tenant, e.Cluster, e.Limit)
 }
 
 // Is makes the error match remotewrite.ErrInvalid.

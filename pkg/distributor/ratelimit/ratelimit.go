@@ -71,11 +71,11 @@ type RateLimitedError struct {
 
 func (e *RateLimitedError) Error() string {
 	if e.Samples > e.Burst {
-		return fmt.Sprintf("ingestion rate limit (%g samples/s, burst %d) exceeded for tenant %s: a push of %d samples is larger than the burst and can never be accepted; send smaller pushes or raise ingestion_burst_size [%s]",
-			e.Limit, e.Burst, e.Tenant, e.Samples, Reason)
+		return fmt.Sprintf("ingestion rate limit (%g samples/s, burst %d) exceeded for tenant %s: a push of %d samples is larger than the burst and can never be accepted; send smaller pushes or raise ingestion_burst_size (err-hearth-rate-limited)",
+			e.Limit, e.Burst, e.Tenant, e.Samples)
 	}
-	return fmt.Sprintf("ingestion rate limit (%g samples/s, burst %d) exceeded for tenant %s: push of %d samples; retry after %s [%s]",
-		e.Limit, e.Burst, e.Tenant, e.Samples, e.RetryAfter(), Reason)
+	return fmt.Sprintf("ingestion rate limit (%g samples/s, burst %d) exceeded for tenant %s: push of %d samples; retry after %s (err-hearth-rate-limited)",
+		e.Limit, e.Burst, e.Tenant, e.Samples, e.RetryAfter())
 }
 
 // Is makes the error match remotewrite.ErrRateLimited.

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
@@ -89,7 +90,29 @@ func WriteError(w http.ResponseWriter, err error) {
 	if (status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable) && errors.As(err, &ra) {
 		w.Header().Set("Retry-After", strconv.FormatInt(retryAfterSeconds(ra.RetryAfter()), 10))
 	}
-	http.Error(w, err.Error(), status)
+	http.Error(w, WithErrorID(err), status)
+}
+
+// WithErrorID is err's text ending with its error ID, the section of
+// docs/errors.md that explains it: the ID the error names itself, else
+// the one of its class.
+func WithErrorID(err error) string {
+	msg := err.Error()
+	if strings.Contains(msg, "(err-hearth-") {
+		return msg
+	}
+	id := "err-hearth-push-failed"
+	switch {
+	case errors.Is(err, ErrUnsupportedMediaType):
+		id = "err-hearth-unsupported-media-type"
+	case errors.Is(err, ErrTooLarge):
+		id = "err-hearth-request-too-large"
+	case errors.Is(err, ErrMalformed):
+		id = "err-hearth-malformed-request"
+	case errors.Is(err, ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		id = "err-hearth-ingesters-unavailable"
+	}
+	return msg + " (" + id + ")"
 }
 
 // retryAfterSeconds rounds d up to whole seconds, at least 1.

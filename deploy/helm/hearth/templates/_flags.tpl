@@ -54,6 +54,7 @@ hearth.yaml ConfigMap (values: config) instead.
 - -target=ruler
 {{ include "hearth.flags.common" . }}
 {{- if .Values.alertmanager.enabled }}
-- -ruler.alertmanager-url=http://{{ include "hearth.fullname" . }}-alertmanager.{{ .Release.Namespace }}.svc:9093
+{{- /* dns+: every Alertmanager replica (A records of the headless Service), as HA Alertmanagers need. */}}
+- -ruler.alertmanager-url=dns+http://{{ include "hearth.fullname" . }}-alertmanager-headless.{{ .Release.Namespace }}.svc:9093
 {{- end }}
 {{- end -}}
