@@ -289,7 +289,9 @@ func (a *App) initDistributor(explicitSet) error {
 	otlpPush := a.tenantHTTP(auth.ScopeWrite, a.distributor.OTLPHandler())
 	a.servers.mux.Handle("POST /otlp/v1/metrics", otlpPush)
 	a.servers.mux.Handle("POST /api/v1/otlp/v1/metrics", otlpPush)
-	// Every tenant's figures: operator business.
+	// The tenant's own figures (Cortex's path), and every tenant's:
+	// operator business.
+	a.servers.mux.Handle("GET /api/v1/user_stats", a.tenantHTTP(auth.ScopeRead, a.distributor.OwnStatsHandler()))
 	a.servers.internal.Handle("/distributor/all_user_stats", a.distributor.AllTenantStatsHandler())
 	return nil
 }

@@ -128,7 +128,13 @@ func TestNearMissHints(t *testing.T) {
 func TestHintsWithOtherPrefixes(t *testing.T) {
 	for _, prefix := range []string{"", "/api/prom", "/prometheus", "/api/v1"} {
 		t.Run("prefix "+prefix, func(t *testing.T) {
-			cfg, _, err := ParseArgs([]string{"-querier.http-prefix=" + prefix}, TargetAll, io.Discard)
+			args := []string{"-querier.http-prefix=" + prefix}
+			if prefix == "" {
+				// The ruler refuses an empty prefix (its config API would
+				// take Prometheus's /api/v1/rules): a cluster's querier.
+				args = append(args, append([]string{"-target=" + TargetQuerier}, clusterStoreFlags...)...)
+			}
+			cfg, _, err := ParseArgs(args, TargetAll, io.Discard)
 			require.NoError(t, err)
 			mux := http.NewServeMux()
 			registerHints(mux, cfg)

@@ -296,7 +296,7 @@ func TestOTLPBadInputThroughTheAllInOne(t *testing.T) {
 	require.Equal(t, int64(3), answer.PartialSuccess().RejectedDataPoints())
 	msg := answer.PartialSuccess().ErrorMessage()
 	require.Contains(t, msg, `metric "deltas" has delta temporality`)
-	require.Contains(t, msg, "label_value_too_long")
+	require.Contains(t, msg, "(err-hearth-label-value-too-long)")
 
 	v, _, _, err := queryAPI(t, p.app.HTTPAddr(), "team-bad").Query(t.Context(), `{__name__=~"good|huge|deltas"}`, now)
 	require.NoError(t, err)

@@ -1,20 +1,22 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/model/rulefmt"
+	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/promql/parser"
-	"github.com/prometheus/prometheus/prompb"
 	"github.com/prometheus/prometheus/rules"
 	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
@@ -29,18 +31,30 @@ var rulerTestFlags = []string{
 	"-ruler.ring-check-period=200ms",
 	"-ruler.ring.heartbeat-period=200ms",
 	"-ruler.resend-delay=200ms",
+	// The tests' groups run every second.
+	"-ruler.min-evaluation-interval=0s",
 }
 
-// setRules stores a rule file's groups for a tenant, as the rules API
-// does, and tells the ruler.
+// setRules writes a rule file's groups for a tenant through the rules
+// API (<prefix>/config/v1/rules), which tells the ruler.
 func setRules(t *testing.T, p *testProcess, tn tenant.ID, namespace, file string) {
 	t.Helper()
 	var rgs rulefmt.RuleGroups
 	require.NoError(t, yaml.Unmarshal([]byte(file), &rgs))
 	for _, g := range rgs.Groups {
-		require.NoError(t, p.app.rules.SetGroup(context.Background(), tn, namespace, g))
+		body, err := yaml.Marshal(&g)
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, "http://"+p.app.HTTPAddr()+"/prometheus/config/v1/rules/"+url.PathEscape(namespace), bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set(tenant.Header, string(tn))
+		req.Header.Set("Content-Type", "application/yaml")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		answer, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusAccepted, resp.StatusCode, string(answer))
 	}
-	p.app.ruler.Notify(tn)
 }
 
 // ruleGroups reads /prometheus/api/v1/rules as the tenant.
@@ -147,6 +161,25 @@ groups:
 	require.Len(t, groups, 1)
 	require.Equal(t, "ok", groups[0].Rules[0].Health)
 	require.Empty(t, ruleGroups(t, p, "team-a", "?type=alert"))
+
+	// The config API answers the tenant's groups, under every root, to
+	// that tenant only.
+	for _, path := range []string{"/prometheus/config/v1/rules", "/api/v1/rules/ns", "/api/prom/rules/ns/g"} {
+		for tn, want := range map[string]int{"team-a": http.StatusOK, "team-b": http.StatusNotFound} {
+			req, err := http.NewRequest(http.MethodGet, "http://"+p.app.HTTPAddr()+path, nil)
+			require.NoError(t, err)
+			req.Header.Set(tenant.Header, tn)
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			body, err := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			require.NoError(t, err)
+			require.Equal(t, want, resp.StatusCode, "%s as %s: %s", path, tn, body)
+			if want == http.StatusOK {
+				require.Contains(t, string(body), "record: job:x:rate5m")
+			}
+		}
+	}
 }
 
 // TestAllInOneRuleOverSeriesLimitFailsVisibly: a rule whose results would

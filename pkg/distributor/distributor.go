@@ -157,6 +157,9 @@ func (d *Distributor) Push(ctx context.Context, req *remotewrite.Request) (remot
 	}
 	pr := &req.Push
 	d.countReceived(t, pr)
+	if n := len(req.Body()); n > 0 {
+		d.metrics.receivedBytes.WithLabelValues(string(t)).Add(float64(n))
+	}
 
 	v, _ := d.validators.Get().(*validator)
 	if v == nil {

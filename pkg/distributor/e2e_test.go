@@ -15,6 +15,7 @@ import (
 	"github.com/golang/snappy"
 	remoteapi "github.com/prometheus/client_golang/exp/api/remote"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	config_util "github.com/prometheus/common/config"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/prompb"
@@ -71,6 +72,19 @@ func (g *grpcIngester) AllTenantStats(context.Context, *ingesterpb.AllTenantStat
 	}}, nil
 }
 
+func (g *grpcIngester) TenantStats(ctx context.Context, _ *ingesterpb.TenantStatsRequest) (*ingesterpb.TenantStatsResponse, error) {
+	t, err := tenant.FromContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t != "tenant-1" {
+		return &ingesterpb.TenantStatsResponse{}, nil
+	}
+	return &ingesterpb.TenantStatsResponse{Stats: ingesterpb.TenantStats{NumSeries: uint64(len(g.series)), IngestionRate: 3, ApiIngestionRate: 3}}, nil
+}
+
 func startGRPCIngester(t *testing.T) (*grpcIngester, string) {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
@@ -118,6 +132,7 @@ func TestEndToEnd(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("/api/v1/push", tenant.TrustHeader(d.PushHandler()))
 	mux.Handle("/distributor/all_user_stats", d.AllTenantStatsHandler())
+	mux.Handle("/api/v1/user_stats", tenant.TrustHeader(d.OwnStatsHandler()))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
 	u, err := url.Parse(srv.URL + "/api/v1/push")
@@ -147,6 +162,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	_, err = client(remoteapi.WriteV1MessageType).Store(t.Context(), snappy.Encode(nil, data), 0)
 	require.NoError(t, err)
+	sentBytes := len(data)
 
 	st := writev2.NewSymbolTable()
 	rw2 := &writev2.Request{Timeseries: []writev2.TimeSeries{
@@ -169,6 +185,7 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	stats, err := client(remoteapi.WriteV2MessageType).Store(t.Context(), snappy.Encode(nil, data), 0)
 	require.NoError(t, err)
+	sentBytes += len(data)
 	require.True(t, stats.Confirmed)
 	require.Equal(t, remote.WriteResponseStats{Samples: 2, Histograms: 1, Exemplars: 1, Confirmed: true}, stats)
 
@@ -179,6 +196,9 @@ func TestEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	stats, err = client(remoteapi.WriteV2MessageType).Store(t.Context(), snappy.Encode(nil, data), 0)
 	require.ErrorContains(t, err, "400")
+	sentBytes += len(data)
+	// Usage: every body's decompressed bytes, the refused one's included.
+	require.InDelta(t, float64(sentBytes), testutil.ToFloat64(d.metrics.receivedBytes.WithLabelValues("tenant-1")), 0)
 	require.ErrorContains(t, err, "(err-hearth-missing-metric-name)")
 	var recoverable remote.RecoverableError
 	require.NotErrorAs(t, err, &recoverable)
@@ -217,6 +237,19 @@ func TestEndToEnd(t *testing.T) {
 	w = httptest.NewRecorder()
 	mux.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/distributor/all_user_stats", nil))
 	require.Contains(t, w.Body.String(), "<td>tenant-1</td>")
+
+	// The tenant's own stats, in Cortex's JSON; another tenant sees its own.
+	for id, want := range map[string]string{
+		"tenant-1": `{"ingestionRate":3,"numSeries":4,"APIIngestionRate":3,"RuleIngestionRate":0}`,
+		"tenant-2": `{"ingestionRate":0,"numSeries":0,"APIIngestionRate":0,"RuleIngestionRate":0}`,
+	} {
+		req = httptest.NewRequest(http.MethodGet, "/api/v1/user_stats", nil)
+		req.Header.Set(tenant.Header, id)
+		w = httptest.NewRecorder()
+		mux.ServeHTTP(w, req)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.JSONEq(t, want, w.Body.String())
+	}
 
 	// The pool dialled each ingester once and health checks pass.
 	require.Len(t, pool.Addrs(), 3)

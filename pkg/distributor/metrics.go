@@ -10,6 +10,7 @@ type metrics struct {
 	receivedHistograms      *prometheus.CounterVec
 	receivedExemplars       *prometheus.CounterVec
 	receivedMetadata        *prometheus.CounterVec
+	receivedBytes           *prometheus.CounterVec
 	discardedSamples        *prometheus.CounterVec
 	discardedMetadata       *prometheus.CounterVec
 	sortedLabels            *prometheus.CounterVec
@@ -40,6 +41,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		receivedMetadata: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_distributor_received_metadata_total",
 			Help: "Metric metadata entries received, before validation.",
+		}, []string{"tenant"}),
+		receivedBytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_distributor_received_bytes_total",
+			Help: "Bytes of push request bodies received, decompressed (the protobuf's size), before validation.",
 		}, []string{"tenant"}),
 		discardedSamples: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_discarded_samples_total",

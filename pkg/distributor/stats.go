@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
+	"math"
 	"net/http"
 	"sort"
 	"strings"
@@ -98,6 +99,81 @@ func (d *Distributor) tenantStats(ctx context.Context, addr string) (*ingesterpb
 		return nil, fmt.Errorf("ingester %s: %w", addr, err)
 	}
 	return resp, nil
+}
+
+// OwnTenantStats is the answer of GET /api/v1/user_stats: one tenant's
+// figures in Cortex's JSON (its UserStats), summed over ingesters and
+// divided by the replication factor.
+type OwnTenantStats struct {
+	IngestionRate     float64 `json:"ingestionRate"`
+	NumSeries         uint64  `json:"numSeries"`
+	APIIngestionRate  float64 `json:"APIIngestionRate"`
+	RuleIngestionRate float64 `json:"RuleIngestionRate"`
+}
+
+// OwnStats asks every ingester for the stats of the tenant in ctx and sums
+// them, divided by the replication factor. It fails when more ingesters
+// fail than the ring tolerates.
+func (d *Distributor) OwnStats(ctx context.Context) (OwnTenantStats, error) {
+	rs, err := d.ring.GetAll(ring.Read)
+	if err != nil {
+		return OwnTenantStats{}, fmt.Errorf("finding ingesters: %w", err)
+	}
+	var (
+		mu     sync.Mutex
+		wg     sync.WaitGroup
+		failed []error
+		sum    OwnTenantStats
+		series float64
+	)
+	for i := range rs.Instances {
+		addr := rs.Instances[i].Addr
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(ctx, d.cfg.RemoteTimeout)
+			defer cancel()
+			c, err := d.clients.Get(addr)
+			var resp *ingesterpb.TenantStatsResponse
+			if err == nil {
+				resp, err = c.TenantStats(ctx, &ingesterpb.TenantStatsRequest{})
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = append(failed, fmt.Errorf("ingester %s: %w", addr, err))
+				return
+			}
+			series += float64(resp.Stats.NumSeries)
+			sum.IngestionRate += resp.Stats.IngestionRate
+			sum.APIIngestionRate += resp.Stats.ApiIngestionRate
+			sum.RuleIngestionRate += resp.Stats.RuleIngestionRate
+		})
+	}
+	wg.Wait()
+	if len(failed) > rs.MaxErrors+rs.MaxUnavailableZones {
+		return OwnTenantStats{}, fmt.Errorf("asking ingesters for the tenant's stats: %d of %d failed: %w", len(failed), len(rs.Instances), errors.Join(failed...))
+	}
+	rf := float64(max(1, min(d.ring.ReplicationFactor(), len(rs.Instances))))
+	sum.NumSeries = uint64(math.Round(series / rf))
+	sum.IngestionRate /= rf
+	sum.APIIngestionRate /= rf
+	sum.RuleIngestionRate /= rf
+	return sum, nil
+}
+
+// OwnStatsHandler serves GET /api/v1/user_stats: the figures of the
+// request's tenant (wrap it with the authentication middleware), in
+// Cortex's JSON.
+func (d *Distributor) OwnStatsHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		stats, err := d.OwnStats(r.Context())
+		if err != nil {
+			d.logger.Warn("Collecting the tenant's stats failed", "err", err)
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(stats)
+	})
 }
 
 var statsPage = template.Must(template.New("stats").Parse(`<!DOCTYPE html>

@@ -104,6 +104,7 @@ func (f *Flusher) flushBlock(ctx context.Context, j *job) (err error) {
 		f.metrics.flushedSeries.Add(float64(len(batch) - dropped))
 		f.metrics.flushedChunks.Add(float64(nChunks))
 		f.metrics.flushedBytes.Add(float64(nBytes))
+		f.metrics.tenantBytes.WithLabelValues(string(j.tenant)).Add(float64(nBytes))
 		j.done += len(batch)
 		j.chunks += nChunks
 		j.bytes += nBytes

@@ -262,6 +262,7 @@ func (f *Flusher) DeleteTenant(ctx context.Context, t tenant.ID) error {
 	}
 	f.mu.Unlock()
 	f.metrics.flushedBlocks.DeleteLabelValues(string(t))
+	f.metrics.tenantBytes.DeleteLabelValues(string(t))
 
 	for _, j := range inFlight {
 		for {

@@ -11,6 +11,7 @@ type metrics struct {
 	flushedSeries prometheus.Counter
 	flushedChunks prometheus.Counter
 	flushedBytes  prometheus.Counter
+	tenantBytes   *prometheus.CounterVec
 	failures      prometheus.Counter
 	droppedSeries prometheus.Counter
 	duration      prometheus.Histogram
@@ -40,6 +41,10 @@ func newMetrics(reg prometheus.Registerer, oldestAge func() float64) *metrics {
 			Name: "hearth_ingester_flushed_bytes_total",
 			Help: "Encoded chunk bytes written to the chunk store (index rows not included: see hearth_chunk_written_bytes_total).",
 		}),
+		tenantBytes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_ingester_tenant_flushed_bytes_total",
+			Help: "Encoded chunk bytes written to the chunk store, per tenant: every replica's flush counts, and the store keeps identical replica chunks once (docs/usage.md).",
+		}, []string{"tenant"}),
 		failures: f.NewCounter(prometheus.CounterOpts{
 			Name: "hearth_ingester_flush_failures_total",
 			Help: "Failed attempts to flush a block (opening it, reading it or writing to the store); each is retried with backoff.",

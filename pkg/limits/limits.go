@@ -80,6 +80,15 @@ type Limits struct {
 	// MaxConcurrentQueries bounds the queries of one tenant running at once
 	// in one querier.
 	MaxConcurrentQueries int `yaml:"max_concurrent_queries_per_tenant"`
+	// CardinalityAnalysisEnabled opens the tenant's cardinality API
+	// (<prefix>/api/v1/cardinality/...), as in Mimir.
+	CardinalityAnalysisEnabled bool `yaml:"cardinality_analysis_enabled"`
+	// CardinalityAnalysisMaxSeries bounds the series one cardinality
+	// request reads from each ingester; past it the request is refused.
+	CardinalityAnalysisMaxSeries int `yaml:"cardinality_analysis_max_series"`
+	// LabelValuesMaxCardinalityLabelNamesPerRequest bounds the label_names[]
+	// of one cardinality/label_values request, as in Mimir.
+	LabelValuesMaxCardinalityLabelNamesPerRequest int `yaml:"label_values_max_cardinality_label_names_per_request"`
 
 	// OTLP ingest, in the distributor (pkg/distributor/otlp): how
 	// OpenTelemetry metrics are translated, with Prometheus's translator.
@@ -221,6 +230,12 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	// arrives costs queries and gains nothing.
 	l.RulerMinEvaluationInterval = model.Duration(15 * time.Second)
 	f.Var(&l.RulerMinEvaluationInterval, "ruler.min-evaluation-interval", "Minimum evaluation interval a rule group may set (its interval field); a group asking for less is refused with 400. A group without an interval gets -ruler.evaluation-interval. 0 disables.")
+	f.BoolVar(&l.CardinalityAnalysisEnabled, "querier.cardinality-analysis-enabled", false, "Serve the tenant's cardinality API (<prefix>/api/v1/cardinality/label_names, label_values, active_series), as Mimir does. See also -querier.cardinality-analysis-max-series.")
+	// 100,000, as -querier.max-series-per-query: a cardinality request
+	// holds the label sets of the series it reads (a few hundred bytes each).
+	f.IntVar(&l.CardinalityAnalysisMaxSeries, "querier.cardinality-analysis-max-series", 100000, "Maximum series one cardinality API request may read from one ingester; past it the request is refused with 422 before anything is counted (narrow it with a selector). 0 disables.")
+	// 100, as in Mimir.
+	f.IntVar(&l.LabelValuesMaxCardinalityLabelNamesPerRequest, "querier.label-values-max-cardinality-label-names-per-request", 100, "Maximum label_names[] of one cardinality/label_values request; more are refused with 400. 0 disables.")
 
 	f.Var(&l.RetentionPeriod, "store.retention-period", "How long a tenant's data is kept in the chunk store; older index buckets are dropped whole every -store.retention-interval, so up to one bucket (24h) more may remain. 0 keeps data forever.")
 }
@@ -229,32 +244,34 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 func (l *Limits) Validate() error {
 	var errs []error
 	nonNegative := map[string]int{
-		"max_length_label_name":             l.MaxLabelNameLength,
-		"max_length_label_value":            l.MaxLabelValueLength,
-		"max_label_names_per_series":        l.MaxLabelNamesPerSeries,
-		"ingestion_burst_size":              l.IngestionBurstSize,
-		"max_series_per_tenant":             l.MaxSeriesPerTenant,
-		"max_series_per_metric":             l.MaxSeriesPerMetric,
-		"max_global_series_per_tenant":      l.MaxGlobalSeriesPerTenant,
-		"max_global_series_per_metric":      l.MaxGlobalSeriesPerMetric,
-		"max_exemplars":                     l.MaxExemplars,
-		"max_series_per_query":              l.MaxSeriesPerQuery,
-		"max_chunks_per_query":              l.MaxChunksPerQuery,
-		"max_chunk_bytes_per_query":         l.MaxChunkBytesPerQuery,
-		"max_samples_per_query":             l.MaxSamplesPerQuery,
-		"max_subquery_steps":                l.MaxSubquerySteps,
-		"max_query_steps":                   l.MaxQuerySteps,
-		"max_query_expression_size_bytes":   l.MaxQueryExpressionSizeBytes,
-		"max_query_expression_tokens":       l.MaxQueryExpressionTokens,
-		"max_query_expression_depth":        l.MaxQueryExpressionDepth,
-		"max_concurrent_queries_per_tenant": l.MaxConcurrentQueries,
-		"max_metadata_per_tenant":           l.MaxMetadataPerTenant,
-		"max_metadata_per_metric":           l.MaxMetadataPerMetric,
-		"max_metadata_length":               l.MaxMetadataLength,
-		"max_exemplar_labels_length":        l.MaxExemplarLabelsLength,
-		"ha_max_clusters":                   l.HAMaxClusters,
-		"max_rule_groups_per_tenant":        l.RulerMaxRuleGroupsPerTenant,
-		"max_rules_per_rule_group":          l.RulerMaxRulesPerRuleGroup,
+		"max_length_label_name":                                l.MaxLabelNameLength,
+		"max_length_label_value":                               l.MaxLabelValueLength,
+		"max_label_names_per_series":                           l.MaxLabelNamesPerSeries,
+		"ingestion_burst_size":                                 l.IngestionBurstSize,
+		"max_series_per_tenant":                                l.MaxSeriesPerTenant,
+		"max_series_per_metric":                                l.MaxSeriesPerMetric,
+		"max_global_series_per_tenant":                         l.MaxGlobalSeriesPerTenant,
+		"max_global_series_per_metric":                         l.MaxGlobalSeriesPerMetric,
+		"max_exemplars":                                        l.MaxExemplars,
+		"max_series_per_query":                                 l.MaxSeriesPerQuery,
+		"max_chunks_per_query":                                 l.MaxChunksPerQuery,
+		"max_chunk_bytes_per_query":                            l.MaxChunkBytesPerQuery,
+		"max_samples_per_query":                                l.MaxSamplesPerQuery,
+		"max_subquery_steps":                                   l.MaxSubquerySteps,
+		"max_query_steps":                                      l.MaxQuerySteps,
+		"max_query_expression_size_bytes":                      l.MaxQueryExpressionSizeBytes,
+		"max_query_expression_tokens":                          l.MaxQueryExpressionTokens,
+		"max_query_expression_depth":                           l.MaxQueryExpressionDepth,
+		"max_concurrent_queries_per_tenant":                    l.MaxConcurrentQueries,
+		"cardinality_analysis_max_series":                      l.CardinalityAnalysisMaxSeries,
+		"label_values_max_cardinality_label_names_per_request": l.LabelValuesMaxCardinalityLabelNamesPerRequest,
+		"max_metadata_per_tenant":                              l.MaxMetadataPerTenant,
+		"max_metadata_per_metric":                              l.MaxMetadataPerMetric,
+		"max_metadata_length":                                  l.MaxMetadataLength,
+		"max_exemplar_labels_length":                           l.MaxExemplarLabelsLength,
+		"max_rule_groups_per_tenant":                           l.RulerMaxRuleGroupsPerTenant,
+		"max_rules_per_rule_group":                             l.RulerMaxRulesPerRuleGroup,
+		"ha_max_clusters":                                      l.HAMaxClusters,
 	}
 	for _, name := range slices.Sorted(maps.Keys(nonNegative)) {
 		if v := nonNegative[name]; v < 0 {

@@ -17,6 +17,10 @@ type metrics struct {
 	storeFetchedChunkBytes prometheus.Counter
 	queriesTooLong         prometheus.Counter
 	queriesRejected        *prometheus.CounterVec
+	// Usage, per tenant (docs/usage.md).
+	tenantQueries     *prometheus.CounterVec
+	tenantSamplesRead *prometheus.CounterVec
+	ruleEvaluations   *prometheus.CounterVec
 
 	reg prometheus.Registerer // For the HTTP API's own metrics.
 }
@@ -65,6 +69,18 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "hearth_querier_store_fetched_chunk_bytes_total",
 			Help: "Bytes of chunks fetched from the chunk store.",
 		}),
+		tenantQueries: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_querier_tenant_queries_total",
+			Help: "Requests that read a tenant's samples and were admitted by its limits, by tenant and API (query, query_range, remote_read, federate).",
+		}, []string{"tenant", "api"}),
+		tenantSamplesRead: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_querier_tenant_samples_read_total",
+			Help: "Samples read for a tenant's queries: for PromQL queries the engine's count of samples it processed (Prometheus's query stats totalQueryableSamples), for remote read and federation the samples answered (streamed remote read counts whole chunks).",
+		}, []string{"tenant"}),
+		ruleEvaluations: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "hearth_querier_tenant_rule_evaluations_total",
+			Help: "Rules of a tenant evaluated by the ruler on this process's querier engine, counted by the ruler through Querier.CountRuleEvaluation.",
+		}, []string{"tenant"}),
 		queriesTooLong: f.NewCounter(prometheus.CounterOpts{
 			Name: "hearth_querier_queries_too_long_total",
 			Help: "Queries refused because their time range exceeds -querier.max-query-length.",

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hearthmetrics/hearth/pkg/querier/federation"
 	"github.com/hearthmetrics/hearth/pkg/services"
+	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
 // Deps are the querier's dependencies.
@@ -57,11 +58,11 @@ type Querier struct {
 	parser    *handoffParser // Both engines'.
 	handler   http.Handler
 	features  Features
+	tracker   *concurrencyLimiter // -querier.max-concurrent, shared by the engines, remote read and federation.
 }
 
-// New builds a querier. It registers the hearth_querier_* metrics, the
-// engine's prometheus_engine_* metrics and remote read's
-// prometheus_api_remote_read_* metrics with deps.Registerer, so one
+// New builds a querier. It registers the hearth_querier_* metrics and the
+// engine's prometheus_engine_* metrics with deps.Registerer, so one
 // registerer takes one querier.
 func New(cfg Config, deps Deps) (*Querier, error) {
 	if err := cfg.Validate(); err != nil {
@@ -93,6 +94,7 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 	// about 60% more CPU, so only tenants with a
 	// -querier.max-samples-per-query run on the engine that has it.
 	tracker := newConcurrencyLimiter(cfg.MaxConcurrent)
+	q.tracker = tracker
 	// Both engines take the expression the API's limit checks parsed.
 	q.parser = newHandoffParser()
 	opts := EngineOpts(cfg, logger, engineRegisterer(deps.Registerer, "off"), tracker, false)
@@ -140,6 +142,16 @@ func EngineOpts(cfg Config, logger *slog.Logger, reg prometheus.Registerer, trac
 // ingesters and the chunk store, for the ruler.
 func (q *Querier) Queryable() *Queryable { return q.queryable }
 
+// CountRuleEvaluation adds n rule evaluations to the usage of tenant id
+// (hearth_querier_tenant_rule_evaluations_total, docs/usage.md). The
+// ruler, which evaluates rules on this querier's engine, calls it through
+// what pkg/app injects, once per rule evaluated. Safe for concurrent use.
+func (q *Querier) CountRuleEvaluation(id tenant.ID, n int) {
+	if n > 0 {
+		q.queryable.metrics.ruleEvaluations.WithLabelValues(string(id)).Add(float64(n))
+	}
+}
+
 // Engine returns the querier's PromQL engine.
 func (q *Querier) Engine() *promql.Engine { return q.engine }
 
@@ -168,7 +180,6 @@ var apiPaths = []string{
 }
 
 func (q *Querier) newHandler() http.Handler {
-	reg := q.queryable.metrics.reg
 	// Tenant federation: a request of several tenants reads each; one of a
 	// single tenant goes straight through.
 	queryable := federation.NewQueryable(q.queryable)
@@ -188,8 +199,8 @@ func (q *Querier) newHandler() http.Handler {
 		false, 0, // No search API.
 		q.logger,
 		func(context.Context) v1.RulesRetriever { return nil },
-		// Remote read limits: Prometheus's defaults for
-		// --storage.remote.read-{sample-limit,concurrent-limit,max-bytes-in-frame}.
+		// Remote read is Hearth's own handler (remoteread.go), with the
+		// tenant's limits; the upstream one is built but never routed.
 		50_000_000, 10, 1<<20,
 		false,
 		regexp.MustCompile(`^$`), // No CORS: browsers reach Hearth through Grafana.
@@ -197,7 +208,7 @@ func (q *Querier) newHandler() http.Handler {
 		nil, // status/buildinfo is Hearth's own handler (status.go), routed before the upstream API.
 		nil, nil,
 		nil,
-		reg,
+		nil, // The registerer of the unrouted remote read handler's metrics.
 		nil,
 		false, nil,
 		false, false, false,
@@ -230,18 +241,29 @@ func (q *Querier) newHandler() http.Handler {
 			mux.Handle(apiPrefix+p, slots.wrap(guarded))
 		case "/series":
 			mux.Handle(apiPrefix+p, slots.wrap(seriesLength))
-		case "/labels", "/label/{name}/values", "/read":
+		case "/labels", "/label/{name}/values":
 			mux.Handle(apiPrefix+p, slots.wrap(router))
+		case "/read":
+			mux.Handle("POST "+apiPrefix+p, slots.wrap(&remoteReadHandler{
+				queryable: queryable, limits: q.queryable.limits, maxHeld: q.cfg.MaxSamples,
+				slots: q.tracker, logger: q.logger, metrics: q.queryable.metrics,
+			}))
 		case "/format_query", "/parse_query":
 			mux.Handle(apiPrefix+p, guarded)
 		default:
 			mux.Handle(apiPrefix+p, router)
 		}
 	}
+	mux.Handle("GET "+q.cfg.HTTPPrefix+"/federate", slots.wrap(&federateHandler{
+		queryable: queryable, parser: parser.NewParser(parser.Options{}), lookback: q.cfg.LookbackDelta,
+		now: q.queryable.now, slots: q.tracker, logger: q.logger, metrics: q.queryable.metrics,
+	}))
+	// The cardinality API and the TSDB status read one tenant's heads:
+	// tenant federation does not cover them.
+	single := func(h http.Handler) http.Handler { return singleTenant(q.logger, slots.wrap(h)) }
+	(&cardinalityHandler{q: q.queryable, parser: parser.NewParser(parser.Options{}), logger: q.logger, metrics: q.queryable.metrics}).register(mux, apiPrefix, single)
 	mux.Handle(apiPrefix+"/metadata", &metadataHandler{q: q.queryable, logger: q.logger})
-	// The TSDB status reads one tenant's heads: tenant federation does not
-	// cover it.
-	q.registerStatus(mux, apiPrefix, func(h http.Handler) http.Handler { return singleTenant(q.logger, slots.wrap(h)) })
+	q.registerStatus(mux, apiPrefix, single)
 	return mux
 }
 

@@ -50,7 +50,7 @@ func (e *tenantEngine) NewInstantQuery(ctx context.Context, q storage.Queryable,
 	defer takeBack()
 	opts, limit, id := e.withLimit(ctx, opts)
 	qry, err := e.pick(limit).NewInstantQuery(ctx, q, opts, qs, ts)
-	return e.wrap(qry, err, limit, id)
+	return e.wrap(ctx, qry, err, limit, id, "query")
 }
 
 func (e *tenantEngine) NewRangeQuery(ctx context.Context, q storage.Queryable, opts promql.QueryOpts, qs string, start, end time.Time, interval time.Duration) (promql.Query, error) {
@@ -61,7 +61,7 @@ func (e *tenantEngine) NewRangeQuery(ctx context.Context, q storage.Queryable, o
 	defer takeBack()
 	opts, limit, id := e.withLimit(ctx, opts)
 	qry, err := e.pick(limit).NewRangeQuery(ctx, q, opts, qs, start, end, interval)
-	return e.wrap(qry, err, limit, id)
+	return e.wrap(ctx, qry, err, limit, id, "query_range")
 }
 
 // prepare checks qs, evaluated over span at interval (0, 0 for an instant
@@ -129,11 +129,37 @@ func (e *tenantEngine) withLimit(ctx context.Context, opts promql.QueryOpts) (pr
 	return promql.NewPrometheusQueryOptsWithLimits(opts.EnablePerStepStats(), opts.LookbackDelta(), 0, uint64(limit), 0, opts.UseStartTimestamps()), limit, id
 }
 
-func (e *tenantEngine) wrap(qry promql.Query, err error, limit int, id tenant.ID) (promql.Query, error) {
-	if err != nil || limit <= 0 {
+// wrap counts an admitted query of the tenant in ctx for its usage (api
+// is the API's name for it) and, when the tenant has a samples limit,
+// explains the engine's error past it.
+func (e *tenantEngine) wrap(ctx context.Context, qry promql.Query, err error, limit int, id tenant.ID, api string) (promql.Query, error) {
+	if err != nil {
 		return qry, err
 	}
+	if owner, terr := tenant.FromContext(ctx); terr == nil {
+		e.metrics.tenantQueries.WithLabelValues(string(owner), api).Inc()
+		qry = &usageQuery{Query: qry, samplesRead: e.metrics.tenantSamplesRead.WithLabelValues(string(owner))}
+	}
+	if limit <= 0 {
+		return qry, nil
+	}
 	return &limitedQuery{Query: qry, limit: limit, tenant: id, rejected: e.metrics.queriesRejected}, nil
+}
+
+// usageQuery adds the samples a query read (the engine's query stats,
+// which count them whether or not the query has a samples limit) to its
+// tenant's usage.
+type usageQuery struct {
+	promql.Query
+	samplesRead prometheus.Counter
+}
+
+func (q *usageQuery) Exec(ctx context.Context) *promql.Result {
+	res := q.Query.Exec(ctx)
+	if st := q.Query.Stats(); st != nil && st.Samples != nil && st.Samples.TotalSamples > 0 {
+		q.samplesRead.Add(float64(st.Samples.TotalSamples))
+	}
+	return res
 }
 
 // limitedQuery is a query that explains a samples-limit error.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hearthmetrics/hearth/pkg/ring"
+	"github.com/hearthmetrics/hearth/pkg/ruler/configapi"
 )
 
 // Config is the `ruler:` section.
@@ -30,6 +31,9 @@ type Config struct {
 	// RingCheckPeriod is how often the ruler recomputes which groups it
 	// owns from the ring, between polls of the store.
 	RingCheckPeriod time.Duration `yaml:"ring_check_period"`
+	// MaxRuleGroupBytes bounds a rule group written through the rules
+	// API (package configapi).
+	MaxRuleGroupBytes int `yaml:"max_rule_group_bytes"`
 
 	Ring ring.Config `yaml:"ring"`
 }
@@ -50,6 +54,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.NotificationQueueCapacity, "ruler.notification-queue-capacity", 10000, "Alerts queued per tenant for the Alertmanager; older ones are dropped past it.")
 	f.DurationVar(&c.NotificationTimeout, "ruler.notification-timeout", 10*time.Second, "Timeout of one notification request to an Alertmanager.")
 	f.DurationVar(&c.RingCheckPeriod, "ruler.ring-check-period", 5*time.Second, "How often the ruler recomputes which rule groups it owns from the ring, so a dead ruler's groups move within the ring's heartbeat timeout plus this.")
+	f.IntVar(&c.MaxRuleGroupBytes, "ruler.max-rule-group-bytes", configapi.DefaultMaxRuleGroupBytes, fmt.Sprintf("Largest rule group body the rules API takes, in bytes; a larger one is refused with 413 before it is read whole. At most %d. See also -ruler.max-rules-per-rule-group.", configapi.MaxRuleGroupBytesLimit))
 	c.Ring.RegisterFlagsWithPrefix("ruler.ring.", f)
 	// One ruler evaluates each group; the ring never replicates it.
 	c.Ring.ReplicationFactor = 1
@@ -75,6 +80,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ForGracePeriod < 0 {
 		errs = append(errs, fmt.Errorf("ruler.for_grace_period: %s, must not be negative", c.ForGracePeriod))
+	}
+	if c.MaxRuleGroupBytes <= 0 || c.MaxRuleGroupBytes > configapi.MaxRuleGroupBytesLimit {
+		errs = append(errs, fmt.Errorf("ruler.max_rule_group_bytes: %d, must be between 1 and %d", c.MaxRuleGroupBytes, configapi.MaxRuleGroupBytesLimit))
 	}
 	if c.NotificationQueueCapacity <= 0 {
 		errs = append(errs, fmt.Errorf("ruler.notification_queue_capacity: %d, must be positive", c.NotificationQueueCapacity))

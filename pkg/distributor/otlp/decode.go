@@ -131,13 +131,20 @@ func readError(err error, gz bool, what string, limit int) error {
 }
 
 // Decode decodes an OTLP ExportMetricsServiceRequest in encoding enc. A
-// body that is not one is remotewrite.ErrMalformed (400).
+// body that is not one, or nests attribute values more than MaxValueDepth
+// deep, is remotewrite.ErrMalformed (400).
 func Decode(body []byte, enc Encoding) (pmetricotlp.ExportRequest, error) {
 	req := pmetricotlp.NewExportRequest()
 	var err error
 	if enc == JSON {
+		if err := checkJSONDepth(body); err != nil {
+			return req, err
+		}
 		err = req.UnmarshalJSON(body)
 	} else {
+		if err := checkDepth(body); err != nil {
+			return req, err
+		}
 		err = req.UnmarshalProto(body)
 	}
 	if err != nil {

@@ -44,6 +44,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(encode(f, md, JSON), true)
 	}
 	f.Add([]byte{0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f}, false)
+	f.Add(nestedAnyValueProto(70), false)
 	f.Add([]byte(`{"resourceMetrics":[{"scopeMetrics":[{"metrics":[{"name":"x","sum":{"aggregationTemporality":7}}]}]}]}`), true)
 	f.Fuzz(func(t *testing.T, body []byte, isJSON bool) {
 		enc := Protobuf

@@ -29,15 +29,11 @@ type refusal struct {
 	message string
 }
 
-// planOptions are what [plan] needs from the tenant's limits and the
-// request limits.
+// planOptions are what [plan] needs from the tenant's limits.
 type planOptions struct {
 	allowDelta bool
 	promoted   []string
 	targetInfo bool
-	// maxSeries and maxLabels bound the translated request's series and
-	// label pairs (0: no bound); maxBytes its label bytes.
-	maxSeries, maxLabels, maxBytes int
 }
 
 // planResult is what [plan] found.
@@ -82,8 +78,8 @@ const (
 // plan removes from md the metrics Hearth refuses (recording why), and
 // estimates what the rest translates to, before the translator allocates
 // any of it. The estimate is an upper bound of the series and close to the
-// label pairs and bytes Prometheus's translator makes; a request over
-// o's bounds is refused whole by the caller.
+// label pairs and bytes Prometheus's translator makes; the caller refuses
+// a request over the request limits whole ([Handler.checkSize]).
 func plan(md pmetric.Metrics, o planOptions) planResult {
 	var p planResult
 	rms := md.ResourceMetrics()
@@ -120,7 +116,6 @@ func (p *planResult) metric(m pmetric.Metric, o planOptions, promLabels, promByt
 	hasTemporality := true
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		hasTemporality = false
 		dps := m.Gauge().DataPoints()
 		for k := range dps.Len() {
 			dp := dps.At(k)

@@ -58,12 +58,13 @@ type Group struct {
 // for concurrent use and does not own the backend. Concurrent writes of
 // one group leave one of them whole.
 type Store struct {
-	backend widecolumn.Backend
+	backend  widecolumn.Backend
+	maxBytes int // MaxGroupBytes; tests lower it
 }
 
 // New returns a store over backend.
 func New(backend widecolumn.Backend) *Store {
-	return &Store{backend: backend}
+	return &Store{backend: backend, maxBytes: MaxGroupBytes}
 }
 
 // ValidateName checks a namespace or group name: not empty, UTF-8, at most
@@ -151,8 +152,8 @@ func (s *Store) SetGroup(ctx context.Context, t tenant.ID, namespace string, g r
 	if err != nil {
 		return fmt.Errorf("encoding rule group %q: %w", g.Name, err)
 	}
-	if len(value) > MaxGroupBytes {
-		return fmt.Errorf("%w: group %q is %d bytes as YAML, at most %d stored", ErrTooLarge, g.Name, len(value), MaxGroupBytes)
+	if len(value) > s.maxBytes {
+		return fmt.Errorf("%w: group %q is %d bytes as YAML, at most %d stored", ErrTooLarge, g.Name, len(value), s.maxBytes)
 	}
 	m := widecolumn.RowMutation{Key: groupKey(t, namespace, g.Name), Cells: []widecolumn.Cell{{Column: groupColumn, Value: value}}}
 	if err := s.backend.Apply(ctx, []widecolumn.RowMutation{m}); err != nil {

@@ -181,8 +181,12 @@ func testStore(t *testing.T, b widecolumn.Backend) {
 		require.Less(t, len(groupKey(tenant.ID(strings.Repeat("t", 150)), nul, nul)), 4096)
 	})
 	t.Run("too large", func(t *testing.T) {
-		big := group("big", strings.Repeat("1+", MaxGroupBytes/2)+"1")
-		require.ErrorIs(t, s.SetGroup(ctx, "t", "ns", big), ErrTooLarge)
+		small := New(b)
+		small.maxBytes = 1000
+		require.NoError(t, small.SetGroup(ctx, "t", "ns", group("fits", strings.Repeat("1+", 300)+"1")))
+		err := small.SetGroup(ctx, "t", "ns", group("big", strings.Repeat("1+", 500)+"1"))
+		require.ErrorIs(t, err, ErrTooLarge)
+		require.ErrorContains(t, err, "at most 1000 stored")
 	})
 }
 
