@@ -40,6 +40,11 @@ run: ## Build and start the all-in-one on an embedded store in ./data.
 	@$(MAKE) --no-print-directory build
 	$(BIN)/hearth -storage.dir=$(DATA_DIR)
 
+.PHONY: run-cluster
+run-cluster: ## Build and start a small cluster on this machine (distributor, 3 ingesters, querier, query frontend, ruler, Alertmanager, the Bigtable emulator); state and logs in .cache/cluster.
+	@$(MAKE) --no-print-directory build
+	scripts/run-cluster.sh
+
 .PHONY: release
 release: ## Build every binary for linux/amd64 and linux/arm64 with the version stamped: dist/hearth-<version>.linux-<arch>.tar.gz and sha256sums.txt.
 	rm -rf $(RELEASE_DIR)
@@ -142,6 +147,18 @@ check-proto: proto ## Regenerate the proto code and fail if it differs from what
 .PHONY: proto-lint
 proto-lint: .cache/protoinc/gogoproto/gogo.proto ## Lint the protos with buf.
 	$(TOOL) buf lint proto
+
+.PHONY: doc
+doc: ## Regenerate docs/configuration.md from the flag set (make test fails when it is stale).
+	HEARTH_UPDATE_DOC=1 $(GO) test -count=1 -run '^TestConfigReference$$' ./pkg/app/
+
+.PHONY: check-doc
+check-doc: ## Fail when docs/configuration.md is not what the flag set generates.
+	$(GO) test -count=1 -run '^TestConfigReference$$' ./pkg/app/
+
+.PHONY: manifests
+manifests: ## Render the Helm chart's default values into deploy/kubernetes/ (make test fails when they drift from the chart).
+	HEARTH_UPDATE_MANIFESTS=1 $(GO) test -count=1 -run '^TestManifestsUpToDate$$' ./deploy/
 
 .PHONY: mod-check
 mod-check: ## Fail when go.mod or go.sum are not tidy.

@@ -47,6 +47,9 @@ type App struct {
 	logger   *slog.Logger
 	reg      *prometheus.Registry
 	servers  *servers
+	// tenantRequests counts tenants' authenticated requests (see
+	// newTenantRequests).
+	tenantRequests *tenantRequests
 
 	overrides    *limits.Overrides
 	memberlist   *memberlist.KV
@@ -170,6 +173,8 @@ func (a *App) build(explicit explicitSet) error {
 	// components start, and stop last.
 	a.svcs = append(a.svcs, a.servers.service())
 	a.overrides = limits.NewOverrides(a.cfg.Limits)
+	registerLimitsCollector(a.reg, a.overrides)
+	a.tenantRequests = newTenantRequests(a.reg)
 	// Runtime overrides load before any component starts, so the first
 	// request already sees them; an invalid file fails the start.
 	rc := limits.NewRuntimeConfig(a.cfg.RuntimeConfig, a.overrides, a.logger.With("component", "runtime-config"), a.reg)
@@ -180,7 +185,7 @@ func (a *App) build(explicit explicitSet) error {
 		return err
 	}
 	a.servers.guardHTTP(a.cfg.Server.HTTP, a.reg)
-	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initFrontend, a.initRuler, a.initRetention, a.initDeleter}
+	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initFrontend, a.initRuler, a.initRetention, a.initDeleter, a.initSelfMonitoring}
 	for _, step := range steps {
 		if err := step(explicit); err != nil {
 			return err
@@ -245,6 +250,7 @@ func (a *App) initIngester(explicit explicitSet) error {
 	a.servers.internal.Handle("POST /ingester/flush", a.flusher.Handler(a.ingester))
 	a.servers.internal.Handle("/ingester/shutdown", a.shutdownHandler())
 	a.ingester.Register(a.servers.grpc)
+	registerInstanceLimits(a.reg, a.cfg.Ingester.InstanceLimits)
 	a.svcs = append(a.svcs, a.ingester.Service())
 
 	// The lifecycler joins the ring once the ingester is running (its WAL

@@ -72,6 +72,8 @@ type Config struct {
 	Querier          QuerierConfig         `yaml:"querier"`
 	Frontend         FrontendConfig        `yaml:"frontend"`
 	Ruler            ruler.Config          `yaml:"ruler"`
+	// SelfMonitoring writes the process's metrics into a reserved tenant.
+	SelfMonitoring SelfMonitoringConfig `yaml:"self_monitoring"`
 }
 
 // FrontendConfig is the `frontend:` section: the query frontend's queue
@@ -146,6 +148,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	c.Frontend.Config.RegisterFlags(f)
 	c.Frontend.QueryRange.RegisterFlags(f)
 	c.Ruler.RegisterFlags(f)
+	c.SelfMonitoring.RegisterFlags(f)
 }
 
 // applyDerivedDefaults fills the settings whose default depends on others,
@@ -163,6 +166,11 @@ func (c *Config) applyDerivedDefaults(explicit explicitSet) {
 	// The tokens file sits next to the WAL it must match.
 	if !explicit.has(&c.Ingester.Ring.TokensFilePath) {
 		c.Ingester.Ring.TokensFilePath = filepath.Join(c.Storage.Dir, "ingester-tokens")
+	}
+	// The all-in-one monitors itself so that the mixin's dashboards work
+	// on `make run`; a cluster is scraped by a Prometheus.
+	if !explicit.has(&c.SelfMonitoring.Enabled) && slices.Contains(c.Target, TargetAll) {
+		c.SelfMonitoring.Enabled = true
 	}
 	// One process holds the only ingester: replicating 3 ways is impossible,
 	// so the all-in-one defaults to 1. Anything else keeps 3, and an
@@ -216,7 +224,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("storage.dir: empty"))
 	}
 	errs = append(errs, c.Server.Validate(), c.Log.Validate(), c.Limits.Validate(), c.Store.Validate(c.has(TargetAll)), c.Auth.Validate(),
-		c.Memberlist.Validate(), c.Querier.Config.Validate(), c.Querier.Worker.Validate(), c.Distributor.Config.Validate(), c.IngesterClient.Validate(), c.RuntimeConfig.Validate())
+		c.Memberlist.Validate(), c.Querier.Config.Validate(), c.Querier.Worker.Validate(), c.Distributor.Config.Validate(), c.IngesterClient.Validate(), c.RuntimeConfig.Validate(), c.SelfMonitoring.Validate())
 	if c.has(TargetDistributor) {
 		errs = append(errs, c.Distributor.RateLimit.Validate(), c.Distributor.HATracker.Validate())
 		if c.Distributor.RateLimit.Strategy == ratelimit.StrategyGlobal {

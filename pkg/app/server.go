@@ -96,7 +96,7 @@ func newServers(logger *slog.Logger, reg prometheus.Registerer, cfg ServerConfig
 	}
 	s.grpc = newGRPCServer(logger, reg, maxMsgSize, authOpts)
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
-	s.httpSrv = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	s.httpSrv = &http.Server{Handler: instrumentRoutes(reg, s.mux), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	s.internalSrv = &http.Server{Handler: s.internal, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	return s, nil
 }

@@ -70,7 +70,7 @@ func (a *App) tenantHTTP(scope auth.Scope, next http.Handler) http.Handler {
 	if scope != auth.ScopeWrite {
 		deadline += a.cfg.Querier.Timeout
 	}
-	return withWriteDeadline(a.auth.Middleware(scope)(next), deadline)
+	return withWriteDeadline(a.auth.Middleware(scope)(a.tenantRequests.wrap(next)), deadline)
 }
 
 // operatorOnly requires the operator credential on the internal listener,
