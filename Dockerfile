@@ -27,7 +27,7 @@ ARG TARGETARCH=amd64
 RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -trimpath \
       -ldflags "-s -w -X github.com/prometheus/common/version.Version=${VERSION} -X github.com/prometheus/common/version.Revision=${REVISION} -X github.com/prometheus/common/version.Branch=${BRANCH}" \
-      -o /out/ ./cmd/hearth ./cmd/distributor ./cmd/ingester ./cmd/querier ./cmd/ruler ./cmd/hearth-check \
+      -o /out/ ./cmd/hearth ./cmd/distributor ./cmd/ingester ./cmd/querier ./cmd/query-frontend ./cmd/ruler ./cmd/hearth-check \
  && mkdir -p /data \
  && chown 10001:10001 /data
 

@@ -17,11 +17,9 @@ import (
 )
 
 // notYetInHearth are metrics the mixin uses that no process of this tree
-// exports yet, each with the reason. The lead trims it as the query
-// frontend lands; Alertmanager's own metrics come from the upstream
-// Alertmanager, never from Hearth.
+// exports, each with the reason: Alertmanager's own metrics come from the
+// upstream Alertmanager, never from Hearth.
 var notYetInHearth = map[string]string{
-	"hearth_frontend_queue_length":              "query frontend (not merged yet)",
 	"alertmanager_alerts":                       "upstream Alertmanager",
 	"alertmanager_alerts_received_total":        "upstream Alertmanager",
 	"alertmanager_notifications_total":          "upstream Alertmanager",
