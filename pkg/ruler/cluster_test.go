@@ -184,4 +184,3 @@ func TestRulersEvaluateEachSlotOnce(t *testing.T) {
 		})
 	}
 }
-
