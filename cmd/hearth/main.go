@@ -4,6 +4,8 @@
 //	hearth [flags]                 run (`hearth -help` lists every flag)
 //	hearth keys <command> [flags]  manage tenants' API keys through a
 //	                               running process's operator listener
+//	hearth rules <command> [flags] manage a tenant's rule groups through
+//	                               the rules API
 //	hearth version                 print the version (as -version)
 //
 // Flags and the YAML file (-config.file) are described in the README.
@@ -17,11 +19,13 @@ import (
 
 	"github.com/hearthmetrics/hearth/pkg/app"
 	"github.com/hearthmetrics/hearth/pkg/auth/cli"
+	"github.com/hearthmetrics/hearth/pkg/ruler/rulescli"
 )
 
 const usage = `Usage:
   hearth [flags]                 run every component in this process ("hearth -help" lists the flags)
   hearth keys <command> [flags]  manage tenants' API keys ("hearth keys help" lists the commands)
+  hearth rules <command> [flags] manage a tenant's rules ("hearth rules help" lists the commands)
   hearth version                 print the version
 `
 
@@ -39,6 +43,8 @@ func run(args []string, stdout, stderr io.Writer, serve func([]string) int) int 
 	switch args[0] {
 	case "keys":
 		return cli.Run(args[1:], stdout, stderr)
+	case "rules":
+		return rulescli.Run(args[1:], stdout, stderr, os.Getenv)
 	case "version":
 		if len(args) > 1 {
 			fmt.Fprintf(stderr, "hearth version: unexpected arguments %q\n", args[1:])

@@ -24,6 +24,7 @@ func TestRun(t *testing.T) {
 		"version prints the version": {args: []string{"version"}, wantStdout: "hearth, version"},
 		"help lists the subcommands": {args: []string{"help"}, wantStdout: "hearth keys <command>"},
 		"keys runs the key manager":  {args: []string{"keys", "help"}, wantStderr: "Manage tenants' API keys"},
+		"rules runs the rules CLI":   {args: []string{"rules", "help"}, wantStderr: "Manage a tenant's recording and alerting rules"},
 		"a mistyped subcommand is refused, listing the subcommands": {
 			args: []string{"key", "create"}, wantCode: 2, wantStderr: `unknown command "key"`,
 		},
