@@ -11,6 +11,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/distributor/remotewrite"
 	"github.com/hearthmetrics/hearth/pkg/ring"
 	"github.com/hearthmetrics/hearth/pkg/ruler"
+	"github.com/hearthmetrics/hearth/pkg/ruler/configapi"
 	"github.com/hearthmetrics/hearth/pkg/ruler/rulestore"
 	"github.com/hearthmetrics/hearth/pkg/services"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
@@ -78,6 +79,19 @@ func (a *App) initRuler(explicitSet) error {
 	a.servers.mux.Handle("GET "+prefix+"/api/v1/rules", state)
 	a.servers.mux.Handle("POST "+prefix+"/api/v1/rules", state)
 	a.servers.mux.Handle("GET "+prefix+"/api/v1/alerts", state)
+
+	config, err := configapi.New(configapi.Deps{
+		Store:             store,
+		Limits:            a.overrides,
+		OnChange:          a.ruler.Notify,
+		MaxRuleGroupBytes: a.cfg.Ruler.MaxRuleGroupBytes,
+		Logger:            a.logger.With("component", "ruler-config-api"),
+		Registerer:        a.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("building the rules configuration API: %w", err)
+	}
+	config.Register(a.servers.mux, prefix, a.tenantHTTP)
 	return nil
 }
 

@@ -1,11 +1,13 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"testing"
 	"time"
 
@@ -29,18 +31,28 @@ var rulerTestFlags = []string{
 	"-ruler.ring-check-period=200ms",
 	"-ruler.ring.heartbeat-period=200ms",
 	"-ruler.resend-delay=200ms",
+	"-ruler.min-evaluation-interval=0",
 }
 
-// setRules stores a rule file's groups for a tenant, as the rules API
-// does, and tells the ruler.
+// setRules posts a rule file's groups for a tenant through the rules
+// configuration API.
 func setRules(t *testing.T, p *testProcess, tn tenant.ID, namespace, file string) {
 	t.Helper()
 	var rgs rulefmt.RuleGroups
 	require.NoError(t, yaml.Unmarshal([]byte(file), &rgs))
 	for _, g := range rgs.Groups {
-		require.NoError(t, p.app.rules.SetGroup(context.Background(), tn, namespace, g))
+		body, err := yaml.Marshal(g)
+		require.NoError(t, err)
+		req, err := http.NewRequest(http.MethodPost, "http://"+p.app.HTTPAddr()+"/prometheus/config/v1/rules/"+url.PathEscape(namespace), bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set(tenant.Header, string(tn))
+		req.Header.Set("Content-Type", "application/yaml")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		msg, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.Equal(t, http.StatusAccepted, resp.StatusCode, string(msg))
 	}
-	p.app.ruler.Notify(tn)
 }
 
 // ruleGroups reads /prometheus/api/v1/rules as the tenant.

@@ -27,6 +27,9 @@ type Config struct {
 	ResendDelay               time.Duration `yaml:"resend_delay"`
 	NotificationQueueCapacity int           `yaml:"notification_queue_capacity"`
 	NotificationTimeout       time.Duration `yaml:"notification_timeout"`
+	// MaxRuleGroupBytes bounds a rule group written through the rules
+	// configuration API (package ruler/configapi).
+	MaxRuleGroupBytes int `yaml:"max_rule_group_bytes"`
 	// RingCheckPeriod is how often the ruler recomputes which groups it
 	// owns from the ring, between polls of the store.
 	RingCheckPeriod time.Duration `yaml:"ring_check_period"`
@@ -50,6 +53,8 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&c.NotificationQueueCapacity, "ruler.notification-queue-capacity", 10000, "Alerts queued per tenant for the Alertmanager; older ones are dropped past it.")
 	f.DurationVar(&c.NotificationTimeout, "ruler.notification-timeout", 10*time.Second, "Timeout of one notification request to an Alertmanager.")
 	f.DurationVar(&c.RingCheckPeriod, "ruler.ring-check-period", 5*time.Second, "How often the ruler recomputes which rule groups it owns from the ring, so a dead ruler's groups move within the ring's heartbeat timeout plus this.")
+	// 1 MiB: a group of the default 20 rules with 50 KiB per rule.
+	f.IntVar(&c.MaxRuleGroupBytes, "ruler.max-rule-group-bytes", 1<<20, "Largest rule group body the rules API accepts; a larger one is refused with 413.")
 	c.Ring.RegisterFlagsWithPrefix("ruler.ring.", f)
 	// One ruler evaluates each group; the ring never replicates it.
 	c.Ring.ReplicationFactor = 1
