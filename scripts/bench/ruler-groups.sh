@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # How many rule groups (10 rules each, 1m interval) one Hearth ruler (the
-# all-in-one) sustains: for each GROUPS count, load that many groups of
+# all-in-one) sustains: for each NGROUPS count, load that many groups of
 # sum by (cardinality_1e1) (rate(loadgen_counter_0_total[5m])) over 10,000
 # counters, run RUNFOR seconds and report
 # prometheus_rule_group_iterations_missed_total and the CPU used.
 #
-#   GROUPS="50 100 200" scripts/bench/ruler-groups.sh
+#   NGROUPS="50 100 200" scripts/bench/ruler-groups.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-GROUPS_LIST=${GROUPS:-50 100 200}
+GROUPS_LIST=${NGROUPS:-50 100 200}
 RUNFOR=${RUNFOR:-180}
 SERIES=${SERIES:-10000}
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -45,6 +45,9 @@ for n in $GROUPS_LIST; do
 	iters=$(metric "http://127.0.0.1:$ip/metrics" prometheus_rule_group_iterations_total)
 	fails=$(metric "http://127.0.0.1:$ip/metrics" prometheus_rule_evaluation_failures_total)
 	python3 -c "print(f'$n groups: {$iters} group iterations, {$missed} missed, {$fails} rule failures in ${RUNFOR}s; {($c1-$c0)/$RUNFOR:.2f} CPU cores')"
+	# The distinct errors of failing rules, if any.
+	curl -s -H 'X-Scope-OrgID: bench' "http://127.0.0.1:$hp/prometheus/api/v1/rules" |
+		python3 -c 'import json,sys,collections; c=collections.Counter(r.get("lastError","") for g in json.load(sys.stdin)["data"]["groups"] for r in g["rules"] if r.get("lastError")); [print(f"  {n} rules: {e[:300]}") for e,n in c.most_common(3)]'
 	kill "$pid"; wait "$pid" 2>/dev/null || true
 	rm -rf "$RUN"
 done
