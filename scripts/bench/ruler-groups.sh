@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # How many rule groups (10 rules each, 1m interval) one Hearth ruler (the
 # all-in-one) sustains: for each NGROUPS count, load that many groups of
-# sum by (cardinality_1e1) (rate(loadgen_counter_0_total[5m])) over 10,000
+# sum by (cardinality_1e3) (rate(loadgen_counter_0_total[5m])) over 10,000
 # counters, run RUNFOR seconds and report
 # prometheus_rule_group_iterations_missed_total and the CPU used.
 #
@@ -32,7 +32,7 @@ for n in $GROUPS_LIST; do
 			echo "rules:"
 			for i in $(seq 1 10); do
 				echo "- record: job:loadgen_counter:rate5m_$i"
-				echo "  expr: sum by (cardinality_1e1) (rate(loadgen_counter_0_total[5m]))"
+				echo "  expr: sum by (cardinality_1e3) (rate(loadgen_counter_0_total[5m]))"
 				echo "  labels: {group: g$g}"
 			done
 		} | curl -sf -XPOST -H 'X-Scope-OrgID: bench' -H 'Content-Type: application/yaml' --data-binary @- \

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Ruler benchmark: CPU-seconds per 1,000 evaluations of
-# sum by (cardinality_1e1) (rate(loadgen_counter_0_total[5m])) over 10,000
+# sum by (cardinality_1e3) (rate(loadgen_counter_0_total[5m])) over 10,000
 # counters, Hearth's all-in-one ruler ÷ Prometheus evaluating the same rule
 # file over the same data, one after the other in the same run.
 #
@@ -31,7 +31,7 @@ evals() { curl -s "$1" | awk '/^prometheus_rule_evaluations_total/ {s+=$NF} END 
 	echo "  rules:"
 	for i in $(seq 1 "$RULES"); do
 		echo "  - record: job:loadgen_counter:rate5m_$i"
-		echo "    expr: sum by (cardinality_1e1) (rate(loadgen_counter_0_total[5m]))"
+		echo "    expr: sum by (cardinality_1e3) (rate(loadgen_counter_0_total[5m]))"
 	done
 } >"$RUN/rules.yml"
 
