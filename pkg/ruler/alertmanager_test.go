@@ -3,7 +3,6 @@ package ruler
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"os"
@@ -141,5 +140,5 @@ groups:
 			}
 		}
 		return true
-	}, 30*time.Second, 200*time.Millisecond, fmt.Sprint("alert not resolved"))
+	}, 30*time.Second, 200*time.Millisecond, "alert not resolved")
 }

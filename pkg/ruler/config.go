@@ -28,12 +28,12 @@ type Config struct {
 	ResendDelay               time.Duration `yaml:"resend_delay"`
 	NotificationQueueCapacity int           `yaml:"notification_queue_capacity"`
 	NotificationTimeout       time.Duration `yaml:"notification_timeout"`
+	// MaxRuleGroupBytes bounds a rule group written through the rules
+	// configuration API (package ruler/configapi).
+	MaxRuleGroupBytes int `yaml:"max_rule_group_bytes"`
 	// RingCheckPeriod is how often the ruler recomputes which groups it
 	// owns from the ring, between polls of the store.
 	RingCheckPeriod time.Duration `yaml:"ring_check_period"`
-	// MaxRuleGroupBytes bounds a rule group written through the rules
-	// API (package configapi).
-	MaxRuleGroupBytes int `yaml:"max_rule_group_bytes"`
 
 	Ring ring.Config `yaml:"ring"`
 }

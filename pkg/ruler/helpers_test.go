@@ -154,6 +154,25 @@ func (h *harness) metric(t *testing.T, name string, lbls map[string]string) (flo
 	return 0, false
 }
 
+// startRulerB is startRuler for benchmarks: a ruler over an empty TSDB.
+func startRulerB(b *testing.B, cfg Config, store *memStore) *harness {
+	b.Helper()
+	db := teststorage.New(b)
+	reg := prometheus.NewRegistry()
+	r, err := New(Deps{Config: cfg, Store: store, Queryable: db, Engine: testEngine(), Push: storagePush(db), Registerer: reg})
+	require.NoError(b, err)
+	ctx := context.Background()
+	require.NoError(b, r.Service().StartAsync(ctx))
+	require.NoError(b, r.Service().AwaitRunning(ctx))
+	h := &harness{ruler: r, store: store, db: db, reg: reg}
+	h.stop = sync.OnceFunc(func() {
+		r.Service().StopAsync()
+		require.NoError(b, r.Service().AwaitTerminated(ctx))
+	})
+	b.Cleanup(h.stop)
+	return h
+}
+
 // startRuler runs a ruler over a fresh TSDB until the test ends.
 func startRuler(t *testing.T, cfg Config, lim *limits.Overrides, store *memStore, db *teststorage.TestStorage) *harness {
 	t.Helper()

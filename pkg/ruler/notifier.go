@@ -55,13 +55,13 @@ func ParseAlertmanagerURLs(s string) ([]AlertmanagerURL, error) {
 			return nil, fmt.Errorf("parsing Alertmanager URL %q: %w", raw, err)
 		}
 		if u.Scheme != "http" && u.Scheme != "https" {
-			return nil, fmt.Errorf("Alertmanager URL %q: want an http or https URL", raw)
+			return nil, fmt.Errorf("alertmanager URL %q: want an http or https URL", raw)
 		}
 		if u.Host == "" {
-			return nil, fmt.Errorf("Alertmanager URL %q: no host", raw)
+			return nil, fmt.Errorf("alertmanager URL %q: no host", raw)
 		}
 		if am.Discovery == "dns" && u.Port() == "" {
-			return nil, fmt.Errorf("Alertmanager URL dns+%s: a port is needed to resolve A records", raw)
+			return nil, fmt.Errorf("alertmanager URL dns+%s: a port is needed to resolve A records", raw)
 		}
 		am.URL = u
 		out = append(out, am)

@@ -37,31 +37,41 @@ var rulerServiceDesc = grpc.ServiceDesc{
 	HandlerType: (*groupsServer)(nil),
 	Methods: []grpc.MethodDesc{{
 		MethodName: "Groups",
-		Handler: func(srv any, ctx context.Context, dec func(any) error, _ grpc.UnaryServerInterceptor) (any, error) {
+		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 			in := &wrapperspb.BytesValue{}
 			if err := dec(in); err != nil {
 				return nil, err
 			}
-			var f StateFilter
-			if err := json.Unmarshal(in.Value, &f); err != nil {
-				return nil, status.Errorf(codes.InvalidArgument, "decoding the state filter: %v", err)
+			call := func(ctx context.Context, req any) (any, error) {
+				return serveGroups(ctx, srv.(groupsServer), req.(*wrapperspb.BytesValue))
 			}
-			if _, err := tenant.FromContext(ctx); err != nil {
-				return nil, status.Error(codes.InvalidArgument, "no tenant in the call")
+			if interceptor == nil {
+				return call(ctx, in)
 			}
-			groups, err := srv.(groupsServer).Groups(ctx, f)
-			if err != nil {
-				return nil, status.Errorf(codes.InvalidArgument, "%v", err)
-			}
-			b, err := json.Marshal(groups)
-			if err != nil {
-				return nil, status.Errorf(codes.Internal, "encoding rule groups: %v", err)
-			}
-			return wrapperspb.Bytes(b), nil
+			return interceptor(ctx, in, &grpc.UnaryServerInfo{Server: srv, FullMethod: groupsMethod}, call)
 		},
 	}},
 	Streams:  []grpc.StreamDesc{},
 	Metadata: "ruler",
+}
+
+func serveGroups(ctx context.Context, srv groupsServer, in *wrapperspb.BytesValue) (*wrapperspb.BytesValue, error) {
+	var f StateFilter
+	if err := json.Unmarshal(in.Value, &f); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "decoding the state filter: %v", err)
+	}
+	if _, err := tenant.FromContext(ctx); err != nil {
+		return nil, status.Error(codes.InvalidArgument, "no tenant in the call")
+	}
+	groups, err := srv.Groups(ctx, f)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "%v", err)
+	}
+	b, err := json.Marshal(groups)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "encoding rule groups: %v", err)
+	}
+	return wrapperspb.Bytes(b), nil
 }
 
 // RegisterGRPC serves the other rulers' state requests on s. Register it

@@ -258,11 +258,23 @@ func (r *Ruler) apply() {
 	r.mu.RLock()
 	current := maps.Clone(r.tenants)
 	r.mu.RUnlock()
+	now := time.Now()
 	for t, tr := range current {
-		if _, ok := want[t]; !ok {
-			// Update with nothing writes stale markers for the tenant's
-			// series before the manager stops.
-			tr.update(nil, r.d.Config.EvaluationInterval)
+		if _, ok := want[t]; ok {
+			continue
+		}
+		if !tr.empty {
+			// Update with nothing stops the groups; the manager writes
+			// their stale markers two intervals later, so it keeps
+			// running, empty, until then.
+			if err := tr.update(nil, r.d.Config.EvaluationInterval); err != nil {
+				r.logger.Warn("Removing the tenant's rule groups failed", "tenant", t, "err", err)
+			}
+			tr.empty, tr.fingerprint = true, [32]byte{}
+			tr.staleUntil = now.Add(2*tr.maxInterval + r.d.Config.RingCheckPeriod + time.Second)
+			continue
+		}
+		if now.After(tr.staleUntil) {
 			tr.stop()
 			r.regs.remove(t)
 			r.mu.Lock()
@@ -300,11 +312,25 @@ func (r *Ruler) apply() {
 			r.logger.Warn("Loading the tenant's rule groups failed; the previous ones keep running", "tenant", t, "err", err)
 			continue
 		}
-		tr.fingerprint = fp
+		tr.fingerprint, tr.empty = fp, false
 	}
 	r.mu.RLock()
 	r.metrics.tenants.Set(float64(len(r.tenants)))
 	r.mu.RUnlock()
+}
+
+// maxInterval is the longest evaluation interval of groups; def is the
+// interval of a group without one.
+func maxInterval(groups []RuleGroup, def time.Duration) time.Duration {
+	var m time.Duration
+	for _, g := range groups {
+		iv := time.Duration(g.Interval)
+		if iv == 0 {
+			iv = def
+		}
+		m = max(m, iv)
+	}
+	return m
 }
 
 // tenantSettings are what a tenant's limits and the flags make of its

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/stretchr/testify/require"
 
@@ -82,4 +83,26 @@ groups:
 	req = req.WithContext(tenant.WithID(req.Context(), "team-b"))
 	h.ruler.StateHandler(nil).ServeHTTP(rec, req)
 	require.JSONEq(t, `{"status":"success","data":{"groups":[]}}`, rec.Body.String())
+}
+
+// TestRemovedGroupsGetStaleMarkers deletes a tenant's only group: its
+// series get a stale marker (the upstream manager writes it two intervals
+// after the group stops), so queries stop returning them at once.
+func TestRemovedGroupsGetStaleMarkers(t *testing.T) {
+	h := startRuler(t, testConfig(t), nil, nil, nil)
+	h.store.set(t, "team-a", "ns", "groups:\n- name: g\n  interval: 1s\n  rules:\n  - record: one\n    expr: vector(1)\n")
+	h.ruler.Notify("team-a")
+	one := labels.MustNewMatcher(labels.MatchEqual, "__name__", "one")
+	require.Eventually(t, func() bool { return len(seriesValues(t, h.db, one)[`{__name__="one"}`]) > 0 }, 10*time.Second, 50*time.Millisecond)
+	h.store.set(t, "team-a", "ns", "groups: []\n")
+	h.ruler.Notify("team-a")
+	require.Eventually(t, func() bool {
+		v := seriesValues(t, h.db, one)[`{__name__="one"}`]
+		return len(v) > 0 && value.IsStaleNaN(v[len(v)-1])
+	}, 10*time.Second, 50*time.Millisecond)
+	// The empty manager goes once its stale markers are written.
+	require.Eventually(t, func() bool {
+		v, _ := h.metric(t, "hearth_ruler_tenants", nil)
+		return v == 0
+	}, 10*time.Second, 50*time.Millisecond)
 }

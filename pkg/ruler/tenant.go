@@ -30,6 +30,11 @@ type tenantRules struct {
 	loader      *memLoader
 	settings    tenantSettings
 	fingerprint [32]byte
+	// empty is set once the tenant's groups are all gone from this ruler;
+	// the manager runs until staleUntil to write their stale markers.
+	empty       bool
+	staleUntil  time.Time
+	maxInterval time.Duration // the longest interval of the groups it ran
 	done        chan struct{}
 	r           *Ruler
 
@@ -128,6 +133,7 @@ func (tr *tenantRules) update(groups []RuleGroup, interval time.Duration) error 
 		rg.Groups = append(rg.Groups, g.RuleGroup)
 	}
 	tr.loader.set(byNamespace)
+	tr.maxInterval = max(tr.maxInterval, maxInterval(groups, interval))
 	tr.mu.Lock()
 	s := tr.settings
 	tr.mu.Unlock()
