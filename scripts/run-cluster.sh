@@ -96,7 +96,11 @@ done
 frontend_flag=()
 if has_target query-frontend; then
 	has_flag querier.frontend-address && frontend_flag=(-querier.frontend-address=127.0.0.1:9321)
-	start query-frontend 9301 7951 -target=query-frontend
+	# Rules configuration and state are the ruler's: the frontend proxies
+	# them, so Grafana needs the frontend's URL only.
+	ruler_url=()
+	has_target ruler && ruler_url=(-frontend.ruler-url=http://127.0.0.1:9401)
+	start query-frontend 9301 7951 -target=query-frontend "${ruler_url[@]}"
 else
 	skipped+=(query-frontend)
 fi
@@ -130,7 +134,7 @@ has_target query-frontend && running+=", query frontend"
 has_target ruler && running+=", ruler"
 [[ ${SKIP_ALERTMANAGER:-} == "" ]] && running+=", Alertmanager (http://localhost:9093)"
 rules=""
-has_target ruler && rules="  Rules: http://localhost:9401/prometheus/config/v1/rules"
+has_target ruler && rules="  Rules: http://localhost:${query_port:-9301}/prometheus/config/v1/rules (the ruler itself: :9401)"
 cat <<MSG
 
 Hearth is running as a cluster ($running;
