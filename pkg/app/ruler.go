@@ -65,7 +65,7 @@ func (a *App) initRuler(explicitSet) error {
 		// trust that header from the ruler (-auth.mode=trust-header behind
 		// the cluster's network boundary).
 		client := &http.Client{Timeout: a.cfg.Querier.Timeout + 10*time.Second}
-		d.QueryFunc = ruler.FrontendQueryFunc(addr+a.cfg.Querier.HTTPPrefix, client, nil)
+		d.QueryFunc = ruler.FrontendQueryFunc(addr+a.cfg.Querier.HTTPPrefix, client, a.cluster.SignHTTP)
 	}
 	a.ruler, err = ruler.New(d)
 	if err != nil {

@@ -43,6 +43,7 @@ func (a *App) initAuthenticator() error {
 		Keys:          a.keys,
 		OperatorToken: a.operatorToken.Token,
 		Federation:    a.cfg.TenantFederation.Enabled,
+		Cluster:       a.cluster,
 		Logger:        a.logger.With("component", "auth"),
 		Registerer:    a.reg,
 	})

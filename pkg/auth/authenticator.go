@@ -52,6 +52,10 @@ type Deps struct {
 	// Federation lets read requests name several tenants
 	// (-tenant-federation.enabled).
 	Federation bool
+	// Cluster, when set, lets read-scope routes take a cluster member's
+	// signed request (ClusterHTTPHeader) instead of an API key: the
+	// ruler's queries to the query frontend.
+	Cluster    *Cluster
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -64,6 +68,7 @@ type Authenticator struct {
 	ttl        time.Duration
 	noneTenant tenant.ID
 	federation bool
+	cluster    *Cluster
 	keys       *Keys
 	operator   Secret
 	logger     *slog.Logger
@@ -120,6 +125,7 @@ func New(deps Deps) (*Authenticator, error) {
 		ttl:        deps.Config.CacheTTL,
 		noneTenant: tenant.ID(deps.Config.NoneTenant),
 		federation: deps.Federation,
+		cluster:    deps.Cluster,
 		keys:       deps.Keys,
 		operator:   deps.OperatorToken,
 		logger:     logger,

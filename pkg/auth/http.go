@@ -25,6 +25,7 @@ const (
 	reasonLookupLimited = "lookup_rate_limited" // this source asked for too many keys that do not exist
 	reasonStoreError    = "store_error"
 	reasonOperator      = "operator" // bad or missing operator credential
+	reasonCluster       = "cluster"  // a bad cluster member's signature (ClusterHTTPHeader)
 )
 
 // Challenges sent with 401.
@@ -74,6 +75,15 @@ func (a *Authenticator) Middleware(scope Scope) func(http.Handler) http.Handler 
 			})
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if a.cluster != nil && scope == ScopeRead && r.Header.Get(ClusterHTTPHeader) != "" {
+				id, err := a.cluster.verifyHTTP(r)
+				if err != nil {
+					a.refuse(w, r, &refusal{status: http.StatusUnauthorized, reason: reasonCluster, msg: err.Error()}, challenge)
+					return
+				}
+				next.ServeHTTP(w, r.WithContext(tenant.WithID(r.Context(), id)))
+				return
+			}
 			id, ref := a.authenticate(r, scope)
 			if ref != nil {
 				a.refuse(w, r, ref, challenge)
@@ -256,6 +266,7 @@ var errorIDs = map[string]string{
 	reasonLookupLimited: "err-hearth-auth-rate-limited",
 	reasonStoreError:    "err-hearth-auth-unavailable",
 	reasonOperator:      "err-hearth-operator-credential",
+	reasonCluster:       "err-hearth-cluster-credential",
 }
 
 // Operator returns middleware that requires the operator credential
