@@ -252,6 +252,12 @@ func (d *Distributor) shard(st *pushState, t tenant.ID, pr *ingesterpb.PushReque
 		}
 		return nil
 	}
+	if so, ok := d.ring.(singleOwner); ok && so.SingleOwner() {
+		// Every key has the same replicas: place every item with the
+		// first one's, skipping the hashing and the ring lookups. A ring
+		// that grew meanwhile is seen by the next request.
+		return d.shardSingle(st, pr, assign)
+	}
 	for i := range pr.Timeseries {
 		var key uint32
 		key, st.scratch = ShardKey(st.scratch, t, pr.Timeseries[i].Labels)
@@ -264,6 +270,39 @@ func (d *Distributor) shard(st *pushState, t tenant.ID, pr *ingesterpb.PushReque
 		key, st.scratch = metadataKey(st.scratch, t, pr.Metadata[i].MetricFamilyName)
 		if err := assign(len(pr.Timeseries)+i, key, true); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// singleOwner is implemented by a ring that can tell when one instance
+// owns every key (*ring.Ring).
+type singleOwner interface {
+	SingleOwner() bool
+}
+
+// shardSingle places pr's items when one instance owns every key: it asks
+// the ring once, then copies that placement to every item.
+func (d *Distributor) shardSingle(st *pushState, pr *ingesterpb.PushRequest, assign func(idx int, key uint32, meta bool) error) error {
+	n := len(pr.Timeseries) + len(pr.Metadata)
+	if n == 0 {
+		return nil
+	}
+	if err := assign(0, 0, len(pr.Timeseries) == 0); err != nil {
+		return err
+	}
+	first := st.items[0]
+	for i := 1; i < n; i++ {
+		st.items[i] = first
+	}
+	// assign put item 0 (a series, or the first metadata when there are
+	// none) in the batch of each replica.
+	for _, b := range st.batches[:st.nb] {
+		for i := len(b.series); i < len(pr.Timeseries); i++ {
+			b.series = append(b.series, int32(i))
+		}
+		for i := len(b.meta); i < len(pr.Metadata); i++ {
+			b.meta = append(b.meta, int32(i))
 		}
 	}
 	return nil

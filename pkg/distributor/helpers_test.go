@@ -36,6 +36,9 @@ var testNow = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 type fakeRing struct {
 	instances []ringpb.InstanceDesc
 	err       error
+	// single is what SingleOwner reports; every key has the same
+	// replicas either way.
+	single bool
 }
 
 func newFakeRing(addrs ...string) *fakeRing {
@@ -59,6 +62,8 @@ func (r *fakeRing) GetAll(ring.Operation) (ring.ReplicationSet, error) {
 }
 
 func (r *fakeRing) ReplicationFactor() int { return len(r.instances) }
+
+func (r *fakeRing) SingleOwner() bool { return r.single }
 
 // fakeIngester is an in-memory ingesterpb.IngesterClient. Push marshals
 // the request, as gRPC would, so it reads the request body's memory.

@@ -345,6 +345,15 @@ func (r *Ring) GetAll(op Operation) (ReplicationSet, error) {
 	return set, nil
 }
 
+// SingleOwner reports whether at most one instance owns tokens, so that
+// [Ring.Get] answers the same for every key (the all-in-one): a caller
+// placing many keys may then ask once.
+func (r *Ring) SingleOwner() bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.inTable <= 1
+}
+
 // InstancesCount returns the number of instances in the ring (LEFT ones
 // excluded).
 func (r *Ring) InstancesCount() int {
