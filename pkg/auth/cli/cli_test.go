@@ -141,7 +141,7 @@ func TestKeysRefusals(t *testing.T) {
 		"path-traversal tenant":       {args: []string{"list", "--tenant", "../x"}, code: ExitUsage, stderr: "--tenant"},
 		"oversize tenant":             {args: []string{"list", "--tenant", strings.Repeat("a", 151)}, code: ExitUsage, stderr: "longer"},
 		"no scope":                    {args: []string{"create", "--tenant", "t"}, code: ExitUsage, stderr: "scope"},
-		"unknown scope":               {args: []string{"create", "--tenant", "t", "--scope", "admin"}, code: ExitUsage, stderr: "scope"},
+		"unknown scope":               {args: []string{"create", "--tenant", "t", "--scope", "superuser"}, code: ExitUsage, stderr: "scope"},
 		"a '..' key id":               {args: []string{"revoke", "--tenant", "t", "--id", ".."}, code: ExitUsage, stderr: "not a key ID"},
 		"unknown key":                 {args: []string{"revoke", "--tenant", "t", "--id", "aaaaaaaaaaaaaaaa"}, code: ExitFailed, stderr: "404", reaches: true},
 		"bad expiry (server refuses)": {args: []string{"create", "--tenant", "t", "--scope", "read", "--expires", "soon"}, code: ExitFailed, stderr: "400", reaches: true},

@@ -3,6 +3,7 @@ package queryrange
 import (
 	"context"
 	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -55,17 +56,22 @@ func TestTenantsNeverShareEntries(t *testing.T) {
 			requireSameResult(t, want, got, false)
 		}
 	}
+	cache.mu.Lock()
+	defer cache.mu.Unlock()
 	require.Positive(t, cache.stores)
 }
 
 // oneSlotCache stores every key in the same slot, as if every hash
 // collided.
 type oneSlotCache struct {
+	mu     sync.Mutex
 	value  []byte
 	stores int
 }
 
 func (c *oneSlotCache) Fetch(_ context.Context, keys []string) map[string][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	out := map[string][]byte{}
 	if c.value != nil {
 		for _, k := range keys {
@@ -76,6 +82,8 @@ func (c *oneSlotCache) Fetch(_ context.Context, keys []string) map[string][]byte
 }
 
 func (c *oneSlotCache) Store(_ context.Context, _ string, v []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.value, c.stores = v, c.stores+1
 }
 
