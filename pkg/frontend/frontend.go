@@ -105,6 +105,12 @@ type Frontend struct {
 	// pending counts requests between their enqueue and their result
 	// (queued or executing), for the drain.
 	pending atomic.Int64
+	// inflight counts the queries admitted by the handler and not yet
+	// answered; stopping refuses new ones. A query admitted before the
+	// frontend began to stop still queues its split parts, shards and
+	// retries while the frontend drains.
+	inflight atomic.Int64
+	stopping atomic.Bool
 	running chan struct{} // closed once the service runs
 
 	queries     *prometheus.CounterVec
@@ -199,14 +205,14 @@ func (f *Frontend) forgetIdle(idle time.Duration) {
 // drain stops accepting, waits up to grace for the queue to empty and the
 // queries being executed to finish, and fails what is left.
 func (f *Frontend) drain(grace time.Duration) {
-	f.queue.StopAccepting()
+	f.stopping.Store(true)
 	left := f.queue.Len()
 	f.logger.Info("Query frontend stopping: draining the queue", "queued", left, "grace_period", grace)
 	deadline := time.NewTimer(grace)
 	defer deadline.Stop()
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
-	for f.pending.Load() > 0 {
+	for f.pending.Load() > 0 || f.inflight.Load() > 0 {
 		select {
 		case <-deadline.C:
 			f.logger.Warn("Queries still queued or executing at the end of the grace period", "queued", f.queue.Len(), "flag", "-frontend.shutdown-grace-period")

@@ -46,6 +46,14 @@ func (f *Frontend) newHandler() http.Handler {
 			writeError(w, http.StatusUnauthorized, "bad_data", "no tenant: "+err.Error())
 			return
 		}
+		// Counted before the check, so a drain that saw no query in flight
+		// cannot miss this one.
+		f.inflight.Add(1)
+		defer f.inflight.Add(-1)
+		if f.stopping.Load() {
+			writeError(w, http.StatusServiceUnavailable, "unavailable", queue.ErrStopped.Error())
+			return
+		}
 		stats := &Stats{}
 		ctx := ContextWithStats(r.Context(), stats)
 		// The body is read now, bounded, so the middlewares and every retry
