@@ -111,7 +111,7 @@ type Frontend struct {
 	// retries while the frontend drains.
 	inflight atomic.Int64
 	stopping atomic.Bool
-	running chan struct{} // closed once the service runs
+	running  chan struct{} // closed once the service runs
 
 	queries     *prometheus.CounterVec
 	retries     *prometheus.CounterVec
