@@ -261,7 +261,7 @@ func TestDrainOnStop(t *testing.T) {
 		}()
 	}
 	require.Eventually(t, func() bool { return fe.pending.Load() == 2 }, 5*time.Second, time.Millisecond)
-	fe.queue.StopAccepting() // What drain does first, done here so the check below cannot race it.
+	fe.stopping.Store(true) // What drain does first, done here so the check below cannot race it.
 	drained := make(chan struct{})
 	go func() { fe.drain(time.Minute); close(drained) }()
 	require.Equal(t, http.StatusServiceUnavailable, serve(fe, "a", httptest.NewRequest(http.MethodGet, "/prometheus/api/v1/query?query=up", nil)).Code, "a stopping frontend refuses new queries")

@@ -339,14 +339,6 @@ func (q *Queue) Len() int {
 	return q.total
 }
 
-// StopAccepting makes Enqueue fail with ErrStopped; queued requests are
-// still dequeued (the frontend drains them on shutdown).
-func (q *Queue) StopAccepting() {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.accepting = false
-}
-
 // Close stops accepting, ends every Dequeue with ErrStopped, and returns
 // the requests still queued, removed from the queue, for the caller to
 // fail.

@@ -140,13 +140,11 @@ func TestDequeueWaits(t *testing.T) {
 func TestClose(t *testing.T) {
 	q := New(0, prometheus.NewRegistry())
 	mustEnqueue(t, q, "a", 1)
-	q.StopAccepting()
-	_, err := q.Enqueue("a", 2, 0)
-	require.ErrorIs(t, err, ErrStopped)
-	require.Equal(t, 1, q.Len(), "stopping to accept keeps what is queued")
 	left := q.Close()
 	require.Len(t, left, 1)
 	require.Equal(t, 1, left[0].Value)
+	_, err := q.Enqueue("a", 2, 0)
+	require.ErrorIs(t, err, ErrStopped)
 	_, _, err = q.Dequeue(t.Context(), -1, "q1")
 	require.ErrorIs(t, err, ErrStopped)
 }
