@@ -165,7 +165,7 @@ func (d *Distributor) Push(ctx context.Context, req *remotewrite.Request) (remot
 	if v == nil {
 		v = &validator{metrics: d.metrics}
 	}
-	v.reset(t, d.limits.For(t), d.now(), req.Protocol)
+	v.reset(t, d.limits.For(t), d.now(), req)
 	kept := 0
 	for i := range pr.Timeseries {
 		if v.series(&pr.Timeseries[i]) {

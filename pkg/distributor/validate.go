@@ -120,14 +120,18 @@ type validator struct {
 	// needSamples refuses series without a sample or a histogram, as
 	// remote-write 2.0 requires.
 	needSamples bool
-	first       *ValidationError
-	refused     int
-	metrics     *metrics
+	// ascii is the request's ASCIILabels: its label strings are known to
+	// be ASCII, so valid UTF-8.
+	ascii   bool
+	first   *ValidationError
+	refused int
+	metrics *metrics
 }
 
-func (v *validator) reset(t tenant.ID, l *limits.Limits, now time.Time, p remotewrite.Protocol) {
+func (v *validator) reset(t tenant.ID, l *limits.Limits, now time.Time, req *remotewrite.Request) {
 	v.tenant, v.limits = t, l
-	v.needSamples = p == remotewrite.V2
+	v.needSamples = req.Protocol == remotewrite.V2
+	v.ascii = req.ASCIILabels
 	v.maxTs = now.Add(time.Duration(l.CreationGracePeriod)).UnixMilli()
 	v.minTs = -1 << 63
 	if l.RejectOldSamples {
@@ -220,7 +224,7 @@ func (v *validator) labels(ls []ingesterpb.LabelPair) problem {
 		// Nearly every label is ASCII, which is valid UTF-8: one cheap
 		// pass over both strings spares the UTF-8 decoder (a fifth of
 		// the distributor's CPU before).
-		ascii := isASCII(name, value)
+		ascii := v.ascii || isASCII(name, value)
 		if name == model.MetricNameLabel {
 			hasName = true
 			if (!ascii || value == "") && !model.UTF8Validation.IsValidMetricName(value) {

@@ -64,6 +64,12 @@ type Request struct {
 	// Validation differs by version: remote-write 2.0 requires every
 	// series to carry a sample or a histogram.
 	Protocol Protocol
+	// ASCIILabels says every string the request's series labels were made
+	// of is ASCII, checked by the handler that built them (OTLP's, from
+	// the attributes its translator turns into labels): validation then
+	// skips its UTF-8 checks of label names and values, and checks the
+	// rest (lengths, counts, order, empty names) as usual.
+	ASCIILabels bool
 
 	compressed []byte
 	body       []byte
@@ -108,6 +114,7 @@ func (p *Pool) Get() *Request {
 	}
 	r.refs.Store(1)
 	r.Protocol = 0
+	r.ASCIILabels = false
 	return r
 }
 
