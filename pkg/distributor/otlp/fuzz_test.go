@@ -67,19 +67,23 @@ func FuzzDecode(f *testing.F) {
 
 // FuzzHandler: whatever the body, the handler answers a status an OTLP
 // exporter understands, with a body in the request's encoding, and never
-// panics (decoding, planning and Prometheus's translation included).
+// panics (decoding, planning and Prometheus's translation included); a
+// request it tells the distributor has only ASCII labels has only ASCII
+// labels.
 func FuzzHandler(f *testing.F) {
 	for _, md := range fuzzSeeds(f) {
 		f.Add(encode(f, md, Protobuf), false)
 		f.Add(encode(f, md, JSON), true)
 	}
-	h := newTestHandler(f, &fakePusher{}, nil)
+	p := &fakePusher{}
+	h := newTestHandler(f, p, nil)
 	f.Fuzz(func(t *testing.T, body []byte, isJSON bool) {
 		enc, ct := Protobuf, ContentTypeProtobuf
 		if isJSON {
 			enc, ct = JSON, ContentTypeJSON
 		}
 		w := serve(h, sent{body: body, contentType: ct})
+		require.Empty(t, p.notASCII, "a label in a request flagged ASCIILabels is not ASCII")
 		require.Contains(t, []int{http.StatusOK, http.StatusBadRequest, http.StatusRequestEntityTooLarge}, w.Code, w.Body.String())
 		if w.Code == http.StatusOK {
 			resp := pmetricotlp.NewExportResponse()

@@ -154,6 +154,7 @@ func (h *Handler) export(ctx context.Context, w http.ResponseWriter, r *http.Req
 
 	pushReq := h.d.Pool.Get()
 	defer pushReq.Unref()
+	pushReq.ASCIILabels = p.asciiLabels()
 	c, _ := h.converters.Get().(*converter)
 	if c == nil {
 		c = &converter{conv: prometheusremotewrite.NewPrometheusConverter(nil)}

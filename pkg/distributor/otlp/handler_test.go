@@ -39,16 +39,24 @@ type fakePusher struct {
 	// err is returned by Push; with reject, Push writes nothing.
 	err    error
 	reject bool
+	// ascii has each push's ASCIILabels; notASCII the first label of a
+	// push so flagged that is not ASCII.
+	ascii    []bool
+	notASCII string
 }
 
 func (f *fakePusher) Push(_ context.Context, req *remotewrite.Request) (remotewrite.Stats, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var st remotewrite.Stats
+	f.ascii = append(f.ascii, req.ASCIILabels)
 	for _, ts := range req.Push.Timeseries {
 		var b strings.Builder
 		for _, l := range ts.Labels {
 			fmt.Fprintf(&b, "%s=%q ", l.Name, l.Value)
+			if req.ASCIILabels && f.notASCII == "" && highBits(l.Name+l.Value)&highMask != 0 {
+				f.notASCII = fmt.Sprintf("%s=%q", l.Name, l.Value)
+			}
 		}
 		fmt.Fprintf(&b, "floats=%d histograms=%d exemplars=%d", len(ts.Samples), len(ts.Histograms), len(ts.Exemplars))
 		f.series = append(f.series, b.String())

@@ -1,8 +1,10 @@
 package otlp
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
+	"unsafe"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -44,7 +46,16 @@ type planResult struct {
 	// label pairs, and label name and value bytes.
 	series, labels, bytes int
 	refused               []refusal
+	// high ORs together every string translated labels are made of
+	// ([highBits]): resource, scope and data point attributes, metric
+	// names and units.
+	high uint64
 }
+
+// asciiLabels says whether every string the translator makes labels of is
+// ASCII: then so are the labels (it adds only ASCII of its own: fixed
+// names, numbers, separators, hex IDs, JSON punctuation).
+func (p *planResult) asciiLabels() bool { return p.high&highMask == 0 }
 
 // refusedPoints is the sum of the refusals' points.
 func (p *planResult) refusedPoints() int {
@@ -86,11 +97,18 @@ func plan(md pmetric.Metrics, o planOptions) planResult {
 	for i := range rms.Len() {
 		rm := rms.At(i)
 		res := rm.Resource().Attributes()
+		// Job, instance, target_info and promoted labels.
+		resLabels, resBytes, high := attrSize(res)
+		p.high |= high
 		promLabels, promBytes := promotedSize(res, o.promoted)
 		points := 0
 		sms := rm.ScopeMetrics()
 		for j := range sms.Len() {
-			sms.At(j).Metrics().RemoveIf(func(m pmetric.Metric) bool {
+			sm := sms.At(j)
+			scope := sm.Scope()
+			_, _, high := attrSize(scope.Attributes())
+			p.high |= high | highBits(scope.Name()) | highBits(scope.Version()) | highBits(sm.SchemaUrl())
+			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
 				n, keep := p.metric(m, o, promLabels, promBytes)
 				if keep {
 					points += n
@@ -99,10 +117,9 @@ func plan(md pmetric.Metrics, o planOptions) planResult {
 			})
 		}
 		if points > 0 && o.targetInfo {
-			n, b := attrSize(res)
 			p.series++
-			p.labels += n + addedLabels
-			p.bytes += b + addedLabelBytes
+			p.labels += resLabels + addedLabels
+			p.bytes += resBytes + addedLabelBytes
 		}
 		p.points += points
 	}
@@ -112,6 +129,7 @@ func plan(md pmetric.Metrics, o planOptions) planResult {
 // metric estimates m's translation into p and says how many data points it
 // has and whether it is kept.
 func (p *planResult) metric(m pmetric.Metric, o planOptions, promLabels, promBytes int) (int, bool) {
+	p.high |= highBits(m.Name()) | highBits(m.Unit())
 	var temporality pmetric.AggregationTemporality
 	hasTemporality := true
 	switch m.Type() {
@@ -180,12 +198,13 @@ func (p *planResult) metric(m pmetric.Metric, o planOptions, promLabels, promByt
 
 // add counts series series of a data point with attributes attrs.
 func (p *planResult) add(series int, attrs pcommon.Map, exemplars pmetric.ExemplarSlice, promLabels, promBytes int) {
-	n, b := attrSize(attrs)
+	n, b, high := attrSize(attrs)
+	p.high |= high
 	p.series += series
 	p.labels += series * (n + promLabels + addedLabels)
 	p.bytes += series * (b + promBytes + addedLabelBytes)
 	for i := range exemplars.Len() {
-		en, eb := attrSize(exemplars.At(i).FilteredAttributes())
+		en, eb, _ := attrSize(exemplars.At(i).FilteredAttributes())
 		p.labels += en + 2 // trace_id, span_id
 		p.bytes += eb + 64
 	}
@@ -208,15 +227,17 @@ func dataPoints(m pmetric.Metric) int {
 	return 0
 }
 
-// attrSize returns the number of attributes and their estimated name and
-// value bytes as labels.
-func attrSize(attrs pcommon.Map) (n, size int) {
+// attrSize returns the number of attributes, their estimated name and
+// value bytes as labels, and the [highBits] of their names and values.
+func attrSize(attrs pcommon.Map) (n, size int, high uint64) {
 	attrs.Range(func(k string, v pcommon.Value) bool {
+		vs, vh := valueSize(v)
 		n++
-		size += len(k) + valueSize(v)
+		size += len(k) + vs
+		high |= highBits(k) | vh
 		return true
 	})
-	return n, size
+	return n, size, high
 }
 
 // promotedSize is attrSize of the promoted resource attributes.
@@ -226,32 +247,63 @@ func promotedSize(attrs pcommon.Map, promoted []string) (n, size int) {
 	}
 	attrs.Range(func(k string, v pcommon.Value) bool {
 		if slices.Contains(promoted, k) {
+			vs, _ := valueSize(v)
 			n++
-			size += len(k) + valueSize(v)
+			size += len(k) + vs
 		}
 		return true
 	})
 	return n, size
 }
 
-// valueSize estimates the length of v as a label value. Maps and slices
-// become JSON, about their bytes' length.
-func valueSize(v pcommon.Value) int {
+// valueSize estimates the length of v as a label value, and returns the
+// [highBits] of its strings. Maps and slices become JSON, about their
+// bytes' length; bytes become base64 and numbers digits, all ASCII.
+func valueSize(v pcommon.Value) (int, uint64) {
 	switch v.Type() {
 	case pcommon.ValueTypeStr:
-		return len(v.Str())
+		return len(v.Str()), highBits(v.Str())
 	case pcommon.ValueTypeBytes:
-		return 2 * v.Bytes().Len() // base64, rounded up
+		return 2 * v.Bytes().Len(), 0 // base64, rounded up
 	case pcommon.ValueTypeMap:
-		_, n := attrSize(v.Map())
-		return n + 4*v.Map().Len() + 2
+		_, n, high := attrSize(v.Map())
+		return n + 4*v.Map().Len() + 2, high
 	case pcommon.ValueTypeSlice:
-		n := 2
+		n, high := 2, uint64(0)
 		s := v.Slice()
 		for i := range s.Len() {
-			n += valueSize(s.At(i)) + 3
+			en, eh := valueSize(s.At(i))
+			n += en + 3
+			high |= eh
 		}
-		return n
+		return n, high
 	}
-	return nonStringAttrBytes
+	return nonStringAttrBytes, 0
+}
+
+// highMask has the high bit of every byte of a word: a string is ASCII
+// when its [highBits] have none of them.
+const highMask = 0x8080808080808080
+
+// highBits ORs s's bytes together a word at a time, with no byte loop: the
+// tail shorter than a word is read as an overlapping word, or a string
+// shorter than 8 bytes as two overlapping halves. Only the bits of
+// highMask mean anything in the result.
+func highBits(s string) uint64 {
+	// A read-only view of the string's bytes, to load them as words.
+	p := unsafe.Slice(unsafe.StringData(s), len(s))
+	n := len(p)
+	switch {
+	case n >= 8:
+		w := binary.LittleEndian.Uint64(p[n-8:])
+		for ; len(p) > 8; p = p[8:] {
+			w |= binary.LittleEndian.Uint64(p)
+		}
+		return w
+	case n >= 4:
+		return uint64(binary.LittleEndian.Uint32(p) | binary.LittleEndian.Uint32(p[n-4:]))
+	case n > 0:
+		return uint64(p[0]) | uint64(p[n/2]) | uint64(p[n-1])
+	}
+	return 0
 }
