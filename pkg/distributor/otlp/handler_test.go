@@ -535,3 +535,48 @@ type retryErr struct {
 func (e retryErr) Error() string             { return "retry" }
 func (e retryErr) Unwrap() error             { return e.class }
 func (e retryErr) RetryAfter() time.Duration { return e.after }
+
+// TestGzipReaderReuse: the pooled gzip readers carry nothing from one
+// request to the next, whatever the previous one left them with (a
+// malformed or truncated stream, a bomb cut off at the limit), with
+// requests in parallel.
+func TestGzipReaderReuse(t *testing.T) {
+	p := &fakePusher{}
+	h := newTestHandler(t, p, nil)
+	good := gzipped(t, encode(t, metrics(gauge("temp", 21, "room", "kitchen")), Protobuf))
+	bodies := []struct {
+		body []byte
+		want int
+	}{
+		{good, http.StatusOK},
+		{[]byte("not gzip"), http.StatusBadRequest},
+		{good, http.StatusOK},
+		{gzipped(t, make([]byte, 4<<20)), http.StatusRequestEntityTooLarge},
+		{good, http.StatusOK},
+		{good[:len(good)/2], http.StatusBadRequest},
+		{good, http.StatusOK},
+		{append(bytes.Clone(good), "trailing garbage"...), http.StatusBadRequest},
+		{good, http.StatusOK},
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for _, b := range bodies {
+				w := serve(h, sent{body: b.body, contentType: ContentTypeProtobuf, encoding: "gzip"})
+				if w.Code != b.want {
+					t.Errorf("HTTP %d, want %d: %s", w.Code, b.want, w.Body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	require.Len(t, p.series, 4*5*2, "temp and target_info, from each good request")
+	for _, s := range p.series[:2] {
+		require.Contains(t, []string{
+			`__name__="temp" instance="i-1" job="svc" room="kitchen" floats=1 histograms=0 exemplars=0`,
+			`__name__="target_info" host_name="node-7" instance="i-1" job="svc" floats=1 histograms=0 exemplars=0`,
+		}, s)
+	}
+}
