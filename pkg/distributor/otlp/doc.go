@@ -6,13 +6,16 @@
 //
 // [Handler] reads the body within the distributor's size limit (checked
 // on the compressed and on the decompressed bytes before either is
-// decoded), decodes it with the OpenTelemetry Collector's pdata, and looks
+// decoded; gzip readers are pooled), decodes it with the OpenTelemetry Collector's pdata, and looks
 // at the result before translating it ([plan]): metrics Hearth refuses
 // (delta temporality without the tenant's otel_allow_delta_temporality, an
 // unset temporality, an unknown type) are removed and counted in
 // hearth_discarded_samples_total, and a request that would translate to
 // more series, labels or label bytes than a remote-write request may hold
-// is refused with 413 before any of it is built.
+// is refused with 413 before any of it is built. The same pass checks
+// whether every string the translator makes labels of is ASCII; when it
+// is, the push request says so (remotewrite.Request.ASCIILabels) and the
+// distributor's validation skips its UTF-8 checks of the labels.
 //
 // Translation is Prometheus's own: the converter of Prometheus's OTLP
 // receiver (otlptranslator/prometheusremotewrite) with the tenant's
