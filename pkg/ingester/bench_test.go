@@ -2,6 +2,7 @@ package ingester
 
 import (
 	"fmt"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -74,7 +75,8 @@ func BenchmarkPush(b *testing.B) {
 // sample each into a head of 200,000 series (bench.sh's scenario 1), the
 // pushes walking through the head: unlike BenchmarkPush's 100 series, the
 // head's series and maps are not in the CPU cache, so each lookup of a
-// series costs what it costs the real ingester.
+// series costs what it costs the real ingester. It reports the heap held
+// per series too.
 //
 //	go test -run '^$' -bench BenchmarkPushLargeHead -count=6 ./pkg/ingester/
 func BenchmarkPushLargeHead(b *testing.B) {
@@ -109,9 +111,18 @@ func BenchmarkPushLargeHead(b *testing.B) {
 			b.Fatalf("push: %v %v", err, resp)
 		}
 	}
+	heap := func() uint64 {
+		runtime.GC()
+		runtime.GC() // The second one frees what sync.Pools let go.
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
 	for _, req := range reqs {
 		push(req)
 	}
+	created := heap()
 	b.ReportAllocs()
 	n := 0
 	cpu := cpuTime()
@@ -126,6 +137,9 @@ func BenchmarkPushLargeHead(b *testing.B) {
 	// on a shared machine.
 	b.ReportMetric(float64((cpuTime()-cpu).Nanoseconds())/float64(b.N*seriesPerPush), "cpu-ns/sample")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*seriesPerPush), "ns/sample")
+	// The heap the head and the ingester hold per series, each with one
+	// sample.
+	b.ReportMetric(float64(created-min(created, before))/headSeries, "heap-B/series")
 }
 
 // cpuTime returns the CPU time (user and system) the process has used.
