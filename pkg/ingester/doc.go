@@ -76,7 +76,8 @@
 // commit that notices a failed WAL write and the reopen that recovers from
 // it (wal.go), maintenance and head compaction (maintain.go), deletion and
 // the close at stop. One tenant's storage is a tenantDB: its TSDB, private
-// metrics registry, series limiter (limiter.go), metadata (metadata.go),
+// metrics registry, series limiter (limiter.go, with the set of owned
+// label sets the head may create series from: owned.go), metadata (metadata.go),
 // exemplar buffer sizing (exemplars.go) and WAL fsync (walsync.go).
 //
 // # Locks
@@ -100,8 +101,8 @@
 //     push's first exemplars (under mu only).
 //
 // The TSDB's own locks come after these. Leaf locks, under which nothing
-// else is taken and nothing calls into the TSDB: seriesLimiter.mu (the
-// TSDB calls the limiter's hooks with its locks held), walWatch.mu (the
+// else is taken and nothing calls into the TSDB: seriesLimiter.mu and
+// ownedLabels.mu (the TSDB calls the limiter's hooks with its locks held), walWatch.mu (the
 // TSDB registers its metrics while opening or under ApplyConfig),
 // walSyncer.mu, metadataStore's, ewmaRate.mu and replayState.mu. The
 // [Flusher]'s hooks are called under maintMu or from the TSDB's block

@@ -45,6 +45,10 @@ type seriesLimiter struct {
 	mu        sync.Mutex
 	total     int
 	perMetric map[string]int
+
+	// owned is the set of label sets series may be created with (see
+	// owned.go).
+	owned ownedLabels
 }
 
 var _ tsdb.SeriesLifecycleCallback = (*seriesLimiter)(nil)
@@ -53,10 +57,16 @@ func newSeriesLimiter(t tenant.ID, o *limits.Overrides, ring RingInfo, gauge pro
 	return &seriesLimiter{tenant: t, overrides: o, ring: ring, gauge: gauge, perMetric: map[string]int{}, instance: instance, maxInstance: maxInstance}
 }
 
-// PreCreation refuses a new series over a limit with a *seriesLimitError.
+// PreCreation refuses a new series over a limit with a *seriesLimitError,
+// and one whose labels Push has not copied with errUnownedLabels.
 func (l *seriesLimiter) PreCreation(lset labels.Labels) error {
 	if !l.enforcing.Load() {
 		return nil
+	}
+	if lookupOnce {
+		if err := l.owned.check(lset); err != nil {
+			return err
+		}
 	}
 	if l.maxInstance > 0 && l.instance.Load() >= int64(l.maxInstance) {
 		return &seriesLimitError{reason: "instance_series_limit", flag: "ingester.instance-limits.max-series", limit: l.maxInstance, tenant: l.tenant, retryable: true}

@@ -8,6 +8,14 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 )
 
+// lookupOnce is false in these builds: a label set's names may be shared
+// by other label sets (interned), so its memory has no identity and Push
+// asks the head for each series' ref before appending (see owned.go).
+const lookupOnce = false
+
+// labelsIdentity is unused in these builds.
+func labelsIdentity(labels.Labels) *byte { return nil }
+
 // ownedCopy returns lset with every name and value copied into one new
 // allocation, sharing no memory with lset. With these build tags a label
 // set holds strings that may alias the request.

@@ -105,7 +105,7 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 	oooAllowed := tdb.oooWindow.Load() > 0
 	for k := range req.Timeseries {
 		before := counts
-		pushSeries(app, s, &req.Timeseries[k], oooAllowed, &counts)
+		pushSeries(app, s, tdb.limiter, &req.Timeseries[k], oooAllowed, &counts)
 		s.noteRefused(k, &req.Timeseries[k], before, counts)
 	}
 	now := i.now()
@@ -156,16 +156,21 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 }
 
 // pushSeries appends one series' samples, histograms and exemplars.
-// oooAllowed says the tenant has an out-of-order window.
-func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, oooAllowed bool, counts *pushCounts) {
+// oooAllowed says the tenant has an out-of-order window; lim is the
+// tenant's series limiter, which decides which label sets the head may
+// create series with (see owned.go).
+func pushSeries(app pushAppender, s *pushScratch, lim *seriesLimiter, ts *ingesterpb.TimeSeries, oooAllowed bool, counts *pushCounts) {
 	ingesterpb.BuildLabels(&s.builder, ts.Labels, true) // An empty value is an absent label.
 	s.builder.Overwrite(&s.lset)
 
-	ref, lset := app.GetRef(s.lset, s.lset.Hash())
-	if ref == 0 {
-		// A new series (or one just garbage collected): the head will keep
-		// these labels, so they must not alias the request or s.lset.
-		lset = ownedCopy(s.lset)
+	// lset aliases s.lset (and maybe the request) until the series is
+	// found to be new: then it is an owned copy, which the head keeps.
+	var ref storage.SeriesRef
+	lset := s.lset
+	if !lookupOnce {
+		if ref, lset = app.GetRef(s.lset, s.lset.Hash()); ref == 0 {
+			lset = ownedCopy(s.lset)
+		}
 	}
 
 	// Floats and histograms of one series are appended in timestamp order,
@@ -212,6 +217,10 @@ func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, ooo
 			continue
 		}
 		r, err := app.Append(ref, lset, 0, t, cur.f, cur.h, cur.fh, storage.AOptions{})
+		if err != nil && errors.Is(err, errUnownedLabels) {
+			lset = ownedCopy(lset)
+			r, err = appendOwned(app, lim, lset, t, cur)
+		}
 		if err != nil {
 			// The failing sample and everything after it are dropped.
 			if s.seriesFailed(err, lset, ts, fi-boolInt(!cur.isHist), hi-boolInt(cur.isHist)) {
@@ -230,6 +239,27 @@ func pushSeries(app pushAppender, s *pushScratch, ts *ingesterpb.TimeSeries, ooo
 	if len(ts.Exemplars) > 0 {
 		counts.exemplars += s.appendExemplars(app, ref, lset, ts.Exemplars)
 	}
+}
+
+// appendOwned appends a sample to a series the head did not have, with
+// lset an owned copy of its labels that the head may keep. The head may
+// refuse again, with errUnownedLabels, when it loses a race with its
+// garbage collection and creates the series from its own copy: a few
+// tries settle that.
+func appendOwned(app pushAppender, lim *seriesLimiter, lset labels.Labels, t int64, v sampleValue) (storage.SeriesRef, error) {
+	lim.owned.allow(lset)
+	defer lim.owned.disallow(lset)
+	var (
+		ref storage.SeriesRef
+		err error
+	)
+	for range 3 {
+		ref, err = app.Append(0, lset, 0, t, v.f, v.h, v.fh, storage.AOptions{})
+		if !errors.Is(err, errUnownedLabels) {
+			break
+		}
+	}
+	return ref, err
 }
 
 // sampleValue is one float or histogram sample of a series.

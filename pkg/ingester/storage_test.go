@@ -2,6 +2,7 @@ package ingester
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -76,7 +77,7 @@ func TestPushCopiesLabelsOfNewSeries(t *testing.T) {
 	scribble()
 	check(1)
 
-	// Existing series: found by GetRef, not copied, not duplicated.
+	// Existing series: found by their labels, not copied, not duplicated.
 	copy(buf, text)
 	resp, err = env.ing.Push(ctxFor("t"), request(2000))
 	require.NoError(t, err)
@@ -278,4 +279,48 @@ func TestPushAfterZeroCopyDecode(t *testing.T) {
 	require.Len(t, got, 2)
 	require.Equal(t, []ingesterpb.Sample{{TimestampMs: 1000, Value: 1}}, got["up/aaa"].samples)
 	require.Equal(t, []ingesterpb.Sample{{TimestampMs: 1000, Value: 2}}, got["up/bbb"].samples)
+}
+
+// TestConcurrentPushesCreateSeriesOnce has pushers create the same new
+// series at the same time, each from labels in its own buffer that it
+// scribbles over after each push: every series is created once, with
+// labels that survive every buffer.
+func TestConcurrentPushesCreateSeriesOnce(t *testing.T) {
+	env := startIngester(t, t.TempDir(), limits.NewOverrides(defaultLimits()))
+	const pushers, series = 4, 50
+	var wg sync.WaitGroup
+	for range pushers {
+		wg.Go(func() {
+			buf := make([]byte, 32)
+			for k := range series {
+				// Every label string aliases buf.
+				n := copy(buf, "__name__upjob"+strconv.Itoa(k))
+				s := unsafe.String(&buf[0], n)
+				req := &ingesterpb.PushRequest{Timeseries: []ingesterpb.TimeSeries{{
+					Labels:  []ingesterpb.LabelPair{{Name: s[:8], Value: s[8:10]}, {Name: s[10:13], Value: s[13:]}},
+					Samples: []ingesterpb.Sample{{TimestampMs: 1000, Value: 1}},
+				}}}
+				resp, err := env.ing.Push(ctxFor("t"), req)
+				if !assertNoErr(t, err) {
+					return
+				}
+				if len(resp.Errors) > 0 {
+					t.Errorf("push refused: %v", resp.Errors)
+					return
+				}
+				copy(buf, strings.Repeat("Y", len(buf)))
+			}
+		})
+	}
+	wg.Wait()
+	got, _ := queryAll(t, env, "t", allSeries())
+	require.Len(t, got, series)
+	for k := range series {
+		job := strconv.Itoa(k)
+		r := got["up/"+job]
+		require.NotNil(t, r, "series job=%s", job)
+		require.Equal(t, map[string]string{"__name__": "up", "job": job}, r.labels)
+		require.Len(t, r.samples, 1)
+	}
+	require.Equal(t, series, env.ing.dbs.get("t").limiter.series())
 }

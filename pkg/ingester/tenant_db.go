@@ -123,6 +123,12 @@ func (s *tenantDBs) open(t tenant.ID, stats *tsdb.DBStats) (*tenantDB, error) {
 	// a __query_shard__ matcher selects through SelectHints (see package
 	// queryshard); without it the head answers "sharding is disabled".
 	opts.EnableSharding = true
+	// No isolation, as in Cortex (#4825) and Mimir (#1652): it keeps
+	// queries from seeing part of an append, but a remote-write request
+	// is no transaction anyway (a scrape is split over requests, each
+	// sharded over ingesters), and it costs every series a ring of
+	// append IDs (~60 bytes) and every append and commit its bookkeeping.
+	opts.IsolationDisabled = true
 	tdb.appliedOOO, tdb.appliedMaxExem = opts.OutOfOrderTimeWindow, opts.MaxExemplars
 	tdb.oooWindow.Store(opts.OutOfOrderTimeWindow)
 	tdb.wal = newWALWatch(tdb.reg)
