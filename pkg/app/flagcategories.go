@@ -79,6 +79,8 @@ var flagCategories = map[string]string{
 	"ruler.ring.tokens-file-path":                                  CategoryAdvanced,
 	"ruler.ring.zone-awareness-enabled":                            CategoryAdvanced,
 	"tenant-federation.enabled":                                    CategoryExperimental,
+	"usage.instance-id":                                            CategoryAdvanced,
+	"usage.persist-interval":                                       CategoryAdvanced,
 	"self-monitoring.enabled":                                      CategoryBasic,
 	"self-monitoring.interval":                                     CategoryAdvanced,
 	"self-monitoring.tenant":                                       CategoryAdvanced,

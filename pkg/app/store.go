@@ -110,9 +110,9 @@ func (a *App) initStore() (*chunk.Store, error) {
 		backend.Close()
 		return nil, fmt.Errorf("building the chunk store: %w", err)
 	}
-	a.svcs = append(a.svcs, services.New("store", nil, nil, func(error) error {
+	a.storeSvc = services.New("store", nil, nil, func(error) error {
 		return backend.Close()
-	}))
+	})
 	return a.store, nil
 }
 
@@ -144,12 +144,16 @@ func (a *App) initRetention(explicitSet) error {
 
 // initDeleter builds tenant deletion over what this process holds: the
 // ingester before the flusher (no new block gets queued), the flusher before
-// the store (no flush writes rows after the drop).
+// the store (no flush writes rows after the drop), the usage ledger last.
 func (a *App) initDeleter(explicitSet) error {
 	var local []retention.LocalDeleter
 	if a.ingester != nil {
 		local = append(local, a.ingester, a.flusher)
 	}
+	// The ledger last: it folds what the others counted, then forgets
+	// the tenant, so its next write does not bring back the rows the
+	// deletion drops.
+	local = append(local, a.usage)
 	a.deleter = retention.NewDeleter(retention.DeleterDeps{
 		Logger:     a.logger.With("component", "tenant-deletion"),
 		Registerer: a.reg,

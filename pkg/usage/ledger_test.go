@@ -44,7 +44,7 @@ func startProc(t *testing.T, table Table, instance string) *proc {
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	l, err := New(Deps{
-		Config:     Config{PersistInterval: time.Hour, InstanceID: instance},
+		Config:     Config{PersistInterval: time.Hour, StoreScanInterval: time.Hour, InstanceID: instance},
 		Table:      table,
 		Gatherer:   reg,
 		Registerer: reg,
@@ -166,7 +166,7 @@ func TestLedgerKeepsUncontinuableCounters(t *testing.T) {
 	table := openTable(t)
 	run := func(n float64) *Ledger {
 		reg := prometheus.NewPedanticRegistry()
-		l, err := New(Deps{Config: Config{PersistInterval: time.Hour, InstanceID: "r"}, Table: table, Gatherer: reg, Registerer: reg})
+		l, err := New(Deps{Config: Config{PersistInterval: time.Hour, StoreScanInterval: time.Hour, InstanceID: "r"}, Table: table, Gatherer: reg, Registerer: reg})
 		require.NoError(t, err)
 		evals := promauto.With(reg).NewCounterVec(prometheus.CounterOpts{Name: "prometheus_rule_evaluations_total", Help: "h"}, []string{"tenant", "rule_group"})
 		require.NoError(t, l.load(ctx))

@@ -59,6 +59,9 @@ func (l *Ledger) read(ctx context.Context, r widecolumn.KeyRange, only string) (
 			badErr = err
 			return false
 		}
+		if string(inst) == storedBucketsRow {
+			return true // The sizer's measurements, not a figure.
+		}
 		if string(inst) == l.cfg.InstanceID && l.isLoaded() {
 			return true // Its live totals are added below.
 		}
