@@ -81,6 +81,7 @@ var flagCategories = map[string]string{
 	"tenant-federation.enabled":                                    CategoryExperimental,
 	"usage.instance-id":                                            CategoryAdvanced,
 	"usage.persist-interval":                                       CategoryAdvanced,
+	"usage.store-scan-interval":                                    CategoryAdvanced,
 	"self-monitoring.enabled":                                      CategoryBasic,
 	"self-monitoring.interval":                                     CategoryAdvanced,
 	"self-monitoring.tenant":                                       CategoryAdvanced,

@@ -11,6 +11,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/retention"
 	"github.com/hearthmetrics/hearth/pkg/services"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/usage"
 	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 	"github.com/hearthmetrics/hearth/pkg/widecolumn/bigtable"
 	"github.com/hearthmetrics/hearth/pkg/widecolumn/pebble"
@@ -118,8 +119,9 @@ func (a *App) initStore() (*chunk.Store, error) {
 
 func defaultPebbleDir(storageDir string) string { return filepath.Join(storageDir, "store") }
 
-// initRetention runs the retention enforcer in the processes that hold the
-// querier (one per cluster is enough; several are harmless).
+// initRetention runs the retention enforcer and the usage sizer in the
+// processes that hold the querier (one per cluster is enough; several are
+// harmless).
 func (a *App) initRetention(explicitSet) error {
 	if !a.cfg.has(TargetQuerier) {
 		return nil
@@ -139,6 +141,18 @@ func (a *App) initRetention(explicitSet) error {
 		return fmt.Errorf("building the retention enforcer: %w", err)
 	}
 	a.svcs = append(a.svcs, enf.Service())
+	// The tenants' stored bytes are measured where retention runs.
+	sizer, err := usage.NewSizer(usage.SizerDeps{
+		Interval:   a.cfg.Usage.StoreScanInterval,
+		Store:      st,
+		Table:      a.storeBackend,
+		Logger:     a.logger.With("component", "usage-sizer"),
+		Registerer: a.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("building the usage sizer: %w", err)
+	}
+	a.svcs = append(a.svcs, sizer.Service())
 	return nil
 }
 

@@ -206,7 +206,7 @@ func TestUsageExactAcrossAGracefulRestart(t *testing.T) {
 func TestUsageIsolationAndDeletion(t *testing.T) {
 	dir := t.TempDir()
 	httpAddr := freeAddr(t)
-	flags := []string{"-storage.dir=" + dir, "-server.http-listen-address=" + httpAddr, "-usage.instance-id=hearth-1"}
+	flags := []string{"-storage.dir=" + dir, "-server.http-listen-address=" + httpAddr, "-usage.instance-id=hearth-1", "-usage.store-scan-interval=1s"}
 	p := startProcess(t, TargetAll, flags...)
 	ctx := context.Background()
 	require.NoError(t, newPusher(t, httpAddr, "team-a").push(ctx, 3, time.Now(), 1))
@@ -219,13 +219,26 @@ func TestUsageIsolationAndDeletion(t *testing.T) {
 	require.Zero(t, counterOf(tenantUsage(t, httpAddr, "team-c"), receivedSamples))
 	require.Len(t, operatorUsage(t, p), 2)
 
-	// Written, then the tenant deleted: its rows go, and the process's
-	// next write does not bring them back.
-	require.NoError(t, p.app.usage.Persist(ctx))
-	req, err := http.NewRequest(http.MethodPost, "http://"+p.app.InternalAddr()+"/admin/tenants/team-a/delete", nil)
+	// Flushed to the store, each tenant's chunks are measured there.
+	req, err := http.NewRequest(http.MethodPost, "http://"+p.app.InternalAddr()+"/ingester/flush", nil)
 	require.NoError(t, err)
 	req.Header.Set("Authorization", "Bearer "+p.app.operatorToken.Token.Reveal())
 	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Less(t, resp.StatusCode, 300)
+	require.Eventually(t, func() bool {
+		return counterOf(tenantUsage(t, httpAddr, "team-a"), usage.StoredBytesName) > 0 &&
+			counterOf(tenantUsage(t, httpAddr, "team-b"), usage.StoredBytesName) > 0
+	}, 20*time.Second, 50*time.Millisecond)
+
+	// Written, then the tenant deleted: its rows go, and the process's
+	// next write does not bring them back.
+	require.NoError(t, p.app.usage.Persist(ctx))
+	req, err = http.NewRequest(http.MethodPost, "http://"+p.app.InternalAddr()+"/admin/tenants/team-a/delete", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+p.app.operatorToken.Token.Reveal())
+	resp, err = http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusNoContent, resp.StatusCode)

@@ -93,7 +93,7 @@ type Distributor struct {
 	// requires: a push arriving while the distributor stops gets 503.
 	pushesMu sync.RWMutex
 	stopping bool
-	svc    *services.Service
+	svc      *services.Service
 }
 
 // New builds a distributor.

@@ -29,7 +29,7 @@ const maxInstanceIDBytes = 256
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
 	host, _ := os.Hostname()
 	f.DurationVar(&c.PersistInterval, "usage.persist-interval", 15*time.Second, "How often each process writes its per-tenant usage ledger (docs/usage.md) to the store; a crash loses at most this much of the process's counting. A graceful stop writes it once more after the last request. See also -usage.instance-id.")
-	f.DurationVar(&c.StoreScanInterval, "usage.store-scan-interval", time.Hour, "How often the processes running the querier measure each tenant's bytes in the chunk store (hearth_store_chunk_bytes in the usage ledger): each bucket of the store is read until it has settled, 48h after its end, then kept. See also -store.retention-interval.")
+	f.DurationVar(&c.StoreScanInterval, "usage.store-scan-interval", time.Hour, "How often the processes running the querier (and the retention enforcer) measure each tenant's bytes in the chunk store (hearth_store_chunk_bytes in the usage ledger): each bucket of the store is read until it has settled, 48h after its end, then kept. See also -store.retention-interval.")
 	f.StringVar(&c.InstanceID, "usage.instance-id", host, "Names this process's rows of the usage ledger: unique among the cluster's processes and stable across restarts, so a restarted process continues its counters. Default: -ingester.ring.instance-id when that is set, else the hostname.")
 }
 

@@ -47,9 +47,13 @@ type ChunkStore interface {
 // SizerDeps are the sizer's dependencies.
 type SizerDeps struct {
 	// Interval is how often every tenant's stored bytes are measured.
-	Interval   time.Duration
-	Store      ChunkStore
-	Table      Table
+	Interval time.Duration
+	Store    ChunkStore
+	// Table also drops the rows written for a tenant deleted meanwhile.
+	Table interface {
+		Table
+		DropPrefix(ctx context.Context, prefix []byte) error
+	}
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	// Now is the clock; nil means time.Now.
@@ -182,6 +186,17 @@ func (s *Sizer) measureTenant(ctx context.Context, t string) error {
 	})
 	if err != nil {
 		return fmt.Errorf("writing the stored bytes: %w", err)
+	}
+	// A tenant deleted meanwhile: its chunks went before its usage rows
+	// (widecolumn's deletion order), so the rows just written are either
+	// dropped by the deletion or found here and dropped.
+	if _, ok, err := s.d.Store.FirstBucket(ctx, t); err != nil || !ok {
+		for _, row := range []string{storedBucketsRow, storedTotalRow} {
+			if derr := s.d.Table.DropPrefix(ctx, append(prefix[:len(prefix):len(prefix)], row...)); derr != nil {
+				err = errors.Join(err, derr)
+			}
+		}
+		return err
 	}
 	s.bytes.WithLabelValues(t).Set(float64(total))
 	return nil
