@@ -86,7 +86,7 @@ func TestACrashLosesAtMostOnePersistInterval(t *testing.T) {
 		go func() { done <- l.run(ctx) }() // The service's loop, without its stop (the last write).
 		counted := 0
 		time.Sleep(interval / 30) // Count between the writes, never at one.
-		for range 40 { // 40s: writes at 15s and 30s.
+		for range 40 {            // 40s: writes at 15s and 30s.
 			time.Sleep(time.Second) // The fake clock of the bubble.
 			samples.WithLabelValues("team-a").Inc()
 			counted++
