@@ -144,13 +144,30 @@ func New(d Deps) (*Ledger, error) {
 		Name: "hearth_usage_last_persist_timestamp_seconds",
 		Help: "When the usage ledger was last written to the store (or found nothing to write): a crash loses what was counted since.",
 	})
-	l.svc = services.New("usage", l.load, l.run, l.stop)
+	l.svc = services.New("usage", l.start, l.run, l.stop)
 	return l, nil
 }
 
 // Service is the ledger's lifecycle: start loads this instance's rows, run
-// writes every -usage.persist-interval, stop writes once more.
+// writes every -usage.persist-interval, stop writes once more. A store
+// that cannot be read at start does not stop the process (an ingester
+// must start while the store is down): the ledger counts from zero, loads
+// at a later interval (adding what it loads, so nothing counted
+// meanwhile is lost) and writes nothing until it has loaded.
 func (l *Ledger) Service() *services.Service { return l.svc }
+
+// loadTimeout bounds the load at start, so a store that does not answer
+// does not hold the process's start.
+const loadTimeout = 10 * time.Second
+
+func (l *Ledger) start(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, loadTimeout)
+	defer cancel()
+	if err := l.load(ctx); err != nil {
+		l.logger.Warn("Loading the usage ledger failed; counting from zero and loading again at the next interval", "err", err, "flag", "-usage.persist-interval")
+	}
+	return nil
+}
 
 func (l *Ledger) run(ctx context.Context) error {
 	t := time.NewTicker(l.cfg.PersistInterval)
@@ -160,6 +177,12 @@ func (l *Ledger) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+			if !l.isLoaded() {
+				if err := l.load(ctx); err != nil {
+					l.logger.Warn("Loading the usage ledger failed; retrying at the next interval", "err", err)
+					continue
+				}
+			}
 			if err := l.Persist(ctx); err != nil && ctx.Err() == nil {
 				l.logger.Warn("Writing the usage ledger failed; retrying at the next interval", "err", err)
 			}
@@ -180,7 +203,12 @@ func (l *Ledger) stop(error) error {
 }
 
 // load reads this instance's rows and continues the counters from them.
+// Counters already counted meanwhile keep their counts: the loaded totals
+// are added to them.
 func (l *Ledger) load(ctx context.Context) error {
+	if l.isLoaded() {
+		return nil
+	}
 	rows := map[string]map[Column]uint64{}
 	err := l.table.Read(ctx, widecolumn.ReadRequest{
 		Ranges:      []widecolumn.KeyRange{widecolumn.Usage.Range()},

@@ -42,6 +42,11 @@ type proc struct {
 
 func startProc(t *testing.T, table Table, instance string) *proc {
 	t.Helper()
+	return newProc(t, table, instance, true)
+}
+
+func newProc(t *testing.T, table Table, instance string, load bool) *proc {
+	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	l, err := New(Deps{
 		Config:     Config{PersistInterval: time.Hour, StoreScanInterval: time.Hour, InstanceID: instance},
@@ -64,7 +69,9 @@ func startProc(t *testing.T, table Table, instance string) *proc {
 			Name: "hearth_ingester_tenant_flushed_bytes_total", Help: "h",
 		}, []string{"tenant"}),
 	}
-	require.NoError(t, l.load(context.Background()))
+	if load {
+		require.NoError(t, l.load(context.Background()))
+	}
 	return p
 }
 
@@ -121,6 +128,26 @@ func TestLedgerContinuesAcrossARestart(t *testing.T) {
 }
 
 func testCounter(c prometheus.Counter) float64 { return testutil.ToFloat64(c) }
+
+// TestLedgerLoadsLate: a process that could not read the store at start
+// counts from zero, and loading later adds the persisted totals.
+func TestLedgerLoadsLate(t *testing.T) {
+	ctx := context.Background()
+	table := openTable(t)
+	p := startProc(t, table, "i")
+	p.samples.WithLabelValues("team-a").Add(100)
+	require.NoError(t, p.ledger.stop(nil))
+
+	q := newProc(t, table, "i", false)
+	q.samples.WithLabelValues("team-a").Add(5)
+	require.NoError(t, q.ledger.Persist(ctx), "nothing is written before the load")
+	require.Equal(t, uint64(100), value(usageOf(t, q.ledger, "team-a"), samplesName, nil), "the stored row until then")
+	require.NoError(t, q.ledger.load(ctx))
+	require.InDelta(t, 105, testCounter(q.samples.WithLabelValues("team-a")), 0)
+	require.Equal(t, uint64(105), value(usageOf(t, q.ledger, "team-a"), samplesName, nil))
+	require.NoError(t, q.ledger.stop(nil))
+	require.Equal(t, uint64(105), value(usageOf(t, startProc(t, table, "i").ledger, "team-a"), samplesName, nil))
+}
 
 func TestLedgerSumsInstances(t *testing.T) {
 	ctx := context.Background()
