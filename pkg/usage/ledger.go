@@ -103,6 +103,11 @@ type Ledger struct {
 	pending map[string]map[Column]uint64
 	// written: the tenant's row was in the table at our last write.
 	written map[string]bool
+	// lastSync is when the counters were last read; readers read them
+	// again only readSyncEvery later, so a tenant polling its usage costs
+	// at most one registry gather a second.
+	lastSync      time.Time
+	readSyncEvery time.Duration
 }
 
 // New returns a ledger; its service loads the persisted totals.
@@ -128,6 +133,8 @@ func New(d Deps) (*Ledger, error) {
 		totals:   map[string]map[Column]uint64{},
 		pending:  map[string]map[Column]uint64{},
 		written:  map[string]bool{},
+
+		readSyncEvery: time.Second,
 	}
 	if l.logger == nil {
 		l.logger = slog.New(slog.DiscardHandler)
@@ -258,6 +265,7 @@ func (l *Ledger) load(ctx context.Context) error {
 // syncLocked folds the counters' increase since the previous read into the
 // totals. l.mu is held.
 func (l *Ledger) syncLocked() {
+	l.lastSync = time.Now()
 	mfs, err := l.gatherer.Gather()
 	// A failed gather may have left families out: their series are kept
 	// as they were, not taken for reset.

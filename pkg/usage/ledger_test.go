@@ -55,6 +55,7 @@ func newProc(t *testing.T, table Table, instance string, load bool) *proc {
 		Registerer: reg,
 	})
 	require.NoError(t, err)
+	l.readSyncEvery = 0 // Reads see every increment at once.
 	f := promauto.With(l.WrapRegisterer(reg))
 	p := &proc{
 		reg:    reg,

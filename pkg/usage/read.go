@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/pkg/widecolumn"
@@ -76,7 +77,9 @@ func (l *Ledger) read(ctx context.Context, r widecolumn.KeyRange, only string) (
 	}
 	l.mu.Lock()
 	if l.loaded {
-		l.syncLocked()
+		if time.Since(l.lastSync) >= l.readSyncEvery {
+			l.syncLocked()
+		}
 		for t, cols := range l.totals {
 			if only == "" || t == only {
 				add(t, cols)
