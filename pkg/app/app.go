@@ -37,6 +37,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/ruler"
 	"github.com/hearthmetrics/hearth/pkg/ruler/rulestore"
 	"github.com/hearthmetrics/hearth/pkg/services"
+	"github.com/hearthmetrics/hearth/pkg/usage"
 )
 
 // App is one Hearth process: the components its targets name, built and
@@ -67,6 +68,13 @@ type App struct {
 	cachegen     *cachegen.Generations
 	ruler        *ruler.Ruler
 	rules        *rulestore.Store
+	// storeSvc closes the store backend: it stops last, after the
+	// servers and the usage ledger's last write.
+	storeSvc *services.Service
+	// usage is the per-tenant usage ledger; usageReg registers the
+	// billing counters it continues (see initUsage).
+	usage    *usage.Ledger
+	usageReg prometheus.Registerer
 
 	cluster       *auth.Cluster
 	operatorToken auth.OperatorToken
@@ -152,7 +160,11 @@ func New(cfg *Config, explicit explicitSet, logger *slog.Logger, reg *prometheus
 		}
 		return nil, err
 	}
-	a.manager = services.NewManager(a.logger, a.svcs...)
+	// The store starts first and stops last; the usage ledger loads
+	// before the servers start and writes its last totals once they have
+	// stopped (the servers stop after every component).
+	svcs := append([]*services.Service{a.storeSvc, a.usage.Service()}, a.svcs...)
+	a.manager = services.NewManager(a.logger, svcs...)
 	return a, nil
 }
 
@@ -184,6 +196,9 @@ func (a *App) build(explicit explicitSet) error {
 	if err := a.initAuthenticator(); err != nil {
 		return err
 	}
+	if err := a.initUsage(); err != nil {
+		return err
+	}
 	a.servers.guardHTTP(a.cfg.Server.HTTP, a.reg)
 	steps := []func(explicitSet) error{a.initRing, a.initIngester, a.initDistributor, a.initQuerier, a.initFrontend, a.initRuler, a.initRetention, a.initDeleter, a.initSelfMonitoring}
 	for _, step := range steps {
@@ -191,6 +206,7 @@ func (a *App) build(explicit explicitSet) error {
 			return err
 		}
 	}
+	a.registerUsageRoutes()
 	return nil
 }
 
@@ -230,7 +246,7 @@ func (a *App) initIngester(explicit explicitSet) error {
 		Config:     a.cfg.Ingester.Flush,
 		Store:      st,
 		Logger:     a.logger.With("component", "flusher"),
-		Registerer: a.reg,
+		Registerer: a.billingRegisterer(),
 	})
 	if err != nil {
 		return fmt.Errorf("building the flusher: %w", err)
@@ -319,7 +335,7 @@ func (a *App) buildDistributor() error {
 		Clients:    pool,
 		Limits:     a.overrides,
 		Logger:     a.logger.With("component", "distributor"),
-		Registerer: a.reg,
+		Registerer: a.billingRegisterer(),
 	})
 	if err != nil {
 		return fmt.Errorf("building the distributor: %w", err)
@@ -470,7 +486,7 @@ func (a *App) buildQuerier() error {
 	}
 	a.querier, err = querier.New(a.cfg.Querier.Config, querier.Deps{
 		Logger:     a.logger.With("component", "querier"),
-		Registerer: a.reg,
+		Registerer: a.billingRegisterer(),
 		Instances:  a.ingesterRing,
 		Clients:    pool,
 		Store:      st,

@@ -27,6 +27,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/querier"
 	"github.com/hearthmetrics/hearth/pkg/ring"
 	"github.com/hearthmetrics/hearth/pkg/ruler"
+	"github.com/hearthmetrics/hearth/pkg/usage"
 )
 
 // Targets a process can run. "all" is every component in one process.
@@ -74,6 +75,8 @@ type Config struct {
 	Ruler            ruler.Config          `yaml:"ruler"`
 	// SelfMonitoring writes the process's metrics into a reserved tenant.
 	SelfMonitoring SelfMonitoringConfig `yaml:"self_monitoring"`
+	// Usage is the per-tenant usage ledger (docs/usage.md).
+	Usage usage.Config `yaml:"usage"`
 }
 
 // FrontendConfig is the `frontend:` section: the query frontend's queue
@@ -149,6 +152,7 @@ func (c *Config) RegisterFlags(f *flag.FlagSet, defaultTarget string) {
 	c.Frontend.QueryRange.RegisterFlags(f)
 	c.Ruler.RegisterFlags(f)
 	c.SelfMonitoring.RegisterFlags(f)
+	c.Usage.RegisterFlags(f)
 }
 
 // applyDerivedDefaults fills the settings whose default depends on others,
@@ -166,6 +170,10 @@ func (c *Config) applyDerivedDefaults(explicit explicitSet) {
 	// The tokens file sits next to the WAL it must match.
 	if !explicit.has(&c.Ingester.Ring.TokensFilePath) {
 		c.Ingester.Ring.TokensFilePath = filepath.Join(c.Storage.Dir, "ingester-tokens")
+	}
+	// An ingester named in its ring keeps that name for its usage rows.
+	if !explicit.has(&c.Usage.InstanceID) && explicit.has(&c.Ingester.Ring.InstanceID) {
+		c.Usage.InstanceID = c.Ingester.Ring.InstanceID
 	}
 	// The all-in-one monitors itself so that the mixin's dashboards work
 	// on `make run`; a cluster is scraped by a Prometheus.
@@ -224,7 +232,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("storage.dir: empty"))
 	}
 	errs = append(errs, c.Server.Validate(), c.Log.Validate(), c.Limits.Validate(), c.Store.Validate(c.has(TargetAll)), c.Auth.Validate(),
-		c.Memberlist.Validate(), c.Querier.Config.Validate(), c.Querier.Worker.Validate(), c.Distributor.Config.Validate(), c.IngesterClient.Validate(), c.RuntimeConfig.Validate(), c.SelfMonitoring.Validate())
+		c.Memberlist.Validate(), c.Querier.Config.Validate(), c.Querier.Worker.Validate(), c.Distributor.Config.Validate(), c.IngesterClient.Validate(), c.RuntimeConfig.Validate(), c.SelfMonitoring.Validate(), c.Usage.Validate())
 	if c.has(TargetDistributor) {
 		errs = append(errs, c.Distributor.RateLimit.Validate(), c.Distributor.HATracker.Validate())
 		if c.Distributor.RateLimit.Strategy == ratelimit.StrategyGlobal {

@@ -11,6 +11,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/retention"
 	"github.com/hearthmetrics/hearth/pkg/services"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/pkg/usage"
 	"github.com/hearthmetrics/hearth/pkg/widecolumn"
 	"github.com/hearthmetrics/hearth/pkg/widecolumn/bigtable"
 	"github.com/hearthmetrics/hearth/pkg/widecolumn/pebble"
@@ -110,16 +111,17 @@ func (a *App) initStore() (*chunk.Store, error) {
 		backend.Close()
 		return nil, fmt.Errorf("building the chunk store: %w", err)
 	}
-	a.svcs = append(a.svcs, services.New("store", nil, nil, func(error) error {
+	a.storeSvc = services.New("store", nil, nil, func(error) error {
 		return backend.Close()
-	}))
+	})
 	return a.store, nil
 }
 
 func defaultPebbleDir(storageDir string) string { return filepath.Join(storageDir, "store") }
 
-// initRetention runs the retention enforcer in the processes that hold the
-// querier (one per cluster is enough; several are harmless).
+// initRetention runs the retention enforcer and the usage sizer in the
+// processes that hold the querier (one per cluster is enough; several are
+// harmless).
 func (a *App) initRetention(explicitSet) error {
 	if !a.cfg.has(TargetQuerier) {
 		return nil
@@ -139,17 +141,33 @@ func (a *App) initRetention(explicitSet) error {
 		return fmt.Errorf("building the retention enforcer: %w", err)
 	}
 	a.svcs = append(a.svcs, enf.Service())
+	// The tenants' stored bytes are measured where retention runs.
+	sizer, err := usage.NewSizer(usage.SizerDeps{
+		Interval:   a.cfg.Usage.StoreScanInterval,
+		Store:      st,
+		Table:      a.storeBackend,
+		Logger:     a.logger.With("component", "usage-sizer"),
+		Registerer: a.reg,
+	})
+	if err != nil {
+		return fmt.Errorf("building the usage sizer: %w", err)
+	}
+	a.svcs = append(a.svcs, sizer.Service())
 	return nil
 }
 
 // initDeleter builds tenant deletion over what this process holds: the
 // ingester before the flusher (no new block gets queued), the flusher before
-// the store (no flush writes rows after the drop).
+// the store (no flush writes rows after the drop), the usage ledger last.
 func (a *App) initDeleter(explicitSet) error {
 	var local []retention.LocalDeleter
 	if a.ingester != nil {
 		local = append(local, a.ingester, a.flusher)
 	}
+	// The ledger last: it folds what the others counted, then forgets
+	// the tenant, so its next write does not bring back the rows the
+	// deletion drops.
+	local = append(local, a.usage)
 	a.deleter = retention.NewDeleter(retention.DeleterDeps{
 		Logger:     a.logger.With("component", "tenant-deletion"),
 		Registerer: a.reg,

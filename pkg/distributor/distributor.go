@@ -88,7 +88,12 @@ type Distributor struct {
 	// pushes tracks ingester pushes, detached ones included, so stopping
 	// waits for them.
 	pushes sync.WaitGroup
-	svc    *services.Service
+	// pushesMu orders pushes.Add (under RLock, while not stopping) before
+	// the stop's Wait (after stopping is set under Lock), as WaitGroup
+	// requires: a push arriving while the distributor stops gets 503.
+	pushesMu sync.RWMutex
+	stopping bool
+	svc      *services.Service
 }
 
 // New builds a distributor.
@@ -118,6 +123,9 @@ func New(d Deps) (*Distributor, error) {
 		DecodeLimits: d.Config.decodeLimits(), Logger: d.Logger,
 	})))
 	dist.svc = services.New("distributor", nil, nil, func(error) error {
+		dist.pushesMu.Lock()
+		dist.stopping = true
+		dist.pushesMu.Unlock()
 		dist.pushes.Wait()
 		return nil
 	})

@@ -193,6 +193,13 @@ func (d *Distributor) fanOut(ctx context.Context, t tenant.ID, req *remotewrite.
 	if err := d.shard(st, t, pr); err != nil {
 		return remotewrite.Stats{}, err
 	}
+	d.pushesMu.RLock()
+	if d.stopping {
+		d.pushesMu.RUnlock()
+		return remotewrite.Stats{}, fmt.Errorf("%w: the distributor is stopping", remotewrite.ErrUnavailable)
+	}
+	d.pushes.Add(st.nb)
+	d.pushesMu.RUnlock()
 	st.refs.Add(int32(st.nb))
 	for _, b := range st.batches[:st.nb] {
 		b.req.Source = pr.Source
@@ -203,7 +210,6 @@ func (d *Distributor) fanOut(ctx context.Context, t tenant.ID, req *remotewrite.
 			b.req.Metadata = append(b.req.Metadata, pr.Metadata[i])
 		}
 		req.Ref()
-		d.pushes.Add(1)
 		go d.pushBatch(ctx, st, b, req)
 	}
 

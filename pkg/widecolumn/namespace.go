@@ -67,6 +67,10 @@ var (
 	Alertmanager = &Namespace{name: "alertmanager", prefix: "\x00alertmanager/", owner: "pkg/alertmanager", layout: TenantKeyed}
 	// Tombstones holds a tenant's series-deletion requests.
 	Tombstones = &Namespace{name: "tombstones", prefix: "\x00tombstones/", owner: "series deletion", layout: TenantKeyed}
+	// Usage holds a tenant's usage ledger (package usage): one row per
+	// process instance that counted for the tenant, each written only by
+	// that instance, with one column per billing counter.
+	Usage = &Namespace{name: "usage", prefix: "\x00usage/", owner: "pkg/usage", layout: TenantKeyed}
 	// CacheGenerations holds a tenant's results-cache generation (the
 	// query frontend, package frontend/cachegen). It is the one namespace
 	// tenant deletion keeps: a generation must only go up, or a tenant
@@ -80,7 +84,7 @@ var (
 // then its data; tombstones and cache generations, which describe the
 // data, after it, so a deletion cut short never resurrects deleted series
 // nor serves cached results of rows still present.
-var table = []*Namespace{APIKeyTenants, APIKeys, RuleGroups, Alertmanager, Chunks, Tombstones, CacheGenerations}
+var table = []*Namespace{APIKeyTenants, APIKeys, RuleGroups, Alertmanager, Chunks, Tombstones, Usage, CacheGenerations}
 
 // Namespaces returns every namespace of the table, in the order
 // [DeleteTenant] visits them.

@@ -15,7 +15,7 @@ func overlap(a, b KeyRange) bool {
 
 func TestNamespacesDisjoint(t *testing.T) {
 	all := Namespaces()
-	require.Len(t, all, 7)
+	require.Len(t, all, 8)
 	names := map[string]bool{}
 	emptyPrefix := 0
 	for i, a := range all {
@@ -109,6 +109,7 @@ func TestGoldenKeys(t *testing.T) {
 		"alertmanager":         {Alertmanager.AppendTenant(nil, "t1"), []byte("\x00alertmanager/\x02t1")},
 		"tombstones":           {Tombstones.AppendTenant(nil, "t1"), []byte("\x00tombstones/\x02t1")},
 		"cache generations":    {CacheGenerations.AppendTenant(nil, "t1"), []byte("\x00cachegen/\x02t1")},
+		"usage":                {Usage.AppendTenant(nil, "t1"), []byte("\x00usage/\x02t1")},
 		"api key prefix":       {APIKeys.AppendPrefix(nil), []byte("\x00auth/key/")},
 		"append keeps dst":     {APIKeyTenants.AppendTenant([]byte("x"), "t"), []byte("x\x00auth/tenant/\x01t")},
 		"chunks range start":   {Chunks.Range().Start, []byte{0x01}},
