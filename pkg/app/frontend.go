@@ -64,12 +64,15 @@ func (a *App) initFrontend(explicitSet) error {
 	}
 	if a.querier != nil {
 		// The all-in-one: the frontend's queue feeds this process's querier
-		// handler directly. These loops stop after the frontend has
-		// drained its queue (services stop in reverse order).
+		// handler directly. These loops end once the frontend has drained
+		// and closed its queue, which happens before this service is asked
+		// to stop (services stop in reverse order): the service then waits
+		// for its own stop, so that ending first is not taken for a failure.
 		handler := a.querier.Handler()
 		n := a.cfg.Querier.Worker.Parallelism
 		a.svcs = append(a.svcs, services.New("query-frontend-in-process-workers", nil, func(ctx context.Context) error {
 			fe.RunInProcess(ctx, "in-process", n, handler)
+			<-ctx.Done()
 			return nil
 		}, nil))
 	} else {
