@@ -9,6 +9,10 @@
 #
 #   DURATION=45m BLOCK_RANGE=30m scripts/realdata.sh
 #
+# KEEP=.cache/realdata keeps the run's Prometheus TSDB there (after stopping
+# Prometheus cleanly): the same real series and samples, replayable into the
+# store in seconds by pkg/chunk's BenchmarkRealdataBytes.
+#
 # Installs what it needs itself: Prometheus and VictoriaMetrics through the Go
 # module proxy into .cache/bench/bin, the node exporter from Debian's packages.
 set -euo pipefail
@@ -55,6 +59,7 @@ remote_write:
 YAML
 "$PROM" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
   --web.listen-address=127.0.0.1:19090 >"$WORK/prom.log" 2>&1 &
+prompid=$!
 
 metric() { curl -s "${2:-http://127.0.0.1:19010}/metrics" | awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%.0f", s}'; }
 seconds() { # 2h30m, 45m, 90s -> seconds
@@ -110,3 +115,8 @@ awk -v s="$vmsamples" -v f="$vmflushed" -v m="$vmmerged" -v cpu="$vmcpu" -v hb="
   printf "victoriametrics CPU: %.1f s = %.2f CPU-s per million samples\n", cpu, cpu/s*1e6
   printf "hearth stored B/sample ÷ victoriametrics (merged): %.2f×\n", (hb/hs)/(m/s)
 }'
+if [ -n "${KEEP:-}" ]; then
+  kill -TERM "$prompid" && wait "$prompid" || true
+  rm -rf "$KEEP/prom" && mkdir -p "$KEEP" && cp -r "$WORK/prom" "$KEEP/prom"
+  echo "Prometheus TSDB kept in $KEEP/prom"
+fi
