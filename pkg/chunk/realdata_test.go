@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,8 +28,10 @@ import (
 // way the flusher writes it: one flush per block range (REALDATA_BLOCK,
 // default 30m), chunks cut as the head cuts them (~120 samples, evenly
 // within the block). It logs the written bytes per sample split by row
-// kind and part, and Pebble's sstables after a full compaction. Skipped
-// unless REALDATA_TSDB names the TSDB directory:
+// kind and part, and Pebble's sstables after a full compaction.
+// REALDATA_TILE=n repeats the capture n times end to end (a longer run
+// from a short capture: every seam is a counter reset, and the series are
+// the same). REALDATA_PEBBLE_BLOCK sets Pebble's block size. Skipped unless REALDATA_TSDB names the TSDB directory:
 //
 //	REALDATA_TSDB=$PWD/.cache/realdata/prom go test -run TestRealdataBytes -v ./pkg/chunk/
 func TestRealdataBytes(t *testing.T) {
@@ -43,10 +46,20 @@ func TestRealdataBytes(t *testing.T) {
 		blockRange = d
 	}
 	series := readTSDB(t, dir)
+	if v := os.Getenv("REALDATA_TILE"); v != "" {
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err)
+		series = tile(series, n)
+	}
 	ctx := context.Background()
 
 	o := wcpebble.DefaultOptions()
 	o.Dir, o.NoSync = t.TempDir(), true
+	if v := os.Getenv("REALDATA_PEBBLE_BLOCK"); v != "" { // sstable block size in bytes
+		n, err := strconv.Atoi(v)
+		require.NoError(t, err)
+		o.BlockSize = n
+	}
 	pb, err := wcpebble.Open(o, nil)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, pb.Close()) }()
@@ -89,7 +102,7 @@ func TestRealdataBytes(t *testing.T) {
 		sst += int(info.Size())
 		return err
 	}))
-	t.Logf("%d series, %d samples, block range %s", len(series), total, blockRange)
+	t.Logf("%d series, %d samples, block range %s, pebble blocks %d B", len(series), total, blockRange, o.BlockSize)
 	for _, k := range []string{"C key", "C column", "C header", "C data", "S", "P", "N"} {
 		t.Logf("  %-9s %9d bytes %.3f B/sample", k, acct.bytes[k], float64(acct.bytes[k])/float64(total))
 	}
@@ -131,6 +144,26 @@ func readTSDB(t *testing.T, dir string) []realSeries {
 	require.NoError(t, ss.Err())
 	require.NotEmpty(t, out, "no series in %s", dir)
 	return out
+}
+
+// tile repeats every series' samples n times, each copy shifted by the
+// capture's span plus 15s.
+func tile(series []realSeries, n int) []realSeries {
+	mint, maxt := int64(math.MaxInt64), int64(math.MinInt64)
+	for _, sr := range series {
+		mint, maxt = min(mint, sr.ts[0]), max(maxt, sr.ts[len(sr.ts)-1])
+	}
+	span := maxt - mint + 15000
+	for i := range series {
+		ts, vs := series[i].ts, series[i].vs
+		for k := 1; k < n; k++ {
+			for j := range ts {
+				series[i].ts = append(series[i].ts, ts[j]+int64(k)*span)
+				series[i].vs = append(series[i].vs, vs[j])
+			}
+		}
+	}
+	return series
 }
 
 // headChunks returns the XOR chunks of sr's samples in [from, to), cut into
