@@ -5,7 +5,8 @@
 # after DURATION the ingester flushes everything and the store's written
 # bytes are divided by the samples ingested, and VictoriaMetrics's data
 # directory (index included, after a flush and after a forced merge) by the
-# samples it took in.
+# samples it took in. Hearth's self-monitoring is off: both systems store
+# exactly what Prometheus sends.
 #
 #   DURATION=45m BLOCK_RANGE=30m scripts/realdata.sh
 #
@@ -39,7 +40,7 @@ prometheus-node-exporter --web.listen-address=127.0.0.1:19100 >"$WORK/node.log" 
 bin/hearth -storage.dir="$WORK/hearth" -auth.mode=trust-header \
   -server.http-listen-address=127.0.0.1:19009 -server.internal-listen-address=127.0.0.1:19010 \
   -server.grpc-listen-address=127.0.0.1:19095 -memberlist.bind-addr=127.0.0.1 -memberlist.bind-port=17946 \
-  -ingester.block-range="$BLOCK_RANGE" >"$WORK/hearth.out" 2>"$WORK/hearth.log" &
+  -ingester.block-range="$BLOCK_RANGE" -self-monitoring.enabled=false >"$WORK/hearth.out" 2>"$WORK/hearth.log" &
 hearthpid=$!
 until curl -sf http://127.0.0.1:19009/ready >/dev/null; do sleep 0.5; done
 "$VM" -storageDataPath="$WORK/vm" -httpListenAddr=127.0.0.1:19428 -retentionPeriod=100y \
