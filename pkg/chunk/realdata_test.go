@@ -31,7 +31,9 @@ import (
 // kind and part, and Pebble's sstables after a full compaction.
 // REALDATA_TILE=n repeats the capture n times end to end (a longer run
 // from a short capture: every seam is a counter reset, and the series are
-// the same). REALDATA_PEBBLE_BLOCK sets Pebble's block size. Skipped unless REALDATA_TSDB names the TSDB directory:
+// the same). REALDATA_PEBBLE_BLOCK sets Pebble's block size;
+// REALDATA_ONLY=C (or SP, ...) writes only those row kinds, for the
+// sstable bytes of each. Skipped unless REALDATA_TSDB names the TSDB directory:
 //
 //	REALDATA_TSDB=$PWD/.cache/realdata/prom go test -run TestRealdataBytes -v ./pkg/chunk/
 func TestRealdataBytes(t *testing.T) {
@@ -217,6 +219,9 @@ func (a *accountingBackend) Apply(ctx context.Context, muts []widecolumn.RowMuta
 			return fmt.Errorf("accounting: %w", err)
 		}
 		kind := string(rest[:1])
+		if only := os.Getenv("REALDATA_ONLY"); only != "" && !strings.Contains(only, kind) {
+			continue
+		}
 		for _, c := range m.Cells {
 			if kind != "C" {
 				a.bytes[kind] += len(m.Key) + len(c.Column) + len(c.Value)
@@ -228,6 +233,15 @@ func (a *accountingBackend) Apply(ctx context.Context, muts []widecolumn.RowMuta
 			a.bytes["C header"] += len(c.Value) - data
 			a.bytes["C data"] += data
 		}
+	}
+	if only := os.Getenv("REALDATA_ONLY"); only != "" {
+		var keep []widecolumn.RowMutation
+		for _, m := range muts {
+			if _, _, rest, _ := widecolumn.Chunks.ParseBucket(m.Key); strings.Contains(only, string(rest[:1])) {
+				keep = append(keep, m)
+			}
+		}
+		muts = keep
 	}
 	return a.Backend.Apply(ctx, muts)
 }
