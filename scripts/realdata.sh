@@ -5,9 +5,14 @@
 # after DURATION the ingester flushes everything and the store's written
 # bytes are divided by the samples ingested, and VictoriaMetrics's data
 # directory (index included, after a flush and after a forced merge) by the
-# samples it took in.
+# samples it took in. Hearth's self-monitoring is off: both systems store
+# exactly what Prometheus sends.
 #
 #   DURATION=45m BLOCK_RANGE=30m scripts/realdata.sh
+#
+# KEEP=.cache/realdata keeps the run's Prometheus TSDB there (after stopping
+# Prometheus cleanly): the same real series and samples, replayable into the
+# store in seconds by pkg/chunk's BenchmarkRealdataBytes.
 #
 # Installs what it needs itself: Prometheus and VictoriaMetrics through the Go
 # module proxy into .cache/bench/bin, the node exporter from Debian's packages.
@@ -35,7 +40,8 @@ prometheus-node-exporter --web.listen-address=127.0.0.1:19100 >"$WORK/node.log" 
 bin/hearth -storage.dir="$WORK/hearth" -auth.mode=trust-header \
   -server.http-listen-address=127.0.0.1:19009 -server.internal-listen-address=127.0.0.1:19010 \
   -server.grpc-listen-address=127.0.0.1:19095 -memberlist.bind-addr=127.0.0.1 -memberlist.bind-port=17946 \
-  -ingester.block-range="$BLOCK_RANGE" >"$WORK/hearth.out" 2>"$WORK/hearth.log" &
+  -ingester.block-range="$BLOCK_RANGE" -self-monitoring.enabled=false >"$WORK/hearth.out" 2>"$WORK/hearth.log" &
+hearthpid=$!
 until curl -sf http://127.0.0.1:19009/ready >/dev/null; do sleep 0.5; done
 "$VM" -storageDataPath="$WORK/vm" -httpListenAddr=127.0.0.1:19428 -retentionPeriod=100y \
   -search.latencyOffset=0s >"$WORK/vm.log" 2>&1 &
@@ -55,6 +61,7 @@ remote_write:
 YAML
 "$PROM" --config.file="$WORK/prometheus.yml" --storage.tsdb.path="$WORK/prom" \
   --web.listen-address=127.0.0.1:19090 >"$WORK/prom.log" 2>&1 &
+prompid=$!
 
 metric() { curl -s "${2:-http://127.0.0.1:19010}/metrics" | awk -v m="$1" '$1 ~ "^"m"({|$)" {s += $2} END {printf "%.0f", s}'; }
 seconds() { # 2h30m, 45m, 90s -> seconds
@@ -98,6 +105,11 @@ awk -v cpu="$cpu" -v s="$samples" -v n="$series" -v b="$bytes" -v c="$chunkbytes
   printf "store mutations: %d = %.1f per series\n", m, m/n
   printf "hearth CPU: %.1f s = %.2f CPU-s per million samples\n", cpu, cpu/s*1e6
 }'
+# Stopped, the store has flushed its memtables: its sstables are what it
+# keeps on disk (compressed), without the WAL.
+kill -TERM "$hearthpid" && wait "$hearthpid" || true
+sst=$(find "$WORK/hearth/store" -name '*.sst' -printf '%s\n' | awk '{s += $1} END {printf "%.0f", s}')
+awk -v s="$samples" -v sst="$sst" 'BEGIN { printf "Pebble sstables after shutdown (memtables flushed): %d bytes = %.2f B/sample\n", sst, sst/s }'
 vmsamples=$(metric vm_rows_inserted_total http://127.0.0.1:19428)
 curl -sf http://127.0.0.1:19428/internal/force_flush >/dev/null
 vmflushed=$(du -sb "$WORK/vm" | cut -f1)
@@ -105,8 +117,14 @@ curl -sf http://127.0.0.1:19428/internal/force_merge >/dev/null
 sleep 5 # force_merge returns before the merge's old parts are removed
 vmmerged=$(du -sb "$WORK/vm" | cut -f1)
 vmcpu=$(metric process_cpu_seconds_total http://127.0.0.1:19428)
-awk -v s="$vmsamples" -v f="$vmflushed" -v m="$vmmerged" -v cpu="$vmcpu" -v hb="$bytes" -v hs="$samples" 'BEGIN {
+awk -v s="$vmsamples" -v f="$vmflushed" -v m="$vmmerged" -v cpu="$vmcpu" -v hb="$bytes" -v hs="$samples" -v sst="$sst" 'BEGIN {
   printf "victoriametrics: %d samples; data directory (index included) %.2f B/sample after a flush, %.2f B/sample after a forced merge\n", s, f/s, m/s
   printf "victoriametrics CPU: %.1f s = %.2f CPU-s per million samples\n", cpu, cpu/s*1e6
   printf "hearth stored B/sample ÷ victoriametrics (merged): %.2f×\n", (hb/hs)/(m/s)
+  printf "hearth sstables B/sample ÷ victoriametrics (merged): %.2f×\n", (sst/hs)/(m/s)
 }'
+if [ -n "${KEEP:-}" ]; then
+  kill -TERM "$prompid" && wait "$prompid" || true
+  rm -rf "$KEEP/prom" && mkdir -p "$KEEP" && cp -r "$WORK/prom" "$KEEP/prom"
+  echo "Prometheus TSDB kept in $KEEP/prom"
+fi

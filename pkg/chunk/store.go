@@ -77,10 +77,16 @@ type WriteStats struct {
 	// Rows, Mutations and Bytes are the rows mutated, the cells set, and
 	// the bytes of keys, columns and values sent.
 	Rows, Mutations, Bytes int
+	// Chunks and ChunkBytes are the chunks and chunk data bytes written
+	// (after merging a series' chunks within a window), each counted once
+	// even when it overlaps several windows.
+	Chunks, ChunkBytes int
 }
 
 // WriteSeries writes one flush of one tenant (typically one compacted block)
-// as series, postings, label-name and chunk rows. Writing the same batch
+// as series, postings, label-name and chunk rows. A series' XOR chunks
+// that follow each other within one chunk window are merged into one chunk
+// first (see mergeChunks). Writing the same batch
 // again changes nothing, and identical chunks written by several replicas
 // are stored once. A chunk is written to the row of every chunk window it
 // overlaps and the series is indexed in every bucket it overlaps.
@@ -112,6 +118,10 @@ func (s *Store) WriteSeries(ctx context.Context, tenant string, batch []SeriesCh
 			if c.MinTime < 0 || c.MaxTime < c.MinTime || len(c.Data) == 0 {
 				return stats, fmt.Errorf("%w: [%d, %d] with %d bytes in series %.200q", ErrInvalidChunk, c.MinTime, c.MaxTime, len(c.Data), sc.Labels.String())
 			}
+		}
+		for _, c := range s.schema.mergeChunks(sc.Chunks) {
+			stats.Chunks++
+			stats.ChunkBytes += len(c.Data)
 			col := chunkColumn(nil, c)
 			val := appendChunkCell(nil, c)
 			for win := s.schema.windowOf(c.MinTime); win <= c.MaxTime; win += s.schema.windowMillis {

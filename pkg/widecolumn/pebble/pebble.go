@@ -25,11 +25,23 @@ type Options struct {
 	// BlockCacheBytes is Pebble's block cache. Default 64 MiB; the store's
 	// own caches sit in front of it.
 	BlockCacheBytes int64
+	// BlockSize is the uncompressed size of sstable data blocks, at every
+	// level. Default 64 KiB, snappy's window: snappy finds repeats only
+	// within a block, and 64 KiB of chunk cells and postings holds the
+	// repeats of shared key parts, label values and the timestamp streams
+	// of series scraped together. On real data (TestRealdataBytes in
+	// pkg/chunk) the sstables are 0.76x those of Pebble's default 4 KiB
+	// (32 KiB: 0.80x; 128 KiB: no better), for a cold point read that
+	// decompresses 64 KiB (tens of microseconds; the block cache keeps
+	// them decompressed). Zstandard would do better, but Pebble v1.1's
+	// cgo zstd decoder fails with the DataDog/zstd v1.5 that memberlist's
+	// msgpack pulls in ("decompressed into unexpected buffer").
+	BlockSize int
 }
 
 // DefaultOptions returns the defaults described on each field, without Dir.
 func DefaultOptions() Options {
-	return Options{BlockCacheBytes: 64 << 20}
+	return Options{BlockCacheBytes: 64 << 20, BlockSize: 64 << 10}
 }
 
 // Validate reports every invalid option.
@@ -40,6 +52,9 @@ func (o Options) Validate() error {
 	}
 	if o.BlockCacheBytes < 0 {
 		errs = append(errs, fmt.Errorf("block cache bytes %d must not be negative", o.BlockCacheBytes))
+	}
+	if o.BlockSize < 1<<10 || o.BlockSize > 1<<20 {
+		errs = append(errs, fmt.Errorf("block size %d must be in [1 KiB, 1 MiB]", o.BlockSize))
 	}
 	return errors.Join(errs...)
 }
@@ -62,10 +77,15 @@ func Open(o Options, logger *slog.Logger) (*Backend, error) {
 	}
 	cache := pebble.NewCache(o.BlockCacheBytes)
 	defer cache.Unref()
-	db, err := pebble.Open(o.Dir, &pebble.Options{
+	po := &pebble.Options{
 		Cache:  cache,
 		Logger: pebbleLogger{logger},
-	})
+	}
+	po.Levels = make([]pebble.LevelOptions, 7)
+	for i := range po.Levels {
+		po.Levels[i] = pebble.LevelOptions{Compression: pebble.SnappyCompression, BlockSize: o.BlockSize}
+	}
+	db, err := pebble.Open(o.Dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("opening pebble in %s: %w", o.Dir, err)
 	}
@@ -113,8 +133,45 @@ func (b *Backend) DropPrefix(ctx context.Context, prefix []byte) error {
 	return nil
 }
 
-// Close closes the database.
+// Compact flushes the memtables and compacts every key, so that the
+// directory holds only compressed sstables (a space measurement, or before
+// a backup).
+func (b *Backend) Compact(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.db.Flush(); err != nil {
+		return fmt.Errorf("flushing memtables: %w", err)
+	}
+	it, err := b.db.NewIter(nil)
+	if err != nil {
+		return fmt.Errorf("opening iterator: %w", err)
+	}
+	var first, end []byte
+	if it.First() {
+		first = slices.Clone(it.Key())
+	}
+	if it.Last() {
+		end = append(slices.Clone(it.Key()), 0) // just past the last key
+	}
+	if err := it.Close(); err != nil {
+		return fmt.Errorf("closing iterator: %w", err)
+	}
+	if end == nil {
+		return nil // empty
+	}
+	if err := b.db.Compact(first, end, true); err != nil {
+		return fmt.Errorf("compacting: %w", err)
+	}
+	return nil
+}
+
+// Close flushes the memtables into sstables (compressed, and nothing left
+// to replay from the WAL on the next open) and closes the database.
 func (b *Backend) Close() error {
+	if err := b.db.Flush(); err != nil {
+		return errors.Join(fmt.Errorf("flushing memtables: %w", err), b.db.Close())
+	}
 	if err := b.db.Close(); err != nil {
 		return fmt.Errorf("closing pebble: %w", err)
 	}

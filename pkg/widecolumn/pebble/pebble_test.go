@@ -2,6 +2,7 @@ package pebble
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -34,6 +35,11 @@ func TestReopen(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, b.Apply(ctx, []widecolumn.RowMutation{{Key: []byte("k"), Cells: []widecolumn.Cell{{Column: []byte("c"), Value: []byte("v")}}}}))
 	require.NoError(t, b.Close())
+	// Close flushed the memtable: the cell is in an sstable, not only in
+	// the WAL.
+	ssts, err := filepath.Glob(filepath.Join(o.Dir, "*.sst"))
+	require.NoError(t, err)
+	require.NotEmpty(t, ssts)
 	b, err = Open(o, nil)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, b.Close()) }()
@@ -46,6 +52,24 @@ func TestOptionsValidate(t *testing.T) {
 	err := Options{BlockCacheBytes: -1}.Validate()
 	require.ErrorContains(t, err, "directory")
 	require.ErrorContains(t, err, "block cache")
+	require.ErrorContains(t, err, "block size")
+}
+
+func TestCompact(t *testing.T) {
+	o := DefaultOptions()
+	o.Dir, o.NoSync = t.TempDir(), true
+	b, err := Open(o, nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, b.Close()) }()
+	ctx := context.Background()
+	for _, k := range []string{"a", "b\x00", "\xff\xff"} {
+		require.NoError(t, b.Apply(ctx, []widecolumn.RowMutation{{Key: []byte(k), Cells: []widecolumn.Cell{{Column: []byte("c"), Value: []byte(k)}}}}))
+	}
+	require.NoError(t, b.Compact(ctx))
+	require.Len(t, widecolumntest.Dump(t, b), 3)
+	ssts, err := filepath.Glob(filepath.Join(o.Dir, "*.sst"))
+	require.NoError(t, err)
+	require.Len(t, ssts, 1, "one compacted sstable")
 }
 
 func TestCellKeyRoundTrip(t *testing.T) {

@@ -1,0 +1,4 @@
+package chunk
+
+// DecodeChunkCell exports decodeChunkCell to the external tests.
+var DecodeChunkCell = decodeChunkCell
