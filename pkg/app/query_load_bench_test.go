@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -24,6 +26,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/time/rate"
 
+	"github.com/hearthmetrics/hearth/pkg/limits"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
@@ -118,6 +121,10 @@ func benchEnv(b *testing.B, name string, def int) int {
 //     samples, with the same concurrent appends.
 //
 // Each reports its p50 and p99 latency besides the mean.
+// HEARTH_BENCH_CPUPROFILE and HEARTH_BENCH_TRACE name files for a CPU
+// profile and an execution trace of the queries (not of the setup);
+// HEARTH_BENCH_SYSTEMS (comma-separated) runs only some systems, and
+// HEARTH_BENCH_ARGS adds flags to the all-in-one's.
 //
 //	HEARTH_BENCH_HEAD_SERIES=200000 go test -run '^$' -bench BenchmarkQueryUnderLoad -benchtime=30x ./pkg/app/
 func BenchmarkQueryUnderLoad(b *testing.B) {
@@ -161,15 +168,19 @@ func BenchmarkQueryUnderLoad(b *testing.B) {
 	series := loadSeries(floats)
 	end := time.Now().Truncate(step)
 	start := end.Add(-time.Duration(points-1) * step)
+	// The pushes' labels and samples are built once, as the distributor
+	// decodes into reused buffers: the pusher's own garbage would
+	// otherwise weigh on Hearth's queries and not on Prometheus's.
+	wire := make([]ingesterpb.TimeSeries, len(series))
+	samples := make([]ingesterpb.Sample, len(series))
+	for i, lset := range series {
+		wire[i] = ingesterpb.TimeSeries{Labels: ingesterpb.FromLabels(lset), Samples: samples[i : i+1 : i+1]}
+	}
 	hearthAppend := func(t int64, from, to int) {
-		req := &ingesterpb.PushRequest{Timeseries: make([]ingesterpb.TimeSeries, 0, to-from)}
 		for i := from; i < to; i++ {
-			req.Timeseries = append(req.Timeseries, ingesterpb.TimeSeries{
-				Labels:  ingesterpb.FromLabels(series[i]),
-				Samples: []ingesterpb.Sample{{TimestampMs: t, Value: float64(t/1000) * float64(i%12+1)}},
-			})
+			samples[i] = ingesterpb.Sample{TimestampMs: t, Value: float64(t/1000) * float64(i%12+1)}
 		}
-		_, err := a.ingester.Push(ctx, req)
+		_, err := a.ingester.Push(ctx, &ingesterpb.PushRequest{Timeseries: wire[from:to]})
 		require.NoError(b, err)
 	}
 	promAppend := func(t int64, from, to int) {
@@ -259,8 +270,20 @@ func BenchmarkQueryUnderLoad(b *testing.B) {
 		append func(t int64, from, to int)
 		rounds *int64
 	}
+	// hearth-http-shards16 is hearth-http with the tenant's queries
+	// sharded 16 ways by the frontend (the default before issue #18).
+	sharded := func(shards int) func(loadQuery, string) error {
+		return func(q loadQuery, expr string) error {
+			l := a.overrides.Defaults()
+			l.QueryShardingTotalShards = shards
+			a.overrides.Set(map[tenant.ID]*limits.Limits{"bench": &l})
+			defer a.overrides.Set(nil)
+			return viaHTTP(q, expr)
+		}
+	}
 	systems := []system{
 		{"hearth-http", viaHTTP, hearthAppend, &hearthRounds},
+		{"hearth-http-shards16", sharded(16), hearthAppend, &hearthRounds},
 		{"hearth-querier", viaEngine(a.querier.Engine(), a.querier.Queryable()), hearthAppend, &hearthRounds},
 		{"prometheus", viaEngine(peer, ref), promAppend, &promRounds},
 	}
@@ -268,6 +291,19 @@ func BenchmarkQueryUnderLoad(b *testing.B) {
 		systems = slices.DeleteFunc(systems, func(s system) bool {
 			return !slices.Contains(strings.Split(only, ","), s.name)
 		})
+	}
+	// The setup's appends are left out of the profiles.
+	if path := os.Getenv("HEARTH_BENCH_CPUPROFILE"); path != "" {
+		f, err := os.Create(path)
+		require.NoError(b, err)
+		require.NoError(b, pprof.StartCPUProfile(f))
+		defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+	}
+	if path := os.Getenv("HEARTH_BENCH_TRACE"); path != "" {
+		f, err := os.Create(path)
+		require.NoError(b, err)
+		require.NoError(b, trace.Start(f))
+		defer func() { trace.Stop(); _ = f.Close() }()
 	}
 	for _, q := range loadQueries {
 		for _, sys := range systems {
