@@ -27,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/hearthmetrics/hearth/pkg/limits"
+	"github.com/hearthmetrics/hearth/pkg/querier"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
@@ -117,6 +118,9 @@ func benchEnv(b *testing.B, name string, def int) int {
 //     ingester); the results cache is off unless HEARTH_BENCH_CACHE=1, the
 //     query being the same at every iteration;
 //   - hearth-querier: the querier's engine over its Queryable, no HTTP;
+//   - hearth-querier-stream: the same through QueryStream, as a cluster's
+//     querier reads (the all-in-one's path before issue #18);
+//   - hearth-http-shards16: hearth-http with the frontend's sharding;
 //   - prometheus: Prometheus's engine over a TSDB head holding the same
 //     samples, with the same concurrent appends.
 //
@@ -281,10 +285,20 @@ func BenchmarkQueryUnderLoad(b *testing.B) {
 			return viaHTTP(q, expr)
 		}
 	}
+	// hearth-querier-stream is hearth-querier reading its ingester through
+	// QueryStream (the path before issue #18 and that of a cluster),
+	// instead of in place.
+	pool, err := a.clientPool()
+	require.NoError(b, err)
+	viaStream, err := querier.New(a.cfg.Querier.Config, querier.Deps{
+		Registerer: prometheus.NewRegistry(), Instances: a.ingesterRing, Clients: pool, Limits: a.overrides,
+	})
+	require.NoError(b, err)
 	systems := []system{
 		{"hearth-http", viaHTTP, hearthAppend, &hearthRounds},
 		{"hearth-http-shards16", sharded(16), hearthAppend, &hearthRounds},
 		{"hearth-querier", viaEngine(a.querier.Engine(), a.querier.Queryable()), hearthAppend, &hearthRounds},
+		{"hearth-querier-stream", viaEngine(viaStream.Engine(), viaStream.Queryable()), hearthAppend, &hearthRounds},
 		{"prometheus", viaEngine(peer, ref), promAppend, &promRounds},
 	}
 	if only := os.Getenv("HEARTH_BENCH_SYSTEMS"); only != "" {
