@@ -484,6 +484,19 @@ func (a *App) buildQuerier() error {
 	if err != nil {
 		return err
 	}
+	var local *querier.LocalIngester
+	if a.ingester != nil {
+		// The querier reads this process's ingester in place when it is
+		// the only one a read asks (BENCHMARKS.md, issue #18).
+		ing := a.ingester
+		local = &querier.LocalIngester{Addr: a.lifecycler.Addr(), Open: func(ctx context.Context, mint, maxt int64) (querier.LocalChunkQuerier, error) {
+			q, err := ing.QueryLocal(ctx, mint, maxt)
+			if err != nil {
+				return nil, err
+			}
+			return q, nil
+		}}
+	}
 	a.querier, err = querier.New(a.cfg.Querier.Config, querier.Deps{
 		Logger:     a.logger.With("component", "querier"),
 		Registerer: a.billingRegisterer(),
@@ -492,6 +505,7 @@ func (a *App) buildQuerier() error {
 		Store:      st,
 		Limits:     a.overrides,
 		Features:   a.features(),
+		Local:      local,
 	})
 	if err != nil {
 		return fmt.Errorf("building the querier: %w", err)

@@ -186,6 +186,14 @@ func (c *Config) applyDerivedDefaults(explicit explicitSet) {
 	if !explicit.has(&c.Ingester.Ring.ReplicationFactor) && slices.Contains(c.Target, TargetAll) {
 		c.Ingester.Ring.ReplicationFactor = 1
 	}
+	// The all-in-one's one querier runs every shard of a sharded query on
+	// the same cores as the whole query would, and 16 shards queue 16
+	// sub-queries ahead of the next query: its default is no sharding
+	// (Cortex's and Mimir's default everywhere). BENCHMARKS.md, "Query
+	// over a large head (issue #18)". A tenant's override still shards.
+	if !explicit.has(&c.Limits.QueryShardingTotalShards) && slices.Contains(c.Target, TargetAll) {
+		c.Limits.QueryShardingTotalShards = 0
+	}
 	// The all-in-one's gossip and gRPC serve only itself: nobody else needs
 	// them, so they listen on loopback until the process is told to reach
 	// others (a join address, or an address it advertises to them). An

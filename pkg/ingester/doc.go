@@ -48,7 +48,10 @@
 // # Read path
 //
 // [Ingester.QueryStream] streams compressed chunks in batches, enforcing the
-// per-query series, chunk and byte limits (ResourceExhausted). Label names,
+// per-query series, chunk and byte limits (ResourceExhausted).
+// [Ingester.QueryLocal] answers the same for a querier in the same process
+// without building messages: a [LocalQuerier] hands out the TSDB's own
+// labels and chunks, holding the tenant's read until it is closed. Label names,
 // values, series, metadata, exemplars and per-tenant stats are answered
 // from the same DBs.
 //

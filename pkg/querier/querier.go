@@ -43,6 +43,9 @@ type Deps struct {
 	// Features are the capabilities the deployment runs, reported by
 	// status/buildinfo.
 	Features Features
+	// Local is the ingester of this process, if it runs one: read in
+	// place when it is the only ingester a read asks.
+	Local *LocalIngester
 }
 
 // Querier is the read-path component: the [Queryable] over ingesters and
@@ -82,6 +85,7 @@ func New(cfg Config, deps Deps) (*Querier, error) {
 			instances: deps.Instances,
 			clients:   deps.Clients,
 			store:     deps.Store,
+			local:     deps.Local,
 			limits:    deps.Limits,
 			cfg:       cfg,
 			now:       time.Now,

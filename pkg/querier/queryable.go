@@ -47,9 +47,10 @@ type Clients interface {
 type Queryable struct {
 	instances Instances
 	clients   Clients
-	store     Store  // nil: ingesters only.
-	limits    Limits // nil: the querier enforces no per-query limit itself.
-	cfg       Config // Only the routing fields are used.
+	store     Store          // nil: ingesters only.
+	local     *LocalIngester // nil: every ingester is read through QueryStream.
+	limits    Limits         // nil: the querier enforces no per-query limit itself.
+	cfg       Config         // Only the routing fields are used.
 	now       func() time.Time
 	metrics   *metrics
 }
@@ -139,6 +140,7 @@ func both(ctx context.Context, ingesters, store func(context.Context) error) err
 type rangeQuerier struct {
 	q          *Queryable
 	mint, maxt int64
+	local      localReads
 }
 
 // seriesChunks is one series as read from one source, labels sorted.
@@ -168,6 +170,11 @@ func (rq *rangeQuerier) Select(ctx context.Context, sortSeries bool, hints *stor
 		return storage.ErrSeriesSet(err)
 	}
 	p := rq.q.plan(mint, maxt)
+	if p.ingesters && !p.store {
+		if set, ok := rq.selectLocal(ctx, id, sortSeries, mint, maxt, seriesOnly, matchers); ok {
+			return set
+		}
+	}
 	var (
 		fromIngesters         []seriesChunks
 		fromStore             []chunk.Series
@@ -328,8 +335,9 @@ func (rq *rangeQuerier) mergedLabels(ctx context.Context, op string, limit int64
 	return mergeStrings(append(results, stored), limit), nil
 }
 
-// Close does nothing: a querier holds no resources between calls.
-func (*rangeQuerier) Close() error { return nil }
+// Close ends the reads of the local ingester, if any; reads through
+// QueryStream hold nothing between calls.
+func (rq *rangeQuerier) Close() error { return rq.closeLocal() }
 
 func hintLimit(hints *storage.LabelHints) int64 {
 	if hints == nil || hints.Limit <= 0 {
