@@ -362,6 +362,36 @@ func TestFrontendMatchesUpstreamScripts(t *testing.T) {
 
 // TestFrontendMatchesEngineRandomQueries compares random queries
 // (promqlsmith) through the frontend with the plain engine's answers.
+// wellConditionedAggrs are the aggregations the random queries use: all of
+// promqlsmith's but stddev, stdvar and count_values. A sharded sum differs
+// from the plain one in the last bits (another order of additions), and
+// those three turn that into more than any fixed relative tolerance: the
+// variance of nearly equal values cancels to a few significant bits, and
+// count_values makes a label of the float's exact digits (seen: seeds
+// 1796193833944014492 and one in a stdvar over tan). The promqltest
+// differential above still runs them, over data where they are exact.
+var wellConditionedAggrs = []parser.ItemType{
+	parser.SUM, parser.MIN, parser.MAX, parser.AVG, parser.COUNT, parser.GROUP,
+	parser.TOPK, parser.BOTTOMK, parser.QUANTILE,
+}
+
+// wellConditionedFunctions are promqlsmith's default functions but the
+// trigonometric ones with poles (tan, and the hyperbolic and inverse ones
+// that grow without bound near their domain's edge), which amplify a
+// last-bit difference the same way.
+func wellConditionedFunctions() []*parser.Function {
+	illConditioned := map[string]bool{"tan": true, "atanh": true, "acosh": true, "sinh": true, "cosh": true, "exp": true}
+	var fns []*parser.Function
+	for _, f := range parser.Functions {
+		if f.Experimental || f.Name == "holt_winters" || illConditioned[f.Name] {
+			continue
+		}
+		fns = append(fns, f)
+	}
+	sort.Slice(fns, func(i, j int) bool { return fns[i].Name < fns[j].Name })
+	return fns
+}
+
 func TestFrontendMatchesEngineRandomQueries(t *testing.T) {
 	engine := promqltest.NewTestEngine(t, false, 0, 50_000_000)
 	var load strings.Builder
@@ -395,6 +425,8 @@ func TestFrontendMatchesEngineRandomQueries(t *testing.T) {
 		promqlsmith.WithEnableAtModifier(true),
 		promqlsmith.WithAtModifierMaxTimestamp((4 * time.Hour).Milliseconds()),
 		promqlsmith.WithEnableVectorMatching(true),
+		promqlsmith.WithEnabledAggrs(wellConditionedAggrs),
+		promqlsmith.WithEnabledFunctions(wellConditionedFunctions()),
 	)
 	d := newFrontendDiff(t, engine, 4)
 	n := 300
