@@ -50,6 +50,7 @@ func TestImportGraph(t *testing.T) {
 			return !under(pkg, "pkg/chunk") || under(imp, "pkg/chunk") || under(imp, "pkg/widecolumn") || imp == "pkg/queryshard"
 		},
 		"pkg/queryshard is a leaf": func(pkg, _ string) bool { return !under(pkg, "pkg/queryshard") },
+		"pkg/promqlshape is a leaf": func(pkg, _ string) bool { return !under(pkg, "pkg/promqlshape") },
 		"pkg/auth stores keys through pkg/widecolumn, never pkg/chunk": func(pkg, imp string) bool {
 			return !under(pkg, "pkg/auth") || !under(imp, "pkg/chunk")
 		},
