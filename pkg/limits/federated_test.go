@@ -56,7 +56,8 @@ func TestFederatedLimitsFollowRuntimeConfig(t *testing.T) {
 	const id = tenant.ID("a|b")
 	defaultSeries := e.o.Defaults().MaxSeriesPerQuery
 	require.Equal(t, 50, e.o.For(id).MaxSeriesPerQuery)
-	require.Same(t, e.o.For(id), e.o.For(id), "computed once per ID")
+	first, again := e.o.For(id), e.o.For(id)
+	require.Same(t, first, again, "computed once per ID")
 
 	for _, step := range []struct {
 		name, file string
