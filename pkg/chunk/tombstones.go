@@ -201,6 +201,9 @@ type tombstoneCache struct {
 	forgets uint64
 	// lastAdd is when this Store last wrote a tombstone.
 	lastAdd time.Time
+	// pruned is when expired entries were last dropped: once per TTL, so
+	// a Store serving many tenants does not walk them all on every miss.
+	pruned time.Time
 }
 
 type cachedTombstones struct {
@@ -227,7 +230,8 @@ func (c *tombstoneCache) begin() uint64 {
 }
 
 // put keeps st, read from readAt on, unless a forget happened since begin
-// returned forgets. Entries of tenants not asked for within ttl go.
+// returned forgets. Entries of tenants not asked for within ttl go (at
+// most one TTL later).
 func (c *tombstoneCache) put(tenant string, st tombstoneState, readAt time.Time, forgets uint64, ttl time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -237,10 +241,13 @@ func (c *tombstoneCache) put(tenant string, st tombstoneState, readAt time.Time,
 	if c.entries == nil {
 		c.entries = map[string]cachedTombstones{}
 	}
-	for t, e := range c.entries {
-		if readAt.Sub(e.readAt) >= ttl {
-			delete(c.entries, t)
+	if readAt.Sub(c.pruned) >= ttl {
+		for t, e := range c.entries {
+			if readAt.Sub(e.readAt) >= ttl {
+				delete(c.entries, t)
+			}
 		}
+		c.pruned = readAt
 	}
 	c.entries[tenant] = cachedTombstones{st: st, readAt: readAt}
 }

@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -248,4 +249,30 @@ func TestSettleTombstones(t *testing.T) {
 		defer cancel()
 		require.ErrorIs(t, s.SettleTombstones(cctx), context.DeadlineExceeded)
 	})
+}
+
+// TestTombstoneCacheForgetsIdleTenants: entries of tenants not read within
+// the TTL are dropped, so the cache holds the tenants of the last TTL or
+// two, not every tenant ever queried.
+func TestTombstoneCacheForgetsIdleTenants(t *testing.T) {
+	const ttl = 5 * time.Second
+	var c tombstoneCache
+	now := time.Unix(1700000000, 0)
+	for i := range 100 {
+		c.put(fmt.Sprintf("tenant-%d", i), tombstoneState{}, now, c.begin(), ttl)
+	}
+	require.Len(t, c.entries, 100)
+	_, ok := c.get("tenant-1", now.Add(ttl-time.Millisecond), ttl)
+	require.True(t, ok)
+	_, ok = c.get("tenant-1", now.Add(ttl), ttl)
+	require.False(t, ok, "expired")
+	now = now.Add(2 * ttl)
+	c.put("fresh", tombstoneState{}, now, c.begin(), ttl)
+	require.Len(t, c.entries, 1)
+	// A read that overlapped a forget is not kept.
+	forgets := c.begin()
+	c.forget("late", now)
+	c.put("late", tombstoneState{}, now, forgets, ttl)
+	_, ok = c.get("late", now, ttl)
+	require.False(t, ok)
 }
