@@ -49,7 +49,8 @@ func TestImportGraph(t *testing.T) {
 		"pkg/chunk imports only pkg/chunk, pkg/widecolumn and pkg/queryshard": func(pkg, imp string) bool {
 			return !under(pkg, "pkg/chunk") || under(imp, "pkg/chunk") || under(imp, "pkg/widecolumn") || imp == "pkg/queryshard"
 		},
-		"pkg/queryshard is a leaf": func(pkg, _ string) bool { return !under(pkg, "pkg/queryshard") },
+		"pkg/queryshard is a leaf":  func(pkg, _ string) bool { return !under(pkg, "pkg/queryshard") },
+		"pkg/promqlshape is a leaf": func(pkg, _ string) bool { return !under(pkg, "pkg/promqlshape") },
 		"pkg/auth stores keys through pkg/widecolumn, never pkg/chunk": func(pkg, imp string) bool {
 			return !under(pkg, "pkg/auth") || !under(imp, "pkg/chunk")
 		},

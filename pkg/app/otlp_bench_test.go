@@ -2,7 +2,6 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -62,31 +61,6 @@ func BenchmarkOTLPIngest(b *testing.B) {
 		defer srv.Close()
 		benchOTLP(b, srv.URL+"/api/v1/otlp/v1/metrics")
 	})
-}
-
-func startBenchApp(b *testing.B) *App {
-	b.Helper()
-	cfg, explicit, err := ParseArgs([]string{
-		"-storage.dir=" + b.TempDir(),
-		"-server.http-listen-address=127.0.0.1:0",
-		"-server.grpc-listen-address=127.0.0.1:0",
-		"-server.internal-listen-address=127.0.0.1:0",
-		"-memberlist.bind-addr=127.0.0.1",
-		"-memberlist.bind-port=0",
-		"-log.level=error",
-		"-auth.mode=trust-header",
-		"-distributor.ingestion-rate-limit=1e9",
-		"-distributor.ingestion-burst-size=1000000000",
-	}, TargetAll, io.Discard)
-	require.NoError(b, err)
-	a, err := New(cfg, explicit, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	require.NoError(b, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	b.Cleanup(func() { cancel(); <-done })
-	require.Eventually(b, a.Ready, 20*time.Second, 10*time.Millisecond)
-	return a
 }
 
 func cpuTime() time.Duration {

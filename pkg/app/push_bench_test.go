@@ -2,17 +2,14 @@ package app
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang/snappy"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/prompb"
 	"github.com/stretchr/testify/require"
 )
@@ -30,27 +27,7 @@ func BenchmarkAllInOnePush(b *testing.B) {
 		senders          = 4
 		groupsPerSender  = 5
 	)
-	cfg, explicit, err := ParseArgs([]string{
-		"-storage.dir=" + b.TempDir(),
-		"-server.http-listen-address=127.0.0.1:0",
-		"-server.grpc-listen-address=127.0.0.1:0",
-		"-server.internal-listen-address=127.0.0.1:0",
-		"-memberlist.bind-addr=127.0.0.1",
-		"-memberlist.bind-port=0",
-		"-log.level=error",
-		"-auth.mode=trust-header",
-		// The benchmark's rate is far above the default per-tenant limit.
-		"-distributor.ingestion-rate-limit=1e9",
-		"-distributor.ingestion-burst-size=1000000000",
-	}, TargetAll, io.Discard)
-	require.NoError(b, err)
-	a, err := New(cfg, explicit, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	require.NoError(b, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	require.Eventually(b, a.Ready, 20*time.Second, 10*time.Millisecond)
+	a := startBenchApp(b)
 
 	// Request r of sender s carries group (s, r%groups) at round r/groups,
 	// so each series' timestamps only increase.

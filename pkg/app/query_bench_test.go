@@ -2,14 +2,11 @@ package app
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
@@ -43,28 +40,12 @@ func BenchmarkQueryLargeHead(b *testing.B) {
 	}
 	les := []string{"0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "10", "+Inf"}
 
-	cfg, explicit, err := ParseArgs([]string{
-		"-storage.dir=" + b.TempDir(),
-		"-server.http-listen-address=127.0.0.1:0",
-		"-server.grpc-listen-address=127.0.0.1:0",
-		"-server.internal-listen-address=127.0.0.1:0",
-		"-memberlist.bind-addr=127.0.0.1",
-		"-memberlist.bind-port=0",
-		"-log.level=error",
-		"-auth.mode=trust-header",
+	a := startBenchApp(b,
 		"-ingester.max-series-per-tenant=0",
 		"-ingester.max-series-per-metric=0",
 		"-querier.max-series-per-query=0",
 		"-querier.max-chunks-per-query=0",
-	}, TargetAll, io.Discard)
-	require.NoError(b, err)
-	a, err := New(cfg, explicit, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	require.NoError(b, err)
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
-	require.Eventually(b, a.Ready, 20*time.Second, 10*time.Millisecond)
+	)
 
 	ctx := tenant.WithID(context.Background(), "bench")
 	ref := teststorage.New(b)

@@ -49,6 +49,14 @@ type Options struct {
 	// QueryParallelism is the number of concurrent backend reads one query
 	// issues. Default 16.
 	QueryParallelism int
+
+	// TombstoneCacheTTL is how long Select trusts a tenant's tombstones
+	// (series deletions) it read, instead of one range read per Select. A
+	// deletion through this Store is honoured at once; one through another
+	// process within this time ([Store.SettleTombstones] waits it out).
+	// Default 5s, the results-cache generation's TTL. 0 reads them on
+	// every Select.
+	TombstoneCacheTTL time.Duration
 }
 
 // DefaultOptions returns the defaults described on each field.
@@ -64,6 +72,7 @@ func DefaultOptions() Options {
 		WriteDedupeCacheBytes: 64 << 20,
 		CacheGrace:            12 * time.Hour,
 		QueryParallelism:      16,
+		TombstoneCacheTTL:     5 * time.Second,
 	}
 }
 
@@ -92,6 +101,9 @@ func (o Options) Validate() error {
 	}
 	if o.CacheGrace < 0 {
 		errs = append(errs, fmt.Errorf("cache grace %s must not be negative", o.CacheGrace))
+	}
+	if o.TombstoneCacheTTL < 0 {
+		errs = append(errs, fmt.Errorf("tombstone cache TTL %s must not be negative", o.TombstoneCacheTTL))
 	}
 	if o.QueryParallelism < 1 {
 		errs = append(errs, fmt.Errorf("query parallelism %d must be at least 1", o.QueryParallelism))

@@ -50,7 +50,7 @@ func (s *Store) Select(ctx context.Context, tenant string, mint, maxt int64, mat
 		return nil, err
 	}
 	mint = max(mint, 0)
-	tomb, err := s.tombstones(ctx, tenant)
+	tomb, err := s.cachedTombstones(ctx, tenant)
 	if err != nil {
 		return nil, err
 	}

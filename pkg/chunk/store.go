@@ -33,6 +33,7 @@ type Store struct {
 	indexCache *lru // request results and series rows (index buckets)
 	chunkCache *lru // chunk rows
 	dedupe     *lru // series rows already written
+	tombCache  tombstoneCache
 }
 
 // New returns a store over backend. Metrics are registered with reg; pass a

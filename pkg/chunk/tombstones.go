@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -115,8 +117,10 @@ func tombstonePrefix(dst []byte, tenant string, kind byte) []byte {
 }
 
 // AddTombstone records a deletion for tenant. From the moment it returns,
-// [Store.Select] of any Store on the same backend leaves out the deleted
-// samples. Adding the same deletion twice is harmless.
+// [Store.Select] of this Store leaves out the deleted samples, and so does
+// every Store on the same backend once [Store.SettleTombstones] returns
+// (within [Options.TombstoneCacheTTL]). Adding the same deletion twice is
+// harmless.
 func (s *Store) AddTombstone(ctx context.Context, tenant string, t Tombstone) error {
 	if tenant == "" {
 		return ErrInvalidTenant
@@ -136,7 +140,10 @@ func (s *Store) AddTombstone(ctx context.Context, tenant string, t Tombstone) er
 	key := tombstonePrefix(nil, tenant, tombstoneKind)
 	key = binary.BigEndian.AppendUint64(key, uint64(t.Created))
 	key = h.Sum(key)
-	if err := s.apply(ctx, []widecolumn.RowMutation{{Key: key, Cells: []widecolumn.Cell{{Column: []byte(tombstoneColumn), Value: val}}}}); err != nil {
+	err = s.apply(ctx, []widecolumn.RowMutation{{Key: key, Cells: []widecolumn.Cell{{Column: []byte(tombstoneColumn), Value: val}}}})
+	// Even a failed write may have landed.
+	s.tombCache.forget(tenant, s.now())
+	if err != nil {
 		return fmt.Errorf("writing tombstone of tenant %q: %w", tenant, err)
 	}
 	s.logger.Info("Added tombstone", "tenant", tenant, "start", t.Start, "end", t.End, "matchers", len(t.Matchers))
@@ -179,9 +186,127 @@ func (s *Store) Tombstones(ctx context.Context, tenant string) ([]Tombstone, err
 	return out, nil
 }
 
-// tombstones reads tenant's tombstone rows. They are not cached: a
-// deletion must hide the data from every querier as soon as it is
-// acknowledged, and a tenant without deletions costs one empty range read.
+// tombstoneCache keeps, per tenant, the tombstones Select read, for
+// Options.TombstoneCacheTTL: without it every Select costs a range read
+// (empty for most tenants). An entry is trusted for the TTL from when its
+// read started, so a deletion written by another process after that is
+// honoured within the TTL; AddTombstone forgets the tenant's entry at
+// once, and an entry whose read overlapped a forget is not kept. Safe for
+// concurrent use; the zero value is empty.
+type tombstoneCache struct {
+	mu      sync.Mutex
+	entries map[string]cachedTombstones
+	// forgets counts forget calls: a read that saw it change did not see
+	// every deletion of this process.
+	forgets uint64
+	// lastAdd is when this Store last wrote a tombstone.
+	lastAdd time.Time
+	// pruned is when expired entries were last dropped: once per TTL, so
+	// a Store serving many tenants does not walk them all on every miss.
+	pruned time.Time
+}
+
+type cachedTombstones struct {
+	st     tombstoneState
+	readAt time.Time
+}
+
+// get returns tenant's tombstones read less than ttl before now.
+func (c *tombstoneCache) get(tenant string, now time.Time, ttl time.Duration) (tombstoneState, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[tenant]
+	if !ok || now.Sub(e.readAt) >= ttl {
+		return tombstoneState{}, false
+	}
+	return e.st, true
+}
+
+// begin returns the forget count to hand to put after the read.
+func (c *tombstoneCache) begin() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.forgets
+}
+
+// put keeps st, read from readAt on, unless a forget happened since begin
+// returned forgets. Entries of tenants not asked for within ttl go (at
+// most one TTL later).
+func (c *tombstoneCache) put(tenant string, st tombstoneState, readAt time.Time, forgets uint64, ttl time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.forgets != forgets {
+		return
+	}
+	if c.entries == nil {
+		c.entries = map[string]cachedTombstones{}
+	}
+	if readAt.Sub(c.pruned) >= ttl {
+		for t, e := range c.entries {
+			if readAt.Sub(e.readAt) >= ttl {
+				delete(c.entries, t)
+			}
+		}
+		c.pruned = readAt
+	}
+	c.entries[tenant] = cachedTombstones{st: st, readAt: readAt}
+}
+
+// forget drops tenant's entry: this Store just wrote a tombstone at now.
+func (c *tombstoneCache) forget(tenant string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, tenant)
+	c.forgets++
+	c.lastAdd = now
+}
+
+// cachedTombstones returns tenant's tombstones as Select needs them: from
+// the cache when read within Options.TombstoneCacheTTL, else read.
+func (s *Store) cachedTombstones(ctx context.Context, tenant string) (tombstoneState, error) {
+	ttl := s.opts.TombstoneCacheTTL
+	if ttl <= 0 {
+		return s.tombstones(ctx, tenant)
+	}
+	readAt := s.now()
+	if st, ok := s.tombCache.get(tenant, readAt, ttl); ok {
+		return st, nil
+	}
+	forgets := s.tombCache.begin()
+	st, err := s.tombstones(ctx, tenant)
+	if err != nil {
+		return st, err
+	}
+	s.tombCache.put(tenant, st, readAt, forgets, ttl)
+	return st, nil
+}
+
+// SettleTombstones returns once every Store on the backend honours the
+// tombstones this Store has written: Options.TombstoneCacheTTL after the
+// last one (at once when that has passed), or when ctx ends. Series
+// deletion calls it before it invalidates cached query results, so that
+// no result computed from another process's cached tombstones is cached
+// anew without the deletion.
+func (s *Store) SettleTombstones(ctx context.Context) error {
+	s.tombCache.mu.Lock()
+	until := s.tombCache.lastAdd.Add(s.opts.TombstoneCacheTTL)
+	s.tombCache.mu.Unlock()
+	wait := until.Sub(s.now())
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for every store to see the tombstones: %w", context.Cause(ctx))
+	}
+}
+
+// tombstones reads tenant's tombstone rows (uncached; Select goes through
+// cachedTombstones).
 func (s *Store) tombstones(ctx context.Context, tenant string) (tombstoneState, error) {
 	var st tombstoneState
 	if tenant == "" {

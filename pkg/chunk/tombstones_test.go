@@ -2,7 +2,10 @@ package chunk
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/histogram"
@@ -148,3 +151,128 @@ func TestRewriteResumesAfterACrash(t *testing.T) {
 }
 
 const time20s = 20000
+
+// TestTombstoneCache: Select keeps a tenant's tombstones for
+// TombstoneCacheTTL. A deletion through the same Store is honoured by its
+// next Select; one through another Store on the backend once the TTL has
+// passed since the reader's last read, and SettleTombstones waits that out
+// on the writer's side; with a TTL of 0 it is honoured at once.
+func TestTombstoneCache(t *testing.T) {
+	const ttl = 5 * time.Second
+	ls := labels.FromStrings("__name__", "m")
+	name := labels.MustNewMatcher(labels.MatchEqual, "__name__", "m")
+	base := int64(1609459200000)
+	tomb := Tombstone{Matchers: []*labels.Matcher{name}, Start: base, End: base + time20s, Created: 1}
+	tests := map[string]struct {
+		ttl         time.Duration
+		sameStore   bool
+		elapsed     time.Duration // on the reader's clock, after the deletion
+		wantVisible bool
+	}{
+		"same store, at once":                  {ttl: ttl, sameStore: true},
+		"other store, within the TTL":          {ttl: ttl, elapsed: ttl - time.Millisecond, wantVisible: true},
+		"other store, once the TTL has passed": {ttl: ttl, elapsed: ttl},
+		"other store, no cache":                {ttl: 0},
+		"same store, no cache":                 {ttl: 0, sameStore: true},
+		"other store, long after the TTL":      {ttl: ttl, elapsed: time.Hour},
+	}
+	for caseName, tc := range tests {
+		t.Run(caseName, func(t *testing.T) {
+			ctx := context.Background()
+			b := backendtest.NewPebble(t)
+			opts := DefaultOptions()
+			opts.TombstoneCacheTTL = tc.ttl
+			newStore := func() (*Store, *time.Time) {
+				s, err := New(b, opts, nil, prometheus.NewRegistry())
+				require.NoError(t, err)
+				now := time.Unix(1700000000, 0)
+				s.now = func() time.Time { return now }
+				return s, &now
+			}
+			writer, _ := newStore()
+			reader, readerNow := writer, (*time.Time)(nil)
+			if !tc.sameStore {
+				reader, readerNow = newStore()
+			}
+			c := Chunk{MinTime: base, MaxTime: base + time20s, Encoding: chunkenc.EncXOR}
+			xc := chunkenc.NewXORChunk()
+			app, err := xc.Appender()
+			require.NoError(t, err)
+			for i := range int64(21) {
+				app.Append(0, base+i*1000, float64(i))
+			}
+			c.Data = xc.Bytes()
+			_, err = writer.WriteSeries(ctx, "t", []SeriesChunks{{Labels: ls, Chunks: []Chunk{c}}})
+			require.NoError(t, err)
+			got, err := reader.Select(ctx, "t", base, base+time20s, name)
+			require.NoError(t, err)
+			require.Len(t, got, 1, "read before the deletion, and cached")
+
+			require.NoError(t, writer.AddTombstone(ctx, "t", tomb))
+			if readerNow != nil {
+				*readerNow = readerNow.Add(tc.elapsed)
+			}
+			got, err = reader.Select(ctx, "t", base, base+time20s, name)
+			require.NoError(t, err)
+			if tc.wantVisible {
+				require.Len(t, got, 1)
+			} else {
+				require.Empty(t, got)
+			}
+			// Another tenant's entry is its own.
+			got, err = reader.Select(ctx, "u", base, base+time20s, name)
+			require.NoError(t, err)
+			require.Empty(t, got)
+		})
+	}
+}
+
+// TestSettleTombstones: SettleTombstones returns once the TTL has passed
+// since the Store's last AddTombstone, at once when it has, and with the
+// context's error when that ends first.
+func TestSettleTombstones(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		opts := DefaultOptions()
+		s, err := New(backendtest.NewPebble(t), opts, nil, prometheus.NewRegistry())
+		require.NoError(t, err)
+		require.NoError(t, s.SettleTombstones(ctx), "nothing written: no wait")
+		start := time.Now()
+		require.NoError(t, s.AddTombstone(ctx, "t", Tombstone{Matchers: []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "a", "b")}, Start: 1, End: 2}))
+		require.NoError(t, s.SettleTombstones(ctx))
+		require.Equal(t, opts.TombstoneCacheTTL, time.Since(start))
+		require.NoError(t, s.SettleTombstones(ctx), "settled: no wait")
+		require.Equal(t, opts.TombstoneCacheTTL, time.Since(start))
+
+		require.NoError(t, s.AddTombstone(ctx, "t", Tombstone{Matchers: []*labels.Matcher{labels.MustNewMatcher(labels.MatchEqual, "a", "c")}, Start: 1, End: 2}))
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		require.ErrorIs(t, s.SettleTombstones(cctx), context.DeadlineExceeded)
+	})
+}
+
+// TestTombstoneCacheForgetsIdleTenants: entries of tenants not read within
+// the TTL are dropped, so the cache holds the tenants of the last TTL or
+// two, not every tenant ever queried.
+func TestTombstoneCacheForgetsIdleTenants(t *testing.T) {
+	const ttl = 5 * time.Second
+	var c tombstoneCache
+	now := time.Unix(1700000000, 0)
+	for i := range 100 {
+		c.put(fmt.Sprintf("tenant-%d", i), tombstoneState{}, now, c.begin(), ttl)
+	}
+	require.Len(t, c.entries, 100)
+	_, ok := c.get("tenant-1", now.Add(ttl-time.Millisecond), ttl)
+	require.True(t, ok)
+	_, ok = c.get("tenant-1", now.Add(ttl), ttl)
+	require.False(t, ok, "expired")
+	now = now.Add(2 * ttl)
+	c.put("fresh", tombstoneState{}, now, c.begin(), ttl)
+	require.Len(t, c.entries, 1)
+	// A read that overlapped a forget is not kept.
+	forgets := c.begin()
+	c.forget("late", now)
+	c.put("late", tombstoneState{}, now, forgets, ttl)
+	_, ok = c.get("late", now, ttl)
+	require.False(t, ok)
+}

@@ -1,6 +1,7 @@
 package limits
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -44,4 +45,47 @@ func TestFederatedLimitsAreTheStrictest(t *testing.T) {
 	// The tenants' own limits are left alone.
 	require.Equal(t, 0, o.For("a").MaxSeriesPerQuery)
 	require.Equal(t, 100, o.For("c").MaxSeriesPerQuery)
+}
+
+// TestFederatedLimitsFollowRuntimeConfig: a federated ID's combined limits
+// are cached, and a reload of the runtime config file that changes one of
+// its tenants (or adds or removes one's entry) is seen by the next call.
+func TestFederatedLimitsFollowRuntimeConfig(t *testing.T) {
+	e := newRuntimeEnv(t, "overrides:\n  a:\n    max_series_per_query: 50\n")
+	require.NoError(t, e.rc.Reload())
+	const id = tenant.ID("a|b")
+	defaultSeries := e.o.Defaults().MaxSeriesPerQuery
+	require.Equal(t, 50, e.o.For(id).MaxSeriesPerQuery)
+	first, again := e.o.For(id), e.o.For(id)
+	require.Same(t, first, again, "computed once per ID")
+
+	for _, step := range []struct {
+		name, file string
+		want       int
+	}{
+		{"a tenant's limit changes", "overrides:\n  a:\n    max_series_per_query: 40\n", 40},
+		{"the other tenant gets an entry", "overrides:\n  a:\n    max_series_per_query: 40\n  b:\n    max_series_per_query: 30\n", 30},
+		{"the stricter tenant's entry goes", "overrides:\n  a:\n    max_series_per_query: 40\n", 40},
+		{"every entry goes", "overrides: {}\n", defaultSeries},
+	} {
+		e.write(t, step.file)
+		require.NoError(t, e.rc.Reload(), step.name)
+		require.Equal(t, step.want, e.o.For(id).MaxSeriesPerQuery, step.name)
+	}
+}
+
+// TestFederatedCacheIsBounded: federated IDs may come from clients, so
+// the cache of combined limits holds at most maxFederatedCached of them,
+// and what it answers past the bound is still right.
+func TestFederatedCacheIsBounded(t *testing.T) {
+	o := NewOverrides(Limits{MaxSeriesPerQuery: 100})
+	o.Set(map[tenant.ID]*Limits{"a": {MaxSeriesPerQuery: 10}})
+	for i := range 3 * maxFederatedCached {
+		id := tenant.ID(fmt.Sprintf("a|t%d", i))
+		require.Equal(t, 10, o.For(id).MaxSeriesPerQuery)
+	}
+	n := 0
+	o.table.Load().federated.limits.Range(func(_, _ any) bool { n++; return true })
+	require.LessOrEqual(t, n, maxFederatedCached)
+	require.Positive(t, n)
 }

@@ -345,15 +345,24 @@ func (l *Limits) Validate() error {
 // otherwise the defaults. It is safe for concurrent use; [Overrides.Set]
 // swaps the per-tenant table atomically.
 type Overrides struct {
-	defaults  Limits
-	perTenant atomic.Pointer[map[tenant.ID]*Limits]
+	defaults Limits
+	table    atomic.Pointer[overridesTable]
+}
+
+// overridesTable is one generation of per-tenant limits, with the combined
+// limits of the federated IDs asked for since it was set (federated.go).
+// [Overrides.Set] replaces the whole table, so a cached combination never
+// outlives the overrides it was computed from.
+type overridesTable struct {
+	perTenant map[tenant.ID]*Limits
+	federated federatedCache
 }
 
 // NewOverrides returns overrides with the given defaults and no per-tenant
 // values.
 func NewOverrides(defaults Limits) *Overrides {
 	o := &Overrides{defaults: defaults}
-	o.perTenant.Store(&map[tenant.ID]*Limits{})
+	o.table.Store(&overridesTable{perTenant: map[tenant.ID]*Limits{}})
 	return o
 }
 
@@ -362,21 +371,28 @@ func (o *Overrides) Defaults() Limits { return o.defaults }
 
 // For returns the limits of t. The result must not be modified. For a
 // federated ID ("a|b") it returns the most restrictive of each of its
-// tenants' limits (federated.go).
+// tenants' limits (federated.go), computed once per ID until the
+// overrides change.
 func (o *Overrides) For(t tenant.ID) *Limits {
+	table := o.table.Load()
 	if t.Federated() {
-		return o.federated(t.Tenants())
+		return o.federated(table, t)
 	}
-	if l, ok := (*o.perTenant.Load())[t]; ok {
+	return o.forTenant(table, t)
+}
+
+func (o *Overrides) forTenant(table *overridesTable, t tenant.ID) *Limits {
+	if l, ok := table.perTenant[t]; ok {
 		return l
 	}
 	return &o.defaults
 }
 
-// Set replaces every per-tenant value at once.
+// Set replaces every per-tenant value at once, and forgets every combined
+// limit of a federated ID.
 func (o *Overrides) Set(perTenant map[tenant.ID]*Limits) {
-	o.perTenant.Store(&perTenant)
+	o.table.Store(&overridesTable{perTenant: perTenant})
 }
 
 // All returns the per-tenant table. It must not be modified.
-func (o *Overrides) All() map[tenant.ID]*Limits { return *o.perTenant.Load() }
+func (o *Overrides) All() map[tenant.ID]*Limits { return o.table.Load().perTenant }

@@ -181,5 +181,11 @@ func (q *Queryable) deleteSeries(ctx context.Context, id tenant.ID, req *ingeste
 	if err != nil {
 		return fmt.Errorf("deleting from every ingester (all must answer): %w", err)
 	}
+	// Other queriers' stores may answer from tombstones they read before
+	// ours were written, for a few seconds; the results-cache generation
+	// is bumped after that, or it would cache their answers anew.
+	if st, ok := q.store.(interface{ SettleTombstones(context.Context) error }); ok && q.store != nil {
+		return st.SettleTombstones(ctx)
+	}
 	return nil
 }

@@ -14,6 +14,7 @@ import (
 	v1 "github.com/prometheus/prometheus/web/api/v1"
 
 	"github.com/hearthmetrics/hearth/pkg/limits"
+	"github.com/hearthmetrics/hearth/pkg/promqlshape"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
@@ -48,76 +49,6 @@ var actualPhrase = map[string]struct{ text, id string }{
 	"max_query_steps":                 {"would evaluate a number of steps (its own plus every subquery's over its widened range) of", "err-hearth-max-query-steps"},
 }
 
-// exprShape is what one pass of the PromQL lexer tells of an expression.
-type exprShape struct {
-	tokens int
-	// depth bounds the depth of the expression's syntax tree from above:
-	// each level of parentheses adds one plus the operators, range
-	// brackets and modifiers chained at that level.
-	depth int
-}
-
-// scanExpr lexes qs once and returns its shape, stopping early once the
-// tokens pass maxTokens or the depth maxDepth (0: no bound). A lexing
-// error stops the scan too: the parser reports it.
-func scanExpr(qs string, maxTokens, maxDepth int) exprShape {
-	// Each open level of parentheses counts its operators and the deepest
-	// level closed inside it. A closed level is ops+1+deepest deep; the
-	// open ones add up to open.
-	type level struct{ ops, deepest int }
-	var (
-		shape  exprShape
-		stack  = []level{{}}
-		open   = 1
-		braces int
-		item   parser.Item
-	)
-	closeLevel := func() {
-		closed := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		open -= closed.ops + 1
-		top := &stack[len(stack)-1]
-		top.deepest = max(top.deepest, closed.ops+1+closed.deepest)
-	}
-	lex := parser.Lex(qs)
-	for {
-		lex.NextItem(&item)
-		if item.Typ == parser.EOF || item.Typ == parser.ERROR {
-			break
-		}
-		shape.tokens++
-		switch {
-		case item.Typ == parser.LEFT_BRACE:
-			braces++
-		case item.Typ == parser.RIGHT_BRACE:
-			braces = max(braces-1, 0)
-		case braces > 0:
-			// Label matchers: their operators are no nodes.
-		case item.Typ == parser.LEFT_PAREN:
-			stack = append(stack, level{})
-			open++
-		case item.Typ == parser.RIGHT_PAREN:
-			if len(stack) > 1 {
-				closeLevel()
-			}
-		case item.Typ.IsOperator(), item.Typ == parser.LEFT_BRACKET, item.Typ == parser.OFFSET, item.Typ == parser.AT:
-			stack[len(stack)-1].ops++
-			open++
-		}
-		// The open levels bound the final depth from below.
-		shape.depth = max(shape.depth, open+stack[len(stack)-1].deepest)
-		if (maxTokens > 0 && shape.tokens > maxTokens) || (maxDepth > 0 && shape.depth > maxDepth) {
-			return shape
-		}
-	}
-	// Unclosed levels are the parser's to report; count them closed.
-	for len(stack) > 1 {
-		closeLevel()
-	}
-	shape.depth = max(shape.depth, stack[0].ops+1+stack[0].deepest)
-	return shape
-}
-
 // checkExprText applies the limits that need no parse: length, tokens and
 // depth.
 func checkExprText(qs string, l *limits.Limits, id tenant.ID) *queryLimitError {
@@ -127,12 +58,12 @@ func checkExprText(qs string, l *limits.Limits, id tenant.ID) *queryLimitError {
 	if l.MaxQueryExpressionTokens <= 0 && l.MaxQueryExpressionDepth <= 0 {
 		return nil
 	}
-	shape := scanExpr(qs, l.MaxQueryExpressionTokens, l.MaxQueryExpressionDepth)
-	if l.MaxQueryExpressionTokens > 0 && shape.tokens > l.MaxQueryExpressionTokens {
-		return limitErr("max_query_expression_tokens", "querier.max-query-expression-tokens", int64(shape.tokens), int64(l.MaxQueryExpressionTokens), id, "simplify the expression")
+	shape := promqlshape.Scan(qs, l.MaxQueryExpressionTokens, l.MaxQueryExpressionDepth)
+	if l.MaxQueryExpressionTokens > 0 && shape.Tokens > l.MaxQueryExpressionTokens {
+		return limitErr("max_query_expression_tokens", "querier.max-query-expression-tokens", int64(shape.Tokens), int64(l.MaxQueryExpressionTokens), id, "simplify the expression")
 	}
-	if l.MaxQueryExpressionDepth > 0 && shape.depth > l.MaxQueryExpressionDepth {
-		return limitErr("max_query_expression_depth", "querier.max-query-expression-depth", int64(shape.depth), int64(l.MaxQueryExpressionDepth), id, "nest fewer parentheses, calls or chained operators (1+1+1 nests 3 deep)")
+	if l.MaxQueryExpressionDepth > 0 && shape.Depth > l.MaxQueryExpressionDepth {
+		return limitErr("max_query_expression_depth", "querier.max-query-expression-depth", int64(shape.Depth), int64(l.MaxQueryExpressionDepth), id, "nest fewer parentheses, calls or chained operators (1+1+1 nests 3 deep)")
 	}
 	return nil
 }

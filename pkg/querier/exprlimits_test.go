@@ -232,27 +232,6 @@ func TestExpressionIsParsedOnce(t *testing.T) {
 	require.Empty(t, api.q.parser.pending, "every handed-over expression is taken")
 }
 
-func TestScanExprBoundsTheTree(t *testing.T) {
-	for _, qs := range []string{
-		"1", "1+1+1", "(1+1)+1+1+1", "1+(1+(1+(1)))", "-(-(-1))",
-		`sum by (job) (rate(up{job=~"a|b", x!="(("}[5m])) / on (job) group_left count(up) > 0.5`,
-		"max_over_time(rate(x[5m] @ end())[1h:1m] offset 5m)",
-		"a or b and c unless d * e ^ f ^ g",
-		"histogram_quantile(0.9, sum by (le) (rate(h_bucket[5m])))",
-		"label_replace(up, \"a\", \"$1\", \"b\", \"(.*)\")",
-	} {
-		expr, err := parser.NewParser(parser.Options{}).ParseExpr(qs)
-		require.NoError(t, err, qs)
-		depth := 0
-		parser.Inspect(expr, func(_ parser.Node, path []parser.Node) error {
-			depth = max(depth, len(path)+1)
-			return nil
-		})
-		shape := scanExpr(qs, 0, 0)
-		require.GreaterOrEqual(t, shape.depth, depth, qs)
-	}
-}
-
 func TestCountSteps(t *testing.T) {
 	tests := map[string]struct {
 		expr           string

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/util/teststorage"
 	"github.com/stretchr/testify/require"
+
+	"github.com/hearthmetrics/hearth/pkg/promqlshape"
 )
 
 // heapPeak samples the heap's object bytes (live and not yet collected:
@@ -161,14 +163,14 @@ func BenchmarkQueryMemoryPerSample(b *testing.B) {
 func BenchmarkExpressionAtLimits(b *testing.B) {
 	l := defaultLimits()
 	for name, qs := range worstAcceptedExpressions(l.MaxQueryExpressionTokens, l.MaxQueryExpressionDepth) {
-		shape := scanExpr(qs, 0, 0)
-		require.LessOrEqual(b, shape.tokens, l.MaxQueryExpressionTokens, name)
-		require.LessOrEqual(b, shape.depth, l.MaxQueryExpressionDepth, name)
+		shape := promqlshape.Scan(qs, 0, 0)
+		require.LessOrEqual(b, shape.Tokens, l.MaxQueryExpressionTokens, name)
+		require.LessOrEqual(b, shape.Depth, l.MaxQueryExpressionDepth, name)
 		require.LessOrEqual(b, len(qs), l.MaxQueryExpressionSizeBytes, name)
 		b.Run(name+"/scan", func(b *testing.B) {
 			b.SetBytes(int64(len(qs)))
 			for b.Loop() {
-				scanExpr(qs, l.MaxQueryExpressionTokens, l.MaxQueryExpressionDepth)
+				promqlshape.Scan(qs, l.MaxQueryExpressionTokens, l.MaxQueryExpressionDepth)
 			}
 		})
 		b.Run(name+"/parse", func(b *testing.B) {

@@ -14,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hearthmetrics/hearth/pkg/limits"
+	"github.com/hearthmetrics/hearth/pkg/promqlshape"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
 )
 
@@ -133,70 +134,12 @@ func checkExprText(expr string, l *limits.Limits, t tenant.ID) error {
 	if l.MaxQueryExpressionTokens <= 0 && l.MaxQueryExpressionDepth <= 0 {
 		return nil
 	}
-	tokens, depth := exprShape(expr, l.MaxQueryExpressionTokens, l.MaxQueryExpressionDepth)
-	if limit := l.MaxQueryExpressionTokens; limit > 0 && tokens > limit {
-		return fmt.Errorf("expression of at least %d tokens, over the limit of %d of tenant %q (-querier.max-query-expression-tokens)", tokens, limit, t)
+	shape := promqlshape.Scan(expr, l.MaxQueryExpressionTokens, l.MaxQueryExpressionDepth)
+	if limit := l.MaxQueryExpressionTokens; limit > 0 && shape.Tokens > limit {
+		return fmt.Errorf("expression of at least %d tokens, over the limit of %d of tenant %q (-querier.max-query-expression-tokens)", shape.Tokens, limit, t)
 	}
-	if limit := l.MaxQueryExpressionDepth; limit > 0 && depth > limit {
-		return fmt.Errorf("expression nested at least %d deep, over the limit of %d of tenant %q (-querier.max-query-expression-depth; 1+1+1 nests 3 deep)", depth, limit, t)
+	if limit := l.MaxQueryExpressionDepth; limit > 0 && shape.Depth > limit {
+		return fmt.Errorf("expression nested at least %d deep, over the limit of %d of tenant %q (-querier.max-query-expression-depth; 1+1+1 nests 3 deep)", shape.Depth, limit, t)
 	}
 	return nil
-}
-
-// exprShape lexes expr once and returns its token count and an upper
-// bound of its syntax tree's depth, stopping once either passes its bound
-// (0: none). Each parenthesis level is one node plus one per operator,
-// range bracket or modifier chained at that level, above the deepest
-// level closed inside it. Label matchers ({...}) add no depth. The
-// querier bounds queries the same way (pkg/querier, exprlimits.go).
-func exprShape(expr string, maxTokens, maxDepth int) (tokens, depth int) {
-	type level struct{ ops, inner int }
-	var (
-		levels = []level{{}}
-		braces int
-		item   parser.Item
-	)
-	// open is the depth of the levels still open: one per level and one
-	// per operator seen in it so far.
-	open := 1
-	closeTop := func() {
-		c := levels[len(levels)-1]
-		levels = levels[:len(levels)-1]
-		open -= c.ops + 1
-		top := &levels[len(levels)-1]
-		top.inner = max(top.inner, c.ops+1+c.inner)
-	}
-	lex := parser.Lex(expr)
-	for {
-		lex.NextItem(&item)
-		if item.Typ == parser.EOF || item.Typ == parser.ERROR {
-			break
-		}
-		tokens++
-		switch {
-		case item.Typ == parser.LEFT_BRACE:
-			braces++
-		case item.Typ == parser.RIGHT_BRACE:
-			braces = max(braces-1, 0)
-		case braces > 0:
-		case item.Typ == parser.LEFT_PAREN:
-			levels = append(levels, level{})
-			open++
-		case item.Typ == parser.RIGHT_PAREN:
-			if len(levels) > 1 {
-				closeTop()
-			}
-		case item.Typ.IsOperator(), item.Typ == parser.LEFT_BRACKET, item.Typ == parser.OFFSET, item.Typ == parser.AT:
-			levels[len(levels)-1].ops++
-			open++
-		}
-		depth = max(depth, open+levels[len(levels)-1].inner)
-		if (maxTokens > 0 && tokens > maxTokens) || (maxDepth > 0 && depth > maxDepth) {
-			return tokens, depth
-		}
-	}
-	for len(levels) > 1 {
-		closeTop()
-	}
-	return tokens, max(depth, levels[0].ops+1+levels[0].inner)
 }

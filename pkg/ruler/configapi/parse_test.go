@@ -21,20 +21,6 @@ func defaultLimits(t testing.TB) *limits.Limits {
 	return &l
 }
 
-func TestExprShape(t *testing.T) {
-	f := func(expr string, tokens, depth int) {
-		t.Helper()
-		gotTokens, gotDepth := exprShape(expr, 0, 0)
-		require.Equal(t, tokens, gotTokens, expr)
-		require.Equal(t, depth, gotDepth, expr)
-	}
-	f("up", 1, 1)
-	f("1+1+1", 5, 3)
-	f(`sum(rate(x{a="b", c=~"d"}[5m]))`, 19, 4)
-	f("((1))+1+1", 9, 5)
-	f("(((1", 4, 4)
-}
-
 // The properties of the body parser on any input: no panic; what it
 // accepts is a group that encodes and parses back to itself; what it
 // refuses wraps ErrInvalidGroup.
