@@ -141,6 +141,10 @@ func (l frontendLimits) MaxQueriersPerTenant(id tenant.ID) int {
 	return l.o.For(id).MaxQueriersPerTenant
 }
 
+func (l frontendLimits) MaxOutstandingPerTenant(id tenant.ID) int {
+	return l.o.For(id).MaxOutstandingPerTenant
+}
+
 // deleteSeriesPath is series deletion's path under the HTTP prefix.
 const deleteSeriesPath = "/api/v1/admin/tsdb/delete_series"
 

@@ -10,9 +10,6 @@ import (
 
 // Config is the `frontend:` section.
 type Config struct {
-	// MaxOutstandingPerTenant bounds each tenant's queued queries; past it
-	// the frontend answers 429.
-	MaxOutstandingPerTenant int `yaml:"max_outstanding_requests_per_tenant"`
 	// MaxRetries is how many times a query is tried when it fails with a
 	// 5xx or loses its querier.
 	MaxRetries int `yaml:"max_retries"`
@@ -29,12 +26,6 @@ type Config struct {
 
 // RegisterFlags registers the -frontend.* flags.
 func (c *Config) RegisterFlags(f *flag.FlagSet) {
-	// 2,000, not Cortex's 100: every split part and every shard of a
-	// query is a queued request (a 1-day query at 16 shards is 16), so
-	// 100 would refuse a tenant's seventh concurrent sharded query. A
-	// queued request holds a few KiB; fairness across tenants comes from
-	// the round-robin dequeue, not from this bound.
-	f.IntVar(&c.MaxOutstandingPerTenant, "frontend.max-outstanding-requests-per-tenant", 2000, "Most requests of one tenant queued in a query frontend, counting each split part and shard of a query (a query sharded 16 ways is 16); more are refused with 429. See also -frontend.max-queriers-per-tenant.")
 	// 5: Cortex's default; a query is tried at most this many times.
 	f.IntVar(&c.MaxRetries, "frontend.max-retries", 5, "How many times a query is tried when it fails with a 5xx or its querier is lost; 4xx are never retried.")
 	// 30s: the in-flight queries of a dashboard refresh finish well within.
@@ -46,9 +37,6 @@ func (c *Config) RegisterFlags(f *flag.FlagSet) {
 // Validate reports every invalid setting.
 func (c *Config) Validate() error {
 	var errs []error
-	if c.MaxOutstandingPerTenant <= 0 {
-		errs = append(errs, fmt.Errorf("frontend.max_outstanding_requests_per_tenant %d: must be positive", c.MaxOutstandingPerTenant))
-	}
 	if c.MaxRetries < 1 {
 		errs = append(errs, fmt.Errorf("frontend.max_retries %d: must be at least 1 (one try)", c.MaxRetries))
 	}

@@ -7,6 +7,11 @@
 // cluster, or by an in-process loop ([Frontend.RunInProcess]) in the
 // all-in-one.
 //
+// The handler admits a query, or refuses it with 429 when its tenant
+// already has max_outstanding_requests_per_tenant queries in flight (a
+// per-tenant limit; see [TooManyRequestsError]); what an admitted query
+// queues is never refused.
+//
 // A request goes through an optional [Middleware] (the range-query
 // middlewares: split, align, results cache, sharding) and then the queue
 // round-tripper ([Frontend.RoundTrip]), which retries a request that failed

@@ -58,9 +58,7 @@ func TestFairnessUnderAFloodingTenant(t *testing.T) {
 		heavy   = 200 // 200 × 20ms ÷ 2 workers: a 2s backlog
 		light   = 20
 	)
-	cfg := defaultConfig()
-	cfg.MaxOutstandingPerTenant = heavy
-	fe := newFrontend(t, cfg, workers, fairnessHandler)
+	fe := newFrontendWith(t, defaultConfig(), fixedLimits{maxOutstanding: heavy}, nil, workers, fairnessHandler)
 
 	alone := lightLatencies(t, fe, light)
 

@@ -30,6 +30,10 @@ type Middleware func(next http.RoundTripper) http.RoundTripper
 type Limits interface {
 	// MaxQueriersPerTenant is the tenant's max_queriers_per_tenant.
 	MaxQueriersPerTenant(id tenant.ID) int
+	// MaxOutstandingPerTenant is the tenant's
+	// max_outstanding_requests_per_tenant: its queries in flight in one
+	// frontend; 0 means no limit.
+	MaxOutstandingPerTenant(id tenant.ID) int
 }
 
 // ErrQuerierLost is returned by an [Executor] whose querier went away
@@ -98,6 +102,7 @@ type Frontend struct {
 	limits  Limits
 	logger  *slog.Logger
 	queue   *queue.Queue
+	admit   *admission
 	rt      http.RoundTripper
 	handler http.Handler
 	prove   func(querierID string, challenge []byte) []byte
@@ -131,7 +136,7 @@ func New(d Deps) (*Frontend, error) {
 		prefix:  d.HTTPPrefix,
 		limits:  d.Limits,
 		logger:  d.Logger,
-		queue:   queue.New(d.Config.MaxOutstandingPerTenant, d.Registerer),
+		queue:   queue.New(d.Registerer),
 		running: make(chan struct{}),
 		prove:   d.Prove,
 		queries: f.NewCounterVec(prometheus.CounterOpts{
@@ -156,6 +161,12 @@ func New(d Deps) (*Frontend, error) {
 			Help: "Querier workers (gRPC streams, or in-process loops) pulling from this query frontend.",
 		}),
 	}
+	fe.admit = newAdmission(func(id tenant.ID) int {
+		if d.Limits == nil {
+			return 0
+		}
+		return d.Limits.MaxOutstandingPerTenant(id)
+	})
 	fe.rt = roundTripperFunc(fe.RoundTrip)
 	if d.Middleware != nil {
 		fe.rt = d.Middleware(fe.rt)
@@ -299,9 +310,9 @@ func InProcessExecutor(handler http.Handler) Executor {
 // RoundTrip queues r, which must carry its tenant in its context, and
 // returns the querier's response. It tries again, up to
 // -frontend.max-retries tries, when the response is a 5xx or the querier
-// was lost; a 4xx is final. It returns a [*queue.TooManyRequestsError]
-// when the tenant's queue is full, [queue.ErrStopped] when the frontend is
-// shutting down, and the context's error when the client went away.
+// was lost; a 4xx is final. It refuses nothing for its tenant's sake (the
+// handler admitted the query); it returns [queue.ErrStopped] when the
+// frontend has stopped, and the context's error when the client went away.
 func (f *Frontend) RoundTrip(r *http.Request) (*http.Response, error) {
 	ctx := r.Context()
 	id, err := tenant.FromContext(ctx)

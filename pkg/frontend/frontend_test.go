@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -25,15 +24,26 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-type fixedLimits int
+// fixedLimits are the same limits for every tenant.
+type fixedLimits struct{ maxQueriers, maxOutstanding int }
 
-func (l fixedLimits) MaxQueriersPerTenant(tenant.ID) int { return int(l) }
+func (l fixedLimits) MaxQueriersPerTenant(tenant.ID) int    { return l.maxQueriers }
+func (l fixedLimits) MaxOutstandingPerTenant(tenant.ID) int { return l.maxOutstanding }
 
-// newFrontend builds a frontend with n in-process workers on handler,
-// stopped at the test's end.
+// defaultLimits are the flags' defaults.
+var defaultLimits = fixedLimits{maxOutstanding: 100}
+
+// newFrontend builds a frontend with the default limits and n in-process
+// workers on handler, stopped at the test's end.
 func newFrontend(t testing.TB, cfg Config, n int, handler http.Handler) *Frontend {
 	t.Helper()
-	fe, err := New(Deps{Config: cfg, HTTPPrefix: "/prometheus", Limits: fixedLimits(0), Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewPedanticRegistry()})
+	return newFrontendWith(t, cfg, defaultLimits, nil, n, handler)
+}
+
+// newFrontendWith is newFrontend with limits and a middleware (optional).
+func newFrontendWith(t testing.TB, cfg Config, lim Limits, mw Middleware, n int, handler http.Handler) *Frontend {
+	t.Helper()
+	fe, err := New(Deps{Config: cfg, HTTPPrefix: "/prometheus", Limits: lim, Middleware: mw, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewPedanticRegistry()})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -46,7 +56,7 @@ func newFrontend(t testing.TB, cfg Config, n int, handler http.Handler) *Fronten
 }
 
 func defaultConfig() Config {
-	return Config{MaxOutstandingPerTenant: 100, MaxRetries: 5, ShutdownGracePeriod: time.Second}
+	return Config{MaxRetries: 5, ShutdownGracePeriod: time.Second}
 }
 
 // serve runs one request for tenant id through fe's handler.
@@ -128,30 +138,6 @@ func TestLostQuerierIsRetriedElsewhere(t *testing.T) {
 	w := serve(fe, "a", httptest.NewRequest(http.MethodGet, "/prometheus/api/v1/query?query=up", nil))
 	require.Equal(t, http.StatusOK, w.Code)
 	require.Equal(t, "ok", w.Body.String())
-}
-
-func TestQueueFullIs429(t *testing.T) {
-	cfg := defaultConfig()
-	cfg.MaxOutstandingPerTenant = 1
-	fe := newFrontend(t, cfg, 0, nil) // No querier: requests stay queued.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	first := make(chan int)
-	go func() {
-		r := httptest.NewRequest(http.MethodGet, "/prometheus/api/v1/query?query=up", nil).WithContext(ctx)
-		first <- serve(fe, "a", r).Code
-	}()
-	require.Eventually(t, func() bool { return fe.queue.Len() == 1 }, 5*time.Second, time.Millisecond)
-	w := serve(fe, "a", httptest.NewRequest(http.MethodGet, "/prometheus/api/v1/query?query=up", nil))
-	require.Equal(t, http.StatusTooManyRequests, w.Code)
-	var body map[string]string
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &body))
-	require.Equal(t, "error", body["status"])
-	require.Contains(t, body["error"], `tenant "a"`)
-	require.Contains(t, body["error"], "the limit is 1")
-	cancel()
-	require.Equal(t, 499, <-first)
-	require.Zero(t, fe.queue.Len(), "a cancelled request leaves the queue")
 }
 
 // When the client goes away, the querier's handler context is cancelled.
@@ -302,7 +288,6 @@ func TestConfigValidate(t *testing.T) {
 		wantErr string
 	}{
 		"defaults":               {mutate: func(*Config) {}},
-		"no outstanding allowed": {mutate: func(c *Config) { c.MaxOutstandingPerTenant = 0 }, wantErr: "max_outstanding_requests_per_tenant"},
 		"no try":                 {mutate: func(c *Config) { c.MaxRetries = 0 }, wantErr: "max_retries"},
 		"ruler URL without host": {mutate: func(c *Config) { c.RulerURL = "ruler:8080" }, wantErr: "ruler_url"},
 	} {

@@ -54,6 +54,14 @@ func (f *Frontend) newHandler() http.Handler {
 			writeError(w, http.StatusServiceUnavailable, "unavailable", queue.ErrStopped.Error())
 			return
 		}
+		release, err := f.admit.admit(id)
+		if err != nil {
+			code, typ := errorStatus(r.Context(), err)
+			writeError(w, code, typ, err.Error())
+			f.queries.WithLabelValues(string(id), strconv.Itoa(code)).Inc()
+			return
+		}
+		defer release()
 		stats := &Stats{}
 		ctx := ContextWithStats(r.Context(), stats)
 		// The body is read now, bounded, so the middlewares and every retry
@@ -128,7 +136,7 @@ func (f *Frontend) writeResponse(w http.ResponseWriter, r *http.Request, resp *h
 // errorStatus maps a round-trip error to its HTTP status and Prometheus
 // error type: the one place where that happens.
 func errorStatus(ctx context.Context, err error) (int, string) {
-	var tooMany *queue.TooManyRequestsError
+	var tooMany *TooManyRequestsError
 	switch {
 	case errors.As(err, &tooMany):
 		return http.StatusTooManyRequests, "too_many_requests"

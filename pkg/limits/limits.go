@@ -113,6 +113,10 @@ type Limits struct {
 	// of the queriers connected to a query frontend, so one tenant's flood
 	// reaches only some; 0 means all of them.
 	MaxQueriersPerTenant int `yaml:"max_queriers_per_tenant"`
+	// MaxOutstandingPerTenant bounds the queries of one tenant admitted by
+	// a query frontend and not yet answered (a query is one however many
+	// split parts and shards it becomes); past it the frontend answers 429.
+	MaxOutstandingPerTenant int `yaml:"max_outstanding_requests_per_tenant"`
 
 	// Query frontend (pkg/frontend/queryrange).
 	// AlignQueriesWithStep moves a range query's start and end down to
@@ -234,6 +238,9 @@ func (l *Limits) RegisterFlags(f *flag.FlagSet) {
 	f.IntVar(&l.MaxQueryExpressionTokens, "querier.max-query-expression-tokens", 10000, "Maximum tokens of a query expression (at least its node count), counted by the PromQL lexer before the expression is parsed; past it the query is refused with 400. 0 disables. The parser's time grows with tokens × depth (-querier.max-query-expression-depth) and cannot be cancelled.")
 	f.IntVar(&l.MaxQueryExpressionDepth, "querier.max-query-expression-depth", 500, "Maximum nesting of a query expression, counted before it is parsed: each level of parentheses or function call, and each operator chained at one level (1+1+1 nests 3 deep), adds one; past it the query is refused with 400. 0 disables. See also -querier.max-query-expression-tokens.")
 	f.IntVar(&l.MaxConcurrentQueries, "querier.max-concurrent-queries-per-tenant", 0, "Maximum queries of one tenant running at once in one querier; more wait for a slot. 0 disables (only -querier.max-concurrent applies).")
+	// 100: Cortex's default. It counts queries admitted at the query
+	// frontend's HTTP handler, not the split parts and shards they queue.
+	f.IntVar(&l.MaxOutstandingPerTenant, "frontend.max-outstanding-requests-per-tenant", 100, "Maximum queries of one tenant in flight in one query frontend (admitted and not yet answered, however many split parts and shards each becomes); more are refused with 429 naming the tenant and the limit; 0 disables. The queue then holds at most this many times -frontend.max-query-parallelism sub-requests of the tenant. See also -frontend.max-queriers-per-tenant.")
 	f.IntVar(&l.MaxQueriersPerTenant, "frontend.max-queriers-per-tenant", 0, "Queriers, of those connected to a query frontend, that may run one tenant's queries (shuffle sharding: a flooding tenant reaches only its share). 0 means all.")
 
 	// Suffixes on, underscore escaping: Prometheus's default OTLP
@@ -302,6 +309,7 @@ func (l *Limits) Validate() error {
 		"max_rule_groups_per_tenant":                           l.RulerMaxRuleGroupsPerTenant,
 		"max_rules_per_rule_group":                             l.RulerMaxRulesPerRuleGroup,
 		"max_queriers_per_tenant":                              l.MaxQueriersPerTenant,
+		"max_outstanding_requests_per_tenant":                  l.MaxOutstandingPerTenant,
 		"max_query_parallelism":                                l.MaxQueryParallelism,
 		"query_sharding_total_shards":                          l.QueryShardingTotalShards,
 		"ha_max_clusters":                                      l.HAMaxClusters,

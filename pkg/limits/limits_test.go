@@ -51,7 +51,7 @@ func TestValidate(t *testing.T) {
 					&l.MaxMetadataPerTenant, &l.MaxMetadataPerMetric, &l.MaxSeriesPerQuery, &l.MaxChunksPerQuery,
 					&l.MaxChunkBytesPerQuery, &l.MaxConcurrentQueries, &l.MaxSamplesPerQuery, &l.MaxSubquerySteps,
 					&l.MaxQuerySteps, &l.MaxQueryExpressionSizeBytes, &l.MaxQueryExpressionTokens, &l.MaxQueryExpressionDepth,
-					&l.RulerMaxRuleGroupsPerTenant, &l.RulerMaxRulesPerRuleGroup, &l.MaxQueriersPerTenant,
+					&l.RulerMaxRuleGroupsPerTenant, &l.RulerMaxRulesPerRuleGroup, &l.MaxQueriersPerTenant, &l.MaxOutstandingPerTenant,
 				} {
 					*p = -1
 				}
@@ -67,7 +67,7 @@ func TestValidate(t *testing.T) {
 				"max_concurrent_queries_per_tenant is -1", "max_samples_per_query is -1", "max_subquery_steps is -1",
 				"max_query_steps is -1", "max_query_expression_size_bytes is -1", "max_query_expression_tokens is -1",
 				"max_query_expression_depth is -1", "max_rule_groups_per_tenant is -1", "max_rules_per_rule_group is -1",
-				"min_evaluation_interval is -1s", "max_queriers_per_tenant is -1",
+				"min_evaluation_interval is -1s", "max_queriers_per_tenant is -1", "max_outstanding_requests_per_tenant is -1",
 			},
 		},
 		"HA labels must be set when HA samples are accepted": {

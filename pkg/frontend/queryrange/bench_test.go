@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
@@ -40,90 +41,42 @@ func benchStorage(b *testing.B, n int, span, interval time.Duration) storage.Que
 	return queryrangetest.ShardingWithHints(st)
 }
 
-// dashboard is ten panels of a Grafana dashboard.
-var dashboard = []string{
-	`sum(rate(http_requests_total[5m]))`,
-	`sum by (job) (rate(http_requests_total[5m]))`,
-	`sum by (instance) (rate(http_requests_total[5m]))`,
-	`max by (job) (rate(http_requests_total[5m]))`,
-	`min by (job) (rate(http_requests_total[5m]))`,
-	`count by (job) (http_requests_total)`,
-	`avg by (job) (rate(http_requests_total[5m]))`,
-	`topk(5, sum by (instance) (rate(http_requests_total[5m])))`,
-	`sum(increase(http_requests_total[1h]))`,
-	`sum by (job) (rate(http_requests_total[5m])) / ignoring(job) group_left sum(rate(http_requests_total[5m]))`,
-}
-
-// BenchmarkDashboardRefresh refreshes a 10-panel dashboard (range queries
-// over 7 days at a 1m step) every minute: through the frontend with a warm
-// results cache, and against the querier alone (the engine over the same
-// storage, no middleware). 4,000 series: at 10,000 the querier alone
-// refuses most panels (10,080 steps × 10,000 series is past its 50M
-// -querier.max-samples), which the frontend answers day by day.
-func BenchmarkDashboardRefresh(b *testing.B) {
-	const span = 7 * 24 * time.Hour
-	st := benchStorage(b, 4_000, span, 15*time.Minute)
-	e := newTestEnv(b, testEnvOpts{storages: map[tenant.ID]storage.Queryable{"a": st}})
-	e.now = time.Unix(0, 0).Add(span)
-	refresh := func(b *testing.B, send func(path string, form map[string][]string) int) {
-		end := e.now.Truncate(time.Minute).Sub(time.Unix(0, 0))
-		for _, q := range dashboard {
-			status := send("/api/v1/query_range", rangeForm(q, end-span, end, time.Minute))
-			if status != http.StatusOK {
-				b.Fatalf("%s answered %d", q, status)
-			}
-		}
-	}
-	b.Run("querier alone", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			refresh(b, func(path string, form map[string][]string) int {
-				status, _ := e.direct("a", path, form)
-				return status
-			})
-		}
-	})
-	b.Run("frontend, warm cache", func(b *testing.B) {
-		e.now = time.Unix(0, 0).Add(span - time.Hour)
-		refresh(b, func(path string, form map[string][]string) int { // first load
-			status, _ := e.do("a", path, form, nil)
-			return status
-		})
-		b.ReportAllocs()
-		b.ResetTimer()
-		for b.Loop() {
-			e.now = e.now.Add(time.Minute) // Grafana refreshes: the range moves on
-			if e.now.After(time.Unix(0, 0).Add(span)) {
-				e.now = time.Unix(0, 0).Add(span - time.Hour)
-			}
-			refresh(b, func(path string, form map[string][]string) int {
-				status, _ := e.do("a", path, form, nil)
-				return status
-			})
-		}
-	})
-}
-
 // BenchmarkShardedAggregation runs a heavy aggregation over 100,000 series
-// (a 1h range query at 1m) sharded into 16 and unsharded, against the
-// in-process engine.
+// (a 1h range query at 1m) sharded and unsharded, against the in-process
+// engine. Besides the wall time it reports cpu-s/op, the process's CPU
+// time per query (user and system), which other processes on the machine
+// do not inflate: sharded ÷ unsharded wall time on N free cores is about
+// max(cpu-s/op sharded ÷ N, one shard's share) ÷ cpu-s/op unsharded.
 func BenchmarkShardedAggregation(b *testing.B) {
 	st := benchStorage(b, 100_000, time.Hour, time.Minute)
-	for _, shards := range []int{0, 16} {
-		b.Run(fmt.Sprintf("shards=%d", shards), func(b *testing.B) {
+	for _, tc := range []struct{ shards, parallelism int }{{0, 14}, {16, 14}, {16, 1}, {4, 14}, {2, 14}, {2, 1}} {
+		b.Run(fmt.Sprintf("shards=%d/parallelism=%d", tc.shards, tc.parallelism), func(b *testing.B) {
 			e := newTestEnv(b, testEnvOpts{
 				storages: map[tenant.ID]storage.Queryable{"a": st},
 				cfg:      func(c *Config) { c.CacheResults = false },
-				limits:   func(l *limits.Limits) { l.QueryShardingTotalShards = shards },
+				limits: func(l *limits.Limits) {
+					l.QueryShardingTotalShards = tc.shards
+					l.MaxQueryParallelism = tc.parallelism
+				},
 			})
 			e.now = time.Unix(0, 0).Add(2 * time.Hour)
 			form := rangeForm(`sum by (job) (rate(http_requests_total[5m]))`, 10*time.Minute, time.Hour, time.Minute)
 			b.ReportAllocs()
+			cpu0 := processCPU(b)
 			for b.Loop() {
 				if status, body := e.do("a", "/api/v1/query_range", form, nil); status != http.StatusOK {
 					b.Fatalf("%d: %s", status, body)
 				}
 			}
+			b.ReportMetric((processCPU(b)-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		})
 	}
+}
+
+// processCPU is the process's user and system CPU time so far.
+func processCPU(b *testing.B) time.Duration {
+	b.Helper()
+	var ru syscall.Rusage
+	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

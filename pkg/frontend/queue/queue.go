@@ -4,7 +4,6 @@ import (
 	"container/list"
 	"context"
 	"errors"
-	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
 	"slices"
@@ -24,20 +23,8 @@ var (
 	ErrStopped = errors.New("the query frontend is shutting down")
 )
 
-// TooManyRequestsError is returned by Enqueue when the tenant already has
-// Limit requests queued.
-type TooManyRequestsError struct {
-	Tenant tenant.ID
-	Limit  int
-}
-
-func (e *TooManyRequestsError) Error() string {
-	return fmt.Sprintf("too many outstanding requests for tenant %q: %d queued, the limit is %d (-frontend.max-outstanding-requests-per-tenant)", e.Tenant, e.Limit, e.Limit)
-}
-
 // Discard reasons, the reason label of hearth_query_frontend_discarded_requests_total.
 const (
-	reasonQueueFull = "queue_full"
 	reasonCancelled = "cancelled"
 	reasonShutdown  = "shutdown"
 )
@@ -71,8 +58,7 @@ type waiter struct {
 // Queue is the frontend's per-tenant queue. Its methods are safe for
 // concurrent use.
 type Queue struct {
-	maxOutstanding int
-	now            func() time.Time
+	now func() time.Time
 
 	mu      sync.Mutex
 	tenants map[tenant.ID]*tenantQueue
@@ -97,16 +83,19 @@ type Queue struct {
 	discarded *prometheus.CounterVec
 }
 
-// New returns a queue holding at most maxOutstanding requests per tenant.
-func New(maxOutstanding int, reg prometheus.Registerer) *Queue {
+// New returns a queue. It refuses nothing while it accepts: the frontend
+// admits queries at its HTTP handler (-frontend.max-outstanding-requests-per-tenant),
+// and every request of an admitted query (split parts, shards, retries)
+// must get a turn, so what the queue holds is bounded by admission: at most
+// that limit times -frontend.max-query-parallelism requests per tenant.
+func New(reg prometheus.Registerer) *Queue {
 	f := promauto.With(reg)
 	return &Queue{
-		maxOutstanding: maxOutstanding,
-		now:            time.Now,
-		tenants:        map[tenant.ID]*tenantQueue{},
-		queriers:       map[string]int{},
-		lastSeen:       map[tenant.ID]time.Time{},
-		accepting:      true,
+		now:       time.Now,
+		tenants:   map[tenant.ID]*tenantQueue{},
+		queriers:  map[string]int{},
+		lastSeen:  map[tenant.ID]time.Time{},
+		accepting: true,
 		length: f.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hearth_query_frontend_queue_length",
 			Help: "Requests queued in the query frontend, by tenant.",
@@ -118,7 +107,7 @@ func New(maxOutstanding int, reg prometheus.Registerer) *Queue {
 		}, []string{"tenant"}),
 		discarded: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "hearth_query_frontend_discarded_requests_total",
-			Help: "Requests that left the query frontend's queue without reaching a querier, by tenant and reason: queue_full (-frontend.max-outstanding-requests-per-tenant), cancelled (the client went away), shutdown.",
+			Help: "Requests that left the query frontend's queue without reaching a querier, by tenant and reason: cancelled (the client went away), shutdown.",
 		}, []string{"tenant", "reason"}),
 	}
 }
@@ -141,10 +130,6 @@ func (q *Queue) Enqueue(t tenant.ID, v any, maxQueriers int) (*Entry, error) {
 		} else {
 			q.order = append(q.order, t)
 		}
-	}
-	if q.maxOutstanding > 0 && tq.items.Len() >= q.maxOutstanding {
-		q.discarded.WithLabelValues(string(t), reasonQueueFull).Inc()
-		return nil, &TooManyRequestsError{Tenant: t, Limit: q.maxOutstanding}
 	}
 	if tq.maxQueriers != maxQueriers {
 		tq.maxQueriers = maxQueriers

@@ -55,7 +55,7 @@ func TestDequeueOrder(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			q := New(0, prometheus.NewRegistry())
+			q := New(prometheus.NewRegistry())
 			for _, s := range tc.enqueue {
 				id, _, _ := strings.Cut(s, ":")
 				mustEnqueue(t, q, tenant.ID(id), s)
@@ -69,7 +69,7 @@ func TestDequeueOrder(t *testing.T) {
 // One tenant's 1,000 queued queries must not delay another's one: the
 // other tenant's request is the second one out.
 func TestFloodingTenantDoesNotDelayAnother(t *testing.T) {
-	q := New(0, prometheus.NewRegistry())
+	q := New(prometheus.NewRegistry())
 	for i := range 1000 {
 		mustEnqueue(t, q, "flood", i)
 	}
@@ -78,33 +78,28 @@ func TestFloodingTenantDoesNotDelayAnother(t *testing.T) {
 	require.Equal(t, "mine", got[1])
 }
 
-func TestMaxOutstandingPerTenant(t *testing.T) {
+// The queue refuses none of an admitted query's requests: admission is the
+// handler's (-frontend.max-outstanding-requests-per-tenant counts queries).
+// 5,000 is past the 2,000 queued requests the queue once refused at.
+func TestQueueRefusesNoAdmittedRequest(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	q := New(2, reg)
-	mustEnqueue(t, q, "a", 1)
-	mustEnqueue(t, q, "a", 2)
-	_, err := q.Enqueue("a", 3, 0)
-	var tooMany *TooManyRequestsError
-	require.ErrorAs(t, err, &tooMany)
-	require.Equal(t, &TooManyRequestsError{Tenant: "a", Limit: 2}, tooMany)
-	require.Contains(t, err.Error(), `tenant "a"`)
-	require.Contains(t, err.Error(), "-frontend.max-outstanding-requests-per-tenant")
-	// Another tenant has its own budget.
+	q := New(reg)
+	for i := range 5000 {
+		mustEnqueue(t, q, "a", i)
+	}
 	mustEnqueue(t, q, "b", 1)
+	require.Equal(t, 5001, q.Len())
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
-# HELP hearth_query_frontend_discarded_requests_total Requests that left the query frontend's queue without reaching a querier, by tenant and reason: queue_full (-frontend.max-outstanding-requests-per-tenant), cancelled (the client went away), shutdown.
-# TYPE hearth_query_frontend_discarded_requests_total counter
-hearth_query_frontend_discarded_requests_total{reason="queue_full",tenant="a"} 1
 # HELP hearth_query_frontend_queue_length Requests queued in the query frontend, by tenant.
 # TYPE hearth_query_frontend_queue_length gauge
-hearth_query_frontend_queue_length{tenant="a"} 2
+hearth_query_frontend_queue_length{tenant="a"} 5000
 hearth_query_frontend_queue_length{tenant="b"} 1
 `), "hearth_query_frontend_discarded_requests_total", "hearth_query_frontend_queue_length"))
 }
 
 func TestCancelRemovesAQueuedRequest(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	q := New(0, reg)
+	q := New(reg)
 	e1 := mustEnqueue(t, q, "a", 1)
 	mustEnqueue(t, q, "a", 2)
 	require.True(t, q.Cancel(e1))
@@ -118,7 +113,7 @@ func TestCancelRemovesAQueuedRequest(t *testing.T) {
 }
 
 func TestDequeueWaits(t *testing.T) {
-	q := New(0, prometheus.NewRegistry())
+	q := New(prometheus.NewRegistry())
 	got := make(chan any)
 	go func() {
 		e, _, err := q.Dequeue(context.Background(), -1, "q1")
@@ -138,7 +133,7 @@ func TestDequeueWaits(t *testing.T) {
 }
 
 func TestClose(t *testing.T) {
-	q := New(0, prometheus.NewRegistry())
+	q := New(prometheus.NewRegistry())
 	mustEnqueue(t, q, "a", 1)
 	left := q.Close()
 	require.Len(t, left, 1)
@@ -150,7 +145,7 @@ func TestClose(t *testing.T) {
 }
 
 func TestShuffleShardingQueriers(t *testing.T) {
-	q := New(0, prometheus.NewRegistry())
+	q := New(prometheus.NewRegistry())
 	queriers := []string{"q1", "q2", "q3", "q4"}
 	for _, id := range queriers {
 		q.RegisterQuerier(id)
@@ -194,7 +189,7 @@ func TestShuffleShardingQueriers(t *testing.T) {
 
 func TestForgetIdle(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
-	q := New(0, reg)
+	q := New(reg)
 	now := time.Unix(1000, 0)
 	q.now = func() time.Time { return now }
 	mustEnqueue(t, q, "a", 1)

@@ -27,7 +27,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 type noLimits struct{}
 
-func (noLimits) MaxQueriersPerTenant(tenant.ID) int { return 0 }
+func (noLimits) MaxQueriersPerTenant(tenant.ID) int    { return 0 }
+func (noLimits) MaxOutstandingPerTenant(tenant.ID) int { return 0 }
 
 // startFrontend serves a frontend's gRPC side on a loopback port.
 func startFrontend(t *testing.T) (*frontend.Frontend, string) {
@@ -45,7 +46,7 @@ func startFrontendProving(t *testing.T, c *auth.Cluster) (*frontend.Frontend, st
 	}
 	fe, err := frontend.New(frontend.Deps{
 		Prove:      prove,
-		Config:     frontend.Config{MaxOutstandingPerTenant: 10, MaxRetries: 5},
+		Config:     frontend.Config{MaxRetries: 5},
 		Limits:     noLimits{},
 		Logger:     slog.New(slog.DiscardHandler),
 		Registerer: prometheus.NewRegistry(),
