@@ -111,6 +111,10 @@ bench: ## Run the Go benchmarks of the hot paths.
 bench-wal: ## WAL replay of one tenant with 1,000,000 series (HEARTH_WAL_BENCH_SERIES), per WAL compression: replay time, heap and WAL bytes per series.
 	HEARTH_WAL_BENCH_SERIES=$${HEARTH_WAL_BENCH_SERIES:-1000000} $(GO) test -run='^$$' -bench=BenchmarkWALReplay -benchtime=1x -timeout=60m ./pkg/ingester/
 
+.PHONY: bench-frontend
+bench-frontend: ## The query frontend's dashboard benchmark (10,000 series over 7 days in the store; querier alone, Prometheus, warm refreshes through the frontend; can take an hour on 2 cores).
+	HEARTH_BENCH_DASHBOARD=1 $(GO) test -run='^$$' -bench=BenchmarkDashboardRefresh -benchtime=1x -timeout=3h -v ./pkg/app/
+
 .PHONY: bench-system
 bench-system: ## Hearth against Prometheus v3 on this machine: ingest, RF=1 (~10 min); results in .cache/bench/results.md.
 	scripts/bench/bench.sh ingest

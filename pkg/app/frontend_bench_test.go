@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -62,12 +63,18 @@ var dashboardPanels = []string{
 // and chunk limits, and asks the store for the whole range
 // (-querier.query-store-after=0): the ingesters are empty.
 //
-//	go test -run '^$' -bench BenchmarkDashboardRefresh -benchtime=1x -timeout=3h -v ./pkg/app/
+//	HEARTH_BENCH_DASHBOARD=1 go test -run '^$' -bench BenchmarkDashboardRefresh -benchtime=1x -timeout=3h -v ./pkg/app/
+//
+// (make bench-frontend). Without HEARTH_BENCH_DASHBOARD it skips: one run
+// takes far longer than make test's whole budget.
 //
 // (-benchtime=1x: one refresh of the querier alone and of Prometheus,
 // ten warm refreshes through the frontend; on 2 idle cores a refresh of
 // the querier alone takes minutes.)
 func BenchmarkDashboardRefresh(b *testing.B) {
+	if os.Getenv("HEARTH_BENCH_DASHBOARD") == "" {
+		b.Skip("set HEARTH_BENCH_DASHBOARD=1 (make bench-frontend): 50M samples, a run takes tens of minutes")
+	}
 	const (
 		series   = 10_000
 		span     = 7 * 24 * time.Hour
