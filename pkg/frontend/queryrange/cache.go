@@ -1,11 +1,12 @@
 package queryrange
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/gob"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -200,7 +201,7 @@ func cacheKey(id string, gens []uint64, r *Request, interval int64) string {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	part("queryrange/v1")
+	part("queryrange/v2") // v2: entries in gob (v1: JSON)
 	part(id)
 	for _, g := range gens {
 		part(strconv.FormatUint(g, 10))
@@ -223,12 +224,16 @@ func hashKey(key string) string {
 	return "qr:" + hex.EncodeToString(sum[:])
 }
 
+// encodeEntry encodes e with gob, then snappy. Not JSON: the Prometheus
+// JSON of a sample pair is a string per value, and decoding and encoding a
+// day of a 500-series panel at 1m (720,000 points) took 1.8 s in JSON
+// against 0.18 s in gob, on every refresh of every cached part.
 func encodeEntry(e *cacheEntry) ([]byte, error) {
-	raw, err := json.Marshal(e)
-	if err != nil {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(e); err != nil {
 		return nil, fmt.Errorf("encoding a results-cache entry: %w", err)
 	}
-	return snappy.Encode(nil, raw), nil
+	return snappy.Encode(nil, buf.Bytes()), nil
 }
 
 // maxEntryBytes bounds a decoded entry, checked before decompressing.
@@ -247,12 +252,19 @@ func decodeEntry(raw []byte) (*cacheEntry, error) {
 		return nil, fmt.Errorf("decompressing a results-cache entry: %w", err)
 	}
 	var e cacheEntry
-	if err := json.Unmarshal(plain, &e); err != nil {
+	if err := gob.NewDecoder(bytes.NewReader(plain)).Decode(&e); err != nil {
 		return nil, fmt.Errorf("decoding a results-cache entry: %w", err)
 	}
 	for _, x := range e.Extents {
 		if x == nil || x.End < x.Start || slices.Contains(x.Matrix, nil) {
 			return nil, fmt.Errorf("decoding a results-cache entry: bad extent")
+		}
+		for _, ss := range x.Matrix {
+			// gob sends no empty map: a series without labels (sum()) must
+			// still answer "metric":{}, not null.
+			if ss.Metric == nil {
+				ss.Metric = model.Metric{}
+			}
 		}
 	}
 	slices.SortFunc(e.Extents, func(a, b *extent) int { return cmpInt(a.Start, b.Start) })
