@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -16,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/tsdb/chunkenc"
@@ -82,30 +80,15 @@ func BenchmarkDashboardRefresh(b *testing.B) {
 		step     = time.Minute
 		chunkLen = 4 * time.Hour
 	)
-	cfg, explicit, err := ParseArgs([]string{
-		"-storage.dir=" + b.TempDir(),
-		"-server.http-listen-address=127.0.0.1:0",
-		"-server.grpc-listen-address=127.0.0.1:0",
-		"-server.internal-listen-address=127.0.0.1:0",
-		"-memberlist.bind-addr=127.0.0.1",
-		"-memberlist.bind-port=0",
-		"-log.level=error",
-		"-auth.mode=trust-header",
+	a := startBenchApp(b,
 		"-querier.max-samples=500000000",
 		"-querier.timeout=30m",
 		"-querier.max-series-per-query=0",
 		"-querier.max-chunks-per-query=0",
 		"-querier.max-chunk-bytes-per-query=0",
 		"-querier.query-store-after=0s",
-	}, TargetAll, io.Discard)
-	require.NoError(b, err)
-	a, err := New(cfg, explicit, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	require.NoError(b, err)
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
-	require.Eventually(b, a.Ready, 20*time.Second, 10*time.Millisecond)
+	)
+	cfg := a.cfg
 
 	const id = "bench"
 	ctx := tenant.WithID(context.Background(), id)

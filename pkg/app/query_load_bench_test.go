@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -137,14 +136,6 @@ func BenchmarkQueryUnderLoad(b *testing.B) {
 	points := benchEnv(b, "HEARTH_BENCH_POINTS", 40)
 	pushRate := benchEnv(b, "HEARTH_BENCH_PUSH_RATE", 40_000)
 	args := []string{
-		"-storage.dir=" + b.TempDir(),
-		"-server.http-listen-address=127.0.0.1:0",
-		"-server.grpc-listen-address=127.0.0.1:0",
-		"-server.internal-listen-address=127.0.0.1:0",
-		"-memberlist.bind-addr=127.0.0.1",
-		"-memberlist.bind-port=0",
-		"-log.level=error",
-		"-auth.mode=trust-header",
 		"-ingester.max-series-per-tenant=0",
 		"-ingester.max-series-per-metric=0",
 		"-querier.max-series-per-query=0",
@@ -157,15 +148,8 @@ func BenchmarkQueryUnderLoad(b *testing.B) {
 	if extra := os.Getenv("HEARTH_BENCH_ARGS"); extra != "" {
 		args = append(args, strings.Fields(extra)...)
 	}
-	cfg, explicit, err := ParseArgs(args, TargetAll, io.Discard)
-	require.NoError(b, err)
-	a, err := New(cfg, explicit, slog.New(slog.DiscardHandler), prometheus.NewRegistry())
-	require.NoError(b, err)
-	runCtx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(runCtx) }()
-	defer func() { cancel(); <-done }()
-	require.Eventually(b, a.Ready, 20*time.Second, 10*time.Millisecond)
+	a := startBenchApp(b, args...)
+	cfg := a.cfg
 
 	ctx := tenant.WithID(context.Background(), "bench")
 	ref := teststorage.New(b)
