@@ -198,14 +198,15 @@ func FuzzDecodeResponse(f *testing.F) {
 }
 
 // TestEntryRoundTrip: an entry comes back from its encoding as it went in,
-// floats bit for bit (NaN and stale markers included), a series without
+// floats bit for bit (NaN, stale markers and -0 included: gob alone would
+// drop a -0 field as zero), a series without
 // labels with an empty (not nil) metric, and native histograms whole.
 func TestEntryRoundTrip(t *testing.T) {
 	stale := model.SampleValue(math.Float64frombits(0x7ff0000000000002))
 	in := &cacheEntry{Key: "k", Extents: []*extent{{
 		Start: 0, End: 120_000, Infos: []string{"PromQL info: x"},
 		Matrix: []*model.SampleStream{
-			{Metric: model.Metric{}, Values: []model.SamplePair{{Timestamp: 0, Value: 1.5}, {Timestamp: 60_000, Value: model.SampleValue(math.NaN())}, {Timestamp: 120_000, Value: stale}}},
+			{Metric: model.Metric{}, Values: []model.SamplePair{{Timestamp: 0, Value: 1.5}, {Timestamp: 60_000, Value: model.SampleValue(math.NaN())}, {Timestamp: 120_000, Value: stale}, {Timestamp: 180_000, Value: model.SampleValue(math.Copysign(0, -1))}}},
 			{Metric: model.Metric{"job": "a"}, Histograms: []model.SampleHistogramPair{{Timestamp: 60_000, Histogram: &model.SampleHistogram{Count: 3, Sum: 2.5, Buckets: model.HistogramBuckets{{Boundaries: 3, Lower: -1, Upper: 1, Count: 3}}}}}},
 		},
 	}}}
