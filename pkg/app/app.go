@@ -106,6 +106,7 @@ func Main(args []string, defaultTarget string) int {
 		return 0
 	}
 	logger := newLogger(cfg.Log, os.Stderr)
+	applyGC(cfg.Server.GC, logger)
 	a, err := New(cfg, explicit, logger, prometheus.NewRegistry())
 	if err != nil {
 		logger.Error("Building Hearth", "err", err)

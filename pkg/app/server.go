@@ -24,6 +24,7 @@ type ServerConfig struct {
 	GracefulTimeout       time.Duration `yaml:"graceful_shutdown_timeout"`
 
 	HTTP HTTPServerConfig `yaml:",inline"`
+	GC   GCConfig         `yaml:",inline"`
 }
 
 // RegisterFlags registers the server flags.
@@ -36,6 +37,7 @@ func (c *ServerConfig) RegisterFlags(f *flag.FlagSet) {
 	f.StringVar(&c.GRPCListenAddress, "server.grpc-listen-address", ":9095", "gRPC listen address (host:port) for traffic between components. The all-in-one (-target=all) listens on 127.0.0.1 unless this is set, or it joins others (-memberlist.join) or advertises a non-loopback address (-memberlist.advertise-addr, -ingester.ring.instance-addr).")
 	f.DurationVar(&c.GracefulTimeout, "server.graceful-shutdown-timeout", 30*time.Second, "How long in-flight requests may take to finish on shutdown.")
 	c.HTTP.RegisterFlags(f)
+	c.GC.RegisterFlags(f)
 }
 
 // Validate reports every invalid setting.
@@ -46,7 +48,7 @@ func (c *ServerConfig) Validate() error {
 			errs = append(errs, fmt.Errorf("%s %q: %w", name, addr, err))
 		}
 	}
-	errs = append(errs, c.HTTP.Validate())
+	errs = append(errs, c.HTTP.Validate(), c.GC.Validate())
 	return errors.Join(errs...)
 }
 
