@@ -100,6 +100,11 @@ func applyGC(cfg GCConfig, logger *slog.Logger) {
 	s := planGC(cfg, os.Getenv, limit)
 	if s.GCPercentFrom == "flag" {
 		debug.SetGCPercent(s.GCPercent)
+		// Written back, as Prometheus does, for the GOGC that
+		// /api/v1/status/runtimeinfo reports.
+		if err := os.Setenv("GOGC", strconv.Itoa(s.GCPercent)); err != nil {
+			logger.Warn("Setting GOGC in the environment failed", "err", err)
+		}
 	} else {
 		s.GCPercent = debug.SetGCPercent(-1)
 		debug.SetGCPercent(s.GCPercent)
