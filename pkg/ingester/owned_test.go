@@ -109,6 +109,6 @@ func TestPushWithLabels(t *testing.T) {
 		require.Equal(t, ls, stored[ls.Get("__name__")])
 	}
 	// Identities are pointers: compared as such, not by what they point to.
-	require.True(t, labelsIdentity(given) == labelsIdentity(stored["given"]), "the head keeps the given set, not a copy")
-	require.True(t, labelsIdentity(wrongLen) != labelsIdentity(stored["wrong_len"]), "a slice of another length is not used")
+	require.Same(t, labelsIdentity(given), labelsIdentity(stored["given"]), "the head keeps the given set, not a copy")
+	require.NotSame(t, labelsIdentity(wrongLen), labelsIdentity(stored["wrong_len"]), "a slice of another length is not used")
 }
