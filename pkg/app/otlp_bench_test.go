@@ -44,23 +44,50 @@ const (
 // process's user+system time across the pushes (getrusage), the senders'
 // share included for both.
 //
+// system=hearth and system=prometheus run one after the other, each alone
+// in the process. system=interleaved runs both side by side and sends
+// them the exports in alternating rounds of otlpRoundExports per sender
+// (which system goes first alternates too), charging each round's CPU to
+// the system it fed: on a shared machine whose load swings between
+// seconds, both systems see the same load, and its ratio metric is the
+// one to compare.
+//
 //	go test -run '^$' -bench BenchmarkOTLPIngest -benchtime=400x -count=3 ./pkg/app/
+//	go test -run '^$' -bench 'BenchmarkOTLPIngest/system=interleaved' -benchtime=1600x -count=3 ./pkg/app/
 func BenchmarkOTLPIngest(b *testing.B) {
 	b.Run("system=hearth", func(b *testing.B) {
-		a := startBenchApp(b)
-		benchOTLP(b, "http://"+a.HTTPAddr()+"/otlp/v1/metrics")
+		benchOTLP(b, startHearthOTLP(b))
 	})
 	b.Run("system=prometheus", func(b *testing.B) {
-		db, err := tsdb.Open(b.TempDir(), slog.New(slog.DiscardHandler), nil, tsdb.DefaultOptions(), nil)
-		require.NoError(b, err)
-		defer db.Close()
-		cfg := config.Config{OTLPConfig: config.DefaultOTLPConfig}
-		h := remote.NewOTLPWriteHandler(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), db,
-			func() config.Config { return cfg }, remote.OTLPOptions{})
-		srv := httptest.NewServer(h)
-		defer srv.Close()
-		benchOTLP(b, srv.URL+"/api/v1/otlp/v1/metrics")
+		benchOTLP(b, startPrometheusOTLP(b))
 	})
+	b.Run("system=interleaved", func(b *testing.B) {
+		benchOTLPInterleaved(b, [2]string{startHearthOTLP(b), startPrometheusOTLP(b)})
+	})
+}
+
+// otlpRoundExports is how many exports each sender sends one system in a
+// round of system=interleaved.
+const otlpRoundExports = 10
+
+// startHearthOTLP starts the all-in-one and returns its OTLP URL.
+func startHearthOTLP(b *testing.B) string {
+	a := startBenchApp(b)
+	return "http://" + a.HTTPAddr() + "/otlp/v1/metrics"
+}
+
+// startPrometheusOTLP starts Prometheus's OTLP receiver over a TSDB with
+// default options and returns its URL.
+func startPrometheusOTLP(b *testing.B) string {
+	db, err := tsdb.Open(b.TempDir(), slog.New(slog.DiscardHandler), nil, tsdb.DefaultOptions(), nil)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = db.Close() })
+	cfg := config.Config{OTLPConfig: config.DefaultOTLPConfig}
+	h := remote.NewOTLPWriteHandler(slog.New(slog.DiscardHandler), prometheus.NewRegistry(), db,
+		func() config.Config { return cfg }, remote.OTLPOptions{})
+	srv := httptest.NewServer(h)
+	b.Cleanup(srv.Close)
+	return srv.URL + "/api/v1/otlp/v1/metrics"
 }
 
 func cpuTime() time.Duration {
@@ -69,25 +96,26 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func benchOTLP(b *testing.B, url string) {
-	perSender := (b.N + otlpSenders - 1) / otlpSenders
+// otlpExports encodes each sender's n exports, one second apart.
+func otlpExports(b *testing.B, n int) [][][]byte {
 	start := time.Now().Add(-time.Hour)
 	bodies := make([][][]byte, otlpSenders)
 	for s := range otlpSenders {
-		for r := range perSender {
+		for r := range n {
 			bodies[s] = append(bodies[s], encodeOTLPExport(b, s, start.Add(time.Duration(r)*time.Second)))
 		}
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: otlpSenders}}
-	runtime.GC()
-	b.ReportAllocs()
-	b.ResetTimer()
-	began, cpuBegan := time.Now(), cpuTime()
+	return bodies
+}
+
+// sendOTLP sends each sender's exports [from, to) to url, the senders
+// concurrently, and fails b on an error or a status other than 200.
+func sendOTLP(b *testing.B, client *http.Client, url string, bodies [][][]byte, from, to int) {
 	var wg sync.WaitGroup
 	errs := make(chan error, otlpSenders)
 	for s := range otlpSenders {
 		wg.Go(func() {
-			for _, body := range bodies[s] {
+			for _, body := range bodies[s][from:min(to, len(bodies[s]))] {
 				req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
 				req.Header.Set("Content-Type", "application/x-protobuf")
 				req.Header.Set("X-Scope-OrgID", "bench")
@@ -106,15 +134,50 @@ func benchOTLP(b *testing.B, url string) {
 		})
 	}
 	wg.Wait()
-	elapsed, cpu := time.Since(began), cpuTime()-cpuBegan
-	b.StopTimer()
 	close(errs)
 	for err := range errs {
 		require.NoError(b, err)
 	}
+}
+
+func benchOTLP(b *testing.B, url string) {
+	perSender := (b.N + otlpSenders - 1) / otlpSenders
+	bodies := otlpExports(b, perSender)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: otlpSenders}}
+	runtime.GC()
+	b.ReportAllocs()
+	b.ResetTimer()
+	began, cpuBegan := time.Now(), cpuTime()
+	sendOTLP(b, client, url, bodies, 0, perSender)
+	elapsed, cpu := time.Since(began), cpuTime()-cpuBegan
+	b.StopTimer()
 	points := float64(otlpSenders * perSender * otlpPointsPerExport)
 	b.ReportMetric(points/elapsed.Seconds(), "points/s")
 	b.ReportMetric(cpu.Seconds()/points*1e6, "cpu-s/Mpoints")
+}
+
+// benchOTLPInterleaved feeds Hearth (urls[0]) and Prometheus (urls[1])
+// the same exports in alternating rounds; b.N counts the exports of each.
+func benchOTLPInterleaved(b *testing.B, urls [2]string) {
+	perSender := (b.N + otlpSenders - 1) / otlpSenders
+	bodies := otlpExports(b, perSender)
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 2 * otlpSenders}}
+	runtime.GC()
+	b.ResetTimer()
+	var cpu [2]time.Duration
+	for r, from := 0, 0; from < perSender; r, from = r+1, from+otlpRoundExports {
+		for k := range 2 {
+			sys := (r + k) % 2
+			began := cpuTime()
+			sendOTLP(b, client, urls[sys], bodies, from, from+otlpRoundExports)
+			cpu[sys] += cpuTime() - began
+		}
+	}
+	b.StopTimer()
+	points := float64(otlpSenders * perSender * otlpPointsPerExport)
+	b.ReportMetric(cpu[0].Seconds()/points*1e6, "hearth-cpu-s/Mpoints")
+	b.ReportMetric(cpu[1].Seconds()/points*1e6, "prometheus-cpu-s/Mpoints")
+	b.ReportMetric(cpu[0].Seconds()/cpu[1].Seconds(), "hearth/prometheus")
 }
 
 // encodeOTLPExport returns sender s's export at t as protobuf.

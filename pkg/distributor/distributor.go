@@ -45,7 +45,10 @@ type IngesterClients interface {
 
 // PrePushHook runs after validation and before the fan-out to ingesters:
 // the seam for per-tenant rate limits and HA deduplication. It may remove
-// series from req (it is the only holder of the request then); an error
+// series from req, or labels from a series (it is the only holder of the
+// request then), but not change a label's name or value in place: the
+// labels an ingester in this process may be given beside the pairs
+// (remotewrite.LocalLabels) would no longer match them. An error
 // fails the whole push and must match one of remotewrite's error classes
 // (e.g. remotewrite.ErrRateLimited for 429). Must be safe for concurrent
 // use.
@@ -174,15 +177,27 @@ func (d *Distributor) Push(ctx context.Context, req *remotewrite.Request) (remot
 		v = &validator{metrics: d.metrics}
 	}
 	v.reset(t, d.limits.For(t), d.now(), req)
+	local := req.SeriesLabels
+	if len(local) != len(pr.Timeseries) {
+		local = nil
+	}
 	kept := 0
 	for i := range pr.Timeseries {
 		if v.series(&pr.Timeseries[i]) {
 			// Swap so every element keeps its own slices for reuse.
 			pr.Timeseries[kept], pr.Timeseries[i] = pr.Timeseries[i], pr.Timeseries[kept]
+			if local != nil {
+				local[kept], local[i] = local[i], local[kept]
+			}
 			kept++
 		}
 	}
 	pr.Timeseries = pr.Timeseries[:kept]
+	if local != nil {
+		req.SeriesLabels = local[:kept]
+	} else {
+		req.SeriesLabels = req.SeriesLabels[:0]
+	}
 	kept = 0
 	for i := range pr.Metadata {
 		if v.metadata(&pr.Metadata[i]) {

@@ -9,6 +9,8 @@ import (
 	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/prometheus/prometheus/model/labels"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -73,6 +75,9 @@ type batch struct {
 	series []int32 // indexes into the request's Timeseries
 	meta   []int32 // indexes into the request's Metadata
 	req    ingesterpb.PushRequest
+	// lsets are the labels.Labels of req's series, for an ingester in
+	// this process (remotewrite.Request.SeriesLabels).
+	lsets []labels.Labels
 }
 
 // pushState is one request's fan-out. It is shared by the waiting request
@@ -155,7 +160,8 @@ func (d *Distributor) release(st *pushState) {
 		// Drop the references into the request body.
 		clear(b.req.Timeseries)
 		clear(b.req.Metadata)
-		b.req.Timeseries, b.req.Metadata = b.req.Timeseries[:0], b.req.Metadata[:0]
+		clear(b.lsets)
+		b.req.Timeseries, b.req.Metadata, b.lsets = b.req.Timeseries[:0], b.req.Metadata[:0], b.lsets[:0]
 		b.addr = ""
 	}
 	st.nb = 0
@@ -173,7 +179,7 @@ const maxKeptStateBytes = 16 << 20
 func (st *pushState) retained() int {
 	n := cap(st.items)*int(unsafe.Sizeof(item{})) + cap(st.scratch)
 	for _, b := range st.batches {
-		n += 4*(cap(b.series)+cap(b.meta)) +
+		n += 4*(cap(b.series)+cap(b.meta)) + cap(b.lsets)*int(unsafe.Sizeof(labels.Labels{})) +
 			cap(b.req.Timeseries)*int(unsafe.Sizeof(ingesterpb.TimeSeries{})) +
 			cap(b.req.Metadata)*int(unsafe.Sizeof(ingesterpb.MetricMetadata{}))
 	}
@@ -329,7 +335,11 @@ func (d *Distributor) pushBatch(ctx context.Context, st *pushState, b *batch, re
 	var resp *ingesterpb.PushResponse
 	c, err := d.clients.Get(b.addr)
 	if err == nil {
-		resp, err = c.Push(ctx, &b.req)
+		if lp, ok := c.(labelsPusher); ok && len(req.SeriesLabels) > 0 && lp.InProcess() {
+			resp, err = lp.PushWithLabels(ctx, &b.req, b.localLabels(req.SeriesLabels))
+		} else {
+			resp, err = c.Push(ctx, &b.req)
+		}
 	}
 	out, cause := classify(b.addr, resp, err)
 	d.metrics.ingesterDuration.WithLabelValues(outcomeNames[out]).Observe(time.Since(start).Seconds())
@@ -337,6 +347,33 @@ func (d *Distributor) pushBatch(ctx context.Context, st *pushState, b *batch, re
 		d.metrics.ingesterFailures.WithLabelValues(b.addr).Inc()
 	}
 	st.record(b, out, resp, cause)
+}
+
+// labelsPusher is the client of an ingester in this process
+// (*clientpool.client when the pool has Options.Local): it takes, beside
+// the request, the labels.Labels the series' pairs were built from, and the
+// ingester appends with them instead of rebuilding them from the pairs.
+type labelsPusher interface {
+	// InProcess reports whether pushes reach an ingester of this process.
+	InProcess() bool
+	// PushWithLabels is Push with series[k] the labels of
+	// req.Timeseries[k] (empty: built from the pairs).
+	PushWithLabels(ctx context.Context, req *ingesterpb.PushRequest, series []labels.Labels, opts ...grpc.CallOption) (*ingesterpb.PushResponse, error)
+}
+
+// localLabels returns the labels.Labels of the batch's series from the
+// request's (local, indexed like the request's series): empty for a series
+// whose pairs changed since they were recorded.
+func (b *batch) localLabels(local []remotewrite.LocalLabels) []labels.Labels {
+	b.lsets = b.lsets[:0]
+	for k, i := range b.series {
+		ls := labels.EmptyLabels()
+		if int(i) < len(local) {
+			ls = local[i].For(&b.req.Timeseries[k])
+		}
+		b.lsets = append(b.lsets, ls)
+	}
+	return b.lsets
 }
 
 // classify sorts an ingester's answer.

@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
@@ -78,6 +80,20 @@ type fakeIngester struct {
 	entered  chan struct{} // when set, Push signals on entry
 	received []ingesterpb.PushRequest
 	stats    []ingesterpb.TenantStatsEntry
+	// inProcess makes the ingester one of the distributor's process: it
+	// takes each series' labels.Labels (PushWithLabels) and records them
+	// in receivedLabels.
+	inProcess      bool
+	receivedLabels [][]labels.Labels
+}
+
+func (f *fakeIngester) InProcess() bool { return f.inProcess }
+
+func (f *fakeIngester) PushWithLabels(ctx context.Context, req *ingesterpb.PushRequest, series []labels.Labels, _ ...grpc.CallOption) (*ingesterpb.PushResponse, error) {
+	f.mu.Lock()
+	f.receivedLabels = append(f.receivedLabels, slices.Clone(series))
+	f.mu.Unlock()
+	return f.Push(ctx, req)
 }
 
 func (f *fakeIngester) Push(ctx context.Context, req *ingesterpb.PushRequest, _ ...grpc.CallOption) (*ingesterpb.PushResponse, error) {

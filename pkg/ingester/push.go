@@ -66,6 +66,20 @@ func (s *pushScratch) noteRefused(k int, ts *ingesterpb.TimeSeries, before, afte
 // keeps the label set it is given; histograms are copied too, because the
 // head keeps the last one of each series.
 func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*ingesterpb.PushResponse, error) {
+	return i.PushWithLabels(ctx, req, nil)
+}
+
+// PushWithLabels is Push for a caller in this process that has each
+// series' labels.Labels already (the distributor's OTLP translation):
+// series[k], when not empty, is req.Timeseries[k]'s label set, in memory
+// nothing writes to. Push then appends with it rather than building it
+// from the pairs, and a new series keeps it without a copy. It is ignored
+// when its length is not the request's, and in builds whose label sets
+// are not one string (slicelabels, dedupelabels).
+func (i *Ingester) PushWithLabels(ctx context.Context, req *ingesterpb.PushRequest, series []labels.Labels) (*ingesterpb.PushResponse, error) {
+	if !lookupOnce || len(series) != len(req.Timeseries) {
+		series = nil
+	}
 	id, err := tenant.FromContext(ctx)
 	if err != nil {
 		return nil, toStatus(err)
@@ -105,7 +119,11 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 	oooAllowed := tdb.oooWindow.Load() > 0
 	for k := range req.Timeseries {
 		before := counts
-		pushSeries(app, s, tdb.limiter, &req.Timeseries[k], oooAllowed, &counts)
+		given := labels.EmptyLabels()
+		if series != nil {
+			given = series[k]
+		}
+		pushSeries(app, s, tdb.limiter, &req.Timeseries[k], given, oooAllowed, &counts)
 		s.noteRefused(k, &req.Timeseries[k], before, counts)
 	}
 	now := i.now()
@@ -158,15 +176,18 @@ func (i *Ingester) Push(ctx context.Context, req *ingesterpb.PushRequest) (*inge
 // pushSeries appends one series' samples, histograms and exemplars.
 // oooAllowed says the tenant has an out-of-order window; lim is the
 // tenant's series limiter, which decides which label sets the head may
-// create series with (see owned.go).
-func pushSeries(app pushAppender, s *pushScratch, lim *seriesLimiter, ts *ingesterpb.TimeSeries, oooAllowed bool, counts *pushCounts) {
-	ingesterpb.BuildLabels(&s.builder, ts.Labels, true) // An empty value is an absent label.
-	s.builder.Overwrite(&s.lset)
-
+// create series with (see owned.go). given, when not empty, is ts's label
+// set in owned memory (PushWithLabels): it is neither built nor copied.
+func pushSeries(app pushAppender, s *pushScratch, lim *seriesLimiter, ts *ingesterpb.TimeSeries, given labels.Labels, oooAllowed bool, counts *pushCounts) {
 	// lset aliases s.lset (and maybe the request) until the series is
 	// found to be new: then it is an owned copy, which the head keeps.
+	lset, owned := given, !given.IsEmpty()
+	if !owned {
+		ingesterpb.BuildLabels(&s.builder, ts.Labels, true) // An empty value is an absent label.
+		s.builder.Overwrite(&s.lset)
+		lset = s.lset
+	}
 	var ref storage.SeriesRef
-	lset := s.lset
 	if !lookupOnce {
 		if ref, lset = app.GetRef(s.lset, s.lset.Hash()); ref == 0 {
 			lset = ownedCopy(s.lset)
@@ -218,7 +239,9 @@ func pushSeries(app pushAppender, s *pushScratch, lim *seriesLimiter, ts *ingest
 		}
 		r, err := app.Append(ref, lset, 0, t, cur.f, cur.h, cur.fh, storage.AOptions{})
 		if err != nil && errors.Is(err, errUnownedLabels) {
-			lset = ownedCopy(lset)
+			if !owned {
+				lset, owned = ownedCopy(lset), true
+			}
 			r, err = appendOwned(app, lim, lset, t, cur)
 		}
 		if err != nil {

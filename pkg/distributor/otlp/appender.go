@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/storage"
 
+	"github.com/hearthmetrics/hearth/pkg/distributor/remotewrite"
 	"github.com/hearthmetrics/hearth/proto/ingesterpb"
 )
 
@@ -21,8 +22,13 @@ import (
 //
 // Labels are copied into the request's label pairs; their strings are the
 // converter's, owned by the garbage collector, so the request may outlive
-// the converter. Not safe for concurrent use.
+// the converter. The labels themselves are kept beside the pairs
+// (remotewrite.Request.SeriesLabels) for an ingester in this process:
+// every label set the converter appends with is a new allocation of its
+// labels.Builder (or ScratchBuilder.Labels), never written to again. Not
+// safe for concurrent use.
 type appender struct {
+	req  *remotewrite.Request
 	push *ingesterpb.PushRequest
 	// last is the series of the previous append; lastIdx its index.
 	last    labels.Labels
@@ -37,9 +43,11 @@ type appender struct {
 
 var _ storage.AppenderV2 = (*appender)(nil)
 
-// reset prepares a to fill push, whose slices it reuses.
-func (a *appender) reset(push *ingesterpb.PushRequest) {
-	a.push = push
+// reset prepares a to fill req, whose slices it reuses.
+func (a *appender) reset(req *remotewrite.Request) {
+	push := &req.Push
+	a.req, a.push = req, push
+	req.SeriesLabels = req.SeriesLabels[:0]
 	push.Timeseries = push.Timeseries[:0]
 	push.Metadata = push.Metadata[:0]
 	push.Source = ingesterpb.Source_SOURCE_API
@@ -108,6 +116,7 @@ func (a *appender) series(ls labels.Labels) *ingesterpb.TimeSeries {
 	}
 	ts := &tss[len(tss)-1]
 	ts.Labels = ingesterpb.AppendLabelPairs(ts.Labels[:0], ls)
+	a.req.SeriesLabels = append(a.req.SeriesLabels, remotewrite.NewLocalLabels(ls, ts.Labels))
 	ts.Samples = ts.Samples[:0]
 	ts.Histograms = ts.Histograms[:0]
 	for i := range ts.Exemplars {

@@ -84,6 +84,7 @@ func FuzzHandler(f *testing.F) {
 		}
 		w := serve(h, sent{body: body, contentType: ct})
 		require.Empty(t, p.notASCII, "a label in a request flagged ASCIILabels is not ASCII")
+		require.Empty(t, p.badLocal, "a series' labels.Labels are not its pairs")
 		require.Contains(t, []int{http.StatusOK, http.StatusBadRequest, http.StatusRequestEntityTooLarge}, w.Code, w.Body.String())
 		if w.Code == http.StatusOK {
 			resp := pmetricotlp.NewExportResponse()

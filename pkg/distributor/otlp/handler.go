@@ -159,12 +159,12 @@ func (h *Handler) export(ctx context.Context, w http.ResponseWriter, r *http.Req
 	if c == nil {
 		c = &converter{conv: prometheusremotewrite.NewPrometheusConverter(nil)}
 	}
-	c.app.reset(&pushReq.Push)
+	c.app.reset(pushReq)
 	c.conv.Reset(&c.app)
 	annots, cerr := c.conv.FromMetrics(ctx, md, settings(lim))
 	c.conv.Reset(nil)
 	appended := c.app.samples + c.app.histograms
-	c.app.push, c.app.last = nil, labels.EmptyLabels()
+	c.app.req, c.app.push, c.app.last = nil, nil, labels.EmptyLabels()
 	h.converters.Put(c)
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return resp, fmt.Errorf("translating OTLP metrics: %w", ctxErr)

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/prometheus/model/labels"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -43,6 +44,9 @@ type fakePusher struct {
 	// push so flagged that is not ASCII.
 	ascii    []bool
 	notASCII string
+	// badLocal describes the first series whose labels.Labels
+	// (Request.SeriesLabels) are missing or are not its pairs.
+	badLocal string
 }
 
 func (f *fakePusher) Push(_ context.Context, req *remotewrite.Request) (remotewrite.Stats, error) {
@@ -50,7 +54,15 @@ func (f *fakePusher) Push(_ context.Context, req *remotewrite.Request) (remotewr
 	defer f.mu.Unlock()
 	var st remotewrite.Stats
 	f.ascii = append(f.ascii, req.ASCIILabels)
-	for _, ts := range req.Push.Timeseries {
+	if len(req.SeriesLabels) != len(req.Push.Timeseries) && f.badLocal == "" {
+		f.badLocal = fmt.Sprintf("%d series labels for %d series", len(req.SeriesLabels), len(req.Push.Timeseries))
+	}
+	for i, ts := range req.Push.Timeseries {
+		if i < len(req.SeriesLabels) && f.badLocal == "" {
+			if ls := req.SeriesLabels[i].For(&ts); !labels.Equal(ls, ingesterpb.ToLabels(ts.Labels)) {
+				f.badLocal = fmt.Sprintf("series %d: labels %s, pairs %v", i, ls, ts.Labels)
+			}
+		}
 		var b strings.Builder
 		for _, l := range ts.Labels {
 			fmt.Fprintf(&b, "%s=%q ", l.Name, l.Value)
@@ -494,6 +506,7 @@ func TestTranslation(t *testing.T) {
 			require.Equal(t, http.StatusOK, w.Code)
 			require.Equal(t, tc.wantSeries, p.series)
 			require.Equal(t, tc.wantMetadata, p.metadata)
+			require.Empty(t, p.badLocal)
 		})
 	}
 }

@@ -70,6 +70,11 @@ type Request struct {
 	// skips its UTF-8 checks of label names and values, and checks the
 	// rest (lengths, counts, order, empty names) as usual.
 	ASCIILabels bool
+	// SeriesLabels, when not empty, has for each series of Push (same
+	// index) the labels its pairs were built from in this process (by the
+	// OTLP handler): see [LocalLabels]. Whoever reorders or removes
+	// series of Push reorders or removes these alike, or empties them.
+	SeriesLabels []LocalLabels
 
 	compressed []byte
 	body       []byte
@@ -119,6 +124,10 @@ func (p *Pool) Get() *Request {
 }
 
 func (p *Pool) put(r *Request) {
+	// Drop the references to the labels, which may be large and are not
+	// reused.
+	clear(r.SeriesLabels[:cap(r.SeriesLabels)])
+	r.SeriesLabels = r.SeriesLabels[:0]
 	if cap(r.body) > p.maxKeep || cap(r.compressed) > p.maxKeep || r.decodedCap() > p.maxKeep {
 		return
 	}
@@ -133,6 +142,7 @@ var (
 	sizeExemplar  = int(unsafe.Sizeof(ingesterpb.Exemplar{}))
 	sizeHistogram = int(unsafe.Sizeof(ingesterpb.Histogram{}))
 	sizeMetadata  = int(unsafe.Sizeof(ingesterpb.MetricMetadata{}))
+	sizeLocal     = int(unsafe.Sizeof(LocalLabels{}))
 )
 
 // decodedCap estimates the bytes the decoded request's slices hold,
@@ -141,7 +151,7 @@ var (
 // Histograms' buckets are counted by their slices' capacity too.
 func (r *Request) decodedCap() int {
 	ts := r.Push.Timeseries[:cap(r.Push.Timeseries)]
-	n := len(ts)*sizeSeries + cap(r.Push.Metadata)*sizeMetadata
+	n := len(ts)*sizeSeries + cap(r.Push.Metadata)*sizeMetadata + cap(r.SeriesLabels)*sizeLocal
 	for i := range ts {
 		s := &ts[i]
 		n += cap(s.Labels)*sizeLabel + cap(s.Samples)*sizeSample + cap(s.Exemplars)*sizeExemplar
