@@ -426,6 +426,13 @@ func NilIfEmpty[T any](s []T) []T {
 	return s
 }
 
+// Data returns the bytes of the message r reads, from its first field to
+// its end whatever r has read of them, aliasing the input (see the package
+// documentation) with the capacity cut at their end: for a decoder's fast
+// path over a message of known layout, which falls back to reading r when
+// the layout is not the one it expects.
+func (r *Reader) Data() []byte { return r.data[:len(r.data):len(r.data)] }
+
 // Alias returns a string sharing b's memory: valid only while b is
 // unchanged (see the package documentation).
 func Alias(b []byte) string {
