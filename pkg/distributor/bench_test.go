@@ -95,7 +95,11 @@ func benchmarkPush(b *testing.B, r *fakeRing) {
 		{"rw1", rw1Body, func(body []byte, r *remotewrite.Request) error {
 			return rw1.DecodeRequest(body, r, ingesterpb.DecodeLimits{})
 		}},
-		{"rw2", rw2Body, func(body []byte, r *remotewrite.Request) error { return dec.Decode(body, &r.Push) }},
+		{"rw2", rw2Body, func(body []byte, r *remotewrite.Request) error {
+			err := dec.Decode(body, &r.Push)
+			r.ASCIILabels = err == nil && dec.ASCIILabels() // as the handler does
+			return err
+		}},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			run := func() {

@@ -8,7 +8,6 @@ package ingesterpb
 // like every hand-written decoder of ours.
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -170,7 +169,7 @@ func (m *PushRequest) UnmarshalZeroCopyInfo(data []byte, lim DecodeLimits) (Deco
 	if err := r.Err(); err != nil {
 		return DecodeInfo{}, err
 	}
-	return DecodeInfo{ASCIILabels: budget.high&0x8080808080808080 == 0}, nil
+	return DecodeInfo{ASCIILabels: !wire.NotASCII(budget.high)}, nil
 }
 
 // errLabelBudget stops a series' decoding at the label over the limit;
@@ -250,25 +249,12 @@ func (m *LabelPair) decodeFast(b []byte, budget *labelBudget) bool {
 		return false
 	}
 	m.Name, m.Value = wire.Alias(b[2:2+nl]), wire.Alias(b[4+nl:])
-	budget.high |= orWords(b)
+	budget.high |= wire.OrBytes(b)
 	return true
 }
 
-// orWords ORs b's bytes together, eight at a time: bit 7 of any byte of
-// the result is set when a byte of b is not ASCII.
-func orWords(b []byte) uint64 {
-	var w uint64
-	for len(b) >= 8 {
-		w |= binary.LittleEndian.Uint64(b)
-		b = b[8:]
-	}
-	for _, c := range b {
-		w |= uint64(c)
-	}
-	return w
-}
-
-// orBytes is [orWords] over a string's bytes.
+// orBytes is [wire.OrBytes] over a string's bytes, one at a time: only
+// for label pairs off the fast path.
 func orBytes(s string) uint64 {
 	var w uint64
 	for i := 0; i < len(s); i++ {
