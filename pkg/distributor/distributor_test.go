@@ -144,8 +144,10 @@ func TestPushWritesValidSeriesAndRefusesInvalid(t *testing.T) {
 		"long metric name not utf8": {series: series("metric_name_\xff", nowMs), wantReason: ReasonInvalidMetricName},
 		"long label name not utf8":  {series: series("up", nowMs, "label_name_\xfe", "x"), wantReason: ReasonInvalidLabelName},
 		"long label value not utf8": {series: series("up", nowMs, "job", "0123456789\xc3"), wantReason: ReasonInvalidLabelValue},
-		"duplicate label":           {series: series("up", nowMs, "job", "a", "job", "b"), wantReason: ReasonDuplicateLabelNames, wantBody: `"job"`},
-		"duplicate label, unsorted": {series: series("up", nowMs, "job", "a", "instance", "b", "job", "c"), wantReason: ReasonDuplicateLabelNames, wantBody: `"job"`},
+		// A length of two bytes: past the decoder's fast path for labels.
+		"label value of 200 bytes not utf8": {series: series("up", nowMs, "job", strings.Repeat("v", 200)+"\xff"), wantReason: ReasonInvalidLabelValue},
+		"duplicate label":                   {series: series("up", nowMs, "job", "a", "job", "b"), wantReason: ReasonDuplicateLabelNames, wantBody: `"job"`},
+		"duplicate label, unsorted":         {series: series("up", nowMs, "job", "a", "instance", "b", "job", "c"), wantReason: ReasonDuplicateLabelNames, wantBody: `"job"`},
 		"label name too long": {series: series("up", nowMs, strings.Repeat("n", 20), "a"), wantReason: ReasonLabelNameTooLong, wantBody: "20, limit 10",
 			mutate: func(l *limits.Limits) { l.MaxLabelNameLength = 10 }},
 		"label value too long": {series: series("up", nowMs, "job", strings.Repeat("v", 30)), wantReason: ReasonLabelValueTooLong, wantBody: "30, limit 20",

@@ -81,9 +81,14 @@ func (e *DecodeLimitError) Error() string {
 
 func (e *DecodeLimitError) Unwrap() error { return ErrDecodeLimit }
 
-// labelBudget counts the labels decoded so far against DecodeLimits.
+// labelBudget counts the labels decoded so far against DecodeLimits, and
+// gathers the bits of the series labels' bytes for [DecodeInfo].
 type labelBudget struct {
 	n, max int
+	// high ORs every byte of the series labels' names and values (of
+	// their whole LabelPair messages on the fast path, whose keys and
+	// lengths are below 0x80 too); bit 7 set means a byte is not ASCII.
+	high uint64
 }
 
 // canGrow reports whether a slice holding have labels may grow by one
@@ -103,6 +108,22 @@ func (b *labelBudget) add(n int) bool {
 // a request over one of them fails with a [*DecodeLimitError] naming the
 // request's actual count, before the part over the limit is decoded.
 func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) error {
+	_, err := m.UnmarshalZeroCopyInfo(data, lim)
+	return err
+}
+
+// DecodeInfo is what decoding learnt of a request on the way.
+type DecodeInfo struct {
+	// ASCIILabels says every series label name and value (not exemplar
+	// labels) is ASCII, so valid UTF-8: found while decoding, with the
+	// bytes at hand, so that validation need not read them again.
+	ASCIILabels bool
+}
+
+// UnmarshalZeroCopyInfo is [PushRequest.UnmarshalZeroCopyLimits], also
+// saying what it learnt of the request. The info is meaningful only when
+// the error is nil.
+func (m *PushRequest) UnmarshalZeroCopyInfo(data []byte, lim DecodeLimits) (DecodeInfo, error) {
 	budget := &labelBudget{max: lim.MaxLabels}
 	ts := m.Timeseries[:0]
 	md := m.Metadata[:0]
@@ -120,15 +141,15 @@ func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) err
 			}
 			if lim.MaxSeries > 0 && len(ts) == lim.MaxSeries {
 				series, _ := countPushRequest(data)
-				return &DecodeLimitError{What: "series", Actual: series, Limit: lim.MaxSeries}
+				return DecodeInfo{}, &DecodeLimitError{What: "series", Actual: series, Limit: lim.MaxSeries}
 			}
 			ts = wire.Grow(ts)
 			if err := ts[len(ts)-1].unmarshalZeroCopy(&sub, budget); err != nil {
 				if errors.Is(err, ErrDecodeLimit) {
 					_, labels := countPushRequest(data)
-					return &DecodeLimitError{What: "labels", Actual: labels, Limit: lim.MaxLabels}
+					return DecodeInfo{}, &DecodeLimitError{What: "labels", Actual: labels, Limit: lim.MaxLabels}
 				}
-				return err
+				return DecodeInfo{}, err
 			}
 		case 3:
 			sub := r.Message("PushRequest.metadata", "MetricMetadata")
@@ -137,7 +158,7 @@ func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) err
 			}
 			md = wire.Grow(md)
 			if err := md[len(md)-1].unmarshalZeroCopy(&sub); err != nil {
-				return err
+				return DecodeInfo{}, err
 			}
 		case 4:
 			m.Source = Source(int32(r.Varint("PushRequest.source")))
@@ -145,7 +166,10 @@ func (m *PushRequest) UnmarshalZeroCopyLimits(data []byte, lim DecodeLimits) err
 			r.Skip()
 		}
 	}
-	return r.Err()
+	if err := r.Err(); err != nil {
+		return DecodeInfo{}, err
+	}
+	return DecodeInfo{ASCIILabels: !wire.NotASCII(budget.high)}, nil
 }
 
 // errLabelBudget stops a series' decoding at the label over the limit;
@@ -170,7 +194,11 @@ func (m *TimeSeries) unmarshalZeroCopy(r *wire.Reader, budget *labelBudget) erro
 				return errLabelBudget
 			}
 			m.Labels = wire.Grow(m.Labels)
-			err = m.Labels[len(m.Labels)-1].unmarshalZeroCopy(&sub)
+			lp := &m.Labels[len(m.Labels)-1]
+			if !lp.decodeFast(sub.Data(), budget) {
+				err = lp.unmarshalZeroCopy(&sub)
+				budget.high |= orBytes(lp.Name) | orBytes(lp.Value)
+			}
 		case 2:
 			var sub wire.Reader
 			r.MessageTo(&sub, "TimeSeries.samples", "Sample")
@@ -200,6 +228,39 @@ func (m *TimeSeries) unmarshalZeroCopy(r *wire.Reader, budget *labelBudget) erro
 	m.Labels, m.Samples = wire.NilIfEmpty(m.Labels), wire.NilIfEmpty(m.Samples)
 	m.Exemplars, m.Histograms = wire.NilIfEmpty(m.Exemplars), wire.NilIfEmpty(m.Histograms)
 	return nil
+}
+
+// decodeFast decodes b, a LabelPair message, when it has the layout every
+// encoder writes: the name (field 1) then the value (field 2), each with a
+// one-byte length, nothing else. Otherwise it leaves m alone and returns
+// false, for the general decoder to read b (and report what is wrong).
+// It ORs b's bytes (keys and lengths included: below 0x80 on this path)
+// into budget.high.
+func (m *LabelPair) decodeFast(b []byte, budget *labelBudget) bool {
+	if len(b) < 4 || b[0] != 1<<3|2 {
+		return false
+	}
+	nl := int(b[1])
+	if nl >= 0x80 || len(b) < 4+nl || b[2+nl] != 2<<3|2 {
+		return false
+	}
+	vl := int(b[3+nl])
+	if vl >= 0x80 || len(b) != 4+nl+vl {
+		return false
+	}
+	m.Name, m.Value = wire.Alias(b[2:2+nl]), wire.Alias(b[4+nl:])
+	budget.high |= wire.OrBytes(b)
+	return true
+}
+
+// orBytes is [wire.OrBytes] over a string's bytes, one at a time: only
+// for label pairs off the fast path.
+func orBytes(s string) uint64 {
+	var w uint64
+	for i := 0; i < len(s); i++ {
+		w |= uint64(s[i])
+	}
+	return w
 }
 
 func (m *LabelPair) unmarshalZeroCopy(r *wire.Reader) error {

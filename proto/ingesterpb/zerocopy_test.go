@@ -2,8 +2,10 @@ package ingesterpb
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -93,7 +95,7 @@ func checkAgainstGogo(t *testing.T, data []byte, mustSucceed bool) {
 	var want PushRequest
 	wantErr := want.Unmarshal(data)
 	var got PushRequest
-	gotErr := got.UnmarshalZeroCopy(data)
+	info, gotErr := got.UnmarshalZeroCopyInfo(data, DecodeLimits{})
 	if mustSucceed {
 		require.NoError(t, wantErr)
 		require.NoError(t, gotErr)
@@ -115,10 +117,76 @@ func checkAgainstGogo(t *testing.T, data []byte, mustSucceed bool) {
 	canonical := mustMarshal(t, &want)
 	if gotErr == nil {
 		require.Equal(t, canonical, mustMarshal(t, &got))
+		require.Equal(t, seriesLabelsASCII(&want), info.ASCIILabels, "DecodeInfo.ASCIILabels")
 	}
 	var again PushRequest
 	require.NoError(t, again.UnmarshalZeroCopy(canonical))
 	require.Equal(t, canonical, mustMarshal(t, &again))
+}
+
+// seriesLabelsASCII says whether every series label name and value of m
+// is ASCII, the slow way.
+func seriesLabelsASCII(m *PushRequest) bool {
+	for _, ts := range m.Timeseries {
+		for _, l := range ts.Labels {
+			for _, s := range []string{l.Name, l.Value} {
+				for i := range len(s) {
+					if s[i] >= 0x80 {
+						return false
+					}
+				}
+			}
+		}
+	}
+	return true
+}
+
+// TestUnmarshalZeroCopyInfoASCII checks DecodeInfo.ASCIILabels on the
+// decoder's fast path (name then value, one-byte lengths) and on the
+// layouts it leaves to the general decoder.
+func TestUnmarshalZeroCopyInfoASCII(t *testing.T) {
+	long := strings.Repeat("v", 200)
+	pair := func(fields ...[]byte) []byte { return bytes.Join(fields, nil) }
+	str := func(field byte, s string) []byte {
+		b := []byte{field<<3 | 2}
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		return append(b, s...)
+	}
+	series := func(pairs ...[]byte) []byte {
+		var ts []byte
+		for _, p := range pairs {
+			ts = append(ts, str(1, string(p))...)
+		}
+		return str(1, string(ts))
+	}
+	tests := map[string]struct {
+		data []byte
+		want bool
+	}{
+		"ASCII, fast path":                              {series(pair(str(1, "__name__"), str(2, "up")), pair(str(1, "job"), str(2, "node"))), true},
+		"non-ASCII value, fast path":                    {series(pair(str(1, "__name__"), str(2, "up")), pair(str(1, "city"), str(2, "Zürich"))), false},
+		"non-ASCII name, fast path":                     {series(pair(str(1, "__name__"), str(2, "up")), pair(str(1, "größe"), str(2, "1"))), false},
+		"ASCII value of 200 bytes":                      {series(pair(str(1, "__name__"), str(2, "up")), pair(str(1, "v"), str(2, long))), true},
+		"non-ASCII value of 200 bytes":                  {series(pair(str(1, "__name__"), str(2, "up")), pair(str(1, "v"), str(2, long+"é"))), false},
+		"value before name, ASCII":                      {series(pair(str(2, "up"), str(1, "__name__"))), true},
+		"value before name, non-ASCII":                  {series(pair(str(2, "ü"), str(1, "__name__"))), false},
+		"name only, non-ASCII":                          {series(pair(str(1, "ü"))), false},
+		"name given twice, the last one (ASCII) counts": {series(pair(str(1, "ü"), str(1, "a"), str(2, "b"))), true},
+		// Only series labels count, not an exemplar's (field 3).
+		"non-ASCII exemplar label only": {str(1, string(append(
+			str(1, string(pair(str(1, "__name__"), str(2, "up")))),
+			str(3, string(str(1, string(pair(str(1, "trace_id"), str(2, "ü"))))))...))), true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var m PushRequest
+			info, err := m.UnmarshalZeroCopyInfo(tc.data, DecodeLimits{})
+			require.NoError(t, err)
+			require.Equal(t, tc.want, info.ASCIILabels)
+			require.Equal(t, seriesLabelsASCII(&m), info.ASCIILabels)
+			checkAgainstGogo(t, tc.data, true)
+		})
+	}
 }
 
 func TestUnmarshalZeroCopySkipsUnknownFields(t *testing.T) {

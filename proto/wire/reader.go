@@ -426,6 +426,32 @@ func NilIfEmpty[T any](s []T) []T {
 	return s
 }
 
+// Data returns the bytes of the message r reads, from its first field to
+// its end whatever r has read of them, aliasing the input (see the package
+// documentation) with the capacity cut at their end: for a decoder's fast
+// path over a message of known layout, which falls back to reading r when
+// the layout is not the one it expects.
+func (r *Reader) Data() []byte { return r.data[:len(r.data):len(r.data)] }
+
+// OrBytes ORs b's bytes together, eight at a time: a decoder that ORs the
+// strings it reads tells afterwards, with [NotASCII], whether any of them
+// held a byte that is not ASCII, without a second pass over them.
+func OrBytes(b []byte) uint64 {
+	var w uint64
+	for len(b) >= 8 {
+		w |= binary.LittleEndian.Uint64(b)
+		b = b[8:]
+	}
+	for _, c := range b {
+		w |= uint64(c)
+	}
+	return w
+}
+
+// NotASCII reports whether an OR of bytes ([OrBytes]) holds a byte that is
+// not ASCII.
+func NotASCII(or uint64) bool { return or&0x8080808080808080 != 0 }
+
 // Alias returns a string sharing b's memory: valid only while b is
 // unchanged (see the package documentation).
 func Alias(b []byte) string {

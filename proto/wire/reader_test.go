@@ -334,3 +334,39 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+func TestOrBytesNotASCII(t *testing.T) {
+	tests := map[string]struct {
+		in   string
+		want bool // NotASCII
+	}{
+		"empty":                      {"", false},
+		"short ASCII":                {"job", false},
+		"ASCII over several words":   {"label_value_of_twenty_three", false},
+		"0x80 in the tail":           {"ab\x80", true},
+		"0xff in the first word":     {"\xffabcdefgh", true},
+		"UTF-8 past the first word":  {"instance_zürich", true},
+		"DEL (0x7f) is still ASCII":  {"\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f\x7f", false},
+		"0x80 as the last of a word": {"abcdefg\x80", true},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			require.Equal(t, tc.want, NotASCII(OrBytes([]byte(tc.in))))
+		})
+	}
+}
+
+func TestReaderData(t *testing.T) {
+	// A message holding field 1 = "ab", then a sub-message in field 2.
+	data := []byte{0x0a, 0x02, 'a', 'b', 0x12, 0x03, 0x08, 0x01, 0x00}
+	r := NewReader(data, "M")
+	require.Equal(t, data, r.Data())
+	require.True(t, r.Next())
+	require.Equal(t, "ab", r.String("M.a"))
+	require.True(t, r.Next())
+	sub := r.Message("M.b", "Sub")
+	got := sub.Data()
+	require.Equal(t, []byte{0x08, 0x01, 0x00}, got)
+	require.Equal(t, len(got), cap(got), "appending must not write into the input")
+	require.Equal(t, data, r.Data(), "what was read is still part of Data")
+}

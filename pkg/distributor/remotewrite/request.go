@@ -65,8 +65,9 @@ type Request struct {
 	// series to carry a sample or a histogram.
 	Protocol Protocol
 	// ASCIILabels says every string the request's series labels were made
-	// of is ASCII, checked by the handler that built them (OTLP's, from
-	// the attributes its translator turns into labels): validation then
+	// of is ASCII, checked by the handler that built them (remote-write
+	// 1.0's and 2.0's while decoding, OTLP's from the attributes its
+	// translator turns into labels): validation then
 	// skips its UTF-8 checks of label names and values, and checks the
 	// rest (lengths, counts, order, empty names) as usual.
 	ASCIILabels bool

@@ -37,7 +37,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var stats remotewrite.Stats
 	body, err := req.ReadBody(w, r, h.maxSize)
 	if err == nil {
-		err = DecodeLimits(body, &req.Push, h.limits)
+		err = DecodeRequest(body, req, h.limits)
 	}
 	if err == nil {
 		stats, err = h.pusher.Push(r.Context(), req)
@@ -57,14 +57,30 @@ func Decode(body []byte, dst *ingesterpb.PushRequest) error {
 // DecodeLimits is [Decode] within lim: a request over a limit is
 // [remotewrite.ErrTooLarge] (413), naming its count and the limit.
 func DecodeLimits(body []byte, dst *ingesterpb.PushRequest, lim ingesterpb.DecodeLimits) error {
-	if err := dst.UnmarshalZeroCopyLimits(body, lim); err != nil {
+	_, err := decode(body, dst, lim)
+	return err
+}
+
+// DecodeRequest is [DecodeLimits] into req.Push, also setting
+// req.ASCIILabels when every series label is ASCII: the decoder checks it
+// with the bytes at hand, and validation then skips its UTF-8 checks.
+func DecodeRequest(body []byte, req *remotewrite.Request, lim ingesterpb.DecodeLimits) error {
+	info, err := decode(body, &req.Push, lim)
+	req.ASCIILabels = info.ASCIILabels
+	return err
+}
+
+// decode is [DecodeLimits], also returning what the decoder learnt.
+func decode(body []byte, dst *ingesterpb.PushRequest, lim ingesterpb.DecodeLimits) (ingesterpb.DecodeInfo, error) {
+	info, err := dst.UnmarshalZeroCopyInfo(body, lim)
+	if err != nil {
 		if errors.Is(err, ingesterpb.ErrDecodeLimit) {
-			return fmt.Errorf("%w: remote-write 1.0 body: %w%s", remotewrite.ErrTooLarge, err, limitFlag(err))
+			return info, fmt.Errorf("%w: remote-write 1.0 body: %w%s", remotewrite.ErrTooLarge, err, limitFlag(err))
 		}
-		return fmt.Errorf("%w: remote-write 1.0 body: %w", remotewrite.ErrMalformed, err)
+		return info, fmt.Errorf("%w: remote-write 1.0 body: %w", remotewrite.ErrMalformed, err)
 	}
 	dst.Source = ingesterpb.Source_SOURCE_API
-	return nil
+	return info, nil
 }
 
 // limitFlag names the flag of the limit err is over.

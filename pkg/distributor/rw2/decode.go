@@ -43,7 +43,15 @@ type Decoder struct {
 	symbols []string
 	refs    []uint32
 	labels  int // label pairs decoded so far, for Limits.MaxLabels
+	// high ORs the bytes of every symbol (wire.OrBytes).
+	high uint64
 }
+
+// ASCIILabels reports whether every symbol of the last request decoded
+// is ASCII, and so every label name and value of its series: then
+// validation may skip its UTF-8 checks (remotewrite.Request.ASCIILabels).
+// Meaningful only after a Decode that returned no error.
+func (d *Decoder) ASCIILabels() bool { return !wire.NotASCII(d.high) }
 
 // maxKeptScratch is the most bytes of symbol and reference scratch a
 // decoder keeps for reuse (see [Decoder.Reusable]).
@@ -113,13 +121,18 @@ func (d *Decoder) Decode(body []byte, dst *ingesterpb.PushRequest) error {
 	// Symbols may come after the series that use them: collect them
 	// first, checking the request's own fields on the way.
 	d.symbols = d.symbols[:0]
+	d.high = 0
 	first := len(body) // the first series' offset: where the second pass starts
 	unknown, nSeries := 0, 0
 	r := wire.NewReader(body, "Request")
 	for r.Next() {
 		switch r.Field() {
 		case requestSymbols:
-			d.symbols = append(d.symbols, r.String("Request.symbols"))
+			// Each symbol's bytes are ORed once, however many labels
+			// use it.
+			b := r.Bytes("Request.symbols")
+			d.high |= wire.OrBytes(b)
+			d.symbols = append(d.symbols, wire.Alias(b))
 		case requestTimeseries:
 			nSeries++
 			first = min(first, r.Offset())

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	writev2 "github.com/prometheus/prometheus/prompb/io/prometheus/write/v2"
@@ -152,6 +153,51 @@ func TestDecodeMatchesReference(t *testing.T) {
 	}
 }
 
+// requireASCIILabels fails unless every series label of req is ASCII.
+func requireASCIILabels(t *testing.T, req *ingesterpb.PushRequest) {
+	t.Helper()
+	for _, ts := range req.Timeseries {
+		for _, l := range ts.Labels {
+			for _, s := range []string{l.Name, l.Value} {
+				for i := range len(s) {
+					require.Less(t, s[i], byte(0x80), "label %q=%q said ASCII", l.Name, l.Value)
+				}
+			}
+		}
+	}
+}
+
+// TestDecodeASCIILabels checks the decoder's word on ASCII labels: every
+// symbol is read once, so a non-ASCII help text says "not ASCII" too (and
+// validation then checks every label, as before).
+func TestDecodeASCIILabels(t *testing.T) {
+	req := func(symbols ...string) *writev2.Request {
+		return &writev2.Request{Symbols: symbols, Timeseries: []writev2.TimeSeries{{
+			LabelsRefs: []uint32{1, 2, 3, 4}, Samples: []writev2.Sample{{Value: 1, Timestamp: 1}},
+			Metadata: writev2.Metadata{HelpRef: 5},
+		}}}
+	}
+	tests := map[string]struct {
+		req  *writev2.Request
+		want bool
+	}{
+		"ASCII":                      {req("", "__name__", "up", "job", "node", "Help."), true},
+		"non-ASCII label value":      {req("", "__name__", "up", "city", "Zürich", "Help."), false},
+		"non-ASCII label name":       {req("", "__name__", "up", "größe", "1", "Help."), false},
+		"non-ASCII help":             {req("", "__name__", "up", "job", "node", "Hilfe für"), false},
+		"long ASCII value":           {req("", "__name__", "up", "job", strings.Repeat("n", 300), "Help."), true},
+		"non-ASCII past eight bytes": {req("", "__name__", "up", "job", "node_exporter_ü", "Help."), false},
+	}
+	d := new(Decoder)
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			var got ingesterpb.PushRequest
+			require.NoError(t, d.Decode(marshal(t, tc.req), &got))
+			require.Equal(t, tc.want, d.ASCIILabels())
+		})
+	}
+}
+
 func TestDecodeSymbolsAfterSeries(t *testing.T) {
 	req := testRequest(3, 2)
 	data := marshal(t, &writev2.Request{Timeseries: req.Timeseries})
@@ -233,11 +279,15 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte{0x2a, 0x03, 0x0a, 0x01, 0x80})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var got ingesterpb.PushRequest
-		err := new(Decoder).Decode(data, &got)
+		d := new(Decoder)
+		err := d.Decode(data, &got)
 		want, refErr := reference(data)
 		if err == nil {
 			require.NoError(t, refErr, "accepted what the reference rejects")
 			require.Equal(t, marshal(t, want), marshal(t, &got))
+			if d.ASCIILabels() {
+				requireASCIILabels(t, &got)
+			}
 			return
 		}
 		require.ErrorIs(t, err, remotewrite.ErrMalformed)

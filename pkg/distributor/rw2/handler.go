@@ -44,6 +44,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		d.Limits = h.limits
 		err = d.Decode(body, &req.Push)
+		// Checked while decoding: validation skips its UTF-8 checks.
+		req.ASCIILabels = err == nil && d.ASCIILabels()
 		if errors.Is(err, ingesterpb.ErrDecodeLimit) {
 			var le *ingesterpb.DecodeLimitError
 			errors.As(err, &le)
