@@ -8,8 +8,11 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/hearthmetrics/hearth/proto/resultpb"
 )
 
 // Result types of a Prometheus query response.
@@ -82,7 +85,27 @@ func decodeResponse(hr *http.Response, maxBytes int64) (*Response, error) {
 	if hr.StatusCode != http.StatusOK {
 		return nil, &UpstreamError{Status: hr.StatusCode, Header: hr.Header.Clone(), Body: body}
 	}
+	if ct, _, _ := strings.Cut(hr.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) == resultpb.ContentType {
+		return decodeBinaryBody(body)
+	}
 	return decodeResponseBody(body)
+}
+
+// decodeBinaryBody reads proto/resultpb's form of a result.
+func decodeBinaryBody(body []byte) (*Response, error) {
+	res, err := resultpb.Decode(body)
+	if err != nil {
+		return nil, fmt.Errorf("decoding the querier's response: %w", err)
+	}
+	return &Response{
+		ResultType: res.ResultType,
+		Matrix:     res.Matrix,
+		Vector:     res.Vector,
+		Scalar:     res.Scalar,
+		String:     res.String,
+		Warnings:   res.Warnings,
+		Infos:      res.Infos,
+	}, nil
 }
 
 func decodeResponseBody(body []byte) (*Response, error) {
