@@ -1,7 +1,6 @@
 package queryrange
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -146,46 +145,6 @@ func decodeResponseBody(body []byte) (*Response, error) {
 		}
 	}
 	return r, nil
-}
-
-// encode writes r as Prometheus's JSON.
-func (r *Response) encode() ([]byte, error) {
-	var result any
-	switch r.ResultType {
-	case typeMatrix:
-		m := r.Matrix
-		if m == nil {
-			m = []*model.SampleStream{}
-		}
-		result = m
-	case typeVector:
-		v := r.Vector
-		if v == nil {
-			v = model.Vector{}
-		}
-		result = v
-	case typeScalar:
-		result = r.Scalar
-	case typeString:
-		result = r.String
-	default:
-		return nil, fmt.Errorf("encoding a response: unknown result type %q", r.ResultType)
-	}
-	raw, err := json.Marshal(result)
-	if err != nil {
-		return nil, fmt.Errorf("encoding a %s result: %w", r.ResultType, err)
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(raw) + 128)
-	if err := json.NewEncoder(&buf).Encode(wireResponse{
-		Status:   "success",
-		Data:     &wireData{ResultType: r.ResultType, Result: raw},
-		Warnings: r.Warnings,
-		Infos:    r.Infos,
-	}); err != nil {
-		return nil, fmt.Errorf("encoding a response: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // mergeMatrices merges range-query responses for adjacent or overlapping
