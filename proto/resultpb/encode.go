@@ -3,7 +3,9 @@ package resultpb
 import (
 	"fmt"
 	"math"
+	"slices"
 
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
@@ -187,4 +189,70 @@ func appendSint64(dst []byte, field protowire.Number, v int64) []byte {
 func appendDouble(dst []byte, field protowire.Number, v float64) []byte {
 	dst = protowire.AppendTag(dst, field, protowire.Fixed64Type)
 	return protowire.AppendFixed64(dst, math.Float64bits(v))
+}
+
+// AppendMatrix appends a Result of type matrix holding ss, in the model
+// types [Decode] gives, and infos to dst and returns the result: a query
+// frontend stores the extents of its results cache in the form queriers
+// send them. Histograms go as they are, buckets included.
+func AppendMatrix(dst []byte, ss []*model.SampleStream, infos []string) []byte {
+	var (
+		e     encoder
+		names []string
+	)
+	dst = appendString(dst, fieldResultType, TypeMatrix)
+	for _, s := range ss {
+		b := e.series[:0]
+		names = names[:0]
+		for n := range s.Metric {
+			names = append(names, string(n))
+		}
+		slices.Sort(names)
+		for _, n := range names {
+			b = appendString(b, seriesLabels, n)
+			b = appendString(b, seriesLabels, string(s.Metric[model.LabelName(n)]))
+		}
+		if len(s.Values) > 0 {
+			e.packed = e.packed[:0]
+			prev := int64(0)
+			for _, p := range s.Values {
+				e.packed = protowire.AppendVarint(e.packed, protowire.EncodeZigZag(int64(p.Timestamp)-prev))
+				prev = int64(p.Timestamp)
+			}
+			b = appendBytes(b, seriesT, e.packed)
+			b = protowire.AppendTag(b, seriesV, protowire.BytesType)
+			b = protowire.AppendVarint(b, uint64(8*len(s.Values)))
+			for _, p := range s.Values {
+				b = protowire.AppendFixed64(b, math.Float64bits(float64(p.Value)))
+			}
+		}
+		for _, p := range s.Histograms {
+			e.hist = e.appendModelHistogram(e.hist[:0], p)
+			b = appendBytes(b, seriesHistograms, e.hist)
+		}
+		e.series = b
+		dst = appendBytes(dst, fieldSeries, b)
+	}
+	for _, i := range infos {
+		dst = appendString(dst, fieldInfos, i)
+	}
+	return dst
+}
+
+func (e *encoder) appendModelHistogram(dst []byte, p model.SampleHistogramPair) []byte {
+	dst = appendSint64(dst, histT, int64(p.Timestamp))
+	if p.Histogram == nil {
+		return dst
+	}
+	dst = appendDouble(dst, histCount, float64(p.Histogram.Count))
+	dst = appendDouble(dst, histSum, float64(p.Histogram.Sum))
+	for _, b := range p.Histogram.Buckets {
+		e.bucket = protowire.AppendTag(e.bucket[:0], bucketBoundaries, protowire.VarintType)
+		e.bucket = protowire.AppendVarint(e.bucket, uint64(b.Boundaries))
+		e.bucket = appendDouble(e.bucket, bucketLower, float64(b.Lower))
+		e.bucket = appendDouble(e.bucket, bucketUpper, float64(b.Upper))
+		e.bucket = appendDouble(e.bucket, bucketCount, float64(b.Count))
+		dst = appendBytes(dst, histBuckets, e.bucket)
+	}
+	return dst
 }

@@ -125,6 +125,13 @@ func TestDecodeEqualsPrometheusJSON(t *testing.T) {
 		got, err := Decode(b)
 		require.NoError(t, err)
 		require.Equal(t, dump(want), dump(got), "case %d: %v", i, v)
+		if got.ResultType == TypeMatrix {
+			// The model types' form, as the results cache stores them.
+			again, err := Decode(AppendMatrix(nil, got.Matrix, got.Infos))
+			require.NoError(t, err)
+			got.Warnings = nil
+			require.Equal(t, dump(got), dump(again), "case %d through AppendMatrix: %v", i, v)
+		}
 	}
 }
 
