@@ -40,3 +40,31 @@ func TestEncodeIsPrometheusJSON(t *testing.T) {
 		require.Equal(t, string(want), string(got), "case %d, from binary: %v", i, v)
 	}
 }
+
+// FuzzDecodeBinaryResponse: no querier answer in the binary form panics
+// the frontend's decoder, the merge or the encoder, and what decodes
+// writes JSON that decodes back to the same response.
+func FuzzDecodeBinaryResponse(f *testing.F) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for range 10 {
+		b, err := resultpb.Append(nil, resultpbtest.RandomValue(r, true), []string{"w"}, nil)
+		require.NoError(f, err)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		resp, err := decodeBinaryBody(body)
+		if err != nil {
+			return
+		}
+		if resp.ResultType == typeMatrix {
+			_ = mergeMatrices([]*Response{resp, resp})
+		}
+		js, err := resp.encode()
+		require.NoError(t, err)
+		again, err := decodeResponseBody(js)
+		require.NoError(t, err, "%s", js)
+		js2, err := again.encode()
+		require.NoError(t, err)
+		require.Equal(t, string(js), string(js2))
+	})
+}
