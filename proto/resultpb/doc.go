@@ -1,9 +1,11 @@
 // Package resultpb is the binary form of a query result that a querier
 // sends a query frontend instead of Prometheus's JSON: the querier's
-// Prometheus API encodes it ([Codec], installed with v1.API.InstallCodec
-// and chosen when the request's Accept names [ContentType]), and the
-// frontend decodes it with [Decode] straight into the prometheus/common
-// model types its middlewares work on. Errors stay Prometheus's JSON.
+// Prometheus API encodes it with [Append] (a codec installed with
+// v1.API.InstallCodec, chosen when the request's Accept names
+// [ContentType]), and the frontend decodes it with [Decode] straight into
+// the prometheus/common model types its middlewares work on; its results
+// cache stores extents in the same form ([AppendMatrix]). Errors stay
+// Prometheus's JSON.
 //
 // The format is protobuf, written and read by hand (the reading with
 // proto/wire), so that values go once from the engine's types to the bytes
