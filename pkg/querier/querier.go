@@ -214,6 +214,7 @@ func (q *Querier) newHandler() http.Handler {
 		false,
 		q.cfg.Timeout,
 	)
+	api.InstallCodec(resultCodec{})
 	router := route.New()
 	apiPrefix := q.cfg.HTTPPrefix + "/api/v1"
 	api.Register(router.WithPrefix(apiPrefix))

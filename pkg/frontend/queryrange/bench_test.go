@@ -9,14 +9,17 @@ import (
 	"time"
 
 	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 	"github.com/prometheus/prometheus/util/teststorage"
+	v1 "github.com/prometheus/prometheus/web/api/v1"
 	"github.com/stretchr/testify/require"
 
 	"github.com/hearthmetrics/hearth/pkg/frontend/queryrange/queryrangetest"
 	"github.com/hearthmetrics/hearth/pkg/limits"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/proto/resultpb"
 )
 
 // benchStorage writes n counters (job j0..j9, instance, pod) with a sample
@@ -79,4 +82,58 @@ func processCPU(b *testing.B) time.Duration {
 	var ru syscall.Rusage
 	require.NoError(b, syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchMatrix is n series of points float samples at 1m, with the
+// loadgen's label set size.
+func benchMatrix(n, points int) promql.Matrix {
+	m := make(promql.Matrix, n)
+	for i := range m {
+		s := promql.Series{Metric: labels.FromStrings("__name__", "http_requests_total", "job", fmt.Sprintf("j%d", i%10), "instance", fmt.Sprintf("i%d", i%500), "pod", fmt.Sprintf("p%d", i))}
+		s.Floats = make([]promql.FPoint, points)
+		for k := range s.Floats {
+			s.Floats[k] = promql.FPoint{T: 1_700_000_000_000 + int64(k)*60_000, F: float64(k*(1+i%7)) / 3}
+		}
+		m[i] = s
+	}
+	return m
+}
+
+// BenchmarkResultCodecs measures each encoding a range query's result
+// goes through in the frontend, over a day of 500 series at 1m (720,000
+// points): reading the querier's answer (Prometheus's JSON or the binary
+// form), writing the client's JSON, and a results-cache entry's round
+// trip.
+func BenchmarkResultCodecs(b *testing.B) {
+	m := benchMatrix(500, 1440)
+	jsonBody, err := v1.JSONCodec{}.Encode(&v1.Response{Status: "success", Data: &v1.QueryData{ResultType: m.Type(), Result: m}})
+	require.NoError(b, err)
+	binBody, err := resultpb.Append(nil, m, nil, nil)
+	require.NoError(b, err)
+	resp, err := decodeBinaryBody(binBody)
+	require.NoError(b, err)
+	entry := &cacheEntry{Key: "k", Extents: []*extent{{Start: 0, End: 1, Matrix: resp.Matrix}}}
+	raw, err := encodeEntry(entry)
+	require.NoError(b, err)
+	for _, bc := range []struct {
+		name  string
+		bytes int
+		run   func() error
+	}{
+		{"decode-json", len(jsonBody), func() error { _, err := decodeResponseBody(jsonBody); return err }},
+		{"decode-binary", len(binBody), func() error { _, err := decodeBinaryBody(binBody); return err }},
+		{"encode-json", len(jsonBody), func() error { _, err := resp.encode(); return err }},
+		{"cache-encode", len(raw), func() error { _, err := encodeEntry(entry); return err }},
+		{"cache-decode", len(raw), func() error { _, err := decodeEntry(raw); return err }},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(bc.bytes))
+			for b.Loop() {
+				if err := bc.run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

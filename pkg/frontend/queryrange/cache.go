@@ -1,23 +1,24 @@
 package queryrange
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
-	"encoding/gob"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/golang/snappy"
 	"github.com/prometheus/common/model"
 	"golang.org/x/sync/errgroup"
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/proto/resultpb"
+	"github.com/hearthmetrics/hearth/proto/wire"
 )
 
 // cacheMiddleware answers range queries from cached extents: only the
@@ -203,7 +204,7 @@ func cacheKey(id string, gens []uint64, r *Request, interval int64) string {
 		b = binary.AppendUvarint(b, uint64(len(s)))
 		b = append(b, s...)
 	}
-	part("queryrange/v2") // v2: entries in gob (v1: JSON)
+	part("queryrange/v3") // v3: entries in resultpb form (v2: gob, v1: JSON)
 	part(id)
 	for _, g := range gens {
 		part(strconv.FormatUint(g, 10))
@@ -226,93 +227,51 @@ func hashKey(key string) string {
 	return "qr:" + hex.EncodeToString(sum[:])
 }
 
-// encodeEntry encodes e with gob, then snappy. Not JSON: the Prometheus
-// JSON of a sample pair is a string per value, and decoding and encoding a
-// day of a 500-series panel at 1m (720,000 points) took 1.8 s in JSON
-// against 0.18 s in gob, on every refresh of every cached part. Values go
-// as their IEEE bits: gob leaves out a struct field equal to zero, which
-// would turn -0 into 0; histograms (rare) go as their JSON.
+// encodeEntry encodes e, then compresses it with snappy. Each extent's
+// series go in proto/resultpb's form, the one queriers answer in (values
+// as IEEE bits: NaN, stale markers and -0 survive; histograms with their
+// buckets), inside a hand-written protobuf envelope:
+//
+//	message Entry  { string key = 1; repeated Extent extents = 2; }
+//	message Extent { sint64 start = 1; sint64 end = 2; bytes result = 3; } // result: a resultpb Result of type matrix, its infos the extent's
+//
+// Not gob (until issue #18): gob's reflection and the copy of every
+// series into its wire struct took twice the time and 4x the memory of
+// this for a day of 500 series at 1m (BenchmarkResultCodecs). Not JSON:
+// 10x gob.
 func encodeEntry(e *cacheEntry) ([]byte, error) {
-	w := wireEntry{Key: e.Key, Extents: make([]wireExtent, len(e.Extents))}
-	for i, x := range e.Extents {
-		we := wireExtent{Start: x.Start, End: x.End, Infos: x.Infos, Matrix: make([]wireStream, len(x.Matrix))}
-		for j, ss := range x.Matrix {
-			ws := wireStream{Metric: ss.Metric, T: make([]int64, len(ss.Values)), V: make([]uint64, len(ss.Values))}
-			for k, p := range ss.Values {
-				ws.T[k], ws.V[k] = int64(p.Timestamp), math.Float64bits(float64(p.Value))
+	// Sized up front: append grows a large slice by a quarter at a time,
+	// which copied a day of 500 series five times over.
+	size, largest := 16+len(e.Key), 0
+	for _, x := range e.Extents {
+		n := 64
+		for _, s := range x.Matrix {
+			if slices.ContainsFunc(s.Histograms, func(h model.SampleHistogramPair) bool { return h.Histogram == nil }) {
+				return nil, errors.New("encoding a results-cache entry: a histogram without a value")
 			}
-			if len(ss.Histograms) > 0 {
-				h, err := json.Marshal(ss.Histograms)
-				if err != nil {
-					return nil, fmt.Errorf("encoding a results-cache entry's histograms: %w", err)
-				}
-				ws.Histograms = h
-			}
-			we.Matrix[j] = ws
+			n += 64 + 48*len(s.Metric) + 12*len(s.Values) + 256*len(s.Histograms) // a value is 8 bytes, its timestamp a varint of 1-4
 		}
-		w.Extents[i] = we
+		size += n
+		largest = max(largest, n)
 	}
-	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&w); err != nil {
-		return nil, fmt.Errorf("encoding a results-cache entry: %w", err)
+	buf := make([]byte, 0, size)
+	result := make([]byte, 0, largest)
+	buf = protowire.AppendTag(buf, 1, protowire.BytesType)
+	buf = protowire.AppendString(buf, e.Key)
+	for _, x := range e.Extents {
+		result = resultpb.AppendMatrix(result[:0], x.Matrix, x.Infos)
+		start, end := protowire.EncodeZigZag(x.Start), protowire.EncodeZigZag(x.End)
+		n := 3*protowire.SizeTag(1) + protowire.SizeVarint(start) + protowire.SizeVarint(end) + protowire.SizeBytes(len(result))
+		buf = protowire.AppendTag(buf, 2, protowire.BytesType)
+		buf = protowire.AppendVarint(buf, uint64(n))
+		buf = protowire.AppendTag(buf, 1, protowire.VarintType)
+		buf = protowire.AppendVarint(buf, start)
+		buf = protowire.AppendTag(buf, 2, protowire.VarintType)
+		buf = protowire.AppendVarint(buf, end)
+		buf = protowire.AppendTag(buf, 3, protowire.BytesType)
+		buf = protowire.AppendBytes(buf, result)
 	}
-	return snappy.Encode(nil, buf.Bytes()), nil
-}
-
-// wireEntry is a cacheEntry as gob encodes it.
-type wireEntry struct {
-	Key     string
-	Extents []wireExtent
-}
-
-type wireExtent struct {
-	Start, End int64
-	Infos      []string
-	Matrix     []wireStream
-}
-
-// wireStream is a series: timestamps and the IEEE bits of the values side
-// by side, histograms as Prometheus's JSON.
-type wireStream struct {
-	Metric     model.Metric
-	T          []int64
-	V          []uint64
-	Histograms []byte
-}
-
-func (w *wireEntry) entry() (*cacheEntry, error) {
-	e := &cacheEntry{Key: w.Key, Extents: make([]*extent, len(w.Extents))}
-	for i, we := range w.Extents {
-		x := &extent{Start: we.Start, End: we.End, Infos: we.Infos, Matrix: make([]*model.SampleStream, len(we.Matrix))}
-		for j, ws := range we.Matrix {
-			if len(ws.T) != len(ws.V) {
-				return nil, fmt.Errorf("decoding a results-cache entry: %d timestamps for %d values", len(ws.T), len(ws.V))
-			}
-			// gob sends no empty map: a series without labels (sum()) must
-			// still answer "metric":{}, not null.
-			ss := &model.SampleStream{Metric: ws.Metric}
-			if ss.Metric == nil {
-				ss.Metric = model.Metric{}
-			}
-			if len(ws.T) > 0 {
-				ss.Values = make([]model.SamplePair, len(ws.T))
-				for k := range ws.T {
-					ss.Values[k] = model.SamplePair{Timestamp: model.Time(ws.T[k]), Value: model.SampleValue(math.Float64frombits(ws.V[k]))}
-				}
-			}
-			if len(ws.Histograms) > 0 {
-				if err := json.Unmarshal(ws.Histograms, &ss.Histograms); err != nil {
-					return nil, fmt.Errorf("decoding a results-cache entry's histograms: %w", err)
-				}
-				if slices.ContainsFunc(ss.Histograms, func(h model.SampleHistogramPair) bool { return h.Histogram == nil }) {
-					return nil, fmt.Errorf("decoding a results-cache entry: a histogram without a value")
-				}
-			}
-			x.Matrix[j] = ss
-		}
-		e.Extents[i] = x
-	}
-	return e, nil
+	return snappy.Encode(nil, buf), nil
 }
 
 // maxEntryBytes bounds a decoded entry, checked before decompressing.
@@ -330,21 +289,60 @@ func decodeEntry(raw []byte) (*cacheEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decompressing a results-cache entry: %w", err)
 	}
-	var w wireEntry
-	if err := gob.NewDecoder(bytes.NewReader(plain)).Decode(&w); err != nil {
-		return nil, fmt.Errorf("decoding a results-cache entry: %w", err)
-	}
-	e, err := w.entry()
-	if err != nil {
-		return nil, err
-	}
-	for _, x := range e.Extents {
-		if x.End < x.Start {
-			return nil, fmt.Errorf("decoding a results-cache entry: bad extent")
+	e := &cacheEntry{}
+	r := wire.NewReader(plain, "Entry")
+	for r.Next() {
+		switch r.Field() {
+		case 1:
+			e.Key = strings.Clone(r.String("Entry.key"))
+		case 2:
+			sub := r.Message("Entry.extents", "Extent")
+			x, err := decodeExtent(&sub)
+			if err != nil {
+				return nil, fmt.Errorf("decoding a results-cache entry: %w", err)
+			}
+			e.Extents = append(e.Extents, x)
+		default:
+			r.Skip()
 		}
+	}
+	if err := r.Err(); err != nil {
+		return nil, fmt.Errorf("decoding a results-cache entry: %w", err)
 	}
 	slices.SortFunc(e.Extents, func(a, b *extent) int { return cmpInt(a.Start, b.Start) })
 	return e, nil
+}
+
+func decodeExtent(r *wire.Reader) (*extent, error) {
+	x := &extent{}
+	var result []byte
+	for r.Next() {
+		switch r.Field() {
+		case 1:
+			x.Start = r.Sint64("Extent.start")
+		case 2:
+			x.End = r.Sint64("Extent.end")
+		case 3:
+			result = r.Bytes("Extent.result")
+		default:
+			r.Skip()
+		}
+	}
+	if err := r.Err(); err != nil {
+		return nil, err
+	}
+	if x.End < x.Start {
+		return nil, errors.New("an extent that ends before it starts")
+	}
+	res, err := resultpb.Decode(result)
+	if err != nil {
+		return nil, err
+	}
+	if res.ResultType != resultpb.TypeMatrix {
+		return nil, fmt.Errorf("an extent holding a %s", res.ResultType)
+	}
+	x.Matrix, x.Infos = res.Matrix, res.Infos
+	return x, nil
 }
 
 func cmpInt(a, b int64) int {

@@ -25,6 +25,7 @@ import (
 	"github.com/hearthmetrics/hearth/pkg/frontend/resultscache"
 	"github.com/hearthmetrics/hearth/pkg/limits"
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/proto/resultpb"
 )
 
 // testData is 50 counters, 20 gauges with gaps, a classic histogram and a
@@ -121,8 +122,11 @@ type roundTripperFunc func(*http.Request) (*http.Response, error)
 func (f roundTripperFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // querier is a minimal querier: the plain engine over the tenant's storage.
+// Every other call it answers proto/resultpb's binary form when Accept asks
+// for it, as a querier does, and JSON otherwise, as one that does not know
+// the binary form does: every test then crosses both.
 func (e *testEnv) querier(r *http.Request) (*http.Response, error) {
-	e.calls.Add(1)
+	binary := e.calls.Add(1)%2 == 0 && strings.Contains(r.Header.Get("Accept"), resultpb.ContentType)
 	id, err := tenant.FromContext(r.Context())
 	if err != nil {
 		return nil, err
@@ -133,11 +137,15 @@ func (e *testEnv) querier(r *http.Request) (*http.Response, error) {
 	if e.queries != nil {
 		e.queries <- r.Form.Get("query")
 	}
-	body, status := e.evaluate(r.Context(), e.storages[id], r.URL.Path, r.Form)
-	return &http.Response{StatusCode: status, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(string(body)))}, nil
+	body, status := e.evaluate(r.Context(), e.storages[id], r.URL.Path, r.Form, binary)
+	h := http.Header{"Content-Type": {"application/json"}}
+	if binary && status == http.StatusOK {
+		h.Set("Content-Type", resultpb.ContentType)
+	}
+	return &http.Response{StatusCode: status, Header: h, Body: io.NopCloser(strings.NewReader(string(body)))}, nil
 }
 
-func (e *testEnv) evaluate(ctx context.Context, q storage.Queryable, path string, form url.Values) ([]byte, int) {
+func (e *testEnv) evaluate(ctx context.Context, q storage.Queryable, path string, form url.Values, binary bool) ([]byte, int) {
 	var (
 		query promql.Query
 		err   error
@@ -159,6 +167,14 @@ func (e *testEnv) evaluate(ctx context.Context, q storage.Queryable, path string
 	res := query.Exec(ctx)
 	if res.Err != nil {
 		return apiError(http.StatusUnprocessableEntity, "execution", res.Err.Error()).Body, http.StatusUnprocessableEntity
+	}
+	if binary {
+		warnings, infos := res.Warnings.AsStrings(qs, 0, 0)
+		body, err := resultpb.Append(nil, res.Value, warnings, infos)
+		if err != nil {
+			return apiError(http.StatusInternalServerError, "internal", err.Error()).Body, http.StatusInternalServerError
+		}
+		return body, http.StatusOK
 	}
 	resp, err := fromPromQL(res.Value)
 	if err != nil {
@@ -191,7 +207,7 @@ func (e *testEnv) do(id tenant.ID, path string, form url.Values, header http.Hea
 
 // direct evaluates the request on the plain engine, no middleware.
 func (e *testEnv) direct(id tenant.ID, path string, form url.Values) (int, []byte) {
-	body, status := e.evaluate(tenant.WithID(context.Background(), id), e.storages[id], path, form)
+	body, status := e.evaluate(tenant.WithID(context.Background(), id), e.storages[id], path, form, false)
 	return status, body
 }
 

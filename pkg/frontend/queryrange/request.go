@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/hearthmetrics/hearth/proto/resultpb"
 )
 
 // Request is one Prometheus query or range query, in milliseconds. An
@@ -208,9 +210,14 @@ func formatMillis(ms int64) string {
 	return fmt.Sprintf("%s%d.%03d", sign, ms/1000, ms%1000)
 }
 
+// acceptQuerier asks a querier for proto/resultpb's binary form; one that
+// does not know it answers JSON, which the frontend reads too.
+var acceptQuerier = resultpb.ContentType + ", application/json;q=0.5"
+
 // toHTTP builds the HTTP request that sends r to a querier: a POST form, with
-// the original headers (authentication, tracing) but no Cache-Control, and
-// without Accept-Encoding so the response is read uncompressed.
+// the original headers (authentication, tracing) but no Cache-Control,
+// without Accept-Encoding so the response is read uncompressed, and with
+// an Accept that prefers the binary form of a result to JSON.
 func (r *Request) toHTTP(ctx context.Context) (*http.Request, error) {
 	form := url.Values{"query": {r.Query}}
 	if r.IsRange() {
@@ -245,6 +252,7 @@ func (r *Request) toHTTP(ctx context.Context) (*http.Request, error) {
 	hr.Header.Del("Accept-Encoding")
 	hr.Header.Del("Content-Length")
 	hr.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	hr.Header.Set("Accept", acceptQuerier)
 	hr.ContentLength = int64(len(body))
 	return hr, nil
 }

@@ -1,15 +1,17 @@
 package queryrange
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/hearthmetrics/hearth/proto/resultpb"
 )
 
 // Result types of a Prometheus query response.
@@ -82,7 +84,27 @@ func decodeResponse(hr *http.Response, maxBytes int64) (*Response, error) {
 	if hr.StatusCode != http.StatusOK {
 		return nil, &UpstreamError{Status: hr.StatusCode, Header: hr.Header.Clone(), Body: body}
 	}
+	if ct, _, _ := strings.Cut(hr.Header.Get("Content-Type"), ";"); strings.TrimSpace(ct) == resultpb.ContentType {
+		return decodeBinaryBody(body)
+	}
 	return decodeResponseBody(body)
+}
+
+// decodeBinaryBody reads proto/resultpb's form of a result.
+func decodeBinaryBody(body []byte) (*Response, error) {
+	res, err := resultpb.Decode(body)
+	if err != nil {
+		return nil, fmt.Errorf("decoding the querier's response: %w", err)
+	}
+	return &Response{
+		ResultType: res.ResultType,
+		Matrix:     res.Matrix,
+		Vector:     res.Vector,
+		Scalar:     res.Scalar,
+		String:     res.String,
+		Warnings:   res.Warnings,
+		Infos:      res.Infos,
+	}, nil
 }
 
 func decodeResponseBody(body []byte) (*Response, error) {
@@ -123,46 +145,6 @@ func decodeResponseBody(body []byte) (*Response, error) {
 		}
 	}
 	return r, nil
-}
-
-// encode writes r as Prometheus's JSON.
-func (r *Response) encode() ([]byte, error) {
-	var result any
-	switch r.ResultType {
-	case typeMatrix:
-		m := r.Matrix
-		if m == nil {
-			m = []*model.SampleStream{}
-		}
-		result = m
-	case typeVector:
-		v := r.Vector
-		if v == nil {
-			v = model.Vector{}
-		}
-		result = v
-	case typeScalar:
-		result = r.Scalar
-	case typeString:
-		result = r.String
-	default:
-		return nil, fmt.Errorf("encoding a response: unknown result type %q", r.ResultType)
-	}
-	raw, err := json.Marshal(result)
-	if err != nil {
-		return nil, fmt.Errorf("encoding a %s result: %w", r.ResultType, err)
-	}
-	var buf bytes.Buffer
-	buf.Grow(len(raw) + 128)
-	if err := json.NewEncoder(&buf).Encode(wireResponse{
-		Status:   "success",
-		Data:     &wireData{ResultType: r.ResultType, Result: raw},
-		Warnings: r.Warnings,
-		Infos:    r.Infos,
-	}); err != nil {
-		return nil, fmt.Errorf("encoding a response: %w", err)
-	}
-	return buf.Bytes(), nil
 }
 
 // mergeMatrices merges range-query responses for adjacent or overlapping
