@@ -16,25 +16,16 @@ import (
 
 // Result types of a Prometheus query response.
 const (
-	typeMatrix = "matrix"
-	typeVector = "vector"
-	typeScalar = "scalar"
-	typeString = "string"
+	typeMatrix = resultpb.TypeMatrix
+	typeVector = resultpb.TypeVector
+	typeScalar = resultpb.TypeScalar
+	typeString = resultpb.TypeString
 )
 
 // Response is a successful Prometheus query response: its result and
-// annotations. Failures travel as [*UpstreamError].
-type Response struct {
-	// ResultType is matrix, vector, scalar or string.
-	ResultType string
-	Matrix     []*model.SampleStream
-	Vector     model.Vector
-	Scalar     *model.Scalar
-	String     *model.String
-	// Warnings block caching; Infos do not.
-	Warnings []string
-	Infos    []string
-}
+// annotations, the querier's binary form decoded. Warnings block caching;
+// Infos do not. Failures travel as [*UpstreamError].
+type Response resultpb.Result
 
 type wireResponse struct {
 	Status    string    `json:"status"`
@@ -96,15 +87,7 @@ func decodeBinaryBody(body []byte) (*Response, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decoding the querier's response: %w", err)
 	}
-	return &Response{
-		ResultType: res.ResultType,
-		Matrix:     res.Matrix,
-		Vector:     res.Vector,
-		Scalar:     res.Scalar,
-		String:     res.String,
-		Warnings:   res.Warnings,
-		Infos:      res.Infos,
-	}, nil
+	return (*Response)(res), nil
 }
 
 func decodeResponseBody(body []byte) (*Response, error) {
