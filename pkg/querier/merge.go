@@ -153,6 +153,29 @@ func (m *mergeIterator) Next() chunkenc.ValueType {
 	if m.done {
 		return chunkenc.ValNone
 	}
+	if m.started && len(m.h) == 1 {
+		// One chunk open, the common case once replicas are merged: it moves
+		// on, and unless the next chunk may start at or before its next
+		// sample, that sample is the merged one, with no heap work.
+		c := m.h[0]
+		m.prevID = c.id
+		typ := c.it.Next()
+		if typ == chunkenc.ValNone {
+			if err := c.it.Err(); err != nil {
+				return m.fail(err)
+			}
+			m.h = m.h[:0]
+			m.free = append(m.free, c)
+			return m.fill(m.curT+1, true)
+		}
+		c.t, c.typ = c.it.AtT(), typ
+		if c.t <= m.maxt && (m.next == len(m.chunks) || m.chunks[m.next].MinTime > c.t) {
+			m.curT = c.t
+			m.consecutive = true
+			return typ
+		}
+		return m.fill(m.curT+1, true)
+	}
 	floor := m.mint
 	if m.started {
 		floor = m.curT + 1
