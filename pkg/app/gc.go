@@ -26,14 +26,17 @@ type GCConfig struct {
 }
 
 // defaultGCPercent is the heap growth allowed past the live heap before a
-// collection: 75, Prometheus's runtime.gogc default. An ingester's live
-// heap is its heads, which allocate little once their series exist, so
-// between collections the heap (and the resident memory, which the runtime
-// keeps up to the heap goal) grows to 1.75× the heads instead of Go's 2×.
-// BENCHMARKS.md scenario 3 ("RSS at 1M series against VictoriaMetrics")
-// measured 100, 50 and 25: 50 cost ~5% CPU per sample while the heads
-// grow, 25 a third of the ingest rate; 75 takes half of 50's saving.
-const defaultGCPercent = 75
+// collection: 100, Go's own default (and Cortex's and Mimir's). An
+// ingester's live heap is its heads, so between collections the heap (and
+// the resident memory, which the runtime keeps up to the heap goal) grows
+// to 2× the heads; Prometheus's 75 makes that 1.75×. BENCHMARKS.md
+// scenario 3 ("RSS at 1M series against VictoriaMetrics") measured 100, 50
+// and 25 on the all-in-one (50 cost ~5% CPU per sample while the heads
+// grow), and scenario 2's loopback cluster, whose gRPC hop between
+// distributor and ingesters allocates far more, used 17% (RF=1) and 31%
+// (RF=3) more CPU per sample at 75 than at 100 in one run each: the
+// default keeps the CPU, an operator short of memory lowers it.
+const defaultGCPercent = 100
 
 // RegisterFlags registers -server.gc-percent and -server.memory-limit-ratio.
 func (c *GCConfig) RegisterFlags(f *flag.FlagSet) {
