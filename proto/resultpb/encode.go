@@ -151,23 +151,29 @@ func (e *encoder) appendHistogram(dst []byte, t int64, h *histogram.FloatHistogr
 		if b.Count == 0 {
 			continue
 		}
-		boundaries := uint64(2)
-		switch {
-		case b.LowerInclusive && b.UpperInclusive:
-			boundaries = 3
-		case b.LowerInclusive:
-			boundaries = 1
-		case b.UpperInclusive:
-			boundaries = 0
-		}
 		e.bucket = protowire.AppendTag(e.bucket[:0], bucketBoundaries, protowire.VarintType)
-		e.bucket = protowire.AppendVarint(e.bucket, boundaries)
+		e.bucket = protowire.AppendVarint(e.bucket, uint64(Boundaries(b)))
 		e.bucket = appendDouble(e.bucket, bucketLower, b.Lower)
 		e.bucket = appendDouble(e.bucket, bucketUpper, b.Upper)
 		e.bucket = appendDouble(e.bucket, bucketCount, b.Count)
 		dst = appendBytes(dst, histBuckets, e.bucket)
 	}
 	return dst
+}
+
+// Boundaries is the code Prometheus's API gives a histogram bucket's
+// bounds (model.HistogramBucket.Boundaries): 0 open left and closed right,
+// 1 closed left and open right, 2 open on both sides, 3 closed on both.
+func Boundaries(b histogram.Bucket[float64]) int32 {
+	switch {
+	case b.LowerInclusive && b.UpperInclusive:
+		return 3
+	case b.LowerInclusive:
+		return 1
+	case b.UpperInclusive:
+		return 0
+	}
+	return 2
 }
 
 func appendString(dst []byte, field protowire.Number, s string) []byte {

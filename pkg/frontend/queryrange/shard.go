@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/hearthmetrics/hearth/pkg/tenant"
+	"github.com/hearthmetrics/hearth/proto/resultpb"
 )
 
 // errHistograms stops a sharded evaluation whose partial results hold
@@ -320,16 +321,7 @@ func toModelHistogram(h *histogram.FloatHistogram) *model.SampleHistogram {
 		if b.Count == 0 {
 			continue
 		}
-		boundaries := int32(2) // open on both sides
-		switch {
-		case b.LowerInclusive && b.UpperInclusive:
-			boundaries = 3
-		case b.LowerInclusive:
-			boundaries = 1
-		case b.UpperInclusive:
-			boundaries = 0
-		}
-		out.Buckets = append(out.Buckets, &model.HistogramBucket{Boundaries: boundaries, Lower: model.FloatString(b.Lower), Upper: model.FloatString(b.Upper), Count: model.FloatString(b.Count)})
+		out.Buckets = append(out.Buckets, &model.HistogramBucket{Boundaries: resultpb.Boundaries(b), Lower: model.FloatString(b.Lower), Upper: model.FloatString(b.Upper), Count: model.FloatString(b.Count)})
 	}
 	return out
 }
